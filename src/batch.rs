@@ -1,0 +1,191 @@
+//! Batching: the entries of one PutRecords request for one stream, within
+//! Kinesis's limits, and the request body built from them.
+
+use base64::Engine;
+
+/// Most entries in one PutRecords call.
+pub const MAX_ENTRIES: usize = 500;
+/// Largest record: data plus partition key.
+pub const MAX_RECORD_BYTES: usize = 1024 * 1024;
+/// Largest PutRecords payload: all data plus all partition keys.
+pub const MAX_REQUEST_BYTES: usize = 5 * 1024 * 1024;
+
+/// One entry's place in the batch's encoded entries.
+#[derive(Debug, Clone, Copy)]
+struct Span {
+    start: usize,
+    end: usize,
+}
+
+/// The records waiting to go to one Kinesis stream in one PutRecords call.
+#[derive(Debug)]
+pub struct Batch {
+    /// The Kinesis stream.
+    pub stream: String,
+    /// This batch's number, increasing in creation order; checkpoints wait on it.
+    pub id: u64,
+    /// JSON of each entry (`{"Data":…,"PartitionKey":…}`), back to back.
+    encoded: Vec<u8>,
+    spans: Vec<Span>,
+    /// How many input records each entry carries (more than one when aggregated).
+    records: Vec<u32>,
+    payload: usize,
+}
+
+impl Batch {
+    /// An empty batch for `stream`.
+    pub fn new(stream: &str, id: u64) -> Batch {
+        Batch {
+            stream: stream.to_string(),
+            id,
+            encoded: Vec::new(),
+            spans: Vec::new(),
+            records: Vec::new(),
+            payload: 0,
+        }
+    }
+
+    /// Empties the batch for reuse under a new id, keeping its memory.
+    pub fn reset(&mut self, id: u64) {
+        self.id = id;
+        self.encoded.clear();
+        self.spans.clear();
+        self.records.clear();
+        self.payload = 0;
+    }
+
+    /// Number of entries.
+    pub fn len(&self) -> usize {
+        self.spans.len()
+    }
+
+    /// Whether there are no entries.
+    pub fn is_empty(&self) -> bool {
+        self.spans.is_empty()
+    }
+
+    /// Input records carried by all entries.
+    pub fn record_count(&self) -> u64 {
+        self.records.iter().map(|&n| n as u64).sum()
+    }
+
+    /// Data plus partition key bytes of all entries.
+    pub fn payload_bytes(&self) -> usize {
+        self.payload
+    }
+
+    /// Whether an entry of `size` bytes (data plus key) still fits under
+    /// `max_entries` and the 5 MiB request limit.
+    pub fn fits(&self, size: usize, max_entries: usize) -> bool {
+        self.spans.len() < max_entries.min(MAX_ENTRIES) && self.payload + size <= MAX_REQUEST_BYTES
+    }
+
+    /// Adds an entry carrying `records` input records.
+    pub fn push(
+        &mut self,
+        data: &[u8],
+        partition_key: &str,
+        explicit_hash_key: Option<&str>,
+        records: u32,
+    ) {
+        let start = self.encoded.len();
+        self.encoded.extend_from_slice(b"{\"Data\":\"");
+        let b64_start = self.encoded.len();
+        let b64_len = base64::encoded_len(data.len(), true).unwrap_or(0);
+        self.encoded.resize(b64_start + b64_len, 0);
+        let written = base64::engine::general_purpose::STANDARD
+            .encode_slice(data, &mut self.encoded[b64_start..])
+            .unwrap_or(0);
+        self.encoded.truncate(b64_start + written);
+        self.encoded.extend_from_slice(b"\",\"PartitionKey\":");
+        crate::envelope::json_string(&mut self.encoded, partition_key);
+        if let Some(hash) = explicit_hash_key {
+            self.encoded.extend_from_slice(b",\"ExplicitHashKey\":");
+            crate::envelope::json_string(&mut self.encoded, hash);
+        }
+        self.encoded.push(b'}');
+        let size = data.len() + partition_key.len();
+        self.spans.push(Span {
+            start,
+            end: self.encoded.len(),
+        });
+        self.records.push(records);
+        self.payload += size;
+    }
+
+    /// Input records carried by the entry at `index`.
+    pub fn records_in(&self, index: usize) -> u32 {
+        self.records[index]
+    }
+
+    /// Writes the PutRecords request body for the entries at `indexes`
+    /// (every entry when None) into `out`, replacing its contents.
+    pub fn request_body(&self, indexes: Option<&[usize]>, out: &mut Vec<u8>) {
+        out.clear();
+        out.extend_from_slice(b"{\"StreamName\":");
+        crate::envelope::json_string(out, &self.stream);
+        out.extend_from_slice(b",\"Records\":[");
+        let mut first = true;
+        let mut put = |span: &Span, out: &mut Vec<u8>| {
+            if !first {
+                out.push(b',');
+            }
+            first = false;
+            out.extend_from_slice(&self.encoded[span.start..span.end]);
+        };
+        match indexes {
+            None => self.spans.iter().for_each(|s| put(s, out)),
+            Some(ix) => ix.iter().for_each(|&i| put(&self.spans[i], out)),
+        }
+        out.extend_from_slice(b"]}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::Value;
+
+    #[test]
+    fn builds_put_records_body() {
+        let mut b = Batch::new("my-stream", 7);
+        b.push(b"hello", "k1", None, 1);
+        b.push(b"{\"x\":1}", "k\"2", Some("123"), 3);
+        assert_eq!(b.len(), 2);
+        assert_eq!(b.record_count(), 4);
+        assert_eq!(b.payload_bytes(), 5 + 2 + 7 + 3);
+        let mut body = Vec::new();
+        b.request_body(None, &mut body);
+        let v: Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(v["StreamName"], "my-stream");
+        assert_eq!(v["Records"][0]["Data"], "aGVsbG8=");
+        assert_eq!(v["Records"][1]["PartitionKey"], "k\"2");
+        assert_eq!(v["Records"][1]["ExplicitHashKey"], "123");
+        b.request_body(Some(&[1]), &mut body);
+        let v: Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(v["Records"].as_array().unwrap().len(), 1);
+        assert_eq!(v["Records"][0]["PartitionKey"], "k\"2");
+    }
+
+    #[test]
+    fn respects_limits() {
+        let mut b = Batch::new("s", 0);
+        assert!(b.fits(MAX_REQUEST_BYTES, 500));
+        assert!(!b.fits(MAX_REQUEST_BYTES + 1, 500));
+        b.push(&[0u8; 10], "k", None, 1);
+        assert!(!b.fits(1, 1), "bufferSize 1 reached");
+        assert!(b.fits(1, 600), "500 is the hard limit, not reached yet");
+        let big = vec![b'a'; MAX_RECORD_BYTES - 1];
+        let mut b = Batch::new("s", 0);
+        for _ in 0..5 {
+            assert!(b.fits(big.len() + 1, 500));
+            b.push(&big, "k", None, 1);
+        }
+        assert!(
+            !b.fits(MAX_RECORD_BYTES, 500),
+            "a sixth 1 MiB record would pass 5 MiB"
+        );
+        b.reset(9);
+        assert!(b.is_empty() && b.id == 9 && b.payload_bytes() == 0);
+    }
+}

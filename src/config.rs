@@ -1,0 +1,480 @@
+//! The connector configuration: the Java connector's fields, kept with the same
+//! names and defaults, plus this connector's own, each validated with an error
+//! that names the field.
+
+use serde_json::{Map, Value};
+use std::fmt;
+use std::path::Path;
+use std::time::Duration;
+
+/// A secret string whose `Debug` never shows the value.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a secret value.
+    pub fn new(value: impl Into<String>) -> Self {
+        Secret(value.into())
+    }
+    /// The secret itself, for signing only.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+/// A configuration that cannot be used, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConfigError {
+    /// The file could not be read.
+    Unreadable { path: String, reason: String },
+    /// The file is not a JSON object.
+    NotJson { path: String, reason: String },
+    /// One field has a wrong type or value.
+    Field {
+        field: &'static str,
+        problem: String,
+    },
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ConfigError::Unreadable { path, reason } => {
+                write!(f, "cannot read config file {path}: {reason}")
+            }
+            ConfigError::NotJson { path, reason } => {
+                write!(f, "config file {path} is not a JSON object: {reason}")
+            }
+            ConfigError::Field { field, problem } => {
+                write!(f, "config field `{field}` {problem}")
+            }
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// How streams the connector creates are billed and sized.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StreamMode {
+    /// A fixed number of shards (`shardCount`).
+    Provisioned,
+    /// Kinesis scales the shards itself.
+    OnDemand,
+}
+
+/// Where each record's partition key comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PartitionKeySource {
+    /// A random UUID per record (the Java connector's behaviour).
+    Uuid,
+    /// The catalog stream's primary key values, joined.
+    PrimaryKey,
+    /// A JSON Pointer into the record's data.
+    Pointer(String),
+}
+
+/// How `_airbyte_data` is written into the record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DataFormat {
+    /// The data as JSON text inside a JSON string (the Java connector's format).
+    String,
+    /// The data as a nested JSON object.
+    Object,
+}
+
+/// A validated configuration, as the user wrote it (before any environment fallback).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    /// Kinesis endpoint URL, when not the AWS default.
+    pub endpoint: Option<String>,
+    /// AWS region, when given.
+    pub region: Option<String>,
+    /// Shards for each stream the connector creates in provisioned mode.
+    pub shard_count: u32,
+    /// AWS access key ID.
+    pub access_key: Option<String>,
+    /// AWS secret access key.
+    pub private_key: Option<Secret>,
+    /// AWS session token for temporary credentials.
+    pub session_token: Option<Secret>,
+    /// Records per PutRecords call.
+    pub buffer_size: usize,
+    /// How long one batch may be retried before the sync fails.
+    pub retry_timeout: Duration,
+    /// How long one HTTP request may take before it counts as failed.
+    pub request_timeout: Duration,
+    /// PutRecords calls allowed in flight at once.
+    pub max_in_flight: usize,
+    /// Pack records into KPL aggregated records.
+    pub aggregation: bool,
+    /// Target stream name template with `{namespace}` and `{stream}`; None keeps the Java rule.
+    pub stream_name: Option<String>,
+    /// Whether missing streams may be created.
+    pub create_streams: bool,
+    /// Capacity mode of created streams.
+    pub stream_mode: StreamMode,
+    /// Where partition keys come from.
+    pub partition_key: PartitionKeySource,
+    /// Keep each partition key's records in input order through retries.
+    pub keep_key_order: bool,
+    /// How `_airbyte_data` is written.
+    pub data_format: DataFormat,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            endpoint: None,
+            region: None,
+            shard_count: 5,
+            access_key: None,
+            private_key: None,
+            session_token: None,
+            buffer_size: 100,
+            retry_timeout: Duration::from_secs(300),
+            request_timeout: Duration::from_secs(30),
+            max_in_flight: 1,
+            aggregation: false,
+            stream_name: None,
+            create_streams: true,
+            stream_mode: StreamMode::Provisioned,
+            partition_key: PartitionKeySource::Uuid,
+            keep_key_order: false,
+            data_format: DataFormat::String,
+        }
+    }
+}
+
+impl Config {
+    /// Reads and validates a config file.
+    pub fn from_file(path: &Path) -> Result<Config, ConfigError> {
+        let shown = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Unreadable {
+            path: shown.clone(),
+            reason: e.to_string(),
+        })?;
+        let value: Value = serde_json::from_str(&text).map_err(|e| ConfigError::NotJson {
+            path: shown.clone(),
+            reason: e.to_string(),
+        })?;
+        match value {
+            Value::Object(map) => Config::from_map(&map),
+            other => Err(ConfigError::NotJson {
+                path: shown,
+                reason: format!("found {}", kind_of(&other)),
+            }),
+        }
+    }
+
+    /// Validates a config given as a JSON object.
+    pub fn from_map(map: &Map<String, Value>) -> Result<Config, ConfigError> {
+        let d = Config::default();
+        let fields = Fields(map);
+        let endpoint = match fields.string("endpoint")? {
+            Some(url) => Some(
+                normalize_endpoint(&url).map_err(|problem| ConfigError::Field {
+                    field: "endpoint",
+                    problem,
+                })?,
+            ),
+            None => None,
+        };
+        let stream_name = fields.string("streamName")?;
+        if let Some(template) = &stream_name {
+            check_template(template).map_err(|problem| ConfigError::Field {
+                field: "streamName",
+                problem,
+            })?;
+        }
+        let stream_mode = match fields.string("streamMode")?.as_deref() {
+            None | Some("PROVISIONED") => StreamMode::Provisioned,
+            Some("ON_DEMAND") => StreamMode::OnDemand,
+            Some(other) => {
+                return Err(ConfigError::Field {
+                    field: "streamMode",
+                    problem: format!("must be PROVISIONED or ON_DEMAND, got `{other}`"),
+                })
+            }
+        };
+        let partition_key = match fields.string("partitionKey")?.as_deref() {
+            None | Some("uuid") => PartitionKeySource::Uuid,
+            Some("primary_key") => PartitionKeySource::PrimaryKey,
+            Some(p) if p.starts_with('/') => PartitionKeySource::Pointer(p.to_string()),
+            Some(other) => {
+                return Err(ConfigError::Field {
+                    field: "partitionKey",
+                    problem: format!(
+                        "must be `uuid`, `primary_key` or a JSON Pointer such as `/customer/id`, got `{other}`"
+                    ),
+                })
+            }
+        };
+        let data_format = match fields.string("dataFormat")?.as_deref() {
+            None | Some("string") => DataFormat::String,
+            Some("object") => DataFormat::Object,
+            Some(other) => {
+                return Err(ConfigError::Field {
+                    field: "dataFormat",
+                    problem: format!("must be `string` or `object`, got `{other}`"),
+                })
+            }
+        };
+        Ok(Config {
+            endpoint,
+            region: fields.string("region")?,
+            shard_count: fields.integer("shardCount", 1, 100_000, d.shard_count as u64)? as u32,
+            access_key: fields.string("accessKey")?,
+            private_key: fields.string("privateKey")?.map(Secret::new),
+            session_token: fields.string("sessionToken")?.map(Secret::new),
+            buffer_size: fields.integer("bufferSize", 1, 500, d.buffer_size as u64)? as usize,
+            retry_timeout: Duration::from_secs(fields.integer(
+                "retryTimeoutSeconds",
+                1,
+                86_400,
+                d.retry_timeout.as_secs(),
+            )?),
+            request_timeout: Duration::from_secs(fields.integer(
+                "requestTimeoutSeconds",
+                1,
+                600,
+                d.request_timeout.as_secs(),
+            )?),
+            max_in_flight: fields.integer("maxInFlight", 1, 64, d.max_in_flight as u64)? as usize,
+            aggregation: fields.boolean("aggregation", d.aggregation)?,
+            stream_name,
+            create_streams: fields.boolean("createStreams", d.create_streams)?,
+            stream_mode,
+            partition_key,
+            keep_key_order: fields.boolean("keepKeyOrder", d.keep_key_order)?,
+            data_format,
+        })
+    }
+}
+
+/// Typed, named access to the fields of a config object.
+struct Fields<'a>(&'a Map<String, Value>);
+
+impl Fields<'_> {
+    /// A string field; absent, null and empty all mean "not set".
+    fn string(&self, field: &'static str) -> Result<Option<String>, ConfigError> {
+        match self.0.get(field) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(s)) if s.trim().is_empty() => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s.trim().to_string())),
+            Some(other) => Err(wrong_type(field, "a string", other)),
+        }
+    }
+
+    fn integer(
+        &self,
+        field: &'static str,
+        min: u64,
+        max: u64,
+        default: u64,
+    ) -> Result<u64, ConfigError> {
+        let value = match self.0.get(field) {
+            None | Some(Value::Null) => return Ok(default),
+            Some(v) => v,
+        };
+        let n = value
+            .as_i64()
+            .or_else(|| {
+                value
+                    .as_f64()
+                    .filter(|f| f.fract() == 0.0)
+                    .map(|f| f as i64)
+            })
+            .ok_or_else(|| wrong_type(field, "a whole number", value))?;
+        if n < min as i64 || n > max as i64 {
+            return Err(ConfigError::Field {
+                field,
+                problem: format!("must be between {min} and {max}, got {n}"),
+            });
+        }
+        Ok(n as u64)
+    }
+
+    fn boolean(&self, field: &'static str, default: bool) -> Result<bool, ConfigError> {
+        match self.0.get(field) {
+            None | Some(Value::Null) => Ok(default),
+            Some(Value::Bool(b)) => Ok(*b),
+            Some(other) => Err(wrong_type(field, "true or false", other)),
+        }
+    }
+}
+
+fn wrong_type(field: &'static str, expected: &str, found: &Value) -> ConfigError {
+    ConfigError::Field {
+        field,
+        problem: format!("must be {expected}, found {}", kind_of(found)),
+    }
+}
+
+fn kind_of(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+/// Checks an endpoint and returns it as a URL: an absolute http(s) URL with a
+/// host, or a bare host name (the Java connector's example form), taken as https.
+pub fn normalize_endpoint(url: &str) -> Result<String, String> {
+    let full = if url.contains("://") {
+        url.to_string()
+    } else {
+        format!("https://{url}")
+    };
+    let uri: ureq::http::Uri = full
+        .parse()
+        .map_err(|e| format!("is not a valid URL (`{url}`): {e}"))?;
+    match uri.scheme_str() {
+        Some("http") | Some("https") => {}
+        _ => {
+            return Err(format!(
+                "must start with http:// or https:// (got `{url}`), e.g. http://localhost:4566"
+            ))
+        }
+    }
+    match uri.host() {
+        Some(h) if !h.is_empty() => {}
+        _ => return Err(format!("has no host name (`{url}`)")),
+    }
+    if !matches!(uri.path(), "" | "/") || uri.query().is_some() {
+        return Err(format!(
+            "must not have a path or query (`{url}`): Kinesis is served at the root"
+        ));
+    }
+    Ok(full.trim_end_matches('/').to_string())
+}
+
+/// Checks a stream name template: known placeholders only, balanced braces.
+fn check_template(template: &str) -> Result<(), String> {
+    let stripped = template.replace("{namespace}", "").replace("{stream}", "");
+    if stripped.contains('{') || stripped.contains('}') {
+        return Err(format!(
+            "`{template}` has an unknown placeholder; use {{namespace}} and {{stream}}"
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn parse(v: Value) -> Result<Config, ConfigError> {
+        Config::from_map(v.as_object().expect("test config is an object"))
+    }
+
+    #[test]
+    fn java_config_keeps_working() {
+        let c = parse(
+            json!({"endpoint": "http://localhost:4566", "region": "eu-west-1",
+            "shardCount": 2, "accessKey": "AK", "privateKey": "SK", "bufferSize": 50}),
+        )
+        .unwrap();
+        assert_eq!(c.shard_count, 2);
+        assert_eq!(c.buffer_size, 50);
+        assert_eq!(c.region.as_deref(), Some("eu-west-1"));
+        assert_eq!(c.private_key.as_ref().map(Secret::expose), Some("SK"));
+    }
+
+    #[test]
+    fn defaults() {
+        let c = parse(json!({})).unwrap();
+        assert_eq!(c, Config::default());
+        assert_eq!(c.shard_count, 5);
+        assert_eq!(c.buffer_size, 100);
+        assert_eq!(c.retry_timeout, Duration::from_secs(300));
+    }
+
+    #[test]
+    fn names_the_bad_field() {
+        let e = parse(json!({"bufferSize": 501})).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "config field `bufferSize` must be between 1 and 500, got 501"
+        );
+        let e = parse(json!({"bufferSize": 0})).unwrap_err();
+        assert!(e.to_string().contains("bufferSize"));
+        let e = parse(json!({"shardCount": 0})).unwrap_err();
+        assert!(e.to_string().contains("shardCount"));
+        let e = parse(json!({"shardCount": "5"})).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "config field `shardCount` must be a whole number, found a string"
+        );
+        let e = parse(json!({"region": 3})).unwrap_err();
+        assert!(e.to_string().contains("`region` must be a string"));
+        let e = parse(json!({"aggregation": "yes"})).unwrap_err();
+        assert!(e.to_string().contains("aggregation"));
+    }
+
+    #[test]
+    fn endpoint_must_be_http_url() {
+        assert!(parse(json!({"endpoint": "https://kinesis.us-east-1.amazonaws.com"})).is_ok());
+        let c = parse(json!({"endpoint": "http://127.0.0.1:4566/"})).unwrap();
+        assert_eq!(c.endpoint.as_deref(), Some("http://127.0.0.1:4566"));
+        let c = parse(json!({"endpoint": "kinesis.us-west-1.amazonaws.com"})).unwrap();
+        assert_eq!(
+            c.endpoint.as_deref(),
+            Some("https://kinesis.us-west-1.amazonaws.com")
+        );
+        for bad in [
+            "ftp://x",
+            "http://",
+            "not a url",
+            "http://h/path",
+            "http://exa mple.com",
+            "https://h?x=1",
+        ] {
+            let e = parse(json!({ "endpoint": bad })).unwrap_err();
+            assert!(e.to_string().contains("endpoint"), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn empty_strings_mean_unset() {
+        let c = parse(json!({"endpoint": "", "accessKey": "", "privateKey": ""})).unwrap();
+        assert!(c.endpoint.is_none() && c.access_key.is_none() && c.private_key.is_none());
+    }
+
+    #[test]
+    fn secrets_hidden_from_debug() {
+        let c = parse(json!({"privateKey": "TOPSECRET", "sessionToken": "TOKENSECRET"})).unwrap();
+        let shown = format!("{c:?}");
+        assert!(!shown.contains("TOPSECRET") && !shown.contains("TOKENSECRET"));
+    }
+
+    #[test]
+    fn routing_options() {
+        let c = parse(
+            json!({"streamName": "all-{namespace}.{stream}", "streamMode": "ON_DEMAND",
+            "partitionKey": "/customer/id", "dataFormat": "object", "createStreams": false}),
+        )
+        .unwrap();
+        assert_eq!(c.stream_mode, StreamMode::OnDemand);
+        assert_eq!(
+            c.partition_key,
+            PartitionKeySource::Pointer("/customer/id".into())
+        );
+        assert_eq!(c.data_format, DataFormat::Object);
+        assert!(!c.create_streams);
+        assert!(parse(json!({"streamName": "{table}"})).is_err());
+        assert!(parse(json!({"partitionKey": "customer"})).is_err());
+        assert!(parse(json!({"streamMode": "ondemand"})).is_err());
+    }
+}

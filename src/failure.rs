@@ -1,0 +1,107 @@
+//! The error that ends a command: what to tell the user, how Airbyte should
+//! classify it, and the exit code.
+
+use crate::catalog::CatalogError;
+use crate::config::ConfigError;
+use crate::credentials::CredentialsError;
+use crate::kinesis::{FailureType, KinesisError};
+use crate::protocol::{error_message, Emitter};
+use std::fmt;
+
+/// Exit code for a failed run.
+pub const EXIT_FAILURE: i32 = 1;
+/// Exit code for a usage or configuration error.
+pub const EXIT_CONFIG: i32 = 2;
+
+/// A failure that ends a command.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failure {
+    /// For the user: what happened and what to do.
+    pub message: String,
+    /// For the developer: the underlying error.
+    pub internal: String,
+    /// Airbyte's classification.
+    pub failure_type: FailureType,
+    /// The stream it concerns (namespace, name).
+    pub stream: Option<(Option<String>, String)>,
+    /// The process exit code.
+    pub exit_code: i32,
+}
+
+impl Failure {
+    /// A failure with the same text for user and developer.
+    pub fn new(failure_type: FailureType, message: impl Into<String>) -> Failure {
+        let message = message.into();
+        Failure {
+            internal: message.clone(),
+            message,
+            failure_type,
+            stream: None,
+            exit_code: if failure_type == FailureType::Config {
+                EXIT_CONFIG
+            } else {
+                EXIT_FAILURE
+            },
+        }
+    }
+
+    /// The same failure, about one stream.
+    pub fn for_stream(mut self, namespace: Option<&str>, name: &str) -> Failure {
+        self.stream = Some((namespace.map(str::to_string), name.to_string()));
+        self
+    }
+
+    /// The same failure with another exit code.
+    pub fn with_exit_code(mut self, code: i32) -> Failure {
+        self.exit_code = code;
+        self
+    }
+
+    /// A failure from a Kinesis call, with the user message leading.
+    pub fn from_kinesis(context: &str, e: &KinesisError) -> Failure {
+        let failure_type = e.failure_type();
+        Failure {
+            message: format!("{context}: {e}"),
+            internal: format!("{e:?}"),
+            failure_type,
+            stream: None,
+            // A runtime AWS refusal is a failed run; only bad config files are usage errors.
+            exit_code: EXIT_FAILURE,
+        }
+    }
+
+    /// Writes this failure as a TRACE error.
+    pub fn emit(&self, out: &Emitter) {
+        let stream = self.stream.as_ref().map(|(ns, name)| (ns, name.as_str()));
+        out.emit(&error_message(
+            &self.message,
+            &self.internal,
+            self.failure_type,
+            stream,
+        ));
+    }
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl From<ConfigError> for Failure {
+    fn from(e: ConfigError) -> Failure {
+        Failure::new(FailureType::Config, e.to_string())
+    }
+}
+
+impl From<CatalogError> for Failure {
+    fn from(e: CatalogError) -> Failure {
+        Failure::new(FailureType::Config, e.to_string())
+    }
+}
+
+impl From<CredentialsError> for Failure {
+    fn from(e: CredentialsError) -> Failure {
+        Failure::new(FailureType::Config, e.to_string())
+    }
+}

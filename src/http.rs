@@ -1,0 +1,373 @@
+//! Signing and HTTP: one signed AWS JSON-protocol POST at a time, over ureq
+//! with rustls and bundled root certificates.
+
+use crate::credentials::Credentials;
+use aws_sigv4::http_request::{sign, SignableBody, SignableRequest, SigningSettings};
+use aws_sigv4::sign::v4;
+use aws_smithy_runtime_api::client::identity::Identity;
+use std::fmt;
+use std::io::ErrorKind;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::{Duration, SystemTime};
+
+/// Content type of the AWS JSON 1.1 protocol.
+pub const CONTENT_TYPE: &str = "application/x-amz-json-1.1";
+
+/// Largest response body we read; Kinesis answers are far smaller.
+const MAX_RESPONSE_BYTES: u64 = 64 * 1024 * 1024;
+
+/// An HTTP answer, whatever its status.
+#[derive(Debug)]
+pub struct Reply {
+    /// HTTP status code.
+    pub status: u16,
+    /// Response body.
+    pub body: Vec<u8>,
+    /// The server's `Date` header, when present and readable.
+    pub server_date: Option<SystemTime>,
+}
+
+/// A request that got no HTTP answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TransportError {
+    /// The host name does not resolve.
+    Dns { endpoint: String },
+    /// Nothing accepts connections there.
+    Connect { endpoint: String, detail: String },
+    /// No complete answer within the time allowed.
+    Timeout { endpoint: String, detail: String },
+    /// The TLS handshake failed.
+    Tls { endpoint: String, detail: String },
+    /// The connection broke or the answer was not HTTP.
+    Broken { endpoint: String, detail: String },
+    /// The request could not be signed.
+    Signing { detail: String },
+}
+
+impl TransportError {
+    /// Whether the server may have received and acted on the request.
+    pub fn outcome_unknown(&self) -> bool {
+        matches!(
+            self,
+            TransportError::Timeout { .. } | TransportError::Broken { .. }
+        )
+    }
+}
+
+impl fmt::Display for TransportError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TransportError::Dns { endpoint } => write!(
+                f,
+                "cannot resolve the host of {endpoint}: check `endpoint` and `region`"
+            ),
+            TransportError::Connect { endpoint, detail } => write!(
+                f,
+                "cannot connect to {endpoint} ({detail}): is the endpoint right and reachable?"
+            ),
+            TransportError::Timeout { endpoint, detail } => {
+                write!(f, "no answer from {endpoint} in time ({detail})")
+            }
+            TransportError::Tls { endpoint, detail } => write!(
+                f,
+                "TLS handshake with {endpoint} failed ({detail}): check the URL scheme, or trust the server's CA with AWS_CA_BUNDLE"
+            ),
+            TransportError::Broken { endpoint, detail } => {
+                write!(f, "connection to {endpoint} broke before an answer came ({detail})")
+            }
+            TransportError::Signing { detail } => write!(f, "cannot sign the request: {detail}"),
+        }
+    }
+}
+
+impl std::error::Error for TransportError {}
+
+/// Timeouts for one client.
+#[derive(Debug, Clone, Copy)]
+pub struct Timeouts {
+    /// For establishing a connection (DNS, TCP, TLS).
+    pub connect: Duration,
+    /// For a whole request and its answer.
+    pub request: Duration,
+}
+
+/// A client for one AWS service endpoint, signing every request.
+pub struct Client {
+    agent: ureq::Agent,
+    endpoint: String,
+    region: String,
+    service: &'static str,
+    identity: Identity,
+    /// Seconds to add to the local clock when signing, learnt from a skew error.
+    clock_offset: AtomicI64,
+}
+
+impl Client {
+    /// A client for `endpoint` (no trailing slash) in `region`, signing as `service`.
+    pub fn new(
+        endpoint: &str,
+        region: &str,
+        service: &'static str,
+        credentials: &Credentials,
+        timeouts: Timeouts,
+    ) -> Client {
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_connect(Some(timeouts.connect))
+            .timeout_global(Some(timeouts.request))
+            .user_agent(concat!("destination-kinesis/", env!("CARGO_PKG_VERSION")))
+            .max_redirects(0)
+            .build()
+            .into();
+        Client {
+            agent,
+            endpoint: endpoint.to_string(),
+            region: region.to_string(),
+            service,
+            identity: identity_of(credentials),
+            clock_offset: AtomicI64::new(0),
+        }
+    }
+
+    /// The endpoint URL this client talks to.
+    pub fn endpoint(&self) -> &str {
+        &self.endpoint
+    }
+
+    /// The region requests are signed for.
+    pub fn region(&self) -> &str {
+        &self.region
+    }
+
+    /// Replaces the credentials used for the next requests.
+    pub fn set_credentials(&mut self, credentials: &Credentials) {
+        self.identity = identity_of(credentials);
+    }
+
+    /// Corrects the signing clock from a server's `Date`; returns the new offset in seconds.
+    pub fn correct_clock(&self, server_date: SystemTime) -> i64 {
+        let offset = match server_date.duration_since(SystemTime::now()) {
+            Ok(ahead) => ahead.as_secs() as i64,
+            Err(behind) => -(behind.duration().as_secs() as i64),
+        };
+        self.clock_offset.store(offset, Ordering::Relaxed);
+        offset
+    }
+
+    fn signing_time(&self) -> SystemTime {
+        let offset = self.clock_offset.load(Ordering::Relaxed);
+        let now = SystemTime::now();
+        if offset >= 0 {
+            now + Duration::from_secs(offset as u64)
+        } else {
+            now - Duration::from_secs(offset.unsigned_abs())
+        }
+    }
+
+    /// POSTs a JSON-protocol call (`X-Amz-Target: <target>`) and returns the answer, any status.
+    pub fn post(&self, target: &str, body: &[u8]) -> Result<Reply, TransportError> {
+        let url = format!("{}/", self.endpoint);
+        let signed = self.sign(&url, target, body)?;
+        let mut request = self
+            .agent
+            .post(&url)
+            .header("content-type", CONTENT_TYPE)
+            .header("x-amz-target", target);
+        for (name, value) in &signed {
+            request = request.header(name.as_str(), value.as_str());
+        }
+        let mut response = request.send(body).map_err(|e| self.transport_error(e))?;
+        let status = response.status().as_u16();
+        let server_date = response
+            .headers()
+            .get("date")
+            .and_then(|v| v.to_str().ok())
+            .and_then(parse_http_date);
+        let body = response
+            .body_mut()
+            .with_config()
+            .limit(MAX_RESPONSE_BYTES)
+            .read_to_vec()
+            .map_err(|e| self.transport_error(e))?;
+        Ok(Reply {
+            status,
+            body,
+            server_date,
+        })
+    }
+
+    /// The headers that sign this request (x-amz-date, authorization, token).
+    fn sign(
+        &self,
+        url: &str,
+        target: &str,
+        body: &[u8],
+    ) -> Result<Vec<(String, String)>, TransportError> {
+        let signing_error = |e: &dyn fmt::Display| TransportError::Signing {
+            detail: e.to_string(),
+        };
+        let params = v4::SigningParams::builder()
+            .identity(&self.identity)
+            .region(&self.region)
+            .name(self.service)
+            .time(self.signing_time())
+            .settings(SigningSettings::default())
+            .build()
+            .map_err(|e| signing_error(&e))?
+            .into();
+        let headers = [("content-type", CONTENT_TYPE), ("x-amz-target", target)];
+        let signable = SignableRequest::new(
+            "POST",
+            url,
+            headers.iter().copied(),
+            SignableBody::Bytes(body),
+        )
+        .map_err(|e| signing_error(&e))?;
+        let (instructions, _signature) = sign(signable, &params)
+            .map_err(|e| signing_error(&e))?
+            .into_parts();
+        Ok(instructions
+            .headers()
+            .map(|(n, v)| (n.to_string(), v.to_string()))
+            .collect())
+    }
+
+    fn transport_error(&self, e: ureq::Error) -> TransportError {
+        let endpoint = self.endpoint.clone();
+        match e {
+            ureq::Error::HostNotFound => TransportError::Dns { endpoint },
+            ureq::Error::ConnectionFailed => TransportError::Connect {
+                endpoint,
+                detail: "connection failed".into(),
+            },
+            ureq::Error::Timeout(t) => TransportError::Timeout {
+                endpoint,
+                detail: format!("{t} timeout"),
+            },
+            ureq::Error::Io(io) => match io.kind() {
+                ErrorKind::ConnectionRefused => TransportError::Connect {
+                    endpoint,
+                    detail: "connection refused".into(),
+                },
+                ErrorKind::TimedOut | ErrorKind::WouldBlock => TransportError::Timeout {
+                    endpoint,
+                    detail: io.to_string(),
+                },
+                _ => TransportError::Broken {
+                    endpoint,
+                    detail: io.to_string(),
+                },
+            },
+            ureq::Error::Tls(detail) => TransportError::Tls {
+                endpoint,
+                detail: detail.to_string(),
+            },
+            ureq::Error::Rustls(e) => TransportError::Tls {
+                endpoint,
+                detail: e.to_string(),
+            },
+            other => TransportError::Broken {
+                endpoint,
+                detail: other.to_string(),
+            },
+        }
+    }
+}
+
+fn identity_of(credentials: &Credentials) -> Identity {
+    aws_credential_types::Credentials::new(
+        credentials.access_key_id.clone(),
+        credentials.secret_access_key.expose().to_string(),
+        credentials
+            .session_token
+            .as_ref()
+            .map(|t| t.expose().to_string()),
+        None,
+        "destination-kinesis",
+    )
+    .into()
+}
+
+/// Parses an HTTP `Date` header (IMF-fixdate).
+pub fn parse_http_date(value: &str) -> Option<SystemTime> {
+    use aws_smithy_types::date_time::{DateTime, Format};
+    let parsed = DateTime::from_str(value.trim(), Format::HttpDate).ok()?;
+    SystemTime::try_from(parsed).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_http_dates() {
+        let t = parse_http_date("Wed, 25 Nov 2026 21:54:12 GMT").unwrap();
+        let secs = t.duration_since(SystemTime::UNIX_EPOCH).unwrap().as_secs();
+        assert_eq!(secs, 1_795_643_652);
+        assert!(parse_http_date("yesterday").is_none());
+    }
+
+    #[test]
+    fn clock_correction_shifts_signing_time() {
+        let creds = Credentials {
+            access_key_id: "AK".into(),
+            secret_access_key: crate::config::Secret::new("SK"),
+            session_token: None,
+            source: "test",
+        };
+        let timeouts = Timeouts {
+            connect: Duration::from_secs(1),
+            request: Duration::from_secs(1),
+        };
+        let c = Client::new(
+            "http://127.0.0.1:9",
+            "us-east-1",
+            "kinesis",
+            &creds,
+            timeouts,
+        );
+        let offset = c.correct_clock(SystemTime::now() + Duration::from_secs(3600));
+        assert!((3598..=3600).contains(&offset), "{offset}");
+        let skew = c
+            .signing_time()
+            .duration_since(SystemTime::now())
+            .unwrap()
+            .as_secs();
+        assert!((3598..=3600).contains(&skew));
+    }
+
+    #[test]
+    fn signs_with_date_and_authorization() {
+        let creds = Credentials {
+            access_key_id: "AKIDEXAMPLE".into(),
+            secret_access_key: crate::config::Secret::new(
+                "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",
+            ),
+            session_token: Some(crate::config::Secret::new("TOKEN")),
+            source: "test",
+        };
+        let timeouts = Timeouts {
+            connect: Duration::from_secs(1),
+            request: Duration::from_secs(1),
+        };
+        let c = Client::new(
+            "http://127.0.0.1:9",
+            "us-east-1",
+            "kinesis",
+            &creds,
+            timeouts,
+        );
+        let headers = c
+            .sign("http://127.0.0.1:9/", "Kinesis_20131202.ListStreams", b"{}")
+            .unwrap();
+        let get = |n: &str| headers.iter().find(|(k, _)| k == n).map(|(_, v)| v.clone());
+        let auth = get("authorization").unwrap();
+        assert!(auth.starts_with("AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/"));
+        assert!(auth.contains("/us-east-1/kinesis/aws4_request"));
+        assert!(auth.contains(
+            "SignedHeaders=content-type;host;x-amz-date;x-amz-security-token;x-amz-target"
+        ));
+        assert_eq!(get("x-amz-security-token").as_deref(), Some("TOKEN"));
+        assert!(get("x-amz-date").is_some());
+    }
+}

@@ -1,0 +1,649 @@
+//! The Kinesis API calls this program makes, and what their errors mean.
+
+use crate::config::StreamMode;
+use crate::http::{Client, Reply, TransportError};
+use base64::Engine;
+use serde::Deserialize;
+use serde_json::json;
+use std::fmt;
+
+/// An error answer from AWS: HTTP status, error code and message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AwsError {
+    /// HTTP status.
+    pub status: u16,
+    /// Error code without any `prefix#`, e.g. `AccessDeniedException`.
+    pub code: String,
+    /// AWS's message.
+    pub message: String,
+}
+
+/// What went wrong with a call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Cause {
+    /// No HTTP answer.
+    Transport(TransportError),
+    /// AWS answered with an error.
+    Aws(AwsError),
+    /// A success answer we could not read.
+    BadAnswer(String),
+}
+
+/// What a failure asks of the user, in Airbyte's terms.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailureType {
+    /// The user must change the configuration.
+    Config,
+    /// A defect or bad input.
+    System,
+    /// Retrying later may succeed.
+    Transient,
+}
+
+impl FailureType {
+    /// The protocol's spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FailureType::Config => "config_error",
+            FailureType::System => "system_error",
+            FailureType::Transient => "transient_error",
+        }
+    }
+}
+
+/// A failed Kinesis call, with the operation and stream it concerned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KinesisError {
+    /// The API operation, e.g. `PutRecords`.
+    pub op: &'static str,
+    /// The stream it concerned, if any.
+    pub stream: Option<String>,
+    /// What went wrong.
+    pub cause: Cause,
+}
+
+impl fmt::Display for KinesisError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.op)?;
+        if let Some(s) = &self.stream {
+            write!(f, " on stream `{s}`")?;
+        }
+        match &self.cause {
+            Cause::Transport(t) => write!(f, " failed: {t}"),
+            Cause::Aws(e) => write!(f, " failed: {} (HTTP {}): {}", e.code, e.status, e.message),
+            Cause::BadAnswer(why) => write!(f, " gave an answer that cannot be read: {why}"),
+        }
+    }
+}
+
+impl std::error::Error for KinesisError {}
+
+/// Error codes that no retry can fix because the credentials or permissions are wrong.
+const CREDENTIAL_CODES: &[&str] = &[
+    "UnrecognizedClientException",
+    "InvalidSignatureException",
+    "AccessDeniedException",
+    "ExpiredTokenException",
+    "IncompleteSignature",
+    "IncompleteSignatureException",
+    "MissingAuthenticationToken",
+    "MissingAuthenticationTokenException",
+    "InvalidClientTokenId",
+    "SignatureDoesNotMatch",
+    "KMSAccessDeniedException",
+];
+
+/// Error codes worth another try after a pause.
+const RETRYABLE_CODES: &[&str] = &[
+    "ProvisionedThroughputExceededException",
+    "LimitExceededException",
+    "ThrottlingException",
+    "Throttling",
+    "InternalFailure",
+    "InternalFailureException",
+    "ServiceUnavailable",
+    "ServiceUnavailableException",
+    "KMSThrottlingException",
+    "RequestLimitExceeded",
+];
+
+impl KinesisError {
+    /// The AWS error code, if AWS answered.
+    pub fn code(&self) -> Option<&str> {
+        match &self.cause {
+            Cause::Aws(e) => Some(&e.code),
+            _ => None,
+        }
+    }
+
+    /// Whether a later attempt may succeed.
+    pub fn is_retryable(&self) -> bool {
+        match &self.cause {
+            Cause::Transport(t) => !matches!(
+                t,
+                TransportError::Dns { .. }
+                    | TransportError::Tls { .. }
+                    | TransportError::Signing { .. }
+            ),
+            Cause::Aws(e) => e.status >= 500 || RETRYABLE_CODES.contains(&e.code.as_str()),
+            Cause::BadAnswer(_) => false,
+        }
+    }
+
+    /// Whether the call may have taken effect although no answer says so.
+    pub fn outcome_unknown(&self) -> bool {
+        match &self.cause {
+            Cause::Transport(t) => t.outcome_unknown(),
+            // A 5xx may come after the records were stored.
+            Cause::Aws(e) => e.status >= 500,
+            Cause::BadAnswer(_) => true,
+        }
+    }
+
+    /// How Airbyte should classify this failure when it ends a sync.
+    pub fn failure_type(&self) -> FailureType {
+        match &self.cause {
+            Cause::Transport(TransportError::Dns { .. } | TransportError::Tls { .. }) => {
+                FailureType::Config
+            }
+            Cause::Aws(e) if CREDENTIAL_CODES.contains(&e.code.as_str()) => FailureType::Config,
+            Cause::Aws(e) if e.code == "ResourceNotFoundException" => FailureType::Config,
+            _ if self.is_retryable() => FailureType::Transient,
+            _ => FailureType::System,
+        }
+    }
+
+    /// Whether AWS says the request's time is too far from its own clock.
+    pub fn is_clock_skew(&self) -> bool {
+        match &self.cause {
+            Cause::Aws(e) => {
+                matches!(
+                    e.code.as_str(),
+                    "RequestTimeTooSkewed" | "RequestExpired" | "RequestInTheFuture"
+                ) || (e.code == "InvalidSignatureException"
+                    && (e.message.contains("Signature expired")
+                        || e.message.contains("Signature not yet current")))
+            }
+            _ => false,
+        }
+    }
+}
+
+/// A stream's status as DescribeStreamSummary gives it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StreamStatus {
+    /// Being created; not writable yet.
+    Creating,
+    /// Writable.
+    Active,
+    /// Writable while being resharded or changed.
+    Updating,
+    /// Going away.
+    Deleting,
+    /// A status this program does not know.
+    Other(String),
+}
+
+impl StreamStatus {
+    fn parse(s: &str) -> StreamStatus {
+        match s {
+            "CREATING" => StreamStatus::Creating,
+            "ACTIVE" => StreamStatus::Active,
+            "UPDATING" => StreamStatus::Updating,
+            "DELETING" => StreamStatus::Deleting,
+            other => StreamStatus::Other(other.to_string()),
+        }
+    }
+
+    /// Whether records can be written now.
+    pub fn is_writable(&self) -> bool {
+        matches!(self, StreamStatus::Active | StreamStatus::Updating)
+    }
+}
+
+/// The outcome of one PutRecords entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EntryOutcome {
+    /// Stored, with this sequence number and shard.
+    Stored {
+        sequence_number: String,
+        shard_id: String,
+    },
+    /// Rejected with this code and message.
+    Failed { code: String, message: String },
+}
+
+/// One shard of a stream, as ListShards gives it.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Shard {
+    /// Shard ID.
+    pub shard_id: String,
+    /// The shard it was split from or merged from.
+    pub parent_shard_id: Option<String>,
+    /// The other shard of a merge.
+    pub adjacent_parent_shard_id: Option<String>,
+}
+
+/// Where to start reading a shard.
+#[derive(Debug, Clone, PartialEq)]
+pub enum StartPosition {
+    /// The oldest record kept.
+    TrimHorizon,
+    /// Only records written from now on.
+    Latest,
+    /// Records that arrived at or after this time (epoch seconds).
+    AtTimestamp(f64),
+}
+
+/// One record read back from a shard.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReadRecord {
+    /// The record's bytes.
+    pub data: Vec<u8>,
+    /// Its partition key.
+    pub partition_key: String,
+    /// Its sequence number.
+    pub sequence_number: String,
+    /// When Kinesis received it, epoch seconds.
+    pub arrival: Option<f64>,
+}
+
+/// A page of GetRecords.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RecordsPage {
+    /// The records.
+    pub records: Vec<ReadRecord>,
+    /// Where to go on; None once a closed shard is read to its end.
+    pub next_iterator: Option<String>,
+    /// How far behind the tip of the shard this page is.
+    pub millis_behind_latest: Option<u64>,
+}
+
+/// A Kinesis API client.
+pub struct Kinesis {
+    http: Client,
+    notice: Box<dyn Fn(&str) + Send + Sync>,
+}
+
+impl Kinesis {
+    /// Wraps a signing HTTP client; `notice` receives messages worth a LOG line.
+    pub fn new(http: Client, notice: Box<dyn Fn(&str) + Send + Sync>) -> Kinesis {
+        Kinesis { http, notice }
+    }
+
+    /// The HTTP client underneath.
+    pub fn http(&self) -> &Client {
+        &self.http
+    }
+
+    /// The HTTP client underneath, to change credentials.
+    pub fn http_mut(&mut self) -> &mut Client {
+        &mut self.http
+    }
+
+    /// Makes one call; on a clock-skew answer, corrects the clock from the
+    /// server's `Date` and tries once more, as the AWS SDKs do.
+    pub fn call(
+        &self,
+        op: &'static str,
+        stream: Option<&str>,
+        body: &[u8],
+    ) -> Result<Vec<u8>, KinesisError> {
+        let target = format!("Kinesis_20131202.{op}");
+        let mut corrected = false;
+        loop {
+            let error = |cause| KinesisError {
+                op,
+                stream: stream.map(str::to_string),
+                cause,
+            };
+            let reply = self
+                .http
+                .post(&target, body)
+                .map_err(|t| error(Cause::Transport(t)))?;
+            if (200..300).contains(&reply.status) {
+                return Ok(reply.body);
+            }
+            let err = error(Cause::Aws(aws_error(&reply)));
+            if !corrected && err.is_clock_skew() {
+                if let Some(date) = reply.server_date {
+                    let offset = self.http.correct_clock(date);
+                    (self.notice)(&format!(
+                        "AWS says this machine's clock is off ({}); signing with the server's time, offset {offset:+} s",
+                        match &err.cause {
+                            Cause::Aws(e) => e.message.as_str(),
+                            _ => "",
+                        }
+                    ));
+                    corrected = true;
+                    continue;
+                }
+            }
+            return Err(err);
+        }
+    }
+
+    fn call_json<T: for<'de> Deserialize<'de>>(
+        &self,
+        op: &'static str,
+        stream: Option<&str>,
+        body: &serde_json::Value,
+    ) -> Result<T, KinesisError> {
+        let bytes = self.call(op, stream, body.to_string().as_bytes())?;
+        serde_json::from_slice(&bytes).map_err(|e| KinesisError {
+            op,
+            stream: stream.map(str::to_string),
+            cause: Cause::BadAnswer(e.to_string()),
+        })
+    }
+
+    /// Lists up to `limit` stream names; a cheap signed call that changes nothing.
+    pub fn list_streams(&self, limit: u32) -> Result<Vec<String>, KinesisError> {
+        #[derive(Deserialize)]
+        #[serde(rename_all = "PascalCase")]
+        struct Answer {
+            #[serde(default)]
+            stream_names: Vec<String>,
+        }
+        let a: Answer = self.call_json("ListStreams", None, &json!({ "Limit": limit }))?;
+        Ok(a.stream_names)
+    }
+
+    /// The stream's status, or None when it does not exist.
+    pub fn stream_status(&self, stream: &str) -> Result<Option<StreamStatus>, KinesisError> {
+        #[derive(Deserialize)]
+        #[serde(rename_all = "PascalCase")]
+        struct Answer {
+            stream_description_summary: Summary,
+        }
+        #[derive(Deserialize)]
+        #[serde(rename_all = "PascalCase")]
+        struct Summary {
+            stream_status: String,
+        }
+        match self.call_json::<Answer>(
+            "DescribeStreamSummary",
+            Some(stream),
+            &json!({ "StreamName": stream }),
+        ) {
+            Ok(a) => Ok(Some(StreamStatus::parse(
+                &a.stream_description_summary.stream_status,
+            ))),
+            Err(e) if e.code() == Some("ResourceNotFoundException") => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Creates a stream; Ok(false) when it already exists.
+    pub fn create_stream(
+        &self,
+        stream: &str,
+        mode: StreamMode,
+        shards: u32,
+    ) -> Result<bool, KinesisError> {
+        let body = match mode {
+            StreamMode::Provisioned => json!({ "StreamName": stream, "ShardCount": shards }),
+            StreamMode::OnDemand => json!({
+                "StreamName": stream,
+                "StreamModeDetails": { "StreamMode": "ON_DEMAND" }
+            }),
+        };
+        match self.call("CreateStream", Some(stream), body.to_string().as_bytes()) {
+            Ok(_) => Ok(true),
+            Err(e) if e.code() == Some("ResourceInUseException") => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Sends a prepared PutRecords body; returns one outcome per entry, in order.
+    pub fn put_records(
+        &self,
+        stream: &str,
+        body: &[u8],
+        entries: usize,
+    ) -> Result<Vec<EntryOutcome>, KinesisError> {
+        #[derive(Deserialize)]
+        #[serde(rename_all = "PascalCase")]
+        struct Answer {
+            records: Vec<Entry>,
+        }
+        #[derive(Deserialize)]
+        #[serde(rename_all = "PascalCase")]
+        struct Entry {
+            sequence_number: Option<String>,
+            shard_id: Option<String>,
+            error_code: Option<String>,
+            error_message: Option<String>,
+        }
+        let bytes = self.call("PutRecords", Some(stream), body)?;
+        let bad = |why: String| KinesisError {
+            op: "PutRecords",
+            stream: Some(stream.to_string()),
+            cause: Cause::BadAnswer(why),
+        };
+        let answer: Answer = serde_json::from_slice(&bytes).map_err(|e| bad(e.to_string()))?;
+        if answer.records.len() != entries {
+            return Err(bad(format!(
+                "{} results for {entries} records",
+                answer.records.len()
+            )));
+        }
+        Ok(answer
+            .records
+            .into_iter()
+            .map(|e| match (e.error_code, e.sequence_number) {
+                (Some(code), _) if !code.is_empty() => EntryOutcome::Failed {
+                    code,
+                    message: e.error_message.unwrap_or_default(),
+                },
+                (_, Some(sequence_number)) => EntryOutcome::Stored {
+                    sequence_number,
+                    shard_id: e.shard_id.unwrap_or_default(),
+                },
+                _ => EntryOutcome::Failed {
+                    code: "MissingSequenceNumber".into(),
+                    message: "the answer gave neither a sequence number nor an error".into(),
+                },
+            })
+            .collect())
+    }
+
+    /// Every shard of the stream, following pagination.
+    pub fn list_shards(&self, stream: &str) -> Result<Vec<Shard>, KinesisError> {
+        #[derive(Deserialize)]
+        #[serde(rename_all = "PascalCase")]
+        struct Answer {
+            shards: Vec<Shard>,
+            next_token: Option<String>,
+        }
+        let mut shards = Vec::new();
+        let mut body = json!({ "StreamName": stream });
+        loop {
+            let a: Answer = self.call_json("ListShards", Some(stream), &body)?;
+            shards.extend(a.shards);
+            match a.next_token {
+                Some(token) if !token.is_empty() => body = json!({ "NextToken": token }),
+                _ => return Ok(shards),
+            }
+        }
+    }
+
+    /// An iterator for reading one shard from `position`.
+    pub fn shard_iterator(
+        &self,
+        stream: &str,
+        shard_id: &str,
+        position: &StartPosition,
+    ) -> Result<String, KinesisError> {
+        #[derive(Deserialize)]
+        #[serde(rename_all = "PascalCase")]
+        struct Answer {
+            shard_iterator: String,
+        }
+        let mut body = json!({ "StreamName": stream, "ShardId": shard_id });
+        match position {
+            StartPosition::TrimHorizon => body["ShardIteratorType"] = json!("TRIM_HORIZON"),
+            StartPosition::Latest => body["ShardIteratorType"] = json!("LATEST"),
+            StartPosition::AtTimestamp(t) => {
+                body["ShardIteratorType"] = json!("AT_TIMESTAMP");
+                body["Timestamp"] = json!(t);
+            }
+        }
+        let a: Answer = self.call_json("GetShardIterator", Some(stream), &body)?;
+        Ok(a.shard_iterator)
+    }
+
+    /// One page of records from a shard iterator.
+    pub fn get_records(
+        &self,
+        stream: &str,
+        iterator: &str,
+        limit: u32,
+    ) -> Result<RecordsPage, KinesisError> {
+        #[derive(Deserialize)]
+        #[serde(rename_all = "PascalCase")]
+        struct Answer {
+            records: Vec<Rec>,
+            next_shard_iterator: Option<String>,
+            millis_behind_latest: Option<u64>,
+        }
+        #[derive(Deserialize)]
+        #[serde(rename_all = "PascalCase")]
+        struct Rec {
+            data: String,
+            partition_key: String,
+            sequence_number: String,
+            approximate_arrival_timestamp: Option<f64>,
+        }
+        let a: Answer = self.call_json(
+            "GetRecords",
+            Some(stream),
+            &json!({ "ShardIterator": iterator, "Limit": limit }),
+        )?;
+        let mut records = Vec::with_capacity(a.records.len());
+        for r in a.records {
+            let data = base64::engine::general_purpose::STANDARD
+                .decode(r.data.as_bytes())
+                .map_err(|e| KinesisError {
+                    op: "GetRecords",
+                    stream: Some(stream.to_string()),
+                    cause: Cause::BadAnswer(format!("record data is not base64: {e}")),
+                })?;
+            records.push(ReadRecord {
+                data,
+                partition_key: r.partition_key,
+                sequence_number: r.sequence_number,
+                arrival: r.approximate_arrival_timestamp,
+            });
+        }
+        Ok(RecordsPage {
+            records,
+            next_iterator: a.next_shard_iterator,
+            millis_behind_latest: a.millis_behind_latest,
+        })
+    }
+}
+
+/// Reads an AWS error answer: `__type` (without `prefix#`) and `message`/`Message`.
+pub fn aws_error(reply: &Reply) -> AwsError {
+    #[derive(Deserialize, Default)]
+    struct Body {
+        #[serde(rename = "__type")]
+        kind: Option<String>,
+        message: Option<String>,
+        #[serde(rename = "Message")]
+        message_upper: Option<String>,
+    }
+    let body: Body = serde_json::from_slice(&reply.body).unwrap_or_default();
+    let code = body
+        .kind
+        .map(|k| k.rsplit('#').next().unwrap_or_default().to_string())
+        .filter(|k| !k.is_empty())
+        .unwrap_or_else(|| format!("HTTP{}", reply.status));
+    let message = body.message.or(body.message_upper).unwrap_or_else(|| {
+        let text = String::from_utf8_lossy(&reply.body);
+        text.chars().take(300).collect()
+    });
+    AwsError {
+        status: reply.status,
+        code,
+        message,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reply(status: u16, body: &str) -> Reply {
+        Reply {
+            status,
+            body: body.as_bytes().to_vec(),
+            server_date: None,
+        }
+    }
+
+    fn err(status: u16, code: &str, message: &str) -> KinesisError {
+        KinesisError {
+            op: "PutRecords",
+            stream: Some("s".into()),
+            cause: Cause::Aws(AwsError {
+                status,
+                code: code.into(),
+                message: message.into(),
+            }),
+        }
+    }
+
+    #[test]
+    fn reads_error_bodies() {
+        let e = aws_error(&reply(
+            400,
+            r#"{"__type":"com.amazon.coral.service#AccessDeniedException","Message":"no"}"#,
+        ));
+        assert_eq!(e.code, "AccessDeniedException");
+        assert_eq!(e.message, "no");
+        let e = aws_error(&reply(503, "Service Unavailable"));
+        assert_eq!(e.code, "HTTP503");
+        assert_eq!(e.message, "Service Unavailable");
+    }
+
+    #[test]
+    fn classifies_errors() {
+        assert!(err(400, "ProvisionedThroughputExceededException", "").is_retryable());
+        assert!(err(500, "InternalFailure", "").is_retryable());
+        assert!(err(502, "HTTP502", "").is_retryable());
+        assert!(!err(400, "AccessDeniedException", "").is_retryable());
+        assert_eq!(
+            err(400, "AccessDeniedException", "").failure_type(),
+            FailureType::Config
+        );
+        assert_eq!(
+            err(400, "ValidationException", "").failure_type(),
+            FailureType::System
+        );
+        assert_eq!(
+            err(400, "ThrottlingException", "").failure_type(),
+            FailureType::Transient
+        );
+        assert!(err(
+            400,
+            "InvalidSignatureException",
+            "Signature expired: 20130524T000000Z is now earlier than ..."
+        )
+        .is_clock_skew());
+        assert!(!err(
+            400,
+            "InvalidSignatureException",
+            "The request signature we calculated does not match"
+        )
+        .is_clock_skew());
+    }
+
+    #[test]
+    fn names_operation_and_stream() {
+        let shown = err(400, "AccessDeniedException", "User x is not authorized").to_string();
+        assert_eq!(shown, "PutRecords on stream `s` failed: AccessDeniedException (HTTP 400): User x is not authorized");
+    }
+}

@@ -1,0 +1,477 @@
+//! Airbyte protocol messages: reading the ones a destination receives and
+//! writing the ones it sends.
+
+use crate::kinesis::FailureType;
+use serde::de::{MapAccess, Visitor};
+use serde::{Deserialize, Deserializer};
+use serde_json::value::RawValue;
+use serde_json::{json, Value};
+use std::borrow::Cow;
+use std::fmt;
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// A RECORD message, borrowing from the input line.
+#[derive(Debug)]
+pub struct Record<'a> {
+    /// The stream's namespace, if any.
+    pub namespace: Option<Cow<'a, str>>,
+    /// The stream name.
+    pub stream: Cow<'a, str>,
+    /// The data object exactly as it arrived.
+    pub data: &'a RawValue,
+    /// When the source emitted it, epoch milliseconds.
+    pub emitted_at: i64,
+}
+
+/// Which records a STATE message vouches for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StateScope {
+    /// One stream (`type: STREAM`).
+    Stream {
+        namespace: Option<String>,
+        name: String,
+    },
+    /// All streams (`type: GLOBAL`).
+    Global,
+    /// All streams, old form (no `type`, or `LEGACY`).
+    Legacy,
+}
+
+/// A STATE message, borrowing from the input line.
+#[derive(Debug)]
+pub struct State<'a> {
+    /// The state object as it arrived, echoed back as is.
+    pub raw: &'a RawValue,
+    /// What it covers.
+    pub scope: StateScope,
+}
+
+/// One parsed input line.
+#[derive(Debug)]
+pub enum Message<'a> {
+    /// A record to write.
+    Record(Record<'a>),
+    /// A checkpoint to echo once safe.
+    State(State<'a>),
+    /// A message a destination may ignore (LOG, TRACE, CONTROL, ...).
+    Ignored,
+    /// A `type` this program does not know.
+    Unknown(String),
+}
+
+/// Why an input line is not a message this destination can use.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ParseError {
+    /// The bytes are not UTF-8.
+    NotUtf8 { at_byte: usize },
+    /// The text is not JSON.
+    NotJson(String),
+    /// The JSON is not an object.
+    NotObject,
+    /// The object has no `type`.
+    NoType,
+    /// A RECORD or STATE whose fields are wrong.
+    Invalid(String),
+}
+
+impl fmt::Display for ParseError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ParseError::NotUtf8 { at_byte } => {
+                write!(f, "is not valid UTF-8 (bad byte at offset {at_byte})")
+            }
+            ParseError::NotJson(e) => write!(f, "is not valid JSON: {e}"),
+            ParseError::NotObject => write!(
+                f,
+                "is JSON but not an object; every message must be an object"
+            ),
+            ParseError::NoType => write!(f, "has no `type` field"),
+            ParseError::Invalid(why) => f.write_str(why),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct WireMessage<'a> {
+    #[serde(rename = "type", borrow)]
+    kind: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    record: Option<WireRecord<'a>>,
+    #[serde(borrow)]
+    state: Option<&'a RawValue>,
+}
+
+#[derive(Deserialize)]
+struct WireRecord<'a> {
+    #[serde(borrow)]
+    namespace: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    stream: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    data: Option<&'a RawValue>,
+    emitted_at: Option<serde_json::Number>,
+}
+
+#[derive(Deserialize)]
+struct WireState {
+    #[serde(rename = "type")]
+    kind: Option<String>,
+    stream: Option<WireStreamState>,
+}
+
+#[derive(Deserialize)]
+struct WireStreamState {
+    stream_descriptor: Option<WireDescriptor>,
+}
+
+#[derive(Deserialize)]
+struct WireDescriptor {
+    name: String,
+    namespace: Option<String>,
+}
+
+/// Parses one input line (without its newline).
+pub fn parse_line(line: &[u8]) -> Result<Message<'_>, ParseError> {
+    let text = std::str::from_utf8(line).map_err(|e| ParseError::NotUtf8 {
+        at_byte: e.valid_up_to(),
+    })?;
+    if !text.trim_start().starts_with('{') {
+        return Err(match serde_json::from_str::<&RawValue>(text) {
+            Ok(_) => ParseError::NotObject,
+            Err(e) => ParseError::NotJson(e.to_string()),
+        });
+    }
+    let wire: WireMessage<'_> = serde_json::from_str(text).map_err(|e| {
+        if e.is_data() {
+            ParseError::Invalid(format!("has a field of the wrong type: {e}"))
+        } else {
+            ParseError::NotJson(e.to_string())
+        }
+    })?;
+    let kind = wire.kind.ok_or(ParseError::NoType)?;
+    match kind.as_ref() {
+        "RECORD" => {
+            let r = wire.record.ok_or_else(|| {
+                ParseError::Invalid("is a RECORD without a `record` object".into())
+            })?;
+            let stream = r
+                .stream
+                .ok_or_else(|| ParseError::Invalid("is a RECORD without `stream`".into()))?;
+            let data = r.data.ok_or_else(|| {
+                ParseError::Invalid(format!("is a RECORD of stream `{stream}` without `data`"))
+            })?;
+            if !data.get().starts_with('{') {
+                return Err(ParseError::Invalid(format!(
+                    "is a RECORD of stream `{stream}` whose `data` is not an object"
+                )));
+            }
+            let emitted_at = r
+                .emitted_at
+                .and_then(|n| n.as_i64().or_else(|| n.as_f64().map(|f| f as i64)))
+                .ok_or_else(|| {
+                    ParseError::Invalid(format!(
+                        "is a RECORD of stream `{stream}` without a numeric `emitted_at`"
+                    ))
+                })?;
+            Ok(Message::Record(Record {
+                namespace: r.namespace.filter(|n| !n.is_empty()),
+                stream,
+                data,
+                emitted_at,
+            }))
+        }
+        "STATE" => {
+            let raw = wire
+                .state
+                .ok_or_else(|| ParseError::Invalid("is a STATE without a `state` object".into()))?;
+            if !raw.get().starts_with('{') {
+                return Err(ParseError::Invalid(
+                    "is a STATE whose `state` is not an object".into(),
+                ));
+            }
+            let parsed: WireState = serde_json::from_str(raw.get())
+                .map_err(|e| ParseError::Invalid(format!("is a STATE that cannot be read: {e}")))?;
+            let scope = match parsed.kind.as_deref() {
+                None | Some("LEGACY") => StateScope::Legacy,
+                Some("GLOBAL") => StateScope::Global,
+                Some("STREAM") => {
+                    let d = parsed
+                        .stream
+                        .and_then(|s| s.stream_descriptor)
+                        .ok_or_else(|| {
+                            ParseError::Invalid(
+                                "is a STREAM state without `stream.stream_descriptor`".into(),
+                            )
+                        })?;
+                    StateScope::Stream {
+                        namespace: d.namespace.filter(|n| !n.is_empty()),
+                        name: d.name,
+                    }
+                }
+                Some(other) => {
+                    return Err(ParseError::Invalid(format!(
+                        "is a STATE of unknown type `{other}`"
+                    )))
+                }
+            };
+            Ok(Message::State(State { raw, scope }))
+        }
+        "LOG" | "TRACE" | "CONTROL" | "SPEC" | "CONNECTION_STATUS" | "CATALOG" => {
+            Ok(Message::Ignored)
+        }
+        other => Ok(Message::Unknown(other.to_string())),
+    }
+}
+
+/// The state object's fields in their input order, values untouched.
+struct OrderedObject(Vec<(String, Box<RawValue>)>);
+
+impl<'de> Deserialize<'de> for OrderedObject {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = OrderedObject;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<OrderedObject, A::Error> {
+                let mut fields = Vec::new();
+                while let Some((k, v)) = map.next_entry::<String, Box<RawValue>>()? {
+                    fields.push((k, v));
+                }
+                Ok(OrderedObject(fields))
+            }
+        }
+        d.deserialize_map(V)
+    }
+}
+
+/// The STATE message to echo: the input state, fields and values as they
+/// came, with `destinationStats.recordCount` set.
+pub fn state_message(state: &RawValue, record_count: u64) -> String {
+    let stats = format!("{{\"recordCount\":{:?}}}", record_count as f64);
+    let mut out = String::with_capacity(state.get().len() + 64);
+    out.push_str("{\"type\":\"STATE\",\"state\":{");
+    let fields = serde_json::from_str::<OrderedObject>(state.get())
+        .map(|o| o.0)
+        .unwrap_or_default();
+    let mut first = true;
+    for (key, value) in fields.iter().filter(|(k, _)| k != "destinationStats") {
+        if !first {
+            out.push(',');
+        }
+        first = false;
+        out.push_str(&serde_json::to_string(key).unwrap_or_default());
+        out.push(':');
+        out.push_str(value.get());
+    }
+    if !first {
+        out.push(',');
+    }
+    out.push_str("\"destinationStats\":");
+    out.push_str(&stats);
+    out.push_str("}}");
+    out
+}
+
+/// Milliseconds since the epoch, now.
+pub fn now_millis() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// A LOG message.
+pub fn log_message(level: &str, message: &str) -> String {
+    json!({"type": "LOG", "log": {"level": level, "message": message}}).to_string()
+}
+
+/// A TRACE error message.
+pub fn error_message(
+    message: &str,
+    internal: &str,
+    failure: FailureType,
+    stream: Option<(&Option<String>, &str)>,
+) -> String {
+    let mut error = json!({
+        "message": message,
+        "internal_message": internal,
+        "failure_type": failure.as_str(),
+    });
+    if let Some((namespace, name)) = stream {
+        let mut descriptor = json!({ "name": name });
+        if let Some(ns) = namespace {
+            descriptor["namespace"] = json!(ns);
+        }
+        error["stream_descriptor"] = descriptor;
+    }
+    json!({"type": "TRACE", "trace": {"type": "ERROR", "emitted_at": now_millis() as f64, "error": error}}).to_string()
+}
+
+/// A CONNECTION_STATUS message.
+pub fn connection_status(succeeded: bool, message: &str) -> String {
+    let status = if succeeded { "SUCCEEDED" } else { "FAILED" };
+    json!({"type": "CONNECTION_STATUS", "connectionStatus": {"status": status, "message": message}})
+        .to_string()
+}
+
+/// A SPEC message around a spec object.
+pub fn spec_message(spec: Value) -> String {
+    json!({"type": "SPEC", "spec": spec}).to_string()
+}
+
+/// Where AirbyteMessages go: one line each, flushed, from any thread.
+#[derive(Clone)]
+pub struct Emitter {
+    out: Arc<Mutex<Box<dyn Write + Send>>>,
+}
+
+impl Emitter {
+    /// Writes to `out`.
+    pub fn new(out: Box<dyn Write + Send>) -> Emitter {
+        Emitter {
+            out: Arc::new(Mutex::new(out)),
+        }
+    }
+
+    /// Writes to standard output.
+    pub fn stdout() -> Emitter {
+        Emitter::new(Box::new(std::io::stdout()))
+    }
+
+    /// Writes one message line and flushes it. A closed stdout is ignored:
+    /// nobody is left to tell.
+    pub fn emit(&self, line: &str) {
+        let mut out = match self.out.lock() {
+            Ok(g) => g,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        let _ = out.write_all(line.as_bytes());
+        let _ = out.write_all(b"\n");
+        let _ = out.flush();
+    }
+
+    /// Writes a LOG message.
+    pub fn log(&self, level: &str, message: &str) {
+        self.emit(&log_message(level, message));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(line: &str) -> Record<'_> {
+        match parse_line(line.as_bytes()).unwrap() {
+            Message::Record(r) => r,
+            other => panic!("not a record: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn parses_records_keeping_raw_data() {
+        let line = r#"{"type":"RECORD","record":{"stream":"users","namespace":"pub","data":{"n": 12345678901234567890123, "x":1.50},"emitted_at":1700000000000}}"#;
+        let r = record(line);
+        assert_eq!(r.stream, "users");
+        assert_eq!(r.namespace.as_deref(), Some("pub"));
+        assert_eq!(r.data.get(), r#"{"n": 12345678901234567890123, "x":1.50}"#);
+        assert_eq!(r.emitted_at, 1_700_000_000_000);
+    }
+
+    #[test]
+    fn rejects_bad_lines_with_reasons() {
+        let cases: &[(&[u8], &str)] = &[
+            (b"not json", "not valid JSON"),
+            (b"[1,2]", "not an object"),
+            (b"42", "not an object"),
+            (b"{\"record\":{}}", "no `type`"),
+            (b"{\"type\":\"RECORD\",\"record\":{\"data\":{},\"emitted_at\":1}}", "without `stream`"),
+            (b"{\"type\":\"RECORD\",\"record\":{\"stream\":\"s\",\"data\":[1],\"emitted_at\":1}}", "not an object"),
+            (b"{\"type\":\"RECORD\",\"record\":{\"stream\":\"s\",\"data\":{}}}", "emitted_at"),
+            (b"{\"type\":\"RECORD\",\"record\":{\"stream\":5,\"data\":{},\"emitted_at\":1}}", "wrong type"),
+            (b"{\"type\":\"RECORD\",\"record\":{\"stream\":\"s\",\"data\":{}", "not valid JSON"),
+            (b"{\"type\":\"RECORD\",\"record\":{\"stream\":\"\xff\"}}", "UTF-8"),
+        ];
+        for (line, expected) in cases {
+            let err = parse_line(line).unwrap_err().to_string();
+            assert!(
+                err.contains(expected),
+                "{}: {err}",
+                String::from_utf8_lossy(line)
+            );
+        }
+    }
+
+    #[test]
+    fn classifies_states() {
+        let scope = |line: &str| match parse_line(line.as_bytes()).unwrap() {
+            Message::State(s) => s.scope,
+            other => panic!("not a state: {other:?}"),
+        };
+        assert_eq!(
+            scope(r#"{"type":"STATE","state":{"data":{"c":1}}}"#),
+            StateScope::Legacy
+        );
+        assert_eq!(
+            scope(r#"{"type":"STATE","state":{"type":"GLOBAL","global":{}}}"#),
+            StateScope::Global
+        );
+        assert_eq!(
+            scope(
+                r#"{"type":"STATE","state":{"type":"STREAM","stream":{"stream_descriptor":{"name":"u","namespace":"p"}}}}"#
+            ),
+            StateScope::Stream {
+                namespace: Some("p".into()),
+                name: "u".into()
+            }
+        );
+    }
+
+    #[test]
+    fn tolerates_other_messages() {
+        assert!(matches!(
+            parse_line(br#"{"type":"LOG","log":{}}"#).unwrap(),
+            Message::Ignored
+        ));
+        assert!(matches!(
+            parse_line(br#"{"type":"TRACE"}"#).unwrap(),
+            Message::Ignored
+        ));
+        assert!(
+            matches!(parse_line(br#"{"type":"FOO"}"#).unwrap(), Message::Unknown(t) if t == "FOO")
+        );
+    }
+
+    #[test]
+    fn echoes_state_exactly_with_stats() {
+        let raw: Box<RawValue> = serde_json::from_str(
+            r#"{"type":"STREAM","zeta":1.10,"alpha":{"big":123456789012345678901234},"destinationStats":{"recordCount":1.0}}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            state_message(&raw, 3),
+            r#"{"type":"STATE","state":{"type":"STREAM","zeta":1.10,"alpha":{"big":123456789012345678901234},"destinationStats":{"recordCount":3.0}}}"#
+        );
+        let empty: Box<RawValue> = serde_json::from_str("{}").unwrap();
+        assert_eq!(
+            state_message(&empty, 0),
+            r#"{"type":"STATE","state":{"destinationStats":{"recordCount":0.0}}}"#
+        );
+    }
+
+    #[test]
+    fn trace_names_stream() {
+        let line = error_message(
+            "m",
+            "i",
+            FailureType::System,
+            Some((&Some("ns".into()), "s")),
+        );
+        let v: Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(v["trace"]["error"]["failure_type"], "system_error");
+        assert_eq!(v["trace"]["error"]["stream_descriptor"]["namespace"], "ns");
+    }
+}

@@ -1,0 +1,190 @@
+//! `spec`: the connector's specification, a superset of the Java connector's.
+
+use serde_json::{json, Value};
+
+/// The SPEC object: connectionSpecification and supported modes.
+pub fn spec() -> Value {
+    json!({
+        "documentationUrl": "https://docs.airbyte.com/integrations/destinations/kinesis",
+        "supportsIncremental": true,
+        "supportsNormalization": false,
+        "supportsDBT": false,
+        "supported_destination_sync_modes": ["append"],
+        "connectionSpecification": {
+            "$schema": "http://json-schema.org/draft-07/schema#",
+            "title": "Kinesis Destination Spec",
+            "type": "object",
+            "required": ["shardCount", "bufferSize"],
+            "additionalProperties": true,
+            "properties": {
+                "endpoint": {
+                    "title": "Endpoint",
+                    "description": "Kinesis endpoint URL. Empty means https://kinesis.<region>.amazonaws.com. For LocalStack: http://localhost:4566.",
+                    "type": "string",
+                    "examples": ["https://kinesis.us-west-1.amazonaws.com", "http://localhost:4566"],
+                    "order": 0
+                },
+                "region": {
+                    "title": "Region",
+                    "description": "AWS region. Empty means AWS_REGION, then AWS_DEFAULT_REGION, then us-east-1.",
+                    "type": "string",
+                    "examples": ["us-west-1"],
+                    "order": 1
+                },
+                "shardCount": {
+                    "title": "Shard Count",
+                    "description": "Number of shards of each stream the connector creates.",
+                    "type": "integer",
+                    "minimum": 1,
+                    "default": 5,
+                    "order": 2
+                },
+                "accessKey": {
+                    "title": "Access Key",
+                    "description": "AWS access key ID. Empty means AWS_ACCESS_KEY_ID.",
+                    "type": "string",
+                    "airbyte_secret": true,
+                    "order": 3
+                },
+                "privateKey": {
+                    "title": "Private Key",
+                    "description": "AWS secret access key. Empty means AWS_SECRET_ACCESS_KEY.",
+                    "type": "string",
+                    "airbyte_secret": true,
+                    "order": 4
+                },
+                "bufferSize": {
+                    "title": "Buffer Size",
+                    "description": "Records per PutRecords call (Kinesis allows at most 500).",
+                    "type": "integer",
+                    "minimum": 1,
+                    "maximum": 500,
+                    "default": 100,
+                    "order": 5
+                },
+                "sessionToken": {
+                    "title": "Session Token",
+                    "description": "Session token of temporary credentials. Empty means AWS_SESSION_TOKEN.",
+                    "type": "string",
+                    "airbyte_secret": true,
+                    "order": 6
+                },
+                "retryTimeoutSeconds": {
+                    "title": "Retry Timeout (seconds)",
+                    "description": "How long one batch may be retried (throttling, failed entries, 5xx, network errors) before the sync fails.",
+                    "type": "integer",
+                    "minimum": 1,
+                    "maximum": 86400,
+                    "default": 300,
+                    "order": 7
+                },
+                "requestTimeoutSeconds": {
+                    "title": "Request Timeout (seconds)",
+                    "description": "How long one HTTP request may take before it counts as failed and is retried.",
+                    "type": "integer",
+                    "minimum": 1,
+                    "maximum": 600,
+                    "default": 30,
+                    "order": 8
+                },
+                "maxInFlight": {
+                    "title": "Requests In Flight",
+                    "description": "PutRecords calls sent at once. 1 keeps records in input order; more hides network latency.",
+                    "type": "integer",
+                    "minimum": 1,
+                    "maximum": 64,
+                    "default": 1,
+                    "order": 9
+                },
+                "aggregation": {
+                    "title": "KPL Aggregation",
+                    "description": "Pack many records into each Kinesis record in the KPL aggregated format. Consumers must de-aggregate (KCL, Firehose, Lambda with the de-aggregation library).",
+                    "type": "boolean",
+                    "default": false,
+                    "order": 10
+                },
+                "streamName": {
+                    "title": "Stream Name Template",
+                    "description": "Target Kinesis stream, with {namespace} and {stream} placeholders. Empty keeps the Java connector's <namespace>_<stream> naming.",
+                    "type": "string",
+                    "examples": ["airbyte-events", "{namespace}.{stream}"],
+                    "order": 11
+                },
+                "createStreams": {
+                    "title": "Create Missing Streams",
+                    "description": "Create missing Kinesis streams. When false a missing stream fails the sync at start.",
+                    "type": "boolean",
+                    "default": true,
+                    "order": 12
+                },
+                "streamMode": {
+                    "title": "Stream Mode",
+                    "description": "Capacity mode of the streams the connector creates.",
+                    "type": "string",
+                    "enum": ["PROVISIONED", "ON_DEMAND"],
+                    "default": "PROVISIONED",
+                    "order": 13
+                },
+                "partitionKey": {
+                    "title": "Partition Key",
+                    "description": "`uuid` (a random key per record), `primary_key` (the stream's primary key values), or a JSON Pointer into the record such as /customer/id.",
+                    "type": "string",
+                    "default": "uuid",
+                    "examples": ["uuid", "primary_key", "/customer/id"],
+                    "order": 14
+                },
+                "keepKeyOrder": {
+                    "title": "Keep Key Order",
+                    "description": "Keep each partition key's records in input order even through partial failures and retries, at a cost in throughput.",
+                    "type": "boolean",
+                    "default": false,
+                    "order": 15
+                },
+                "dataFormat": {
+                    "title": "Data Format",
+                    "description": "`string`: _airbyte_data is the record's JSON as text (the Java connector's format). `object`: _airbyte_data is a JSON object.",
+                    "type": "string",
+                    "enum": ["string", "object"],
+                    "default": "string",
+                    "order": 16
+                }
+            }
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keeps_java_fields() {
+        let s = spec();
+        let p = &s["connectionSpecification"]["properties"];
+        assert_eq!(p["shardCount"]["default"], 5);
+        assert_eq!(p["bufferSize"]["default"], 100);
+        assert_eq!(p["bufferSize"]["minimum"], 1);
+        assert_eq!(p["bufferSize"]["maximum"], 500);
+        for secret in ["accessKey", "privateKey", "sessionToken"] {
+            assert_eq!(p[secret]["airbyte_secret"], true, "{secret}");
+        }
+        assert_eq!(p["retryTimeoutSeconds"]["default"], 300);
+        assert_eq!(s["supported_destination_sync_modes"], json!(["append"]));
+    }
+
+    #[test]
+    fn defaults_match_config_defaults() {
+        use crate::config::Config;
+        let s = spec();
+        let p = s["connectionSpecification"]["properties"]
+            .as_object()
+            .unwrap();
+        let mut defaults = serde_json::Map::new();
+        for (k, v) in p {
+            if let Some(d) = v.get("default") {
+                defaults.insert(k.clone(), d.clone());
+            }
+        }
+        assert_eq!(Config::from_map(&defaults).unwrap(), Config::default());
+    }
+}

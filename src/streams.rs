@@ -1,0 +1,109 @@
+//! Stream setup: making sure a Kinesis stream exists and is writable before
+//! the first record, creating it when allowed.
+
+use crate::config::StreamMode;
+use crate::failure::Failure;
+use crate::kinesis::{FailureType, Kinesis, StreamStatus};
+use crate::retry::Backoff;
+use std::time::{Duration, Instant};
+
+/// How often a stream's status is polled while it is being created.
+const POLL: Duration = Duration::from_millis(500);
+
+/// What setup found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Readiness {
+    /// The stream already existed.
+    Existed,
+    /// This program created it.
+    Created,
+}
+
+/// How a missing stream is handled.
+#[derive(Debug, Clone, Copy)]
+pub struct Creation {
+    /// Whether a missing stream may be created.
+    pub allowed: bool,
+    /// Its capacity mode.
+    pub mode: StreamMode,
+    /// Its shards in provisioned mode.
+    pub shards: u32,
+}
+
+/// Waits until `stream` is ACTIVE or UPDATING, creating it first when it is
+/// missing and creation is allowed; gives up after `timeout`.
+pub fn ensure_stream(
+    kinesis: &Kinesis,
+    stream: &str,
+    creation: Creation,
+    timeout: Duration,
+) -> Result<Readiness, Failure> {
+    let started = Instant::now();
+    let mut backoff = Backoff::until(started + timeout);
+    let mut readiness = Readiness::Existed;
+    let mut last_status = String::from("unknown");
+    loop {
+        let wait = match kinesis.stream_status(stream) {
+            Ok(Some(status)) if status.is_writable() => return Ok(readiness),
+            Ok(Some(StreamStatus::Deleting)) => {
+                return Err(Failure::new(
+                    FailureType::Config,
+                    format!("Kinesis stream `{stream}` is being deleted; wait until it is gone, then run again"),
+                ))
+            }
+            Ok(Some(status)) => {
+                last_status = format!("{status:?}").to_uppercase();
+                POLL
+            }
+            Ok(None) if !creation.allowed => {
+                return Err(Failure::new(
+                    FailureType::Config,
+                    format!(
+                        "Kinesis stream `{stream}` does not exist and `createStreams` is false: create it, or allow the connector to"
+                    ),
+                ))
+            }
+            Ok(None) => match kinesis.create_stream(stream, creation.mode, creation.shards) {
+                Ok(created) => {
+                    if created {
+                        readiness = Readiness::Created;
+                    }
+                    last_status = "CREATING".into();
+                    POLL
+                }
+                Err(e) if e.is_retryable() => backoff_delay(&mut backoff, started, stream, &e.to_string())?,
+                Err(e) => return Err(Failure::from_kinesis(&format!("cannot create Kinesis stream `{stream}`"), &e)),
+            },
+            Err(e) if e.is_retryable() => backoff_delay(&mut backoff, started, stream, &e.to_string())?,
+            Err(e) => return Err(Failure::from_kinesis(&format!("cannot check Kinesis stream `{stream}`"), &e)),
+        };
+        if started.elapsed() + wait > timeout {
+            return Err(Failure::new(
+                FailureType::Transient,
+                format!(
+                    "Kinesis stream `{stream}` is still not writable after {} s (status {last_status}); \
+                     raise retryTimeoutSeconds or check the stream in the AWS console",
+                    timeout.as_secs()
+                ),
+            ));
+        }
+        std::thread::sleep(wait);
+    }
+}
+
+fn backoff_delay(
+    backoff: &mut Backoff,
+    started: Instant,
+    stream: &str,
+    last: &str,
+) -> Result<Duration, Failure> {
+    backoff.next_delay().ok_or_else(|| {
+        Failure::new(
+            FailureType::Transient,
+            format!(
+                "gave up preparing Kinesis stream `{stream}` after {} s: {last}",
+                started.elapsed().as_secs()
+            ),
+        )
+    })
+}

@@ -1,0 +1,463 @@
+//! The write loop: Airbyte messages in, PutRecords out, STATE messages echoed
+//! once everything before them is in Kinesis.
+
+use crate::batch::{Batch, MAX_RECORD_BYTES};
+use crate::catalog::Catalog;
+use crate::checkpoint::Checkpoints;
+use crate::config::{Config, PartitionKeySource};
+use crate::delivery::{Dispatcher, Done, Sender, Sent};
+use crate::envelope::{Envelope, UuidPool};
+use crate::failure::Failure;
+use crate::input::{Cancel, Event, LineReader};
+use crate::kinesis::FailureType;
+use crate::naming::target_stream_name;
+use crate::partition::KeyPicker;
+use crate::protocol::{parse_line, Emitter, Message, Record, StateScope};
+use crate::session::Session;
+use crate::streams::{ensure_stream, Creation, Readiness};
+use std::collections::{HashMap, HashSet};
+use std::io::Read;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Longest input line accepted. A record's Kinesis form is never smaller than
+/// its data, so a longer line could never become a record within 1 MiB.
+pub const MAX_LINE_BYTES: usize = 2 * MAX_RECORD_BYTES;
+
+/// Buffered records are sent when stdin has been quiet this long.
+pub const IDLE_FLUSH: Duration = Duration::from_secs(1);
+
+/// Totals of a write, for the final LOG.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Totals {
+    /// Records read.
+    pub records: u64,
+    /// Records Kinesis accepted.
+    pub accepted: u64,
+    /// Bytes of record data read.
+    pub data_bytes: u64,
+    /// Bytes sent as Kinesis records (envelopes).
+    pub kinesis_bytes: u64,
+    /// Request figures.
+    pub sent: Sent,
+    /// Records whose partition key was missing from the data.
+    pub random_keys: u64,
+}
+
+/// One Kinesis stream being written.
+struct Target {
+    name: String,
+    envelope: Envelope,
+    open: Option<Batch>,
+}
+
+/// The running state of one write.
+struct Writer<'a> {
+    config: &'a Config,
+    catalog: &'a Catalog,
+    out: &'a Emitter,
+    targets: Vec<Target>,
+    /// Catalog stream index to target index.
+    target_of: Vec<usize>,
+    /// Stream name to (namespace, catalog index) pairs.
+    lookup: HashMap<String, Vec<(Option<String>, usize)>>,
+    checkpoints: Checkpoints,
+    dispatcher: Dispatcher,
+    spare: Vec<Batch>,
+    ids: UuidPool,
+    keys: KeyPicker,
+    id_buf: String,
+    key_buf: String,
+    record_buf: Vec<u8>,
+    totals: Totals,
+    /// The first delivery failure; once set nothing more is sent.
+    failed: Option<Failure>,
+    unknown_types: HashSet<String>,
+}
+
+/// Runs `write`: sets up every catalog stream's Kinesis stream, then reads
+/// messages from `input` until its end.
+pub fn run(
+    config: &Config,
+    catalog: &Catalog,
+    input: impl Read + Send + 'static,
+    out: &Emitter,
+) -> Result<Totals, Failure> {
+    if let Some(s) = catalog.unsupported_stream() {
+        return Err(Failure::new(
+            FailureType::Config,
+            format!(
+                "stream `{}` asks for destination sync mode `{}`; this destination supports only `append`",
+                s.display_name(),
+                s.destination_sync_mode
+            ),
+        )
+        .for_stream(s.namespace.as_deref(), &s.name));
+    }
+    let cancel = Cancel::install();
+    let session = Session::open(config, out)?;
+    let kinesis = Arc::new(session.kinesis);
+
+    let mut targets: Vec<Target> = Vec::new();
+    let mut target_of = Vec::with_capacity(catalog.streams.len());
+    for s in &catalog.streams {
+        let name = target_stream_name(
+            config.stream_name.as_deref(),
+            s.namespace.as_deref(),
+            &s.name,
+        )
+        .map_err(|why| {
+            Failure::new(FailureType::Config, why).for_stream(s.namespace.as_deref(), &s.name)
+        })?;
+        let index = match targets.iter().position(|t| t.name == name) {
+            Some(i) => {
+                // More than one Airbyte stream lands here: say which each record is.
+                targets[i].envelope.with_stream = true;
+                i
+            }
+            None => {
+                targets.push(Target {
+                    name,
+                    envelope: Envelope {
+                        format: config.data_format,
+                        with_stream: false,
+                    },
+                    open: None,
+                });
+                targets.len() - 1
+            }
+        };
+        target_of.push(index);
+    }
+    let creation = Creation {
+        allowed: config.create_streams,
+        mode: config.stream_mode,
+        shards: config.shard_count,
+    };
+    let mut created = Vec::new();
+    for t in &targets {
+        if ensure_stream(&kinesis, &t.name, creation, config.retry_timeout)? == Readiness::Created {
+            created.push(t.name.as_str());
+        }
+    }
+    let mapping: Vec<String> = catalog
+        .streams
+        .iter()
+        .zip(&target_of)
+        .map(|(s, &t)| format!("{} -> {}", s.display_name(), targets[t].name))
+        .collect();
+    out.log(
+        "INFO",
+        &format!(
+            "writing to Kinesis at {} ({}): {}{}",
+            kinesis.http().endpoint(),
+            kinesis.http().region(),
+            mapping.join(", "),
+            if created.is_empty() {
+                String::new()
+            } else {
+                format!("; created {}", created.join(", "))
+            }
+        ),
+    );
+
+    let mut lookup: HashMap<String, Vec<(Option<String>, usize)>> = HashMap::new();
+    for (i, s) in catalog.streams.iter().enumerate() {
+        lookup
+            .entry(s.name.clone())
+            .or_default()
+            .push((s.namespace.clone(), i));
+    }
+    let dispatcher = Dispatcher::new(config.max_in_flight, || {
+        Sender::new(
+            Arc::clone(&kinesis),
+            config.retry_timeout,
+            Arc::clone(&cancel),
+        )
+    });
+    let mut writer = Writer {
+        config,
+        catalog,
+        out,
+        targets,
+        target_of,
+        lookup,
+        checkpoints: Checkpoints::new(catalog.streams.len()),
+        dispatcher,
+        spare: Vec::new(),
+        ids: UuidPool::new(),
+        keys: KeyPicker::new(config.partition_key.clone()),
+        id_buf: String::new(),
+        key_buf: String::new(),
+        record_buf: Vec::new(),
+        totals: Totals::default(),
+        failed: None,
+        unknown_types: HashSet::new(),
+    };
+    let started = Instant::now();
+    let mut lines = LineReader::spawn(input, MAX_LINE_BYTES, Arc::clone(&cancel));
+    let outcome = writer.read_all(&mut lines);
+    // Whatever ended the input, send what is buffered so the states it covers can be echoed.
+    if writer.failed.is_none() {
+        writer.flush_all();
+    }
+    let in_flight = writer.dispatcher.drain();
+    writer.collect(in_flight);
+    writer.echo_ready();
+    writer.log_totals(started.elapsed());
+    if let Some(f) = writer.failed.take() {
+        return Err(f);
+    }
+    outcome.map(|()| writer.totals)
+}
+
+impl Writer<'_> {
+    /// Reads messages until the end of input, a bad line, a signal or a delivery failure.
+    fn read_all(&mut self, lines: &mut LineReader) -> Result<(), Failure> {
+        loop {
+            if self.failed.is_some() {
+                return Ok(());
+            }
+            let line_no = lines.line_number() + 1;
+            match lines.next_event(IDLE_FLUSH) {
+                Event::Line(line) => {
+                    if line.iter().all(u8::is_ascii_whitespace) {
+                        continue;
+                    }
+                    let message = parse_line(line).map_err(|e| {
+                        Failure::new(FailureType::System, format!("input line {line_no} {e}"))
+                    })?;
+                    self.handle(message, line_no)?;
+                }
+                Event::TooLong => {
+                    return Err(Failure::new(
+                        FailureType::System,
+                        format!(
+                            "input line {line_no} is longer than {MAX_LINE_BYTES} bytes; no record that large fits in a Kinesis record (1 MiB)"
+                        ),
+                    ))
+                }
+                Event::Idle => self.flush_all(),
+                Event::Eof => return Ok(()),
+                Event::Cancelled(signal) => {
+                    return Err(Failure::new(
+                        FailureType::Transient,
+                        format!("sync cancelled by {signal}: sent what was buffered and echoed the states it covered"),
+                    ))
+                }
+                Event::Failed(e) => {
+                    return Err(Failure::new(FailureType::System, format!("cannot read standard input: {e}")))
+                }
+            }
+        }
+    }
+
+    fn handle(&mut self, message: Message<'_>, line_no: u64) -> Result<(), Failure> {
+        match message {
+            Message::Record(r) => self.add_record(&r, line_no),
+            Message::State(s) => {
+                let stream = match &s.scope {
+                    StateScope::Stream { namespace, name } => self.find(namespace.as_deref(), name),
+                    _ => None,
+                };
+                self.checkpoints.add_state(&s, stream);
+                self.echo_ready();
+                Ok(())
+            }
+            Message::Ignored => Ok(()),
+            Message::Unknown(kind) => {
+                if self.unknown_types.insert(kind.clone()) {
+                    self.out.log(
+                        "WARN",
+                        &format!(
+                            "ignoring message type `{kind}` first seen on input line {line_no}"
+                        ),
+                    );
+                }
+                Ok(())
+            }
+        }
+    }
+
+    fn find(&self, namespace: Option<&str>, name: &str) -> Option<usize> {
+        self.lookup
+            .get(name)?
+            .iter()
+            .find(|(ns, _)| ns.as_deref() == namespace)
+            .map(|(_, i)| *i)
+    }
+
+    fn add_record(&mut self, r: &Record<'_>, line_no: u64) -> Result<(), Failure> {
+        let namespace = r.namespace.as_deref();
+        let Some(stream) = self.find(namespace, &r.stream) else {
+            let shown =
+                namespace.map_or_else(|| r.stream.to_string(), |ns| format!("{ns}.{}", r.stream));
+            return Err(Failure::new(
+                FailureType::System,
+                format!("input line {line_no} is a RECORD of stream `{shown}`, which is not in the catalog"),
+            )
+            .for_stream(namespace, &r.stream));
+        };
+        let t = self.target_of[stream];
+        self.ids.next_into(&mut self.id_buf);
+        let key = if self.keys.from_data() {
+            let primary_key = &self.catalog.streams[stream].primary_key;
+            if self.keys.pick(r.data, primary_key, &mut self.key_buf) {
+                self.key_buf.as_str()
+            } else {
+                self.totals.random_keys += 1;
+                self.id_buf.as_str()
+            }
+        } else {
+            self.id_buf.as_str()
+        };
+        self.record_buf.clear();
+        self.targets[t].envelope.encode(
+            &mut self.record_buf,
+            &self.id_buf,
+            r.emitted_at,
+            r.data,
+            (namespace, &r.stream),
+        );
+        let size = self.record_buf.len() + key.len();
+        if size > MAX_RECORD_BYTES {
+            return Err(Failure::new(
+                FailureType::System,
+                format!(
+                    "input line {line_no}: a record of stream `{}` is {size} bytes as a Kinesis record, over the 1 MiB ({MAX_RECORD_BYTES} bytes) limit; it was not sent",
+                    r.stream
+                ),
+            )
+            .for_stream(namespace, &r.stream));
+        }
+        let buffer_size = self.config.buffer_size;
+        if self.targets[t]
+            .open
+            .as_ref()
+            .is_some_and(|b| !b.fits(size, buffer_size))
+        {
+            self.flush(t);
+        }
+        if self.targets[t].open.is_none() {
+            let id = self.checkpoints.open_batch();
+            let batch = match self.spare.pop() {
+                Some(mut b) => {
+                    b.reset(id);
+                    b.stream.clone_from(&self.targets[t].name);
+                    b
+                }
+                None => Batch::new(&self.targets[t].name, id),
+            };
+            self.targets[t].open = Some(batch);
+        }
+        let key = if self.keys.from_data() && !self.key_buf.is_empty() {
+            &self.key_buf
+        } else {
+            &self.id_buf
+        };
+        if let Some(batch) = self.targets[t].open.as_mut() {
+            batch.push(&self.record_buf, key, None, 1);
+        }
+        self.checkpoints.count_record(stream);
+        self.totals.records += 1;
+        self.totals.data_bytes += r.data.get().len() as u64;
+        self.totals.kinesis_bytes += self.record_buf.len() as u64;
+        if self.targets[t]
+            .open
+            .as_ref()
+            .is_some_and(|b| b.len() >= buffer_size)
+        {
+            self.flush(t);
+        }
+        Ok(())
+    }
+
+    /// Sends target `t`'s open batch.
+    fn flush(&mut self, t: usize) {
+        if self.failed.is_some() {
+            return;
+        }
+        if let Some(batch) = self.targets[t].open.take() {
+            let done = self.dispatcher.submit(batch);
+            self.collect(done);
+            self.echo_ready();
+        }
+    }
+
+    fn flush_all(&mut self) {
+        for t in 0..self.targets.len() {
+            self.flush(t);
+        }
+        let done = self.dispatcher.poll();
+        self.collect(done);
+        self.echo_ready();
+    }
+
+    fn collect(&mut self, done: Vec<Done>) {
+        for Done { batch, result } in done {
+            match result {
+                Ok(sent) => {
+                    self.checkpoints.batch_done(batch.id);
+                    self.totals.accepted += batch.record_count();
+                    self.totals.sent.add(&sent);
+                    self.spare.push(batch);
+                }
+                Err(e) => {
+                    self.totals.sent.add(&e.sent);
+                    if self.failed.is_none() {
+                        let failure_type = if e.gave_up_after.is_some() {
+                            FailureType::Transient
+                        } else {
+                            e.error.failure_type()
+                        };
+                        let context = match e.gave_up_after {
+                            Some(d) => format!(
+                                "gave up after retrying for {} s with {} of {} records not accepted by Kinesis",
+                                d.as_secs(),
+                                e.unsent,
+                                batch.len()
+                            ),
+                            None => format!("Kinesis refused {} of {} records", e.unsent, batch.len()),
+                        };
+                        let mut f = Failure::from_kinesis(&context, &e.error);
+                        f.failure_type = failure_type;
+                        self.failed = Some(f);
+                    }
+                }
+            }
+        }
+    }
+
+    fn echo_ready(&mut self) {
+        for state in self.checkpoints.take_ready() {
+            self.out.emit(&state);
+        }
+    }
+
+    fn log_totals(&self, elapsed: Duration) {
+        let t = &self.totals;
+        let mut text = format!(
+            "read {} records ({} bytes of data); Kinesis accepted {} records ({} bytes) in {} PutRecords calls; \
+             {} entries retried ({} throttled), {} possible duplicates from lost answers; \
+             echoed {} states, {} held back; {:.3} s",
+            t.records,
+            t.data_bytes,
+            t.accepted,
+            t.kinesis_bytes,
+            t.sent.requests,
+            t.sent.retried_entries,
+            t.sent.throttled_entries,
+            t.sent.possible_duplicates,
+            self.checkpoints.echoed_states(),
+            self.checkpoints.pending_states(),
+            elapsed.as_secs_f64()
+        );
+        if self.config.partition_key != PartitionKeySource::Uuid {
+            text.push_str(&format!(
+                "; {} records had no partition key value and got a random key",
+                t.random_keys
+            ));
+        }
+        self.out.log("INFO", &text);
+    }
+}

@@ -1,0 +1,392 @@
+//! Test harness shared by the end-to-end tests: a kinesis-local emulator on a
+//! free loopback port, a runner for the built binary, and a read-back helper.
+#![allow(dead_code)]
+
+use destination_kinesis::config::Secret;
+use destination_kinesis::credentials::Credentials;
+use destination_kinesis::http::{Client, Timeouts};
+use destination_kinesis::kinesis::{Kinesis, ReadRecord, StartPosition};
+use serde_json::Value;
+use std::io::Write;
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// The pinned emulator version.
+pub const KINESIS_LOCAL_VERSION: &str = "0.6.2";
+
+/// The built binary under test.
+pub fn binary() -> &'static str {
+    env!("CARGO_BIN_EXE_destination-kinesis")
+}
+
+/// A free loopback TCP port.
+pub fn free_port() -> u16 {
+    let l = TcpListener::bind("127.0.0.1:0").expect("bind a free loopback port");
+    l.local_addr().expect("local addr").port()
+}
+
+static INSTALL: Mutex<()> = Mutex::new(());
+
+/// The emulator's `main.js`, installed with npm on first use.
+pub fn kinesis_local_main() -> PathBuf {
+    if let Ok(p) = std::env::var("KINESIS_LOCAL_MAIN") {
+        return PathBuf::from(p);
+    }
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join(".cache/kinesis-local");
+    let main = root.join("node_modules/kinesis-local/main.js");
+    let _guard = INSTALL.lock().unwrap_or_else(|p| p.into_inner());
+    if !main.exists() {
+        std::fs::create_dir_all(&root).expect("create .cache/kinesis-local");
+        let status = Command::new("npm")
+            .args(["install", "--no-audit", "--no-fund", "--prefix"])
+            .arg(&root)
+            .arg(format!("kinesis-local@{KINESIS_LOCAL_VERSION}"))
+            .status()
+            .expect("run npm (is Node.js installed?)");
+        assert!(status.success(), "npm install kinesis-local failed");
+    }
+    main
+}
+
+/// A running kinesis-local, stopped when dropped.
+pub struct KinesisLocal {
+    child: Child,
+    /// Plain HTTP port.
+    pub port: u16,
+    /// TLS port (self-signed certificate from the package's server.json).
+    pub tls_port: u16,
+    _dir: TempDir,
+}
+
+impl KinesisLocal {
+    /// Starts an emulator on free loopback ports and waits until it answers.
+    pub fn start() -> KinesisLocal {
+        let main = kinesis_local_main();
+        let dir = TempDir::new("kinesis-local");
+        let (port, tls_port) = (free_port(), free_port());
+        // The wrapper exits when its stdin closes, so the emulator dies with the test process.
+        let child = Command::new("node")
+            .arg("-e")
+            .arg("process.stdin.on('end',()=>process.exit(0));process.stdin.on('data',()=>{});require(process.argv[1])")
+            .arg(&main)
+            .current_dir(&dir.path)
+            .env("KINESIS_MOCK_PLAIN_PORT", port.to_string())
+            .env("KINESIS_MOCK_TLS_PORT", tls_port.to_string())
+            .env("KINESIS_MOCK_CERT_PATH", main.with_file_name("server.json"))
+            .env("CREATE_STREAM_DURATION", "100ms")
+            .env("DELETE_STREAM_DURATION", "100ms")
+            .env("SHOULD_PERSIST_DATA", "false")
+            .env("LOAD_DATA_IF_EXISTS", "false")
+            .env("LOG_LEVEL", "ERROR")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start node");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "kinesis-local did not start on port {port}"
+            );
+            std::thread::sleep(Duration::from_millis(25));
+        }
+        KinesisLocal {
+            child,
+            port,
+            tls_port,
+            _dir: dir,
+        }
+    }
+
+    /// Its plain HTTP endpoint.
+    pub fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// A config pointing at it, merged with `extra`.
+    pub fn config(&self, extra: Value) -> Value {
+        let mut c = serde_json::json!({
+            "endpoint": self.endpoint(),
+            "region": "us-east-1",
+            "accessKey": "000000000000",
+            "privateKey": "local-secret-key",
+            "shardCount": 2,
+            "bufferSize": 100
+        });
+        if let (Some(c), Some(extra)) = (c.as_object_mut(), extra.as_object()) {
+            for (k, v) in extra {
+                c.insert(k.clone(), v.clone());
+            }
+        }
+        c
+    }
+
+    /// A Kinesis client for it, for setting up and reading back.
+    pub fn client(&self) -> Kinesis {
+        client_for(&self.endpoint())
+    }
+
+    /// Every record of `stream`, shard by shard in ListShards order, oldest first.
+    pub fn read_stream(&self, stream: &str) -> Vec<(String, ReadRecord)> {
+        read_stream(&self.client(), stream)
+    }
+}
+
+impl Drop for KinesisLocal {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A Kinesis client for a loopback endpoint with the harness's credentials.
+pub fn client_for(endpoint: &str) -> Kinesis {
+    let creds = Credentials {
+        access_key_id: "000000000000".into(),
+        secret_access_key: Secret::new("local-secret-key"),
+        session_token: None,
+        source: "test",
+    };
+    let timeouts = Timeouts {
+        connect: Duration::from_secs(5),
+        request: Duration::from_secs(30),
+    };
+    Kinesis::new(
+        Client::new(endpoint, "us-east-1", "kinesis", &creds, timeouts),
+        Box::new(|_| {}),
+    )
+}
+
+/// Reads every record of `stream` from every shard: (shard id, record).
+pub fn read_stream(k: &Kinesis, stream: &str) -> Vec<(String, ReadRecord)> {
+    let mut out = Vec::new();
+    for shard in k.list_shards(stream).expect("ListShards") {
+        let mut it = k
+            .shard_iterator(stream, &shard.shard_id, &StartPosition::TrimHorizon)
+            .expect("GetShardIterator");
+        loop {
+            let page = k.get_records(stream, &it, 10_000).expect("GetRecords");
+            let empty = page.records.is_empty();
+            out.extend(
+                page.records
+                    .into_iter()
+                    .map(|r| (shard.shard_id.clone(), r)),
+            );
+            match page.next_iterator {
+                Some(next) if !empty || page.millis_behind_latest.unwrap_or(0) > 0 => it = next,
+                _ => break,
+            }
+        }
+    }
+    out
+}
+
+/// A temporary directory, removed when dropped.
+pub struct TempDir {
+    /// Its path.
+    pub path: PathBuf,
+}
+
+impl TempDir {
+    /// A new empty directory under the system temp dir.
+    pub fn new(prefix: &str) -> TempDir {
+        static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let path = std::env::temp_dir().join(format!("dk-{prefix}-{}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&path);
+        std::fs::create_dir_all(&path).expect("create temp dir");
+        TempDir { path }
+    }
+
+    /// Writes a file in it and returns its path.
+    pub fn file(&self, name: &str, contents: &[u8]) -> PathBuf {
+        let p = self.path.join(name);
+        std::fs::write(&p, contents).expect("write temp file");
+        p
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.path);
+    }
+}
+
+/// What a run of the binary printed and how it ended.
+#[derive(Debug)]
+pub struct Run {
+    /// Exit code (-1 when killed by a signal).
+    pub code: i32,
+    /// Raw stdout.
+    pub stdout: String,
+    /// Raw stderr.
+    pub stderr: String,
+    /// stdout lines as JSON; a test fails if any line is not an AirbyteMessage.
+    pub messages: Vec<Value>,
+}
+
+impl Run {
+    /// Messages of a given `type`.
+    pub fn of_type(&self, kind: &str) -> Vec<&Value> {
+        self.messages.iter().filter(|m| m["type"] == kind).collect()
+    }
+
+    /// The TRACE error, if any.
+    pub fn error(&self) -> Option<&Value> {
+        self.messages
+            .iter()
+            .find(|m| m["type"] == "TRACE" && m["trace"]["type"] == "ERROR")
+    }
+
+    /// The TRACE error's message, or "" when there is none.
+    pub fn error_message(&self) -> String {
+        self.error()
+            .and_then(|e| e["trace"]["error"]["message"].as_str())
+            .unwrap_or("")
+            .to_string()
+    }
+
+    /// The TRACE error's failure type, or "" when there is none.
+    pub fn failure_type(&self) -> String {
+        self.error()
+            .and_then(|e| e["trace"]["error"]["failure_type"].as_str())
+            .unwrap_or("")
+            .to_string()
+    }
+
+    /// The echoed states.
+    pub fn states(&self) -> Vec<&Value> {
+        self.of_type("STATE")
+    }
+}
+
+/// Checks that every stdout line is a JSON AirbyteMessage with a known type.
+pub fn parse_messages(stdout: &str) -> Vec<Value> {
+    stdout
+        .lines()
+        .map(|line| {
+            let v: Value = serde_json::from_str(line)
+                .unwrap_or_else(|e| panic!("stdout line is not JSON ({e}): {line}"));
+            let kind = v["type"]
+                .as_str()
+                .unwrap_or_else(|| panic!("stdout line without type: {line}"));
+            assert!(
+                ["SPEC", "CONNECTION_STATUS", "LOG", "TRACE", "STATE"].contains(&kind),
+                "unexpected message type on stdout: {line}"
+            );
+            v
+        })
+        .collect()
+}
+
+/// A command for the binary with a clean AWS environment (no ambient credentials,
+/// no instance metadata).
+pub fn command(args: &[&str]) -> Command {
+    let mut c = Command::new(binary());
+    c.args(args);
+    for (k, _) in std::env::vars() {
+        if k.starts_with("AWS_") || k.ends_with("_PROXY") || k.ends_with("_proxy") {
+            c.env_remove(k);
+        }
+    }
+    c.env("AWS_EC2_METADATA_DISABLED", "true");
+    c.env("AWS_CONFIG_FILE", "/nonexistent/aws-config");
+    c.env(
+        "AWS_SHARED_CREDENTIALS_FILE",
+        "/nonexistent/aws-credentials",
+    );
+    c
+}
+
+/// Runs a prepared command with `stdin` and collects its output.
+pub fn run_command(mut c: Command, stdin: &[u8]) -> Run {
+    c.stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = c.spawn().expect("spawn the binary");
+    let mut input = child.stdin.take().expect("stdin");
+    let data = stdin.to_vec();
+    let writer = std::thread::spawn(move || {
+        // The program may stop reading early (on an error): a broken pipe is fine.
+        let _ = input.write_all(&data);
+    });
+    let output = child.wait_with_output().expect("wait for the binary");
+    let _ = writer.join();
+    let stdout = String::from_utf8_lossy(&output.stdout).to_string();
+    let stderr = String::from_utf8_lossy(&output.stderr).to_string();
+    assert!(
+        !stderr.contains("panicked"),
+        "the program panicked: {stderr}"
+    );
+    Run {
+        code: output.status.code().unwrap_or(-1),
+        messages: parse_messages(&stdout),
+        stdout,
+        stderr,
+    }
+}
+
+/// Runs `write` with a config and catalog given as JSON, feeding `stdin`.
+pub fn run_write(config: &Value, catalog: &Value, stdin: &[u8]) -> Run {
+    let dir = TempDir::new("write");
+    let cfg = dir.file("config.json", config.to_string().as_bytes());
+    let cat = dir.file("catalog.json", catalog.to_string().as_bytes());
+    let c = command(&[
+        "write",
+        "--config",
+        cfg.to_str().unwrap_or_default(),
+        "--catalog",
+        cat.to_str().unwrap_or_default(),
+    ]);
+    run_command(c, stdin)
+}
+
+/// Runs `check` with a config given as JSON.
+pub fn run_check(config: &Value) -> Run {
+    let dir = TempDir::new("check");
+    let cfg = dir.file("config.json", config.to_string().as_bytes());
+    run_command(
+        command(&["check", "--config", cfg.to_str().unwrap_or_default()]),
+        b"",
+    )
+}
+
+/// A catalog of append streams: (namespace, name) pairs.
+pub fn catalog(streams: &[(Option<&str>, &str)]) -> Value {
+    let list: Vec<Value> = streams
+        .iter()
+        .map(|(ns, name)| {
+            let mut stream = serde_json::json!({"name": name, "json_schema": {"type": "object"}, "supported_sync_modes": ["full_refresh"]});
+            if let Some(ns) = ns {
+                stream["namespace"] = serde_json::json!(ns);
+            }
+            serde_json::json!({"stream": stream, "sync_mode": "full_refresh", "destination_sync_mode": "append"})
+        })
+        .collect();
+    serde_json::json!({ "streams": list })
+}
+
+/// A RECORD line.
+pub fn record_line(namespace: Option<&str>, stream: &str, data: &str, emitted_at: i64) -> String {
+    let ns = namespace
+        .map(|n| format!(",\"namespace\":{}", Value::String(n.into())))
+        .unwrap_or_default();
+    format!(
+        "{{\"type\":\"RECORD\",\"record\":{{\"stream\":{}{ns},\"data\":{data},\"emitted_at\":{emitted_at}}}}}\n",
+        Value::String(stream.into())
+    )
+}
+
+/// A LEGACY STATE line carrying `n`.
+pub fn state_line(n: u64) -> String {
+    format!("{{\"type\":\"STATE\",\"state\":{{\"data\":{{\"n\":{n}}}}}}}\n")
+}
+
+/// Decodes a Kinesis record written by the connector into its envelope.
+pub fn envelope(r: &ReadRecord) -> Value {
+    serde_json::from_slice(&r.data).expect("record data is the JSON envelope")
+}
