@@ -305,6 +305,27 @@ impl Dispatcher {
         }
     }
 
+    /// Waits for one delivery in flight to finish (none when nothing is in flight).
+    pub fn wait_one(&mut self) -> Vec<Done> {
+        match self {
+            Dispatcher::Inline(_) => Vec::new(),
+            Dispatcher::Pool {
+                done, in_flight, ..
+            } => {
+                if *in_flight == 0 {
+                    return Vec::new();
+                }
+                match done.recv() {
+                    Ok(d) => {
+                        *in_flight -= 1;
+                        vec![d]
+                    }
+                    Err(_) => Vec::new(),
+                }
+            }
+        }
+    }
+
     /// Waits for every delivery in flight.
     pub fn drain(&mut self) -> Vec<Done> {
         match self {
