@@ -98,7 +98,6 @@ pub fn run(
         )
         .for_stream(s.namespace.as_deref(), &s.name));
     }
-    let cancel = Cancel::install();
     let session = Session::open(config, out)?;
     let kinesis = Arc::new(session.kinesis);
 
@@ -174,6 +173,9 @@ pub fn run(
             .or_default()
             .push((s.namespace.clone(), i));
     }
+    // Signals are caught only from here on: before the first record nothing
+    // is buffered, so the default action (exit at once) loses nothing.
+    let cancel = Cancel::install();
     let dispatcher = Dispatcher::new(config.max_in_flight, || {
         Sender::new(
             Arc::clone(&kinesis),
