@@ -203,33 +203,18 @@ impl Client {
         target: &str,
         body: &[u8],
     ) -> Result<Vec<(String, String)>, TransportError> {
-        let signing_error = |e: &dyn fmt::Display| TransportError::Signing {
-            detail: e.to_string(),
-        };
-        let params = v4::SigningParams::builder()
-            .identity(&self.identity)
-            .region(&self.region)
-            .name(self.service)
-            .time(self.signing_time())
-            .settings(SigningSettings::default())
-            .build()
-            .map_err(|e| signing_error(&e))?
-            .into();
-        let headers = [("content-type", CONTENT_TYPE), ("x-amz-target", target)];
-        let signable = SignableRequest::new(
-            "POST",
+        let request = Unsigned {
+            method: "POST",
             url,
-            headers.iter().copied(),
-            SignableBody::Bytes(body),
-        )
-        .map_err(|e| signing_error(&e))?;
-        let (instructions, _signature) = sign(signable, &params)
-            .map_err(|e| signing_error(&e))?
-            .into_parts();
-        Ok(instructions
-            .headers()
-            .map(|(n, v)| (n.to_string(), v.to_string()))
-            .collect())
+            headers: &[("content-type", CONTENT_TYPE), ("x-amz-target", target)],
+            body,
+        };
+        let scope = Scope {
+            region: &self.region,
+            service: self.service,
+            time: self.signing_time(),
+        };
+        sign_with(&self.identity, &scope, &request)
     }
 
     fn transport_error(&self, e: ureq::Error) -> TransportError {
@@ -286,6 +271,73 @@ impl Client {
 fn is_tls(io: &std::io::Error) -> bool {
     io.get_ref()
         .is_some_and(|inner| inner.downcast_ref::<rustls::Error>().is_some())
+}
+
+/// A request to sign: what SigV4 covers besides the host (taken from the URL).
+#[derive(Debug, Clone, Copy)]
+pub struct Unsigned<'a> {
+    /// HTTP method.
+    pub method: &'a str,
+    /// Full URL, with any query.
+    pub url: &'a str,
+    /// Headers to sign, besides host.
+    pub headers: &'a [(&'a str, &'a str)],
+    /// The body.
+    pub body: &'a [u8],
+}
+
+/// Where and when a signature is valid.
+#[derive(Debug, Clone, Copy)]
+pub struct Scope<'a> {
+    /// Region, e.g. `us-east-1`.
+    pub region: &'a str,
+    /// Service signing name, e.g. `kinesis`.
+    pub service: &'a str,
+    /// Signing time.
+    pub time: SystemTime,
+}
+
+/// Signs a request with SigV4 as this program's client does; returns the
+/// headers to add (x-amz-date, authorization, x-amz-security-token).
+pub fn sign_request(
+    credentials: &Credentials,
+    scope: &Scope<'_>,
+    request: &Unsigned<'_>,
+) -> Result<Vec<(String, String)>, TransportError> {
+    sign_with(&identity_of(credentials), scope, request)
+}
+
+fn sign_with(
+    identity: &Identity,
+    scope: &Scope<'_>,
+    request: &Unsigned<'_>,
+) -> Result<Vec<(String, String)>, TransportError> {
+    let signing_error = |e: &dyn fmt::Display| TransportError::Signing {
+        detail: e.to_string(),
+    };
+    let params = v4::SigningParams::builder()
+        .identity(identity)
+        .region(scope.region)
+        .name(scope.service)
+        .time(scope.time)
+        .settings(SigningSettings::default())
+        .build()
+        .map_err(|e| signing_error(&e))?
+        .into();
+    let signable = SignableRequest::new(
+        request.method,
+        request.url,
+        request.headers.iter().copied(),
+        SignableBody::Bytes(request.body),
+    )
+    .map_err(|e| signing_error(&e))?;
+    let (instructions, _signature) = sign(signable, &params)
+        .map_err(|e| signing_error(&e))?
+        .into_parts();
+    Ok(instructions
+        .headers()
+        .map(|(n, v)| (n.to_string(), v.to_string()))
+        .collect())
 }
 
 fn identity_of(credentials: &Credentials) -> Identity {
