@@ -2,6 +2,9 @@
 //! free loopback port, a runner for the built binary, and a read-back helper.
 #![allow(dead_code)]
 
+pub mod live;
+pub mod standin;
+
 use destination_kinesis::config::Secret;
 use destination_kinesis::credentials::Credentials;
 use destination_kinesis::http::{Client, Timeouts};

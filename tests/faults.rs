@@ -1,0 +1,523 @@
+//! Nothing lost, nothing invented: the program writes thousands of records to
+//! the fault-injecting stand-in (`support/standin.rs`) through throttling,
+//! failed entries, 5xx, dropped connections, lost and slow answers, a skewed
+//! clock, streams that stay CREATING or vanish, refused permissions, and
+//! SIGTERM/SIGINT; the stand-in's records are compared with the input and
+//! with the moment each STATE was echoed.
+
+mod support;
+
+use serde_json::json;
+use std::io::Write;
+use std::process::Command;
+use std::time::{Duration, Instant};
+use support::live::{check_delivery, input, record_number, run_live, start};
+use support::standin::{Call, Fault, StandIn};
+use support::{catalog, record_line, state_line};
+
+/// A deterministic hash of a call number, for spreading faults.
+fn mix(n: u64, salt: u64) -> u64 {
+    let mut x = n.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ salt;
+    x ^= x >> 31;
+    x = x.wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    x ^ (x >> 29)
+}
+
+/// The entries in PutRecords requests whose outcome the program cannot know
+/// (no answer, or a 5xx).
+fn unknown_outcome_entries(s: &StandIn) -> u64 {
+    s.puts()
+        .iter()
+        .filter(|p| match &p.fault {
+            Fault::CloseBeforeStore | Fault::CloseAfterStore | Fault::SlowAnswer(_) => true,
+            Fault::Reject { status, .. } => *status >= 500,
+            _ => false,
+        })
+        .map(|p| p.entries as u64)
+        .sum()
+}
+
+#[test]
+fn thousands_of_records_through_mixed_faults() {
+    let s = StandIn::start();
+    s.add_stream("_a", 2);
+    // `n_b` does not exist: the program creates it (CREATING, then ACTIVE).
+    s.script(|c: &Call| {
+        if c.op != "PutRecords" {
+            return if c.op == "DescribeStreamSummary" && c.n == 0 {
+                Fault::throttle()
+            } else {
+                Fault::None
+            };
+        }
+        match mix(c.n, 1) % 20 {
+            0 | 1 => Fault::FailEntries {
+                code: "ProvisionedThroughputExceededException",
+                per_mille: 300,
+            },
+            2 | 3 => Fault::FailEntries {
+                code: "InternalFailure",
+                per_mille: 200,
+            },
+            4 => Fault::throttle(),
+            5 => Fault::server_error(500),
+            6 => Fault::server_error(503),
+            7 => Fault::CloseBeforeStore,
+            8 | 9 => Fault::CloseAfterStore,
+            _ => Fault::None,
+        }
+    });
+    let streams = [(None, "a"), (Some("n"), "b")];
+    let input = input(4000, 97, &streams, |i| i % 50);
+    let config = s.config(json!({"bufferSize": 100, "maxInFlight": 3}));
+    let live = run_live(&s, &config, &catalog(&streams), input.bytes.clone());
+    assert_eq!(live.code, 0, "{}\n{}", live.stdout, live.stderr);
+    let d = check_delivery(&s, &input, &live, true);
+    assert_eq!(
+        live.states().len(),
+        input.boundaries.len(),
+        "every state echoed"
+    );
+    assert_eq!(d.unique, 4000);
+    assert!(
+        d.duplicates > 0,
+        "lost answers were injected, so duplicates exist"
+    );
+    let possible = live.figure("possible duplicates");
+    assert_eq!(
+        possible,
+        unknown_outcome_entries(&s),
+        "the program counts every entry whose answer it lost"
+    );
+    assert!(d.duplicates as u64 <= possible);
+    assert_eq!(
+        live.figure("records ("),
+        4000,
+        "the final LOG counts every record read"
+    );
+    assert!(s
+        .streams()
+        .contains(&("n_b".to_string(), "ACTIVE".to_string())));
+    let faults: Vec<_> = s.puts().iter().map(|p| format!("{:?}", p.fault)).collect();
+    for kind in [
+        "FailEntries",
+        "ProvisionedThroughput",
+        "InternalFailure",
+        "500",
+        "503",
+        "CloseBeforeStore",
+        "CloseAfterStore",
+    ] {
+        assert!(
+            faults.iter().any(|f| f.contains(kind)),
+            "fault {kind} was injected"
+        );
+    }
+    eprintln!(
+        "mixed faults: {} PutRecords, {} stored, {} duplicates, program said {possible} possible",
+        s.puts().len(),
+        s.stored_len(),
+        d.duplicates
+    );
+}
+
+#[test]
+fn slow_answers_past_the_request_timeout_give_duplicates_only() {
+    let s = StandIn::start();
+    s.add_stream("_a", 1);
+    s.script(|c: &Call| match (c.op.as_str(), c.n) {
+        ("PutRecords", 2) | ("PutRecords", 9) => Fault::SlowAnswer(Duration::from_millis(1600)),
+        ("PutRecords", n) if n % 7 == 3 => Fault::FailEntries {
+            code: "InternalFailure",
+            per_mille: 500,
+        },
+        _ => Fault::None,
+    });
+    let streams = [(None, "a")];
+    let input = input(1500, 60, &streams, |_| 20);
+    let config = s.config(json!({"bufferSize": 100, "requestTimeoutSeconds": 1}));
+    let live = run_live(&s, &config, &catalog(&streams), input.bytes.clone());
+    assert_eq!(live.code, 0, "{}\n{}", live.stdout, live.stderr);
+    let d = check_delivery(&s, &input, &live, true);
+    assert_eq!(d.unique, 1500);
+    assert_eq!(d.duplicates, 200, "two slow answers of 100 records each");
+    assert_eq!(live.figure("possible duplicates"), 200);
+}
+
+#[test]
+fn five_mib_and_500_entry_limits_hold_with_big_records() {
+    let s = StandIn::start();
+    s.add_stream("_big", 2);
+    s.script(|c: &Call| match (c.op.as_str(), c.n % 5) {
+        ("PutRecords", 1) => Fault::FailEntries {
+            code: "ProvisionedThroughputExceededException",
+            per_mille: 400,
+        },
+        ("PutRecords", 3) => Fault::CloseAfterStore,
+        _ => Fault::None,
+    });
+    let streams = [(None, "big")];
+    // Mostly small records with big ones among them: both limits bind.
+    let input = input(
+        1200,
+        100,
+        &streams,
+        |i| if i % 40 == 0 { 900_000 } else { 300 },
+    );
+    let config = s.config(json!({"bufferSize": 500}));
+    let live = run_live(&s, &config, &catalog(&streams), input.bytes.clone());
+    assert_eq!(live.code, 0, "{}\n{}", live.stdout, live.stderr);
+    check_delivery(&s, &input, &live, true);
+    let puts = s.puts();
+    let fullest = puts.iter().map(|p| p.payload).max().unwrap();
+    assert!(
+        fullest > 4 * 1024 * 1024,
+        "some request came close to 5 MiB: {fullest}"
+    );
+    assert!(puts.iter().all(|p| p.payload <= 5 * 1024 * 1024));
+    assert!(puts.iter().all(|p| p.entries <= 500));
+}
+
+#[test]
+fn retry_budget_exhaustion_fails_transiently_and_keeps_what_was_accepted() {
+    let s = StandIn::start();
+    s.add_stream("_a", 1);
+    s.script(|c: &Call| match (c.op.as_str(), c.n) {
+        ("PutRecords", n) if n < 3 => Fault::None,
+        ("PutRecords", n) if n % 2 == 0 => Fault::throttle(),
+        ("PutRecords", _) => Fault::server_error(503),
+        _ => Fault::None,
+    });
+    let streams = [(None, "a")];
+    let input = input(1000, 50, &streams, |_| 10);
+    let config = s.config(json!({"bufferSize": 100, "retryTimeoutSeconds": 1}));
+    let live = run_live(&s, &config, &catalog(&streams), input.bytes.clone());
+    assert_eq!(live.code, 1, "{}", live.stdout);
+    assert_eq!(live.failure_type(), "transient_error", "{}", live.stdout);
+    assert!(
+        live.error_message().contains("gave up after retrying"),
+        "{}",
+        live.error_message()
+    );
+    let d = check_delivery(&s, &input, &live, false);
+    assert_eq!(d.unique, 300, "the three accepted batches stay");
+    assert!((0..300).all(|i| d.copies[i] == 1));
+    let echoed: Vec<usize> = live.states().iter().map(|(n, _)| *n).collect();
+    assert_eq!(
+        echoed,
+        (0..6).collect::<Vec<_>>(),
+        "the states covered by 300 records, no more"
+    );
+    assert!(live.elapsed < Duration::from_secs(20));
+}
+
+#[test]
+fn clock_skew_is_corrected_from_the_date_header_and_logged() {
+    let s = StandIn::start();
+    s.add_stream("_a", 1);
+    // The server's clock is 40 minutes ahead: the first request is "expired".
+    s.set_clock_offset(2400);
+    let streams = [(None, "a")];
+    let input = input(600, 100, &streams, |_| 10);
+    let mut started = start(&s.config(json!({"bufferSize": 50})), &catalog(&streams));
+    let mut stdin = started.stdin.take().unwrap();
+    let half = input.bytes.len() / 2;
+    let (first, rest) = (input.bytes[..half].to_vec(), input.bytes[half..].to_vec());
+    let writer = std::thread::spawn(move || {
+        stdin.write_all(&first).unwrap();
+        std::thread::sleep(Duration::from_millis(1500));
+        stdin.write_all(&rest).unwrap();
+    });
+    // Once the first half is in, the server's clock jumps to 30 minutes behind.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while s.stored_len() < 250 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    s.set_clock_offset(-1800);
+    let live = started.watch(&s);
+    writer.join().unwrap();
+    assert_eq!(live.code, 0, "{}\n{}", live.stdout, live.stderr);
+    check_delivery(&s, &input, &live, true);
+    let warnings: Vec<&str> = live
+        .logs()
+        .into_iter()
+        .filter(|m| m.contains("clock is off"))
+        .collect();
+    assert_eq!(warnings.len(), 2, "{:?}", live.logs());
+    assert!(
+        warnings[0].contains("Signature expired") && warnings[0].contains("offset +"),
+        "{}",
+        warnings[0]
+    );
+    assert!(
+        warnings[1].contains("Signature not yet current") && warnings[1].contains("offset -"),
+        "{}",
+        warnings[1]
+    );
+    assert_eq!(
+        s.errors("InvalidSignatureException"),
+        2,
+        "each skew costs one refused request"
+    );
+}
+
+#[test]
+fn stream_that_stays_creating_fails_within_the_retry_budget() {
+    let s = StandIn::start();
+    s.set_stays_creating(true);
+    let streams = [(None, "slow")];
+    let input = input(10, 5, &streams, |_| 1);
+    let config = s.config(json!({"retryTimeoutSeconds": 2}));
+    let live = run_live(&s, &config, &catalog(&streams), input.bytes.clone());
+    assert_eq!(live.code, 1);
+    assert_eq!(live.failure_type(), "transient_error");
+    assert!(
+        live.error_message()
+            .contains("still not writable after 2 s (status CREATING)"),
+        "{}",
+        live.error_message()
+    );
+    assert!(live.states().is_empty());
+    assert_eq!(s.stored_len(), 0);
+}
+
+#[test]
+fn stream_deleted_mid_sync_stops_with_earlier_records_and_states_kept() {
+    let s = StandIn::start();
+    s.add_stream("_a", 1);
+    s.script(|c: &Call| match (c.op.as_str(), c.n) {
+        ("PutRecords", 4) => Fault::DeleteStream,
+        _ => Fault::None,
+    });
+    let streams = [(None, "a")];
+    let input = input(1000, 100, &streams, |_| 10);
+    let live = run_live(
+        &s,
+        &s.config(json!({})),
+        &catalog(&streams),
+        input.bytes.clone(),
+    );
+    assert_eq!(live.code, 1);
+    assert_eq!(live.failure_type(), "config_error");
+    assert!(
+        live.error_message().contains("ResourceNotFoundException"),
+        "{}",
+        live.error_message()
+    );
+    let d = check_delivery(&s, &input, &live, false);
+    assert_eq!(d.unique, 400);
+    assert_eq!(live.states().len(), 4);
+    assert!(s.streams().is_empty());
+}
+
+#[test]
+fn permission_denied_and_expired_token_mid_sync_stop_cleanly() {
+    for (fault_at, expire) in [(2u64, false), (3u64, true)] {
+        let s = StandIn::start();
+        s.add_stream("_a", 1);
+        if expire {
+            // The token expires between the third and fourth PutRecords.
+            let expired = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+            let e2 = std::sync::Arc::clone(&expired);
+            s.script(move |c: &Call| {
+                if c.op == "PutRecords" && c.n == fault_at {
+                    e2.store(true, std::sync::atomic::Ordering::Relaxed);
+                }
+                if e2.load(std::sync::atomic::Ordering::Relaxed) {
+                    Fault::Reject {
+                        status: 400,
+                        code: "ExpiredTokenException",
+                        message: "The security token included in the request is expired".into(),
+                    }
+                } else {
+                    Fault::None
+                }
+            });
+        } else {
+            s.script(move |c: &Call| match (c.op.as_str(), c.n) {
+                ("PutRecords", n) if n >= fault_at => Fault::access_denied("PutRecords"),
+                _ => Fault::None,
+            });
+        }
+        let streams = [(None, "a")];
+        let input = input(700, 100, &streams, |_| 10);
+        let live = run_live(
+            &s,
+            &s.config(json!({})),
+            &catalog(&streams),
+            input.bytes.clone(),
+        );
+        assert_eq!(live.code, 1);
+        assert_eq!(live.failure_type(), "config_error", "{}", live.stdout);
+        let code = if expire {
+            "ExpiredTokenException"
+        } else {
+            "AccessDeniedException"
+        };
+        assert!(
+            live.error_message().contains(code),
+            "{}",
+            live.error_message()
+        );
+        let d = check_delivery(&s, &input, &live, false);
+        assert_eq!(d.unique, fault_at as usize * 100);
+        assert_eq!(live.states().len(), fault_at as usize);
+        assert_eq!(s.errors(code), 1, "refusals are not retried");
+    }
+}
+
+/// Sends `signal` to the process.
+fn kill(pid: u32, signal: &str) {
+    let status = Command::new("kill")
+        .args([&format!("-{signal}"), &pid.to_string()])
+        .status()
+        .expect("run kill");
+    assert!(status.success());
+}
+
+#[test]
+fn sigterm_sends_what_is_buffered_and_echoes_covered_states() {
+    let s = StandIn::start();
+    s.add_stream("_a", 1);
+    let streams = [(None, "a")];
+    let input = input(250, 250, &streams, |_| 10);
+    let mut started = start(&s.config(json!({"bufferSize": 500})), &catalog(&streams));
+    let mut stdin = started.stdin.take().unwrap();
+    // Wait until the program is past its setup and reading.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !s.seen().iter().any(|c| c.op == "DescribeStreamSummary") {
+        assert!(
+            Instant::now() < deadline,
+            "the program never asked for its stream"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    stdin.write_all(&input.bytes).unwrap();
+    // Within the idle-flush second, nothing is sent yet: the 250 records wait in the buffer.
+    std::thread::sleep(Duration::from_millis(400));
+    let puts_before = s.puts().len();
+    let pid = started.child.id();
+    let signalled = Instant::now();
+    kill(pid, "TERM");
+    let live = started.watch(&s);
+    let took = signalled.elapsed();
+    drop(stdin);
+    assert!(
+        took < Duration::from_secs(5),
+        "stopped within a bounded time: {took:?}"
+    );
+    assert_eq!(live.code, 1);
+    assert_eq!(live.failure_type(), "transient_error");
+    assert!(
+        live.error_message().contains("cancelled by SIGTERM"),
+        "{}",
+        live.error_message()
+    );
+    let d = check_delivery(&s, &input, &live, true);
+    assert_eq!(d.unique, 250);
+    assert_eq!(
+        live.states().len(),
+        1,
+        "the state covered by the buffered records is echoed"
+    );
+    eprintln!(
+        "SIGTERM: {puts_before} PutRecords before the signal, {} after",
+        s.puts().len() - puts_before
+    );
+}
+
+#[test]
+fn sigint_during_a_steady_stream_stops_reading_and_keeps_the_checkpoint_rule() {
+    let s = StandIn::start();
+    s.add_stream("_a", 1);
+    s.script(|c: &Call| match (c.op.as_str(), c.n % 4) {
+        ("PutRecords", 1) => Fault::FailEntries {
+            code: "ProvisionedThroughputExceededException",
+            per_mille: 300,
+        },
+        _ => Fault::None,
+    });
+    let streams = [(None, "a")];
+    let input = input(200_000, 40, &streams, |_| 10);
+    let mut started = start(&s.config(json!({"bufferSize": 50})), &catalog(&streams));
+    let mut stdin = started.stdin.take().unwrap();
+    let bytes = input.bytes.clone();
+    // A source that keeps producing and never closes stdin by itself.
+    let writer = std::thread::spawn(move || {
+        for chunk in bytes.chunks(4096) {
+            if stdin.write_all(chunk).is_err() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        std::thread::sleep(Duration::from_secs(60));
+    });
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while s.stored_len() < 1000 {
+        assert!(Instant::now() < deadline, "the program never got going");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let pid = started.child.id();
+    let signalled = Instant::now();
+    kill(pid, "INT");
+    let live = started.watch(&s);
+    assert!(
+        signalled.elapsed() < Duration::from_secs(12),
+        "bounded stop"
+    );
+    assert_eq!(live.code, 1);
+    assert!(
+        live.error_message().contains("cancelled by SIGINT"),
+        "{}",
+        live.error_message()
+    );
+    let d = check_delivery(&s, &input, &live, false);
+    let read = live.figure("records (") as usize;
+    assert!(read < input.records, "it stopped reading");
+    assert_eq!(d.unique, read, "everything read was sent");
+    assert!((0..read).all(|i| d.copies[i] == 1));
+    // Every state before the last record read was read, and is covered; one
+    // right after it may or may not have been read before the signal.
+    let surely = input.boundaries.iter().filter(|b| **b < read).count();
+    let maybe = input.boundaries.iter().filter(|b| **b <= read).count();
+    let echoed = live.states().len();
+    assert!(
+        echoed == surely || echoed == maybe,
+        "echoed {echoed}, covered {surely}..={maybe}"
+    );
+    drop(writer);
+}
+
+#[test]
+fn records_before_a_bad_line_stay_accepted_with_their_states() {
+    let s = StandIn::start();
+    s.add_stream("_a", 1);
+    let mut bytes = Vec::new();
+    for i in 0..30 {
+        bytes.extend_from_slice(
+            record_line(None, "a", &format!("{{\"i\":{i},\"pad\":\"\"}}"), 1).as_bytes(),
+        );
+        if i % 10 == 9 {
+            bytes.extend_from_slice(state_line(i / 10).as_bytes());
+        }
+    }
+    bytes.extend_from_slice(
+        b"{\"type\":\"RECORD\",\"record\":{\"stream\":\"a\",\"data\":[1],\"emitted_at\":1}}\n",
+    );
+    bytes.extend_from_slice(record_line(None, "a", "{\"i\":30,\"pad\":\"\"}", 1).as_bytes());
+    let live = run_live(&s, &s.config(json!({})), &catalog(&[(None, "a")]), bytes);
+    assert_eq!(live.code, 1);
+    assert_eq!(live.failure_type(), "system_error");
+    assert!(
+        live.error_message().contains("input line 34"),
+        "{}",
+        live.error_message()
+    );
+    let numbers: Vec<usize> = s.stored().iter().map(record_number).collect();
+    assert_eq!(
+        numbers,
+        (0..30).collect::<Vec<_>>(),
+        "the buffered records were sent before failing"
+    );
+    assert_eq!(live.states().len(), 3);
+}

@@ -1,0 +1,291 @@
+//! Running `write` against the stand-in while watching it: stdout is read line
+//! by line as the program writes it, and for each line the stand-in's accept
+//! counter at that moment is noted, so a test can prove that every STATE came
+//! only after the records before it were stored.
+#![allow(dead_code)]
+
+use super::standin::{self, StandIn, Stored};
+use super::{command, parse_messages, TempDir};
+use serde_json::Value;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::process::{Child, ChildStdin, Stdio};
+use std::time::{Duration, Instant};
+
+/// Generated input: records `{"i":N,...}` over some streams, a LEGACY state
+/// `{"data":{"n":k}}` every so many records.
+pub struct Input {
+    /// The stdin bytes.
+    pub bytes: Vec<u8>,
+    /// Records in it.
+    pub records: usize,
+    /// For state k, how many records come before it.
+    pub boundaries: Vec<usize>,
+}
+
+/// `records` records spread over `streams` (round robin), a state after every
+/// `state_every`, each record padded with `pad(i)` bytes.
+pub fn input(
+    records: usize,
+    state_every: usize,
+    streams: &[(Option<&str>, &str)],
+    pad: impl Fn(usize) -> usize,
+) -> Input {
+    let mut bytes = Vec::new();
+    let mut boundaries = Vec::new();
+    for i in 0..records {
+        let (ns, name) = streams[i % streams.len()];
+        let data = format!("{{\"i\":{i},\"pad\":\"{}\"}}", "p".repeat(pad(i)));
+        bytes.extend_from_slice(
+            super::record_line(ns, name, &data, 1_700_000_000_000 + i as i64).as_bytes(),
+        );
+        if (i + 1) % state_every == 0 {
+            bytes.extend_from_slice(super::state_line(boundaries.len() as u64).as_bytes());
+            boundaries.push(i + 1);
+        }
+    }
+    Input {
+        bytes,
+        records,
+        boundaries,
+    }
+}
+
+/// The record number `i` in a stored record's envelope.
+pub fn record_number(s: &Stored) -> usize {
+    let env: Value = serde_json::from_slice(&s.data).expect("stored data is the envelope");
+    let data: Value = serde_json::from_str(env["_airbyte_data"].as_str().expect("string data"))
+        .expect("data is JSON");
+    data["i"].as_u64().expect("record number") as usize
+}
+
+/// What a watched run printed and when.
+#[derive(Debug)]
+pub struct Live {
+    /// Exit code.
+    pub code: i32,
+    /// stdout messages.
+    pub messages: Vec<Value>,
+    /// For each stdout line, the stand-in's accept counter when it was read.
+    pub stored_at: Vec<usize>,
+    /// Raw stdout.
+    pub stdout: String,
+    /// Raw stderr.
+    pub stderr: String,
+    /// From start to exit.
+    pub elapsed: Duration,
+}
+
+impl Live {
+    /// The TRACE error, if any.
+    pub fn error(&self) -> Option<&Value> {
+        self.messages
+            .iter()
+            .find(|m| m["type"] == "TRACE" && m["trace"]["type"] == "ERROR")
+    }
+    /// The TRACE error's failure type ("" when none).
+    pub fn failure_type(&self) -> &str {
+        self.error()
+            .and_then(|e| e["trace"]["error"]["failure_type"].as_str())
+            .unwrap_or("")
+    }
+    /// The TRACE error's message ("" when none).
+    pub fn error_message(&self) -> &str {
+        self.error()
+            .and_then(|e| e["trace"]["error"]["message"].as_str())
+            .unwrap_or("")
+    }
+    /// LOG messages' texts.
+    pub fn logs(&self) -> Vec<&str> {
+        self.messages
+            .iter()
+            .filter(|m| m["type"] == "LOG")
+            .filter_map(|m| m["log"]["message"].as_str())
+            .collect()
+    }
+    /// The echoed states: (state number n, accept counter when read).
+    pub fn states(&self) -> Vec<(usize, usize)> {
+        self.messages
+            .iter()
+            .zip(&self.stored_at)
+            .filter(|(m, _)| m["type"] == "STATE")
+            .map(|(m, at)| {
+                (
+                    m["state"]["data"]["n"].as_u64().expect("state n") as usize,
+                    *at,
+                )
+            })
+            .collect()
+    }
+    /// The figure before `label` in the final LOG, e.g. "possible duplicates".
+    pub fn figure(&self, label: &str) -> u64 {
+        let last = self.logs().last().copied().unwrap_or("").to_string();
+        let at = last
+            .find(label)
+            .unwrap_or_else(|| panic!("no `{label}` in {last}"));
+        last[..at]
+            .split_whitespace()
+            .last()
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("no figure before `{label}` in {last}"))
+    }
+}
+
+/// A started `write`, its config and catalog files kept alive.
+pub struct Started {
+    /// The process.
+    pub child: Child,
+    /// Its stdin (None once taken).
+    pub stdin: Option<ChildStdin>,
+    _dir: TempDir,
+    started: Instant,
+}
+
+/// Starts `write` with the config and catalog, stdin, stdout and stderr piped.
+pub fn start(config: &Value, catalog: &Value) -> Started {
+    let dir = TempDir::new("live");
+    let cfg = dir.file("config.json", config.to_string().as_bytes());
+    let cat = dir.file("catalog.json", catalog.to_string().as_bytes());
+    let mut c = command(&[
+        "write",
+        "--config",
+        cfg.to_str().unwrap_or_default(),
+        "--catalog",
+        cat.to_str().unwrap_or_default(),
+    ]);
+    c.stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = c.spawn().expect("spawn the binary");
+    let stdin = child.stdin.take();
+    Started {
+        child,
+        stdin,
+        _dir: dir,
+        started: Instant::now(),
+    }
+}
+
+impl Started {
+    /// Reads stdout to its end, noting the accept counter at each line, then waits.
+    pub fn watch(mut self, s: &StandIn) -> Live {
+        let mut err = self.child.stderr.take().expect("stderr");
+        let stderr = std::thread::spawn(move || {
+            let mut text = String::new();
+            let _ = err.read_to_string(&mut text);
+            text
+        });
+        let out = self.child.stdout.take().expect("stdout");
+        let mut stdout = String::new();
+        let mut stored_at = Vec::new();
+        for line in BufReader::new(out).lines() {
+            let line = line.expect("stdout is UTF-8");
+            stored_at.push(s.stored_len());
+            stdout.push_str(&line);
+            stdout.push('\n');
+        }
+        let status = self.child.wait().expect("wait");
+        let stderr = stderr.join().unwrap_or_default();
+        assert!(
+            !stderr.contains("panicked"),
+            "the program panicked: {stderr}"
+        );
+        standin::assert_no_secret("stdout", &stdout);
+        standin::assert_no_secret("stderr", &stderr);
+        Live {
+            code: status.code().unwrap_or(-1),
+            messages: parse_messages(&stdout),
+            stored_at,
+            stdout,
+            stderr,
+            elapsed: self.started.elapsed(),
+        }
+    }
+}
+
+/// Runs `write` on `input` (stdin closed after it) and watches it.
+pub fn run_live(s: &StandIn, config: &Value, catalog: &Value, input: Vec<u8>) -> Live {
+    let mut started = start(config, catalog);
+    let mut stdin = started.stdin.take().expect("stdin");
+    let writer = std::thread::spawn(move || {
+        // The program may stop reading early (on an error): a broken pipe is fine.
+        let _ = stdin.write_all(&input);
+    });
+    let live = started.watch(s);
+    let _ = writer.join();
+    live
+}
+
+/// What the stand-in holds, checked against the input and the echoed states.
+#[derive(Debug)]
+pub struct Delivery {
+    /// Copies stored of each record number.
+    pub copies: Vec<usize>,
+    /// Records stored at least once.
+    pub unique: usize,
+    /// Extra copies.
+    pub duplicates: usize,
+    /// Copies stored by requests whose answer was withheld.
+    pub lost_answer_copies: usize,
+}
+
+/// Checks the stand-in's records against `input` and the run: nothing
+/// invented, every echoed state in order and only after every record before
+/// it was stored, and no record stored twice through answers that arrived.
+/// `complete`: every input record must be there.
+pub fn check_delivery(s: &StandIn, input: &Input, live: &Live, complete: bool) -> Delivery {
+    let stored = s.stored();
+    let mut copies = vec![0usize; input.records];
+    let mut answered = vec![0usize; input.records];
+    // first[i]: how many records were stored when record i first was.
+    let mut first = vec![usize::MAX; input.records];
+    let mut lost = 0;
+    for (at, r) in stored.iter().enumerate() {
+        let i = record_number(r);
+        assert!(
+            i < input.records,
+            "stored a record that was never sent: {i}"
+        );
+        copies[i] += 1;
+        if r.answer_lost {
+            lost += 1;
+        } else {
+            answered[i] += 1;
+        }
+        first[i] = first[i].min(at + 1);
+    }
+    for i in 0..input.records {
+        assert!(
+            answered[i] <= 1,
+            "record {i} stored twice with answers that arrived"
+        );
+        if complete {
+            assert!(copies[i] >= 1, "record {i} lost");
+            assert_eq!(
+                answered[i], 1,
+                "record {i}: its last send must have been answered"
+            );
+        }
+    }
+    let states = live.states();
+    for (k, (n, at)) in states.iter().enumerate() {
+        assert_eq!(*n, k, "states echoed in input order, none skipped");
+        let before = input.boundaries[*n];
+        let latest = first[..before].iter().copied().max().unwrap_or(0);
+        assert!(
+            latest <= *at,
+            "state {n} echoed when {at} records were stored, but a record before it was stored as number {latest}"
+        );
+    }
+    let puts = s.puts();
+    assert!(puts.iter().all(|p| p.entries <= standin::MAX_ENTRIES));
+    assert!(puts.iter().all(|p| p.payload <= standin::MAX_REQUEST_BYTES));
+    let unique = copies.iter().filter(|c| **c > 0).count();
+    let duplicates = stored.len() - unique;
+    assert_eq!(duplicates, lost, "every duplicate comes from a lost answer");
+    Delivery {
+        copies,
+        unique,
+        duplicates,
+        lost_answer_copies: lost,
+    }
+}

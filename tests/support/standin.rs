@@ -1,0 +1,1149 @@
+//! A fault-injecting Kinesis stand-in, owned by the tests: a small HTTP/1.1
+//! server on a loopback port that checks every request's SigV4 signature with
+//! its own implementation (hmac 0.12 and sha2 0.10, no code shared with
+//! `src/http.rs`), serves the calls the program makes, keeps every record it
+//! accepts (with a global accept counter) and misbehaves on demand.
+#![allow(dead_code)]
+
+use base64::Engine;
+use ref_hmac::{Hmac, Mac};
+use ref_sha2::{Digest, Sha256};
+use serde_json::{json, Value};
+use std::collections::{BTreeMap, HashMap};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{Shutdown, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// The access key the stand-in knows by default.
+pub const ACCESS_KEY: &str = "AKIASTANDIN7EXAMPLE1";
+/// Its secret: must never appear in anything the program prints.
+pub const SECRET_KEY: &str = "sTaNdIn/SeCrEt+Key/9f3a7c1e5b2d4f6a8c0e2b4d6f";
+/// Its session token: must never appear in anything the program prints.
+pub const SESSION_TOKEN: &str = "FwoGZXIvYXdzEStandInSessionToken0q7W+x9Zk3v/mP2Lr8Yb5N1c==";
+/// The region the stand-in serves.
+pub const REGION: &str = "us-east-1";
+/// The account in ARNs and messages.
+pub const ACCOUNT: &str = "123456789012";
+
+/// Most entries in one PutRecords call.
+pub const MAX_ENTRIES: usize = 500;
+/// Largest record (data plus partition key).
+pub const MAX_RECORD_BYTES: usize = 1024 * 1024;
+/// Largest PutRecords payload (data plus partition keys).
+pub const MAX_REQUEST_BYTES: usize = 5 * 1024 * 1024;
+
+type HmacSha256 = Hmac<Sha256>;
+
+/// What to do with one request, decided by the fault script.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Fault {
+    /// Serve it normally.
+    None,
+    /// A 200 answer in which about `per_mille`/1000 entries fail with `code`
+    /// (PutRecords only); the others are stored.
+    FailEntries { code: &'static str, per_mille: u32 },
+    /// An error answer; nothing is stored.
+    Reject {
+        status: u16,
+        code: &'static str,
+        message: String,
+    },
+    /// Close the connection without an answer, before storing anything.
+    CloseBeforeStore,
+    /// Store the records, then close the connection without an answer.
+    CloseAfterStore,
+    /// Store the records, then answer only after this long (meant to be
+    /// longer than the client's request timeout, so the answer is lost).
+    SlowAnswer(Duration),
+    /// The stream is deleted now: ResourceNotFoundException from here on.
+    DeleteStream,
+}
+
+impl Fault {
+    /// Whole-request throttling, as AWS answers it.
+    pub fn throttle() -> Fault {
+        Fault::Reject {
+            status: 400,
+            code: "ProvisionedThroughputExceededException",
+            message: "Rate exceeded for shard shardId-000000000000 in stream s under account 123456789012.".into(),
+        }
+    }
+    /// An HTTP 500 InternalFailure or 503 ServiceUnavailable.
+    pub fn server_error(status: u16) -> Fault {
+        Fault::Reject {
+            status,
+            code: if status == 503 {
+                "ServiceUnavailable"
+            } else {
+                "InternalFailure"
+            },
+            message: "We encountered an internal error. Please try again.".into(),
+        }
+    }
+    /// The caller lacks the permission.
+    pub fn access_denied(op: &str) -> Fault {
+        Fault::Reject {
+            status: 400,
+            code: "AccessDeniedException",
+            message: format!(
+                "User: arn:aws:iam::{ACCOUNT}:user/loader is not authorized to perform: kinesis:{op} on resource: arn:aws:kinesis:{REGION}:{ACCOUNT}:stream/s because no identity-based policy allows the kinesis:{op} action"
+            ),
+        }
+    }
+}
+
+/// Which call a fault script is asked about.
+#[derive(Debug, Clone)]
+pub struct Call {
+    /// The operation, e.g. `PutRecords`.
+    pub op: String,
+    /// 0-based count of earlier requests of this operation that passed the
+    /// signature check.
+    pub n: u64,
+    /// Entries in the request (PutRecords).
+    pub entries: usize,
+}
+
+/// Decides the fault for each request.
+pub type Script = Box<dyn Fn(&Call) -> Fault + Send + Sync>;
+
+/// A record the stand-in accepted.
+#[derive(Debug, Clone)]
+pub struct Stored {
+    /// The stream.
+    pub stream: String,
+    /// The partition key.
+    pub partition_key: String,
+    /// The record's bytes.
+    pub data: Vec<u8>,
+    /// Global accept counter, from 1, in acceptance order.
+    pub seq: u64,
+    /// The PutRecords request (0-based) that stored it.
+    pub request: u64,
+    /// Whether the answer of that request was withheld (dropped connection,
+    /// slow answer): the client cannot know it was stored.
+    pub answer_lost: bool,
+}
+
+/// One PutRecords request as it arrived.
+#[derive(Debug, Clone)]
+pub struct Put {
+    /// The stream.
+    pub stream: String,
+    /// Entries.
+    pub entries: usize,
+    /// Data plus partition key bytes.
+    pub payload: usize,
+    /// The fault applied.
+    pub fault: Fault,
+}
+
+/// One request as the stand-in saw it.
+#[derive(Debug, Clone)]
+pub struct Seen {
+    /// The operation (or `?` when unreadable).
+    pub op: String,
+    /// The HTTP status answered, or 0 when no answer was sent.
+    pub status: u16,
+    /// The error code answered, if any.
+    pub error: Option<String>,
+    /// The request's x-amz-date.
+    pub amz_date: String,
+}
+
+struct Key {
+    secret: String,
+    token: Option<String>,
+    token_expired: bool,
+}
+
+struct StreamState {
+    status: &'static str,
+    shards: u32,
+    describes_while_creating: u32,
+}
+
+struct Inner {
+    keys: HashMap<String, Key>,
+    streams: BTreeMap<String, StreamState>,
+    stored: Vec<Stored>,
+    puts: Vec<Put>,
+    seen: Vec<Seen>,
+    per_op: HashMap<String, u64>,
+    script: Option<Script>,
+    clock_offset: i64,
+    stays_creating: bool,
+    rng: u64,
+    connections: Vec<TcpStream>,
+}
+
+/// The running stand-in; stops when dropped.
+pub struct StandIn {
+    inner: Arc<Mutex<Inner>>,
+    stop: Arc<AtomicBool>,
+    /// Its loopback port.
+    pub port: u16,
+}
+
+impl StandIn {
+    /// Starts a stand-in on a free loopback port that knows `ACCESS_KEY` with
+    /// `SECRET_KEY` and `SESSION_TOKEN`.
+    pub fn start() -> StandIn {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind loopback");
+        let port = listener.local_addr().expect("local addr").port();
+        let mut keys = HashMap::new();
+        keys.insert(
+            ACCESS_KEY.to_string(),
+            Key {
+                secret: SECRET_KEY.to_string(),
+                token: Some(SESSION_TOKEN.to_string()),
+                token_expired: false,
+            },
+        );
+        let inner = Arc::new(Mutex::new(Inner {
+            keys,
+            streams: BTreeMap::new(),
+            stored: Vec::new(),
+            puts: Vec::new(),
+            seen: Vec::new(),
+            per_op: HashMap::new(),
+            script: None,
+            clock_offset: 0,
+            stays_creating: false,
+            rng: 0x853C_49E6_748F_EA9B,
+            connections: Vec::new(),
+        }));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (inner2, stop2) = (Arc::clone(&inner), Arc::clone(&stop));
+        std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                if stop2.load(Ordering::Relaxed) {
+                    return;
+                }
+                let Ok(conn) = conn else { continue };
+                if let Ok(clone) = conn.try_clone() {
+                    lock(&inner2).connections.push(clone);
+                }
+                let (inner3, stop3) = (Arc::clone(&inner2), Arc::clone(&stop2));
+                std::thread::spawn(move || serve_connection(conn, &inner3, &stop3));
+            }
+        });
+        StandIn { inner, stop, port }
+    }
+
+    /// Its endpoint URL.
+    pub fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// A config for it with the default key and token, merged with `extra`.
+    pub fn config(&self, extra: Value) -> Value {
+        let mut c = json!({
+            "endpoint": self.endpoint(),
+            "region": REGION,
+            "accessKey": ACCESS_KEY,
+            "privateKey": SECRET_KEY,
+            "sessionToken": SESSION_TOKEN,
+            "bufferSize": 100,
+            "requestTimeoutSeconds": 5,
+            "retryTimeoutSeconds": 60
+        });
+        if let (Some(c), Some(extra)) = (c.as_object_mut(), extra.as_object()) {
+            for (k, v) in extra {
+                c.insert(k.clone(), v.clone());
+            }
+        }
+        c
+    }
+
+    /// Adds an ACTIVE stream.
+    pub fn add_stream(&self, name: &str, shards: u32) {
+        lock(&self.inner).streams.insert(
+            name.to_string(),
+            StreamState {
+                status: "ACTIVE",
+                shards,
+                describes_while_creating: 0,
+            },
+        );
+    }
+
+    /// Adds a stream that is CREATING (and stays so while `stays_creating`).
+    pub fn add_creating_stream(&self, name: &str) {
+        lock(&self.inner).streams.insert(
+            name.to_string(),
+            StreamState {
+                status: "CREATING",
+                shards: 1,
+                describes_while_creating: 0,
+            },
+        );
+    }
+
+    /// Whether created streams stay CREATING forever.
+    pub fn set_stays_creating(&self, stays: bool) {
+        lock(&self.inner).stays_creating = stays;
+    }
+
+    /// The stream names and statuses.
+    pub fn streams(&self) -> Vec<(String, String)> {
+        lock(&self.inner)
+            .streams
+            .iter()
+            .map(|(k, v)| (k.clone(), v.status.to_string()))
+            .collect()
+    }
+
+    /// Sets the fault script.
+    pub fn script(&self, script: impl Fn(&Call) -> Fault + Send + Sync + 'static) {
+        lock(&self.inner).script = Some(Box::new(script));
+    }
+
+    /// Moves the simulated clock (seconds ahead of the real one; negative: behind).
+    pub fn set_clock_offset(&self, seconds: i64) {
+        lock(&self.inner).clock_offset = seconds;
+    }
+
+    /// Marks the default key's session token as expired.
+    pub fn expire_token(&self) {
+        if let Some(k) = lock(&self.inner).keys.get_mut(ACCESS_KEY) {
+            k.token_expired = true;
+        }
+    }
+
+    /// Adds a long-term key (no session token).
+    pub fn add_key(&self, access_key: &str, secret: &str) {
+        lock(&self.inner).keys.insert(
+            access_key.to_string(),
+            Key {
+                secret: secret.to_string(),
+                token: None,
+                token_expired: false,
+            },
+        );
+    }
+
+    /// How many records were stored so far (the accept counter).
+    pub fn stored_len(&self) -> usize {
+        lock(&self.inner).stored.len()
+    }
+
+    /// Every stored record, in acceptance order.
+    pub fn stored(&self) -> Vec<Stored> {
+        lock(&self.inner).stored.clone()
+    }
+
+    /// Every PutRecords request that passed the signature check, with its fault.
+    pub fn puts(&self) -> Vec<Put> {
+        lock(&self.inner).puts.clone()
+    }
+
+    /// Every request seen.
+    pub fn seen(&self) -> Vec<Seen> {
+        lock(&self.inner).seen.clone()
+    }
+
+    /// Requests answered with this error code.
+    pub fn errors(&self, code: &str) -> usize {
+        lock(&self.inner)
+            .seen
+            .iter()
+            .filter(|s| s.error.as_deref() == Some(code))
+            .count()
+    }
+}
+
+impl Drop for StandIn {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        let _ = TcpStream::connect(("127.0.0.1", self.port));
+        for c in lock(&self.inner).connections.drain(..) {
+            let _ = c.shutdown(Shutdown::Both);
+        }
+    }
+}
+
+fn lock(inner: &Mutex<Inner>) -> MutexGuard<'_, Inner> {
+    inner.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// An HTTP request as received.
+#[derive(Debug, Clone, Default)]
+pub struct Request {
+    /// Method, e.g. `POST`.
+    pub method: String,
+    /// Request target: path and query as sent.
+    pub target: String,
+    /// Headers in arrival order, names as sent.
+    pub headers: Vec<(String, String)>,
+    /// Body.
+    pub body: Vec<u8>,
+}
+
+impl Request {
+    /// The first header of this name (any case).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// An AWS error answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AwsError {
+    /// HTTP status.
+    pub status: u16,
+    /// `__type`.
+    pub code: &'static str,
+    /// `message`.
+    pub message: String,
+}
+
+impl AwsError {
+    fn new(status: u16, code: &'static str, message: impl Into<String>) -> AwsError {
+        AwsError {
+            status,
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+fn read_request(reader: &mut BufReader<TcpStream>) -> Option<Request> {
+    let mut line = String::new();
+    if reader.read_line(&mut line).ok()? == 0 {
+        return None;
+    }
+    let mut parts = line.split_whitespace();
+    let method = parts.next()?.to_string();
+    let target = parts.next()?.to_string();
+    let mut headers = Vec::new();
+    loop {
+        let mut h = String::new();
+        if reader.read_line(&mut h).ok()? == 0 {
+            return None;
+        }
+        let h = h.trim_end_matches(['\r', '\n']);
+        if h.is_empty() {
+            break;
+        }
+        let (name, value) = h.split_once(':')?;
+        headers.push((name.to_string(), value.trim().to_string()));
+    }
+    let mut request = Request {
+        method,
+        target,
+        headers,
+        body: Vec::new(),
+    };
+    let length: usize = request
+        .header("content-length")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    request.body = vec![0; length];
+    reader.read_exact(&mut request.body).ok()?;
+    Some(request)
+}
+
+/// What to send back.
+enum Reply {
+    Answer(u16, Vec<u8>),
+    Close,
+    Later(Duration, u16, Vec<u8>),
+}
+
+fn serve_connection(conn: TcpStream, inner: &Mutex<Inner>, stop: &AtomicBool) {
+    let _ = conn.set_read_timeout(Some(Duration::from_secs(60)));
+    let Ok(mut writer) = conn.try_clone() else {
+        return;
+    };
+    let mut reader = BufReader::new(conn);
+    while !stop.load(Ordering::Relaxed) {
+        let Some(request) = read_request(&mut reader) else {
+            return;
+        };
+        let reply = handle(&request, inner);
+        let (status, body) = match reply {
+            Reply::Close => {
+                let _ = writer.shutdown(Shutdown::Both);
+                return;
+            }
+            Reply::Answer(s, b) => (s, b),
+            Reply::Later(d, s, b) => {
+                std::thread::sleep(d);
+                (s, b)
+            }
+        };
+        let offset = lock(inner).clock_offset;
+        let head = format!(
+            "HTTP/1.1 {status} {}\r\nContent-Type: application/x-amz-json-1.1\r\nContent-Length: {}\r\nDate: {}\r\nx-amzn-RequestId: standin\r\n\r\n",
+            if status == 200 { "OK" } else { "Error" },
+            body.len(),
+            http_date(now_secs() + offset)
+        );
+        if writer.write_all(head.as_bytes()).is_err() || writer.write_all(&body).is_err() {
+            return;
+        }
+        let _ = writer.flush();
+        if request
+            .header("connection")
+            .is_some_and(|c| c.eq_ignore_ascii_case("close"))
+        {
+            return;
+        }
+    }
+}
+
+fn error_body(e: &AwsError) -> Vec<u8> {
+    json!({"__type": e.code, "message": e.message})
+        .to_string()
+        .into_bytes()
+}
+
+fn handle(request: &Request, inner: &Mutex<Inner>) -> Reply {
+    let op = request
+        .header("x-amz-target")
+        .and_then(|t| t.strip_prefix("Kinesis_20131202."))
+        .unwrap_or("?")
+        .to_string();
+    let amz_date = request.header("x-amz-date").unwrap_or("").to_string();
+    let mut g = lock(inner);
+    let outcome = authenticate(request, &g).and_then(|()| {
+        let n = {
+            let c = g.per_op.entry(op.clone()).or_insert(0);
+            *c += 1;
+            *c - 1
+        };
+        serve(&op, n, request, &mut g)
+    });
+    let (status, error, reply) = match outcome {
+        Ok(reply) => {
+            let status = match &reply {
+                Reply::Answer(s, _) | Reply::Later(_, s, _) => *s,
+                Reply::Close => 0,
+            };
+            (status, None, reply)
+        }
+        Err(e) => (
+            e.status,
+            Some(e.code.to_string()),
+            Reply::Answer(e.status, error_body(&e)),
+        ),
+    };
+    g.seen.push(Seen {
+        op,
+        status,
+        error,
+        amz_date,
+    });
+    reply
+}
+
+/// Checks the signature, key, token and clock as AWS does.
+fn authenticate(request: &Request, g: &Inner) -> Result<(), AwsError> {
+    let auth = Authorization::parse(request)?;
+    let key = g.keys.get(&auth.access_key).ok_or_else(|| {
+        AwsError::new(
+            400,
+            "UnrecognizedClientException",
+            "The security token included in the request is invalid.",
+        )
+    })?;
+    verify(request, &auth, &key.secret, REGION, "kinesis")?;
+    let now = now_secs() + g.clock_offset;
+    let amz = request.header("x-amz-date").unwrap_or("");
+    let at = parse_amz_date(amz).ok_or_else(|| {
+        AwsError::new(
+            400,
+            "IncompleteSignatureException",
+            format!("Date must be in ISO-8601 'basic format'. Got '{amz}'."),
+        )
+    })?;
+    if at < now - 300 {
+        return Err(AwsError::new(
+            400,
+            "InvalidSignatureException",
+            format!(
+                "Signature expired: {amz} is now earlier than {} ({} - 5 min.)",
+                amz_date(now - 300),
+                amz_date(now)
+            ),
+        ));
+    }
+    if at > now + 300 {
+        return Err(AwsError::new(
+            400,
+            "InvalidSignatureException",
+            format!(
+                "Signature not yet current: {amz} is still later than {} ({} + 5 min.)",
+                amz_date(now + 300),
+                amz_date(now)
+            ),
+        ));
+    }
+    let token = request.header("x-amz-security-token");
+    if token != key.token.as_deref() {
+        return Err(AwsError::new(
+            400,
+            "UnrecognizedClientException",
+            "The security token included in the request is invalid.",
+        ));
+    }
+    if token.is_some()
+        && !auth
+            .signed_headers
+            .iter()
+            .any(|h| h == "x-amz-security-token")
+    {
+        return Err(AwsError::new(
+            400,
+            "IncompleteSignatureException",
+            "x-amz-security-token must be signed",
+        ));
+    }
+    if key.token_expired {
+        return Err(AwsError::new(
+            400,
+            "ExpiredTokenException",
+            "The security token included in the request is expired",
+        ));
+    }
+    Ok(())
+}
+
+/// The parts of an `Authorization: AWS4-HMAC-SHA256 ...` header.
+#[derive(Debug, Clone)]
+pub struct Authorization {
+    /// Access key ID.
+    pub access_key: String,
+    /// Scope date, yyyymmdd.
+    pub date: String,
+    /// Scope region.
+    pub region: String,
+    /// Scope service.
+    pub service: String,
+    /// Signed header names, as listed.
+    pub signed_headers: Vec<String>,
+    /// The hex signature.
+    pub signature: String,
+}
+
+impl Authorization {
+    /// Reads the request's Authorization header.
+    pub fn parse(request: &Request) -> Result<Authorization, AwsError> {
+        let header = request.header("authorization").ok_or_else(|| {
+            AwsError::new(
+                400,
+                "MissingAuthenticationTokenException",
+                "Missing Authentication Token",
+            )
+        })?;
+        let incomplete = |what: &str| {
+            AwsError::new(
+                400,
+                "IncompleteSignatureException",
+                format!("Authorization header requires '{what}' parameter. Authorization={header}"),
+            )
+        };
+        let rest = header
+            .strip_prefix("AWS4-HMAC-SHA256 ")
+            .ok_or_else(|| incomplete("Algorithm"))?;
+        let mut fields = HashMap::new();
+        for part in rest.split(',') {
+            if let Some((k, v)) = part.trim().split_once('=') {
+                fields.insert(k.to_string(), v.to_string());
+            }
+        }
+        let credential = fields
+            .get("Credential")
+            .ok_or_else(|| incomplete("Credential"))?;
+        let signed = fields
+            .get("SignedHeaders")
+            .ok_or_else(|| incomplete("SignedHeaders"))?;
+        let signature = fields
+            .get("Signature")
+            .ok_or_else(|| incomplete("Signature"))?;
+        let scope: Vec<&str> = credential.split('/').collect();
+        if scope.len() != 5 || scope[4] != "aws4_request" {
+            return Err(incomplete("Credential"));
+        }
+        Ok(Authorization {
+            access_key: scope[0].to_string(),
+            date: scope[1].to_string(),
+            region: scope[2].to_string(),
+            service: scope[3].to_string(),
+            signed_headers: signed.split(';').map(str::to_string).collect(),
+            signature: signature.to_string(),
+        })
+    }
+}
+
+const SIGNATURE_MISMATCH: &str = "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Consult the service documentation for details.";
+
+/// Verifies a request's SigV4 signature with `secret`, for `region` and `service`.
+pub fn verify(
+    request: &Request,
+    auth: &Authorization,
+    secret: &str,
+    region: &str,
+    service: &str,
+) -> Result<(), AwsError> {
+    let invalid = |m: String| AwsError::new(400, "InvalidSignatureException", m);
+    let amz = request.header("x-amz-date").ok_or_else(|| {
+        invalid(
+            "Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header."
+                .into(),
+        )
+    })?;
+    if !amz.starts_with(&auth.date) || auth.date.len() != 8 {
+        return Err(invalid(format!(
+            "Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date from HTTP: '{}' != '{}', from '{amz}'.",
+            auth.date,
+            &amz[..amz.len().min(8)]
+        )));
+    }
+    if auth.region != region {
+        return Err(invalid(format!(
+            "Credential should be scoped to a valid region, not '{}'. ",
+            auth.region
+        )));
+    }
+    if auth.service != service {
+        return Err(invalid(format!(
+            "Credential should be scoped to correct service: '{service}'. "
+        )));
+    }
+    for must in ["host", "x-amz-date"] {
+        if !auth.signed_headers.iter().any(|h| h == must) {
+            return Err(invalid(format!(
+                "'{must}' must be a 'SignedHeader' in the AWS Authorization."
+            )));
+        }
+    }
+    let canonical = canonical_request(request, &auth.signed_headers)
+        .ok_or_else(|| invalid(SIGNATURE_MISMATCH.into()))?;
+    let expected = signature(secret, amz, region, service, &canonical);
+    if expected != auth.signature {
+        return Err(invalid(SIGNATURE_MISMATCH.into()));
+    }
+    Ok(())
+}
+
+/// The SigV4 signature of a canonical request.
+pub fn signature(
+    secret: &str,
+    amz_date: &str,
+    region: &str,
+    service: &str,
+    canonical: &str,
+) -> String {
+    let date = &amz_date[..8.min(amz_date.len())];
+    let scope = format!("{date}/{region}/{service}/aws4_request");
+    let string_to_sign = format!(
+        "AWS4-HMAC-SHA256\n{amz_date}\n{scope}\n{}",
+        hex::encode(Sha256::digest(canonical.as_bytes()))
+    );
+    let mut key = hmac(format!("AWS4{secret}").as_bytes(), date.as_bytes());
+    for part in [region, service, "aws4_request"] {
+        key = hmac(&key, part.as_bytes());
+    }
+    hex::encode(hmac(&key, string_to_sign.as_bytes()))
+}
+
+fn hmac(key: &[u8], data: &[u8]) -> Vec<u8> {
+    let mut mac = HmacSha256::new_from_slice(key).expect("HMAC takes any key length");
+    mac.update(data);
+    mac.finalize().into_bytes().to_vec()
+}
+
+/// The canonical request for the listed signed headers; None when a signed
+/// header is missing.
+pub fn canonical_request(request: &Request, signed_headers: &[String]) -> Option<String> {
+    let (path, query) = match request.target.split_once('?') {
+        Some((p, q)) => (p, q),
+        None => (request.target.as_str(), ""),
+    };
+    let mut headers = String::new();
+    for name in signed_headers {
+        let values: Vec<String> = request
+            .headers
+            .iter()
+            .filter(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.split_whitespace().collect::<Vec<_>>().join(" "))
+            .collect();
+        if values.is_empty() {
+            return None;
+        }
+        headers.push_str(&format!("{name}:{}\n", values.join(",")));
+    }
+    Some(format!(
+        "{}\n{}\n{}\n{headers}\n{}\n{}",
+        request.method,
+        canonical_uri(path),
+        canonical_query(query),
+        signed_headers.join(";"),
+        hex::encode(Sha256::digest(&request.body))
+    ))
+}
+
+/// Removes dot segments and empty segments, then encodes each (decoded) segment.
+fn canonical_uri(path: &str) -> String {
+    let mut segments: Vec<&str> = Vec::new();
+    for s in path.split('/') {
+        match s {
+            "" | "." => {}
+            ".." => {
+                segments.pop();
+            }
+            s => segments.push(s),
+        }
+    }
+    let mut out = String::new();
+    for s in &segments {
+        out.push('/');
+        out.push_str(&uri_encode(&percent_decode(s), true));
+    }
+    if out.is_empty() || (path.ends_with('/') && !segments.is_empty()) {
+        out.push('/');
+    }
+    out
+}
+
+fn canonical_query(query: &str) -> String {
+    let mut pairs: Vec<(String, String)> = query
+        .split('&')
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            let (k, v) = p.split_once('=').unwrap_or((p, ""));
+            (
+                uri_encode(&percent_decode(k), true),
+                uri_encode(&percent_decode(v), true),
+            )
+        })
+        .collect();
+    pairs.sort();
+    pairs
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+fn uri_encode(s: &str, encode_slash: bool) -> String {
+    let mut out = String::new();
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) || (b == b'/' && !encode_slash) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' && i + 2 < bytes.len() {
+            if let Ok(b) = u8::from_str_radix(&s[i + 1..i + 3], 16) {
+                out.push(b);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn serve(op: &str, n: u64, request: &Request, g: &mut Inner) -> Result<Reply, AwsError> {
+    let body: Value = serde_json::from_slice(&request.body)
+        .map_err(|e| AwsError::new(400, "SerializationException", e.to_string()))?;
+    let stream_name = body["StreamName"].as_str().unwrap_or("").to_string();
+    let entries = body["Records"].as_array().map_or(0, Vec::len);
+    let call = Call {
+        op: op.to_string(),
+        n,
+        entries,
+    };
+    let fault = g.script.as_ref().map_or(Fault::None, |s| s(&call));
+    if op == "PutRecords" {
+        let payload = body["Records"].as_array().map_or(0, |records| {
+            records
+                .iter()
+                .map(|r| {
+                    let data = r["Data"].as_str().unwrap_or("");
+                    let key = r["PartitionKey"].as_str().unwrap_or("");
+                    base64::engine::general_purpose::STANDARD
+                        .decode(data)
+                        .map_or(0, |d| d.len())
+                        + key.len()
+                })
+                .sum()
+        });
+        g.puts.push(Put {
+            stream: stream_name.clone(),
+            entries,
+            payload,
+            fault: fault.clone(),
+        });
+    }
+    let not_found = |name: &str| {
+        AwsError::new(
+            400,
+            "ResourceNotFoundException",
+            format!("Stream {name} under account {ACCOUNT} not found."),
+        )
+    };
+    match &fault {
+        Fault::Reject {
+            status,
+            code,
+            message,
+        } => return Err(AwsError::new(*status, code, message.clone())),
+        Fault::CloseBeforeStore => return Ok(Reply::Close),
+        Fault::DeleteStream => {
+            g.streams.remove(&stream_name);
+            return Err(not_found(&stream_name));
+        }
+        _ => {}
+    }
+    let ok = |v: Value| Reply::Answer(200, v.to_string().into_bytes());
+    match op {
+        "ListStreams" => Ok(ok(json!({
+            "StreamNames": g.streams.keys().collect::<Vec<_>>(),
+            "HasMoreStreams": false
+        }))),
+        "DescribeStreamSummary" => {
+            let stays = g.stays_creating;
+            let s = g
+                .streams
+                .get_mut(&stream_name)
+                .ok_or_else(|| not_found(&stream_name))?;
+            let status = s.status;
+            if status == "CREATING" && !stays {
+                s.describes_while_creating += 1;
+                if s.describes_while_creating >= 1 {
+                    s.status = "ACTIVE";
+                }
+            }
+            Ok(ok(json!({"StreamDescriptionSummary": {
+                "StreamName": stream_name,
+                "StreamARN": format!("arn:aws:kinesis:{REGION}:{ACCOUNT}:stream/{stream_name}"),
+                "StreamStatus": status,
+                "StreamModeDetails": {"StreamMode": "PROVISIONED"},
+                "RetentionPeriodHours": 24,
+                "StreamCreationTimestamp": 1.7e9,
+                "EnhancedMonitoring": [{"ShardLevelMetrics": []}],
+                "EncryptionType": "NONE",
+                "OpenShardCount": s.shards,
+                "ConsumerCount": 0
+            }})))
+        }
+        "CreateStream" => {
+            if g.streams.contains_key(&stream_name) {
+                return Err(AwsError::new(
+                    400,
+                    "ResourceInUseException",
+                    format!("Stream {stream_name} under account {ACCOUNT} already exists."),
+                ));
+            }
+            let shards = body["ShardCount"].as_u64().unwrap_or(4) as u32;
+            g.streams.insert(
+                stream_name,
+                StreamState {
+                    status: "CREATING",
+                    shards,
+                    describes_while_creating: 0,
+                },
+            );
+            Ok(Reply::Answer(200, Vec::new()))
+        }
+        "PutRecords" => put_records(&stream_name, &body, fault, g),
+        _ => Err(AwsError::new(
+            400,
+            "UnknownOperationException",
+            format!("unknown operation {op}"),
+        )),
+    }
+}
+
+fn put_records(stream: &str, body: &Value, fault: Fault, g: &mut Inner) -> Result<Reply, AwsError> {
+    let shards = match g.streams.get(stream) {
+        Some(s) if s.status == "ACTIVE" || s.status == "UPDATING" => s.shards.max(1),
+        _ => {
+            return Err(AwsError::new(
+                400,
+                "ResourceNotFoundException",
+                format!("Stream {stream} under account {ACCOUNT} not found."),
+            ))
+        }
+    };
+    let records = body["Records"].as_array().cloned().unwrap_or_default();
+    let mut decoded = Vec::with_capacity(records.len());
+    let mut payload = 0;
+    for r in &records {
+        let data = base64::engine::general_purpose::STANDARD
+            .decode(r["Data"].as_str().unwrap_or(""))
+            .map_err(|e| AwsError::new(400, "SerializationException", format!("Data: {e}")))?;
+        let key = r["PartitionKey"].as_str().unwrap_or("").to_string();
+        let chars = key.chars().count();
+        if !(1..=256).contains(&chars) || data.len() + key.len() > MAX_RECORD_BYTES {
+            return Err(AwsError::new(
+                400,
+                "ValidationException",
+                "1 validation error detected: a record's data or partition key is out of bounds",
+            ));
+        }
+        payload += data.len() + key.len();
+        decoded.push((key, data));
+    }
+    let request = g.puts.len() as u64 - 1;
+    if decoded.is_empty() || decoded.len() > MAX_ENTRIES {
+        return Err(AwsError::new(
+            400,
+            "ValidationException",
+            format!("1 validation error detected: Value at 'records' failed to satisfy constraint: Member must have length less than or equal to {MAX_ENTRIES}"),
+        ));
+    }
+    if payload > MAX_REQUEST_BYTES {
+        return Err(AwsError::new(
+            400,
+            "InvalidArgumentException",
+            format!("Records size exceeds 5 MB limit: {payload} bytes"),
+        ));
+    }
+    let answer_lost = matches!(fault, Fault::CloseAfterStore | Fault::SlowAnswer(_));
+    let mut results = Vec::with_capacity(decoded.len());
+    let mut failed = 0;
+    for (key, data) in decoded {
+        if let Fault::FailEntries { code, per_mille } = &fault {
+            g.rng ^= g.rng << 13;
+            g.rng ^= g.rng >> 7;
+            g.rng ^= g.rng << 17;
+            if (g.rng % 1000) < *per_mille as u64 {
+                failed += 1;
+                results.push(json!({"ErrorCode": code, "ErrorMessage": if *code == "InternalFailure" {
+                    "Internal service failure.".to_string()
+                } else {
+                    format!("Rate exceeded for shard shardId-000000000000 in stream {stream} under account {ACCOUNT}.")
+                }}));
+                continue;
+            }
+        }
+        let seq = g.stored.len() as u64 + 1;
+        let shard = key
+            .bytes()
+            .fold(0u32, |h, b| h.wrapping_mul(31).wrapping_add(b as u32))
+            % shards;
+        results.push(json!({
+            "SequenceNumber": format!("4960{seq:052}"),
+            "ShardId": format!("shardId-{shard:012}")
+        }));
+        g.stored.push(Stored {
+            stream: stream.to_string(),
+            partition_key: key,
+            data,
+            seq,
+            request,
+            answer_lost,
+        });
+    }
+    let answer = json!({"FailedRecordCount": failed, "Records": results, "EncryptionType": "NONE"})
+        .to_string()
+        .into_bytes();
+    Ok(match fault {
+        Fault::CloseAfterStore => Reply::Close,
+        Fault::SlowAnswer(d) => Reply::Later(d, 200, answer),
+        _ => Reply::Answer(200, answer),
+    })
+}
+
+/// Seconds since the epoch, now.
+pub fn now_secs() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * (m + if m > 2 { -3 } else { 9 }) + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+fn civil_from_days(z: i64) -> (i64, i64, i64) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    (yoe + era * 400 + i64::from(m <= 2), m, d)
+}
+
+/// `YYYYMMDDTHHMMSSZ` for epoch seconds.
+pub fn amz_date(secs: i64) -> String {
+    let (y, m, d) = civil_from_days(secs.div_euclid(86_400));
+    let s = secs.rem_euclid(86_400);
+    format!(
+        "{y:04}{m:02}{d:02}T{:02}{:02}{:02}Z",
+        s / 3600,
+        s / 60 % 60,
+        s % 60
+    )
+}
+
+/// Epoch seconds of a `YYYYMMDDTHHMMSSZ` date.
+pub fn parse_amz_date(s: &str) -> Option<i64> {
+    if s.len() != 16 || &s[8..9] != "T" || !s.ends_with('Z') {
+        return None;
+    }
+    let n = |r: std::ops::Range<usize>| s.get(r)?.parse::<i64>().ok();
+    let days = days_from_civil(n(0..4)?, n(4..6)?, n(6..8)?);
+    Some(days * 86_400 + n(9..11)? * 3600 + n(11..13)? * 60 + n(13..15)?)
+}
+
+/// An HTTP `Date` (IMF-fixdate) for epoch seconds.
+pub fn http_date(secs: i64) -> String {
+    let days = secs.div_euclid(86_400);
+    let (y, m, d) = civil_from_days(days);
+    let s = secs.rem_euclid(86_400);
+    let weekday = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"][days.rem_euclid(7) as usize];
+    let month = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ][(m - 1) as usize];
+    format!(
+        "{weekday}, {d:02} {month} {y} {:02}:{:02}:{:02} GMT",
+        s / 3600,
+        s / 60 % 60,
+        s % 60
+    )
+}
+
+/// Panics if a secret of the stand-in's key shows up in `text`, whole or in
+/// part (any 12-character piece).
+pub fn assert_no_secret(what: &str, text: &str) {
+    for secret in [SECRET_KEY, SESSION_TOKEN] {
+        for start in (0..=secret.len() - 12).step_by(4) {
+            let piece = &secret[start..start + 12];
+            assert!(
+                !text.contains(piece),
+                "{what} shows part of a secret ({piece}): {text}"
+            );
+        }
+    }
+}
