@@ -111,7 +111,9 @@ struct WireRecord<'a> {
     stream: Option<Cow<'a, str>>,
     #[serde(borrow)]
     data: Option<&'a RawValue>,
-    emitted_at: Option<serde_json::Number>,
+    // Raw, so that a number beyond f64 is reported as a bad `emitted_at`, not as bad JSON.
+    #[serde(borrow)]
+    emitted_at: Option<&'a RawValue>,
 }
 
 #[derive(Deserialize)]
@@ -169,7 +171,15 @@ pub fn parse_line(line: &[u8]) -> Result<Message<'_>, ParseError> {
             }
             let emitted_at = r
                 .emitted_at
-                .and_then(|n| n.as_i64().or_else(|| n.as_f64().map(|f| f as i64)))
+                .map(RawValue::get)
+                .and_then(|n| {
+                    n.parse::<i64>().ok().or_else(|| {
+                        n.parse::<f64>()
+                            .ok()
+                            .filter(|f| f.is_finite())
+                            .map(|f| f as i64)
+                    })
+                })
                 .ok_or_else(|| {
                     ParseError::Invalid(format!(
                         "is a RECORD of stream `{stream}` without a numeric `emitted_at`"
@@ -391,6 +401,7 @@ mod tests {
             (b"{\"type\":\"RECORD\",\"record\":{\"data\":{},\"emitted_at\":1}}", "without `stream`"),
             (b"{\"type\":\"RECORD\",\"record\":{\"stream\":\"s\",\"data\":[1],\"emitted_at\":1}}", "not an object"),
             (b"{\"type\":\"RECORD\",\"record\":{\"stream\":\"s\",\"data\":{}}}", "emitted_at"),
+            (b"{\"type\":\"RECORD\",\"record\":{\"stream\":\"s\",\"data\":{},\"emitted_at\":1e400}}", "numeric `emitted_at`"),
             (b"{\"type\":\"RECORD\",\"record\":{\"stream\":5,\"data\":{},\"emitted_at\":1}}", "wrong type"),
             (b"{\"type\":\"RECORD\",\"record\":{\"stream\":\"s\",\"data\":{}", "not valid JSON"),
             (b"{\"type\":\"RECORD\",\"record\":{\"stream\":\"\xff\"}}", "UTF-8"),
