@@ -70,9 +70,14 @@ fn check_refusal(line: &[u8], e: &ParseError) {
         (ParseError::NotUtf8 { at_byte }, Err(u)) => assert_eq!(*at_byte, u.valid_up_to()),
         (ParseError::NotUtf8 { .. }, Ok(_)) => panic!("valid UTF-8 called invalid: {}", show(line)),
         (_, Err(_)) => panic!("invalid UTF-8 not reported as such: {}", show(line)),
-        // Unpaired surrogate escapes are JSON syntax but no Unicode text.
+        // Unpaired surrogate escapes are JSON syntax but no Unicode text, and
+        // serde_json reports a number beyond f64 where a `record` object was
+        // expected as a syntax error: the reason then says which.
         (ParseError::NotJson(why), Ok(text)) => assert!(
-            !is_json(text) || why.contains("surrogate") || why.contains("hex escape"),
+            !is_json(text)
+                || why.contains("surrogate")
+                || why.contains("hex escape")
+                || why.contains("number out of range"),
             "valid JSON called invalid: {}",
             show(line)
         ),
