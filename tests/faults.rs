@@ -521,3 +521,70 @@ fn records_before_a_bad_line_stay_accepted_with_their_states() {
     );
     assert_eq!(live.states().len(), 3);
 }
+
+#[test]
+fn sigterm_while_retrying_stops_within_the_grace_period_echoing_nothing_unsent() {
+    let s = StandIn::start();
+    s.add_stream("_a", 1);
+    s.script(|c: &Call| match (c.op.as_str(), c.n) {
+        ("PutRecords", 0) => Fault::None,
+        ("PutRecords", _) => Fault::throttle(),
+        _ => Fault::None,
+    });
+    let streams = [(None, "a")];
+    let input = input(300, 50, &streams, |_| 10);
+    let mut started = start(
+        &s.config(json!({"bufferSize": 100, "retryTimeoutSeconds": 600})),
+        &catalog(&streams),
+    );
+    let mut stdin = started.stdin.take().unwrap();
+    stdin.write_all(&input.bytes).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while s.puts().len() < 3 {
+        assert!(Instant::now() < deadline, "no retries seen");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let signalled = Instant::now();
+    kill(started.child.id(), "TERM");
+    let live = started.watch(&s);
+    let took = signalled.elapsed();
+    drop(stdin);
+    // The program allows itself 10 s (CANCEL_GRACE) to send what it holds.
+    assert!(took < Duration::from_secs(15), "stopped after {took:?}");
+    assert_eq!(live.code, 1);
+    assert_eq!(live.failure_type(), "transient_error", "{}", live.stdout);
+    let d = check_delivery(&s, &input, &live, false);
+    assert_eq!(d.unique, 100);
+    assert_eq!(
+        live.states().len(),
+        2,
+        "only the states the first batch covers"
+    );
+}
+
+#[test]
+fn sigterm_while_waiting_for_a_creating_stream_stops_promptly() {
+    let s = StandIn::start();
+    s.set_stays_creating(true);
+    s.add_creating_stream("_a");
+    let streams = [(None, "a")];
+    let mut started = start(
+        &s.config(json!({"retryTimeoutSeconds": 120})),
+        &catalog(&streams),
+    );
+    let stdin = started.stdin.take().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while s.seen().len() < 2 {
+        assert!(Instant::now() < deadline, "no polling seen");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let signalled = Instant::now();
+    kill(started.child.id(), "TERM");
+    let live = started.watch(&s);
+    let took = signalled.elapsed();
+    drop(stdin);
+    assert!(took < Duration::from_secs(5), "stopped after {took:?}");
+    assert_eq!(live.code, 1);
+    assert!(live.error_message().contains("SIGTERM"), "{}", live.stdout);
+    assert!(live.states().is_empty());
+}

@@ -271,6 +271,9 @@ pub fn check_delivery(s: &StandIn, input: &Input, live: &Live, complete: bool) -
         assert_eq!(*n, k, "states echoed in input order, none skipped");
         let before = input.boundaries[*n];
         let latest = first[..before].iter().copied().max().unwrap_or(0);
+        if let Some(missing) = first[..before].iter().position(|f| *f == usize::MAX) {
+            panic!("state {n} echoed, but record {missing} before it was never stored");
+        }
         assert!(
             latest <= *at,
             "state {n} echoed when {at} records were stored, but a record before it was stored as number {latest}"
