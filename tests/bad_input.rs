@@ -6,11 +6,10 @@ mod support;
 
 use serde_json::{json, Value};
 use std::io::{Read, Write};
-use std::process::Stdio;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use support::live::record_number;
+use support::live::{record_number, write_command};
 use support::standin::{self, assert_no_secret, Call, Fault, StandIn};
 use support::{catalog, command, record_line, run_command, state_line, Run, TempDir};
 
@@ -224,21 +223,8 @@ fn peak_kb(pid: u32) -> Option<u64> {
 #[test]
 fn line_of_hundreds_of_megabytes_is_refused_without_being_held() {
     let s = stand_in();
-    let dir = TempDir::new("huge");
-    let cfg = dir.file("config.json", s.config(json!({})).to_string().as_bytes());
-    let cat_file = dir.file("catalog.json", cat().to_string().as_bytes());
-    let mut child = command(&[
-        "write",
-        "--config",
-        cfg.to_str().unwrap(),
-        "--catalog",
-        cat_file.to_str().unwrap(),
-    ])
-    .stdin(Stdio::piped())
-    .stdout(Stdio::piped())
-    .stderr(Stdio::piped())
-    .spawn()
-    .unwrap();
+    let (mut c, _dir) = write_command(&s.config(json!({})), &cat());
+    let mut child = c.spawn().unwrap();
     let mut stdin = child.stdin.take().unwrap();
     let written = Arc::new(AtomicU64::new(0));
     let w = Arc::clone(&written);
@@ -440,17 +426,8 @@ fn credential_problems_are_config_errors_without_secrets() {
     // From the environment.
     let s = stand_in();
     s.expire_token();
-    let dir = TempDir::new("env");
     let config = json!({"endpoint": s.endpoint(), "region": standin::REGION});
-    let cfg = dir.file("config.json", config.to_string().as_bytes());
-    let cat_file = dir.file("catalog.json", cat().to_string().as_bytes());
-    let mut c = command(&[
-        "write",
-        "--config",
-        cfg.to_str().unwrap(),
-        "--catalog",
-        cat_file.to_str().unwrap(),
-    ]);
+    let (mut c, _dir) = write_command(&config, &cat());
     c.env("AWS_ACCESS_KEY_ID", standin::ACCESS_KEY)
         .env("AWS_SECRET_ACCESS_KEY", standin::SECRET_KEY)
         .env("AWS_SESSION_TOKEN", standin::SESSION_TOKEN);

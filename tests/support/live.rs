@@ -8,7 +8,7 @@ use super::standin::{self, StandIn, Stored};
 use super::{command, parse_messages, TempDir};
 use serde_json::Value;
 use std::io::{BufRead, BufReader, Read, Write};
-use std::process::{Child, ChildStdin, Stdio};
+use std::process::{Child, ChildStdin, Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// Generated input: records `{"i":N,...}` over some streams, a LEGACY state
@@ -140,8 +140,9 @@ pub struct Started {
     started: Instant,
 }
 
-/// Starts `write` with the config and catalog, stdin, stdout and stderr piped.
-pub fn start(config: &Value, catalog: &Value) -> Started {
+/// A `write` command (clean AWS environment, stdin, stdout and stderr piped)
+/// with the config and catalog written to files in the returned directory.
+pub fn write_command(config: &Value, catalog: &Value) -> (Command, TempDir) {
     let dir = TempDir::new("live");
     let cfg = dir.file("config.json", config.to_string().as_bytes());
     let cat = dir.file("catalog.json", catalog.to_string().as_bytes());
@@ -155,6 +156,12 @@ pub fn start(config: &Value, catalog: &Value) -> Started {
     c.stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
+    (c, dir)
+}
+
+/// Starts `write` with the config and catalog, stdin, stdout and stderr piped.
+pub fn start(config: &Value, catalog: &Value) -> Started {
+    let (mut c, dir) = write_command(config, catalog);
     let mut child = c.spawn().expect("spawn the binary");
     let stdin = child.stdin.take();
     Started {
