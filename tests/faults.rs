@@ -528,7 +528,14 @@ fn sigterm_while_waiting_for_a_creating_stream_stops_promptly() {
     let (live, took) = stop_with(started, &s, "TERM");
     drop(stdin);
     assert!(took < Duration::from_secs(5), "stopped after {took:?}");
-    assert_eq!(live.code, 1);
-    assert!(live.error_message().contains("SIGTERM"), "{}", live.stdout);
+    // Before the first record nothing is buffered, so the program leaves the
+    // signal its default action (exit at once); a TRACE, if any, names it.
+    assert_ne!(live.code, 0);
+    assert!(
+        live.error().is_none() || live.error_message().contains("SIGTERM"),
+        "{}",
+        live.stdout
+    );
     assert!(live.states().is_empty());
+    assert_eq!(s.stored_len(), 0);
 }
