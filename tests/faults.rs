@@ -168,7 +168,7 @@ fn five_mib_and_500_entry_limits_hold_with_big_records() {
     let config = s.config(json!({"bufferSize": 500, "requestTimeoutSeconds": 30}));
     let live = run_live(&s, &config, &catalog(&streams), input.bytes.clone());
     assert_eq!(live.code, 0, "{}\n{}", live.stdout, live.stderr);
-    check_delivery(&s, &input, &live, true);
+    let d = check_delivery(&s, &input, &live, true);
     let puts = s.puts();
     let fullest = puts.iter().map(|p| p.payload).max().unwrap();
     assert!(
@@ -177,6 +177,11 @@ fn five_mib_and_500_entry_limits_hold_with_big_records() {
     );
     assert!(puts.iter().all(|p| p.payload <= 5 * 1024 * 1024));
     assert!(puts.iter().all(|p| p.entries <= 500));
+    eprintln!(
+        "big records: {} PutRecords, fullest {fullest} bytes, {} duplicates",
+        puts.len(),
+        d.duplicates
+    );
 }
 
 #[test]
@@ -477,6 +482,10 @@ fn sigint_during_a_steady_stream_stops_reading_and_keeps_the_checkpoint_rule() {
         echoed == surely || echoed == maybe,
         "echoed {echoed}, covered {surely}..={maybe}"
     );
+    eprintln!(
+        "SIGINT: stopped in {took:?} after reading {read} records, {echoed} states echoed, {} duplicates",
+        d.duplicates
+    );
     drop(writer);
 }
 
@@ -510,6 +519,10 @@ fn sigterm_while_retrying_stops_within_the_grace_period_echoing_nothing_unsent()
         live.states().len(),
         2,
         "only the states the first batch covers"
+    );
+    eprintln!(
+        "SIGTERM while retrying: stopped in {took:?}: {}",
+        live.error_message()
     );
 }
 
