@@ -284,16 +284,17 @@ fn stream_that_stays_creating_fails_within_the_retry_budget() {
     assert_eq!(s.stored_len(), 0);
 }
 
-#[test]
-fn stream_deleted_mid_sync_stops_with_earlier_records_and_states_kept() {
+/// From PutRecords number `from` on, `fault`: the program must stop with a
+/// config error naming `code`, keeping the batches and states before it.
+fn refused_mid_sync(from: u64, fault: Fault, code: &str) -> StandIn {
     let s = StandIn::start();
     s.add_stream("_a", 1);
-    s.script(|c: &Call| match (c.op.as_str(), c.n) {
-        ("PutRecords", 4) => Fault::DeleteStream,
+    s.script(move |c: &Call| match (c.op.as_str(), c.n) {
+        ("PutRecords", n) if n >= from => fault.clone(),
         _ => Fault::None,
     });
     let streams = [(None, "a")];
-    let input = input(1000, 100, &streams, |_| 10);
+    let input = input(700, 100, &streams, |_| 10);
     let live = run_live(
         &s,
         &s.config(json!({})),
@@ -301,72 +302,46 @@ fn stream_deleted_mid_sync_stops_with_earlier_records_and_states_kept() {
         input.bytes.clone(),
     );
     assert_eq!(live.code, 1);
-    assert_eq!(live.failure_type(), "config_error");
+    assert_eq!(live.failure_type(), "config_error", "{}", live.stdout);
     assert!(
-        live.error_message().contains("ResourceNotFoundException"),
+        live.error_message().contains(code),
         "{}",
         live.error_message()
     );
     let d = check_delivery(&s, &input, &live, false);
-    assert_eq!(d.unique, 400);
-    assert_eq!(live.states().len(), 4);
+    assert_eq!(d.unique, from as usize * 100, "the batches before stay");
+    assert_eq!(
+        live.states().len(),
+        from as usize,
+        "their states are echoed"
+    );
+    assert_eq!(s.errors(code), 1, "refusals are not retried");
+    s
+}
+
+#[test]
+fn stream_deleted_mid_sync_stops_with_earlier_records_and_states_kept() {
+    let s = refused_mid_sync(4, Fault::DeleteStream, "ResourceNotFoundException");
     assert!(s.streams().is_empty());
 }
 
 #[test]
-fn permission_denied_and_expired_token_mid_sync_stop_cleanly() {
-    for (fault_at, expire) in [(2u64, false), (3u64, true)] {
-        let s = StandIn::start();
-        s.add_stream("_a", 1);
-        if expire {
-            // The token expires between the third and fourth PutRecords.
-            let expired = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-            let e2 = std::sync::Arc::clone(&expired);
-            s.script(move |c: &Call| {
-                if c.op == "PutRecords" && c.n == fault_at {
-                    e2.store(true, std::sync::atomic::Ordering::Relaxed);
-                }
-                if e2.load(std::sync::atomic::Ordering::Relaxed) {
-                    Fault::Reject {
-                        status: 400,
-                        code: "ExpiredTokenException",
-                        message: "The security token included in the request is expired".into(),
-                    }
-                } else {
-                    Fault::None
-                }
-            });
-        } else {
-            s.script(move |c: &Call| match (c.op.as_str(), c.n) {
-                ("PutRecords", n) if n >= fault_at => Fault::access_denied("PutRecords"),
-                _ => Fault::None,
-            });
-        }
-        let streams = [(None, "a")];
-        let input = input(700, 100, &streams, |_| 10);
-        let live = run_live(
-            &s,
-            &s.config(json!({})),
-            &catalog(&streams),
-            input.bytes.clone(),
-        );
-        assert_eq!(live.code, 1);
-        assert_eq!(live.failure_type(), "config_error", "{}", live.stdout);
-        let code = if expire {
-            "ExpiredTokenException"
-        } else {
-            "AccessDeniedException"
-        };
-        assert!(
-            live.error_message().contains(code),
-            "{}",
-            live.error_message()
-        );
-        let d = check_delivery(&s, &input, &live, false);
-        assert_eq!(d.unique, fault_at as usize * 100);
-        assert_eq!(live.states().len(), fault_at as usize);
-        assert_eq!(s.errors(code), 1, "refusals are not retried");
-    }
+fn permission_denied_mid_sync_stops_cleanly() {
+    refused_mid_sync(
+        2,
+        Fault::access_denied("PutRecords"),
+        "AccessDeniedException",
+    );
+}
+
+#[test]
+fn expired_token_mid_sync_stops_cleanly() {
+    let expired = Fault::Reject {
+        status: 400,
+        code: "ExpiredTokenException",
+        message: "The security token included in the request is expired".into(),
+    };
+    refused_mid_sync(3, expired, "ExpiredTokenException");
 }
 
 /// Waits (at most 30 s) until `ready` holds for the stand-in.
