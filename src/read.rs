@@ -167,7 +167,9 @@ impl<W: Write> Reader<'_, W> {
     /// Adds shards not seen before; `initial` for the first listing.
     fn add_shards(&mut self, listed: Vec<Shard>, initial: bool) {
         for shard in listed {
-            if self.index.contains_key(&shard.shard_id) {
+            if let Some(&j) = self.index.get(&shard.shard_id) {
+                // Keeps what is known of it current: it may have been closed since.
+                self.shards[j].shard = shard;
                 continue;
             }
             let start = match &self.options.from {
