@@ -283,7 +283,7 @@ fn reads_parents_before_children_after_resharding() {
             .filter(|(_, r)| r["shard"] == shard)
             .map(|(i, _)| i);
         if last {
-            at.last()
+            at.next_back()
         } else {
             at.next()
         }
