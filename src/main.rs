@@ -160,7 +160,7 @@ struct ReadCmd {
     /// keep polling for new records and new shards until interrupted
     #[argh(switch)]
     follow: bool,
-    /// text (each record's data, the default) or json (one object a record, with metadata)
+    /// text (each record's bytes and a newline, the default) or json (one object a record, with metadata; safe for binary data and newlines)
     #[argh(option, from_str_fn(parse_format), default = "OutputFormat::Text")]
     format: OutputFormat,
     /// the Kinesis endpoint URL, e.g. http://localhost:4566 (default: AWS's for the region)

@@ -579,3 +579,49 @@ fn help_and_version() {
         format!("destination-kinesis {}", env!("CARGO_PKG_VERSION"))
     );
 }
+
+#[test]
+fn put_fails_when_kinesis_refuses_a_batch() {
+    let run = put("cli-refused", &["--create", "--shards", "1"], b"first\n");
+    assert_eq!(run.code, 0, "{run:?}");
+    let endpoint = kl().endpoint();
+    let mut writer = Running::start(&[
+        "put",
+        "--stream",
+        "cli-refused",
+        "--endpoint",
+        &endpoint,
+        "--linger-ms",
+        "50",
+    ]);
+    let mut stdin = writer.child.stdin.take().unwrap();
+    stdin.write_all(b"second\n").unwrap();
+    stdin.flush().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while kl().read_stream("cli-refused").len() < 2 {
+        assert!(Instant::now() < deadline, "second line not sent");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // The stream goes away while put runs: its next batch is refused.
+    let k = kl().client();
+    k.call(
+        "DeleteStream",
+        Some("cli-refused"),
+        json!({"StreamName": "cli-refused"}).to_string().as_bytes(),
+    )
+    .expect("DeleteStream");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while k.stream_status("cli-refused").unwrap().is_some() {
+        assert!(Instant::now() < deadline, "stream not deleted");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // Either the write or the pipe fails once put has given up.
+    let _ = stdin.write_all(b"lost\n");
+    drop(stdin);
+    assert_eq!(writer.wait_for_exit(Duration::from_secs(20)), Some(1));
+    let stderr = writer.stderr();
+    assert!(
+        stderr.contains("put 1 of 2 lines") && stderr.contains("ResourceNotFoundException"),
+        "{stderr}"
+    );
+}

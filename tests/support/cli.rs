@@ -2,8 +2,8 @@
 //! Airbyte messages.
 #![allow(dead_code)]
 
-use super::support::command;
-use std::io::{BufRead, BufReader, Write};
+use super::support::{command, output_with_stdin};
+use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc::{channel, Receiver};
 use std::time::{Duration, Instant};
@@ -47,28 +47,11 @@ pub fn cli(args: &[&str]) -> Command {
 
 /// Runs a pipeline command with `stdin` and collects its output.
 pub fn run_cli(args: &[&str], stdin: &[u8]) -> CliRun {
-    let mut c = cli(args);
-    c.stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = c.spawn().expect("spawn the binary");
-    let mut input = child.stdin.take().expect("stdin");
-    let data = stdin.to_vec();
-    let writer = std::thread::spawn(move || {
-        // The program may stop reading early (on an error): a broken pipe is fine.
-        let _ = input.write_all(&data);
-    });
-    let output = child.wait_with_output().expect("wait for the binary");
-    let _ = writer.join();
-    let stderr = String::from_utf8_lossy(&output.stderr).to_string();
-    assert!(
-        !stderr.contains("panicked"),
-        "the program panicked: {stderr}"
-    );
+    let output = output_with_stdin(cli(args), stdin);
     CliRun {
         code: output.status.code().unwrap_or(-1),
         stdout: output.stdout,
-        stderr,
+        stderr: String::from_utf8_lossy(&output.stderr).to_string(),
     }
 }
 
