@@ -100,10 +100,10 @@ pub fn first_contact<T>(
     }
 }
 
-/// Whether an error means nothing usable answered (no point retrying for long).
-pub fn unreachable(e: &KinesisError) -> bool {
-    matches!(e.cause, Cause::Transport(_)) && !e.is_retryable()
-        || matches!(e.cause, Cause::Transport(TransportError::Connect { .. }))
+/// Whether a first call's error is worth no longer retry: Kinesis refused for
+/// good, or nothing accepts connections at the endpoint.
+pub fn hopeless(e: &KinesisError) -> bool {
+    !e.is_retryable() || matches!(e.cause, Cause::Transport(TransportError::Connect { .. }))
 }
 
 /// Whole megabytes with one decimal, for messages.

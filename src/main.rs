@@ -295,7 +295,9 @@ fn run_read(r: ReadCmd) -> Result<read::ReadSummary, Failure> {
         follow: r.follow,
         format: r.format,
     };
-    let summary = read::run(&config, &options, std::io::stdout().lock())?;
+    // Flushed after every page, so --follow shows records as they come.
+    let out = std::io::BufWriter::with_capacity(64 * 1024, std::io::stdout().lock());
+    let summary = read::run(&config, &options, out)?;
     if std::io::stderr().is_terminal() {
         eprintln!(
             "destination-kinesis: read {} records from {} shards of `{}`",

@@ -162,7 +162,7 @@ fn prepare(
     let status = cli::first_contact(|| kinesis.stream_status(stream));
     match status {
         Ok(Some(s)) if s.is_writable() => return Ok(()),
-        Err(e) if cli::unreachable(&e) || !e.is_retryable() => {
+        Err(e) if cli::hopeless(&e) => {
             return Err(Failure::from_kinesis(
                 &format!("cannot check Kinesis stream `{stream}`"),
                 &e,

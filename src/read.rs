@@ -217,14 +217,15 @@ impl<W: Write> Reader<'_, W> {
         }
     }
 
+    /// Lists shards again to find new ones; a passing error only delays that.
     fn relist(&mut self) -> Result<(), Failure> {
         let stream = self.options.stream.as_str();
-        let listed = self
-            .kinesis
-            .list_shards(stream)
-            .map_err(|e| read_failure(&e, stream))?;
         self.listed_at = Instant::now();
-        self.add_shards(listed, false);
+        match self.kinesis.list_shards(stream) {
+            Ok(listed) => self.add_shards(listed, false),
+            Err(e) if e.is_retryable() => {}
+            Err(e) => return Err(read_failure(&e, stream)),
+        }
         Ok(())
     }
 
