@@ -108,9 +108,11 @@ pub fn run(
 ) -> Result<PutSummary, Failure> {
     options.keys.validate()?;
     cli::check_stream(&options.stream)?;
-    let cancel = Cancel::install();
     let kinesis = Arc::new(cli::open(config)?);
     prepare(&kinesis, config, options)?;
+    // Signals are caught only from here on: until a line is read nothing is
+    // buffered, so the default action (exit at once) loses nothing.
+    let cancel = Cancel::install();
     let dispatcher = Dispatcher::new(config.max_in_flight, || {
         Sender::new(
             Arc::clone(&kinesis),
