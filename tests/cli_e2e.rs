@@ -58,6 +58,69 @@ fn reshard(stream: &str, target: u32) {
     wait_active(&k, stream);
 }
 
+/// Starts `put --linger-ms <linger>` on a stream that exists, writes `line`
+/// without closing stdin, and waits until Kinesis holds `expected` records.
+fn put_one_line_and_wait(
+    stream: &str,
+    linger: &str,
+    line: &[u8],
+    expected: usize,
+) -> (Running, std::process::ChildStdin) {
+    let endpoint = kl().endpoint();
+    let mut writer = Running::start(&[
+        "put",
+        "--stream",
+        stream,
+        "--endpoint",
+        &endpoint,
+        "--linger-ms",
+        linger,
+    ]);
+    let mut stdin = writer.child.stdin.take().unwrap();
+    stdin.write_all(line).unwrap();
+    stdin.flush().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while kl().read_stream(stream).len() < expected {
+        assert!(
+            Instant::now() < deadline,
+            "the line was held back while stdin stayed open"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    (writer, stdin)
+}
+
+/// Creates a one-shard stream and puts raw (data, partition key) records in it
+/// with the library's client, bypassing `put`.
+fn put_raw(stream: &str, records: &[(&[u8], &str)]) {
+    let k = kl().client();
+    k.create_stream(
+        stream,
+        destination_kinesis::config::StreamMode::Provisioned,
+        1,
+    )
+    .unwrap();
+    wait_active(&k, stream);
+    let mut batch = Batch::new(stream, 0);
+    for (data, key) in records {
+        batch.push(data, key, None, 1);
+    }
+    let mut body = Vec::new();
+    batch.request_body(None, &mut body);
+    k.put_records(stream, &body, records.len()).unwrap();
+}
+
+/// `prefix0`, `prefix1`, ... as lines.
+fn numbered(prefix: &str, n: usize) -> Vec<String> {
+    (0..n).map(|i| format!("{prefix}{i}")).collect()
+}
+
+/// Puts `lines` and checks that every one was accepted.
+fn put_lines(stream: &str, extra: &[&str], lines: &[String]) {
+    let run = put(stream, extra, (lines.join("\n") + "\n").as_bytes());
+    assert_eq!(run.code, 0, "{run:?}");
+}
+
 fn sorted(mut v: Vec<String>) -> Vec<String> {
     v.sort();
     v
@@ -162,13 +225,12 @@ fn json_lines_keyed_by_field_or_fixed_key() {
     assert_eq!(shard_of_key.len(), 5);
 
     // A fixed key: one shard, input order kept.
-    let lines: Vec<String> = (0..30).map(|i| format!("line {i}")).collect();
-    let run = put(
+    let lines = numbered("line ", 30);
+    put_lines(
         "cli-keys",
         &["--partition-key", "same", "--max-in-flight", "1"],
-        (lines.join("\n") + "\n").as_bytes(),
+        &lines,
     );
-    assert_eq!(run.code, 0, "{run:?}");
     let back = read("cli-keys", &["--format", "json"]).json();
     let fixed: Vec<&Value> = back
         .iter()
@@ -240,30 +302,19 @@ fn follow_prints_new_records_and_new_shards() {
 
     // After a reshard the parent closes; its children are picked up.
     reshard("cli-follow", 2);
-    let lines: Vec<String> = (0..10).map(|i| format!("after {i}")).collect();
-    assert_eq!(
-        put("cli-follow", &[], (lines.join("\n") + "\n").as_bytes()).code,
-        0
-    );
+    let lines = numbered("after ", 10);
+    put_lines("cli-follow", &[], &lines);
     let got = follower.take(10, Duration::from_secs(30));
     assert_eq!(sorted(got), sorted(lines));
 }
 
 #[test]
 fn reads_parents_before_children_after_resharding() {
-    let first: Vec<String> = (0..20).map(|i| format!("p{i}")).collect();
-    let run = put(
-        "cli-reshard",
-        &["--create", "--shards", "2"],
-        (first.join("\n") + "\n").as_bytes(),
-    );
-    assert_eq!(run.code, 0, "{run:?}");
+    let first = numbered("p", 20);
+    put_lines("cli-reshard", &["--create", "--shards", "2"], &first);
     reshard("cli-reshard", 4);
-    let second: Vec<String> = (0..20).map(|i| format!("c{i}")).collect();
-    assert_eq!(
-        put("cli-reshard", &[], (second.join("\n") + "\n").as_bytes()).code,
-        0
-    );
+    let second = numbered("c", 20);
+    put_lines("cli-reshard", &[], &second);
     let shards = kl().client().list_shards("cli-reshard").unwrap();
     assert_eq!(shards.len(), 6, "two closed parents, four children");
 
@@ -306,31 +357,8 @@ fn reads_parents_before_children_after_resharding() {
 fn linger_sends_a_slow_writers_line_before_stdin_closes() {
     let run = put("cli-linger", &["--create", "--shards", "1"], b"");
     assert_eq!(run.code, 0, "{run:?}");
-    let endpoint = kl().endpoint();
-    let mut writer = Running::start(&[
-        "put",
-        "--stream",
-        "cli-linger",
-        "--endpoint",
-        &endpoint,
-        "--linger-ms",
-        "100",
-    ]);
-    let mut stdin = writer.child.stdin.take().unwrap();
-    stdin.write_all(b"slow one\n").unwrap();
-    stdin.flush().unwrap();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let landed = kl().read_stream("cli-linger");
-        if landed.iter().any(|(_, r)| r.data == b"slow one") {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the line was held back while stdin stayed open"
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    let (mut writer, stdin) = put_one_line_and_wait("cli-linger", "100", b"slow one\n", 1);
+    assert_eq!(kl().read_stream("cli-linger")[0].1.data, b"slow one");
     assert!(writer.child.try_wait().unwrap().is_none(), "still running");
     drop(stdin);
     assert_eq!(writer.wait_for_exit(Duration::from_secs(10)), Some(0));
@@ -364,20 +392,7 @@ fn unpacks_kpl_aggregated_records() {
     aggregate.extend_from_slice(&message);
     aggregate.extend_from_slice(&Md5::digest(&message));
 
-    let k = kl().client();
-    k.create_stream(
-        "cli-kpl",
-        destination_kinesis::config::StreamMode::Provisioned,
-        1,
-    )
-    .unwrap();
-    wait_active(&k, "cli-kpl");
-    let mut batch = Batch::new("cli-kpl", 0);
-    batch.push(&aggregate, "outer", None, 3);
-    batch.push(b"plain", "p", None, 1);
-    let mut body = Vec::new();
-    batch.request_body(None, &mut body);
-    k.put_records("cli-kpl", &body, 2).unwrap();
+    put_raw("cli-kpl", &[(&aggregate, "outer"), (b"plain", "p")]);
 
     let text = read("cli-kpl", &[]);
     assert_eq!(text.code, 0, "{text:?}");
@@ -395,19 +410,7 @@ fn unpacks_kpl_aggregated_records() {
 
 #[test]
 fn binary_data_is_base64_in_json() {
-    let k = kl().client();
-    k.create_stream(
-        "cli-binary",
-        destination_kinesis::config::StreamMode::Provisioned,
-        1,
-    )
-    .unwrap();
-    wait_active(&k, "cli-binary");
-    let mut batch = Batch::new("cli-binary", 0);
-    batch.push(&[0xFF, 0xFE, 0x00], "k", None, 1);
-    let mut body = Vec::new();
-    batch.request_body(None, &mut body);
-    k.put_records("cli-binary", &body, 1).unwrap();
+    put_raw("cli-binary", &[(&[0xFF, 0xFE, 0x00], "k")]);
     let records = read("cli-binary", &["--format", "json"]).json();
     assert_eq!(records.len(), 1);
     assert_eq!(records[0]["dataBase64"], "//4A");
@@ -416,13 +419,8 @@ fn binary_data_is_base64_in_json() {
 
 #[test]
 fn read_ends_quietly_when_stdout_closes() {
-    let lines: Vec<String> = (0..300).map(|i| format!("row {i}")).collect();
-    let run = put(
-        "cli-head",
-        &["--create", "--shards", "1"],
-        (lines.join("\n") + "\n").as_bytes(),
-    );
-    assert_eq!(run.code, 0, "{run:?}");
+    let lines = numbered("row ", 300);
+    put_lines("cli-head", &["--create", "--shards", "1"], &lines);
     let endpoint = kl().endpoint();
     let mut reader = Running::start(&["read", "--stream", "cli-head", "--endpoint", &endpoint]);
     assert_eq!(reader.take(1, Duration::from_secs(10)), ["row 0"]);
@@ -584,24 +582,7 @@ fn help_and_version() {
 fn put_fails_when_kinesis_refuses_a_batch() {
     let run = put("cli-refused", &["--create", "--shards", "1"], b"first\n");
     assert_eq!(run.code, 0, "{run:?}");
-    let endpoint = kl().endpoint();
-    let mut writer = Running::start(&[
-        "put",
-        "--stream",
-        "cli-refused",
-        "--endpoint",
-        &endpoint,
-        "--linger-ms",
-        "50",
-    ]);
-    let mut stdin = writer.child.stdin.take().unwrap();
-    stdin.write_all(b"second\n").unwrap();
-    stdin.flush().unwrap();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while kl().read_stream("cli-refused").len() < 2 {
-        assert!(Instant::now() < deadline, "second line not sent");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    let (mut writer, mut stdin) = put_one_line_and_wait("cli-refused", "50", b"second\n", 2);
     // The stream goes away while put runs: its next batch is refused.
     let k = kl().client();
     k.call(
