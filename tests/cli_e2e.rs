@@ -19,7 +19,12 @@ use support::*;
 /// One emulator for the whole file; each test uses its own streams.
 fn kl() -> &'static KinesisLocal {
     static KL: OnceLock<KinesisLocal> = OnceLock::new();
-    KL.get_or_init(KinesisLocal::start)
+    KL.get_or_init(|| {
+        let kl = KinesisLocal::start();
+        // A static is never dropped: remove its (unused) working directory now.
+        let _ = std::fs::remove_dir_all(kl.dir());
+        kl
+    })
 }
 
 fn put(stream: &str, extra: &[&str], stdin: &[u8]) -> CliRun {

@@ -102,6 +102,11 @@ impl KinesisLocal {
         }
     }
 
+    /// Its working directory (removed on drop).
+    pub fn dir(&self) -> &Path {
+        &self._dir.path
+    }
+
     /// Its plain HTTP endpoint.
     pub fn endpoint(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
