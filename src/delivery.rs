@@ -3,8 +3,9 @@
 //! `maxInFlight` such deliveries at once on plain threads.
 
 use crate::batch::Batch;
+use crate::failure::Failure;
 use crate::input::Cancel;
-use crate::kinesis::{AwsError, Cause, EntryOutcome, Kinesis, KinesisError};
+use crate::kinesis::{AwsError, Cause, EntryOutcome, FailureType, Kinesis, KinesisError};
 use crate::retry::Backoff;
 use std::sync::mpsc::{channel, sync_channel, Receiver, Sender as ChannelSender, SyncSender};
 use std::sync::Arc;
@@ -48,6 +49,28 @@ pub struct DeliveryError {
     pub gave_up_after: Option<Duration>,
     /// Figures up to the failure.
     pub sent: Sent,
+}
+
+impl DeliveryError {
+    /// The failure that ends a run, for a batch of `entries` entries.
+    pub fn to_failure(&self, entries: usize) -> Failure {
+        let failure_type = if self.gave_up_after.is_some() {
+            FailureType::Transient
+        } else {
+            self.error.failure_type()
+        };
+        let context = match self.gave_up_after {
+            Some(d) => format!(
+                "gave up after retrying for {} s with {} of {entries} records not accepted by Kinesis",
+                d.as_secs(),
+                self.unsent,
+            ),
+            None => format!("Kinesis refused {} of {entries} records", self.unsent),
+        };
+        let mut f = Failure::from_kinesis(&context, &self.error);
+        f.failure_type = failure_type;
+        f
+    }
 }
 
 /// Entry error codes that a resend can cure.

@@ -223,6 +223,36 @@ pub struct Shard {
     pub parent_shard_id: Option<String>,
     /// The other shard of a merge.
     pub adjacent_parent_shard_id: Option<String>,
+    /// Its sequence numbers; a closed shard has an ending one.
+    #[serde(default)]
+    pub sequence_number_range: Option<SequenceNumberRange>,
+}
+
+impl Shard {
+    /// Whether the shard was closed by a split or merge (it takes no new records).
+    pub fn is_closed(&self) -> bool {
+        self.sequence_number_range
+            .as_ref()
+            .is_some_and(|r| r.ending_sequence_number.is_some())
+    }
+
+    /// The shards it came from, if any.
+    pub fn parents(&self) -> impl Iterator<Item = &str> {
+        self.parent_shard_id
+            .iter()
+            .chain(&self.adjacent_parent_shard_id)
+            .map(String::as_str)
+    }
+}
+
+/// The sequence numbers a shard covers.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct SequenceNumberRange {
+    /// The first.
+    pub starting_sequence_number: Option<String>,
+    /// The last, once the shard is closed.
+    pub ending_sequence_number: Option<String>,
 }
 
 /// Where to start reading a shard.
@@ -234,6 +264,8 @@ pub enum StartPosition {
     Latest,
     /// Records that arrived at or after this time (epoch seconds).
     AtTimestamp(f64),
+    /// Records after this sequence number.
+    AfterSequenceNumber(String),
 }
 
 /// One record read back from a shard.
@@ -488,6 +520,10 @@ impl Kinesis {
             StartPosition::AtTimestamp(t) => {
                 body["ShardIteratorType"] = json!("AT_TIMESTAMP");
                 body["Timestamp"] = json!(t);
+            }
+            StartPosition::AfterSequenceNumber(n) => {
+                body["ShardIteratorType"] = json!("AFTER_SEQUENCE_NUMBER");
+                body["StartingSequenceNumber"] = json!(n);
             }
         }
         let a: Answer = self.call_json("GetShardIterator", Some(stream), &body)?;

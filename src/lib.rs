@@ -1,9 +1,11 @@
 //! destination-kinesis: an Airbyte destination and pipeline tool for Amazon Kinesis Data Streams.
 
+pub mod aggregate;
 pub mod batch;
 pub mod catalog;
 pub mod check;
 pub mod checkpoint;
+pub mod cli;
 pub mod config;
 pub mod credentials;
 pub mod delivery;
@@ -15,6 +17,8 @@ pub mod kinesis;
 pub mod naming;
 pub mod partition;
 pub mod protocol;
+pub mod put;
+pub mod read;
 pub mod retry;
 pub mod session;
 pub mod spec;

@@ -2,17 +2,34 @@
 
 use argh::FromArgs;
 use destination_kinesis::catalog::Catalog;
+use destination_kinesis::cli::{load_config, Overrides};
 use destination_kinesis::config::Config;
 use destination_kinesis::failure::{Failure, EXIT_CONFIG, EXIT_FAILURE};
+use destination_kinesis::kinesis::StartPosition;
 use destination_kinesis::protocol::{connection_status, spec_message, Emitter};
-use destination_kinesis::{check, spec, write};
+use destination_kinesis::put::{KeySource, PutOptions};
+use destination_kinesis::read::{parse_format, parse_from, OutputFormat, ReadOptions};
+use destination_kinesis::{check, put, read, spec, write};
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 /// Airbyte destination and pipeline tool for Amazon Kinesis Data Streams.
-///
-/// Exit codes: 0 success, 1 failure, 2 usage or configuration error.
 #[derive(FromArgs)]
+#[argh(
+    example = "destination-kinesis put --stream events --endpoint http://localhost:4566 < events.jsonl\n\
+               destination-kinesis read --stream events --endpoint http://localhost:4566 --format json\n\
+               destination-kinesis --version",
+    note = "Credentials, region and endpoint come from --config/flags, then the AWS environment variables. \
+            Messages go to stderr; stdout carries only Airbyte messages (spec, check, write) or data (read).",
+    error_code(0, "success"),
+    error_code(
+        1,
+        "failure (AWS refused, unreachable, a record not accepted, bad input line)"
+    ),
+    error_code(2, "usage or configuration error")
+)]
 struct Cli {
     #[argh(subcommand)]
     command: Command,
@@ -24,6 +41,8 @@ enum Command {
     Spec(SpecCmd),
     Check(CheckCmd),
     Write(WriteCmd),
+    Put(PutCmd),
+    Read(ReadCmd),
 }
 
 /// Print the connector specification (one SPEC message).
@@ -58,6 +77,101 @@ struct WriteCmd {
     /// path of the configured catalog
     #[argh(option)]
     catalog: PathBuf,
+}
+
+/// Send each stdin line to a Kinesis stream as one record.
+#[derive(FromArgs)]
+#[argh(
+    subcommand,
+    name = "put",
+    example = "jq -c '.items[]' dump.json | destination-kinesis put --stream items --partition-key-field /id\n\
+               destination-kinesis put --stream logs --create --shards 2 --endpoint http://localhost:4566 < app.log",
+    note = "Lines are sent in PutRecords batches (bufferSize, default 100), retried like write; empty lines are skipped. \
+            A line over 1 MiB stops the run. Progress is shown when stderr is a terminal, a summary at the end.",
+    error_code(0, "every line was accepted by Kinesis"),
+    error_code(
+        1,
+        "a line was not accepted, the stream is missing, or Kinesis is unreachable"
+    ),
+    error_code(2, "usage or configuration error")
+)]
+struct PutCmd {
+    /// the Kinesis stream to write to
+    #[argh(option)]
+    stream: String,
+    /// take each partition key from this JSON Pointer into the line (e.g. /customer/id); lines without it get a random key
+    #[argh(option)]
+    partition_key_field: Option<String>,
+    /// use this partition key for every record (one shard, input order)
+    #[argh(option)]
+    partition_key: Option<String>,
+    /// create the stream when it does not exist (also when the --config file's createStreams allows it)
+    #[argh(switch)]
+    create: bool,
+    /// shards of a stream created here (default: the config's shardCount, 5)
+    #[argh(option)]
+    shards: Option<u32>,
+    /// the Kinesis endpoint URL, e.g. http://localhost:4566 (default: AWS's for the region)
+    #[argh(option)]
+    endpoint: Option<String>,
+    /// AWS region (default: the config's, AWS_REGION, AWS_DEFAULT_REGION, us-east-1)
+    #[argh(option)]
+    region: Option<String>,
+    /// JSON config file, the same as write's; flags override it
+    #[argh(option)]
+    config: Option<PathBuf>,
+    /// how many PutRecords calls may be in flight at once (default: the config's maxInFlight, 1)
+    #[argh(option)]
+    max_in_flight: Option<usize>,
+    /// send buffered lines at the latest this many ms after the first of them was read (default 200)
+    #[argh(option, default = "200")]
+    linger_ms: u64,
+}
+
+/// Print the records of a Kinesis stream on stdout, one a line.
+#[derive(FromArgs)]
+#[argh(
+    subcommand,
+    name = "read",
+    example = "destination-kinesis read --stream events --limit 10\n\
+               destination-kinesis read --stream events --from 2024-05-01T12:00:00Z --format json\n\
+               destination-kinesis read --stream events --from latest --follow | grep ERROR",
+    note = "Reads every shard, parents of split or merged shards before their children, oldest first per shard; \
+            KPL aggregated records are unpacked. Without --follow it stops at the end of the data. \
+            --format json prints shard, sequenceNumber, partitionKey, arrivalTime and data (or dataBase64 when not UTF-8).",
+    error_code(0, "read to the end, to --limit, or until stdout closed"),
+    error_code(1, "the stream is missing, Kinesis refused or is unreachable"),
+    error_code(2, "usage or configuration error")
+)]
+struct ReadCmd {
+    /// the Kinesis stream to read
+    #[argh(option)]
+    stream: String,
+    /// where to start: trim-horizon (oldest kept, the default), latest, or an RFC 3339 time
+    #[argh(
+        option,
+        from_str_fn(parse_from),
+        default = "StartPosition::TrimHorizon"
+    )]
+    from: StartPosition,
+    /// stop after this many records
+    #[argh(option)]
+    limit: Option<u64>,
+    /// keep polling for new records and new shards until interrupted
+    #[argh(switch)]
+    follow: bool,
+    /// text (each record's bytes and a newline, the default) or json (one object a record, with metadata; safe for binary data and newlines)
+    #[argh(option, from_str_fn(parse_format), default = "OutputFormat::Text")]
+    format: OutputFormat,
+    /// the Kinesis endpoint URL, e.g. http://localhost:4566 (default: AWS's for the region)
+    #[argh(option)]
+    endpoint: Option<String>,
+    /// AWS region (default: the config's, AWS_REGION, AWS_DEFAULT_REGION, us-east-1)
+    #[argh(option)]
+    region: Option<String>,
+    /// JSON config file, the same as write's; flags override it
+    #[argh(option)]
+    config: Option<PathBuf>,
 }
 
 fn main() -> ExitCode {
@@ -100,6 +214,9 @@ fn main() -> ExitCode {
             Ok(())
         }
         Command::Write(w) => run_write(&w, &out),
+        // The pipeline commands keep stdout for data: failures go to stderr only.
+        Command::Put(p) => return exit(run_put(p).map(|_| ())),
+        Command::Read(r) => return exit(run_read(r).map(|_| ())),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -119,4 +236,73 @@ fn run_write(w: &WriteCmd, out: &Emitter) -> Result<(), Failure> {
     let config = Config::from_file(&w.config)?;
     let catalog = Catalog::from_file(&w.catalog)?;
     write::run(&config, &catalog, std::io::stdin(), out).map(|_| ())
+}
+
+/// The exit code of a pipeline command, its failure told on stderr.
+fn exit(result: Result<(), Failure>) -> ExitCode {
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(f) => {
+            eprintln!("destination-kinesis: {}", f.message);
+            ExitCode::from(if f.exit_code == EXIT_CONFIG {
+                EXIT_CONFIG as u8
+            } else {
+                EXIT_FAILURE as u8
+            })
+        }
+    }
+}
+
+fn run_put(p: PutCmd) -> Result<put::PutSummary, Failure> {
+    let keys = match (p.partition_key_field, p.partition_key) {
+        (Some(_), Some(_)) => {
+            return Err(destination_kinesis::cli::usage(
+                "give --partition-key-field or --partition-key, not both",
+            ))
+        }
+        (Some(field), None) => KeySource::Field(field),
+        (None, Some(key)) => KeySource::Fixed(key),
+        (None, None) => KeySource::Random,
+    };
+    let flags = Overrides {
+        endpoint: p.endpoint,
+        region: p.region,
+        max_in_flight: p.max_in_flight,
+        shards: p.shards,
+    };
+    let config = load_config(p.config.as_deref(), &flags)?;
+    let options = PutOptions {
+        stream: p.stream,
+        keys,
+        create: p.create || (p.config.is_some() && config.create_streams),
+        linger: Duration::from_millis(p.linger_ms),
+        progress: std::io::stderr().is_terminal(),
+    };
+    put::run(&config, &options, std::io::stdin())
+}
+
+fn run_read(r: ReadCmd) -> Result<read::ReadSummary, Failure> {
+    let flags = Overrides {
+        endpoint: r.endpoint,
+        region: r.region,
+        ..Overrides::default()
+    };
+    let config = load_config(r.config.as_deref(), &flags)?;
+    let options = ReadOptions {
+        stream: r.stream,
+        from: r.from,
+        limit: r.limit,
+        follow: r.follow,
+        format: r.format,
+    };
+    // Flushed after every page, so --follow shows records as they come.
+    let out = std::io::BufWriter::with_capacity(64 * 1024, std::io::stdout().lock());
+    let summary = read::run(&config, &options, out)?;
+    if std::io::stderr().is_terminal() {
+        eprintln!(
+            "destination-kinesis: read {} records from {} shards of `{}`",
+            summary.records, summary.shards, options.stream
+        );
+    }
+    Ok(summary)
 }

@@ -30,30 +30,34 @@ impl KeyPicker {
     /// caller then uses the random one). `primary_key` is the catalog's.
     pub fn pick(&self, data: &RawValue, primary_key: &[Vec<String>], out: &mut String) -> bool {
         out.clear();
+        if !self.from_data() {
+            return false;
+        }
+        match serde_json::from_str::<Value>(data.get()) {
+            Ok(value) => self.pick_from(&value, primary_key, out),
+            Err(_) => false,
+        }
+    }
+
+    /// Like [`KeyPicker::pick`], for data already parsed.
+    pub fn pick_from(&self, value: &Value, primary_key: &[Vec<String>], out: &mut String) -> bool {
+        out.clear();
         let found = match &self.source {
             PartitionKeySource::Uuid => return false,
-            PartitionKeySource::Pointer(pointer) => {
-                let Ok(value) = serde_json::from_str::<Value>(data.get()) else {
-                    return false;
-                };
-                match value.pointer(pointer) {
-                    Some(v) => push_value(out, v),
-                    None => false,
-                }
-            }
+            PartitionKeySource::Pointer(pointer) => match value.pointer(pointer) {
+                Some(v) => push_value(out, v),
+                None => false,
+            },
             PartitionKeySource::PrimaryKey => {
                 if primary_key.is_empty() {
                     return false;
                 }
-                let Ok(value) = serde_json::from_str::<Value>(data.get()) else {
-                    return false;
-                };
                 let mut all = true;
                 for (i, path) in primary_key.iter().enumerate() {
                     if i > 0 {
                         out.push('|');
                     }
-                    let mut v = &value;
+                    let mut v = value;
                     for field in path {
                         match v.get(field) {
                             Some(inner) => v = inner,

@@ -28,6 +28,9 @@ pub struct Creation {
     pub mode: StreamMode,
     /// Its shards in provisioned mode.
     pub shards: u32,
+    /// What follows "stream `x` does not exist" when creation is not allowed:
+    /// how this command's user allows it.
+    pub when_missing: &'static str,
 }
 
 /// Waits until `stream` is ACTIVE or UPDATING, creating it first when it is
@@ -58,9 +61,7 @@ pub fn ensure_stream(
             Ok(None) if !creation.allowed => {
                 return Err(Failure::new(
                     FailureType::Config,
-                    format!(
-                        "Kinesis stream `{stream}` does not exist and `createStreams` is false: create it, or allow the connector to"
-                    ),
+                    format!("Kinesis stream `{stream}` does not exist{}", creation.when_missing),
                 ))
             }
             Ok(None) => match kinesis.create_stream(stream, creation.mode, creation.shards) {

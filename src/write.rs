@@ -138,6 +138,7 @@ pub fn run(
         allowed: config.create_streams,
         mode: config.stream_mode,
         shards: config.shard_count,
+        when_missing: " and `createStreams` is false: create it, or allow the connector to",
     };
     let mut created = Vec::new();
     for t in &targets {
@@ -443,23 +444,7 @@ impl Writer<'_> {
                 Err(e) => {
                     self.totals.sent.add(&e.sent);
                     if self.failed.is_none() {
-                        let failure_type = if e.gave_up_after.is_some() {
-                            FailureType::Transient
-                        } else {
-                            e.error.failure_type()
-                        };
-                        let context = match e.gave_up_after {
-                            Some(d) => format!(
-                                "gave up after retrying for {} s with {} of {} records not accepted by Kinesis",
-                                d.as_secs(),
-                                e.unsent,
-                                batch.len()
-                            ),
-                            None => format!("Kinesis refused {} of {} records", e.unsent, batch.len()),
-                        };
-                        let mut f = Failure::from_kinesis(&context, &e.error);
-                        f.failure_type = failure_type;
-                        self.failed = Some(f);
+                        self.failed = Some(e.to_failure(batch.len()));
                     }
                 }
             }

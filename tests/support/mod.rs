@@ -105,6 +105,11 @@ impl KinesisLocal {
         }
     }
 
+    /// Its working directory (removed on drop).
+    pub fn dir(&self) -> &Path {
+        &self._dir.path
+    }
+
     /// Its plain HTTP endpoint.
     pub fn endpoint(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
@@ -305,8 +310,9 @@ pub fn command(args: &[&str]) -> Command {
     c
 }
 
-/// Runs a prepared command with `stdin` and collects its output.
-pub fn run_command(mut c: Command, stdin: &[u8]) -> Run {
+/// Runs a prepared command with `stdin`, fails the test if it panicked, and
+/// returns its output.
+pub fn output_with_stdin(mut c: Command, stdin: &[u8]) -> std::process::Output {
     c.stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
@@ -319,12 +325,19 @@ pub fn run_command(mut c: Command, stdin: &[u8]) -> Run {
     });
     let output = child.wait_with_output().expect("wait for the binary");
     let _ = writer.join();
-    let stdout = String::from_utf8_lossy(&output.stdout).to_string();
-    let stderr = String::from_utf8_lossy(&output.stderr).to_string();
+    let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
         !stderr.contains("panicked"),
         "the program panicked: {stderr}"
     );
+    output
+}
+
+/// Runs a prepared command with `stdin` and collects its output.
+pub fn run_command(c: Command, stdin: &[u8]) -> Run {
+    let output = output_with_stdin(c, stdin);
+    let stdout = String::from_utf8_lossy(&output.stdout).to_string();
+    let stderr = String::from_utf8_lossy(&output.stderr).to_string();
     Run {
         code: output.status.code().unwrap_or(-1),
         messages: parse_messages(&stdout),
