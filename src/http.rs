@@ -1,13 +1,14 @@
 //! Signing and HTTP: one signed AWS JSON-protocol POST at a time, over ureq
 //! with rustls and bundled root certificates.
 
-use crate::credentials::Credentials;
+use crate::credentials::{Credentials, ProvideCredentials};
+use crate::network::Network;
 use aws_sigv4::http_request::{sign, SignableBody, SignableRequest, SigningSettings};
 use aws_sigv4::sign::v4;
-use aws_smithy_runtime_api::client::identity::Identity;
 use std::fmt;
 use std::io::ErrorKind;
 use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 /// Content type of the AWS JSON 1.1 protocol.
@@ -42,6 +43,8 @@ pub enum TransportError {
     Broken { endpoint: String, detail: String },
     /// The request could not be signed.
     Signing { detail: String },
+    /// No valid credentials to sign with (temporary ones expired and could not be renewed).
+    Credentials { detail: String },
 }
 
 impl TransportError {
@@ -76,6 +79,9 @@ impl fmt::Display for TransportError {
                 write!(f, "connection to {endpoint} broke before an answer came ({detail})")
             }
             TransportError::Signing { detail } => write!(f, "cannot sign the request: {detail}"),
+            TransportError::Credentials { detail } => {
+                write!(f, "no valid AWS credentials to sign with: {detail}")
+            }
         }
     }
 }
@@ -97,13 +103,14 @@ pub struct Client {
     endpoint: String,
     region: String,
     service: &'static str,
-    identity: Identity,
+    credentials: Arc<dyn ProvideCredentials>,
     /// Seconds to add to the local clock when signing, learnt from a skew error.
     clock_offset: AtomicI64,
 }
 
 impl Client {
-    /// A client for `endpoint` (no trailing slash) in `region`, signing as `service`.
+    /// A client for `endpoint` (no trailing slash) in `region`, signing as `service`
+    /// with fixed credentials, connecting directly with the bundled roots.
     pub fn new(
         endpoint: &str,
         region: &str,
@@ -111,20 +118,32 @@ impl Client {
         credentials: &Credentials,
         timeouts: Timeouts,
     ) -> Client {
-        let agent: ureq::Agent = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .timeout_connect(Some(timeouts.connect))
-            .timeout_global(Some(timeouts.request))
-            .user_agent(concat!("destination-kinesis/", env!("CARGO_PKG_VERSION")))
-            .max_redirects(0)
-            .build()
-            .into();
+        Client::with_provider(
+            endpoint,
+            region,
+            service,
+            Arc::new(crate::credentials::FixedCredentials::new(credentials)),
+            &Network::default(),
+            timeouts,
+        )
+    }
+
+    /// A client that asks `credentials` before each request (so temporary ones are
+    /// renewed) and connects as `network` says (CA bundle, proxy).
+    pub fn with_provider(
+        endpoint: &str,
+        region: &str,
+        service: &'static str,
+        credentials: Arc<dyn ProvideCredentials>,
+        network: &Network,
+        timeouts: Timeouts,
+    ) -> Client {
         Client {
-            agent,
+            agent: network.agent(endpoint, timeouts.connect, timeouts.request),
             endpoint: endpoint.to_string(),
             region: region.to_string(),
             service,
-            identity: identity_of(credentials),
+            credentials,
             clock_offset: AtomicI64::new(0),
         }
     }
@@ -141,7 +160,7 @@ impl Client {
 
     /// Replaces the credentials used for the next requests.
     pub fn set_credentials(&mut self, credentials: &Credentials) {
-        self.identity = identity_of(credentials);
+        self.credentials = Arc::new(crate::credentials::FixedCredentials::new(credentials));
     }
 
     /// Corrects the signing clock from a server's `Date`; returns the new offset in seconds.
@@ -206,8 +225,12 @@ impl Client {
         let signing_error = |e: &dyn fmt::Display| TransportError::Signing {
             detail: e.to_string(),
         };
+        let identity = self
+            .credentials
+            .identity()
+            .map_err(|e| TransportError::Credentials { detail: e.0 })?;
         let params = v4::SigningParams::builder()
-            .identity(&self.identity)
+            .identity(&identity)
             .region(&self.region)
             .name(self.service)
             .time(self.signing_time())
@@ -272,20 +295,6 @@ impl Client {
             },
         }
     }
-}
-
-fn identity_of(credentials: &Credentials) -> Identity {
-    aws_credential_types::Credentials::new(
-        credentials.access_key_id.clone(),
-        credentials.secret_access_key.expose().to_string(),
-        credentials
-            .session_token
-            .as_ref()
-            .map(|t| t.expose().to_string()),
-        None,
-        "destination-kinesis",
-    )
-    .into()
 }
 
 /// Parses an HTTP `Date` header (IMF-fixdate).

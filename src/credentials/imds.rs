@@ -1,0 +1,148 @@
+//! EC2 instance metadata, IMDSv2: PUT a session token, GET the role name, GET
+//! the role's credentials. `AWS_EC2_METADATA_DISABLED=true` turns it off;
+//! `AWS_EC2_METADATA_SERVICE_ENDPOINT` moves it.
+
+use super::remote::{parse_document, Call};
+use super::{CredentialsError, Env, Found, Source};
+use crate::network::Network;
+use std::time::Duration;
+
+/// The instance metadata service on EC2.
+pub const DEFAULT_ENDPOINT: &str = "http://169.254.169.254";
+/// Its IPv6 address (`AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE=IPv6`).
+pub const DEFAULT_ENDPOINT_V6: &str = "http://[fd00:ec2::254]";
+
+/// Off EC2 nothing answers: give up quickly.
+const TIMEOUT: Duration = Duration::from_secs(1);
+const ROLE_PATH: &str = "/latest/meta-data/iam/security-credentials/";
+
+/// Credentials of the instance's IAM role.
+pub enum InstanceMetadata {
+    /// Turned off.
+    Off,
+    /// Ready to ask.
+    Ready {
+        endpoint: String,
+        agent: ureq::Agent,
+    },
+}
+
+impl InstanceMetadata {
+    /// Set up from `AWS_EC2_METADATA_*`.
+    pub fn from_env(env: Env, network: &Network) -> InstanceMetadata {
+        if env("AWS_EC2_METADATA_DISABLED").is_some_and(|v| v.trim().eq_ignore_ascii_case("true")) {
+            return InstanceMetadata::Off;
+        }
+        let endpoint = env("AWS_EC2_METADATA_SERVICE_ENDPOINT")
+            .unwrap_or_else(|| {
+                match env("AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE") {
+                    Some(mode) if mode.eq_ignore_ascii_case("ipv6") => DEFAULT_ENDPOINT_V6,
+                    _ => DEFAULT_ENDPOINT,
+                }
+                .to_string()
+            })
+            .trim()
+            .trim_end_matches('/')
+            .to_string();
+        InstanceMetadata::Ready {
+            agent: network.agent(&endpoint, TIMEOUT, TIMEOUT),
+            endpoint,
+        }
+    }
+}
+
+impl Source for InstanceMetadata {
+    fn name(&self) -> &'static str {
+        "EC2 instance metadata"
+    }
+
+    fn fetch(&self) -> Result<Found, CredentialsError> {
+        let (endpoint, agent) = match self {
+            InstanceMetadata::Off => {
+                return Ok(Found::No("disabled by AWS_EC2_METADATA_DISABLED".into()))
+            }
+            InstanceMetadata::Ready { endpoint, agent } => (endpoint, agent),
+        };
+        let token_url = format!("{endpoint}/latest/api/token");
+        let token = match (Call {
+            method: "PUT",
+            url: &token_url,
+            headers: &[("x-aws-ec2-metadata-token-ttl-seconds", "21600")],
+            body: b"",
+        })
+        .send(agent)
+        {
+            // Nothing there: not on EC2, so the chain simply ends.
+            Err(e) => return Ok(Found::No(format!("no answer from {endpoint}: {e}"))),
+            Ok(a) if a.status == 200 => Some(a.body.trim().to_string()),
+            // IMDSv1-only endpoints refuse the token call; go on without a token, as the SDKs do.
+            Ok(a) if (403..=405).contains(&a.status) => None,
+            Ok(a) => {
+                return Err(CredentialsError(format!(
+                    "{token_url} answered HTTP {} to the token request",
+                    a.status
+                )))
+            }
+        };
+        let headers: Vec<(&str, &str)> = token
+            .as_deref()
+            .map(|t| ("x-aws-ec2-metadata-token", t))
+            .into_iter()
+            .collect();
+        let get = |url: &str| -> Result<String, CredentialsError> {
+            let answer = Call {
+                method: "GET",
+                url,
+                headers: &headers,
+                body: b"",
+            }
+            .send(agent)
+            .map_err(|e| CredentialsError(format!("no answer: {e}")))?;
+            match answer.status {
+                200 => Ok(answer.body),
+                404 => Err(CredentialsError(format!(
+                    "{url} answered 404: the instance has no IAM role attached"
+                ))),
+                s => Err(CredentialsError(format!("{url} answered HTTP {s}"))),
+            }
+        };
+        let roles_url = format!("{endpoint}{ROLE_PATH}");
+        let roles = get(&roles_url)?;
+        let role = roles
+            .lines()
+            .map(str::trim)
+            .find(|l| !l.is_empty())
+            .ok_or_else(|| CredentialsError("the instance has no IAM role attached".into()))?;
+        let body = get(&format!("{roles_url}{role}"))?;
+        parse_document(&body, "EC2 instance metadata").map(Found::Yes)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::credentials::tests::env_of;
+
+    #[test]
+    fn endpoint_settings() {
+        let off = env_of(&[("AWS_EC2_METADATA_DISABLED", "TRUE")]);
+        assert!(matches!(
+            InstanceMetadata::from_env(&off, &Network::default()),
+            InstanceMetadata::Off
+        ));
+        let moved = env_of(&[(
+            "AWS_EC2_METADATA_SERVICE_ENDPOINT",
+            "http://127.0.0.1:1234/",
+        )]);
+        match InstanceMetadata::from_env(&moved, &Network::default()) {
+            InstanceMetadata::Ready { endpoint, .. } => {
+                assert_eq!(endpoint, "http://127.0.0.1:1234")
+            }
+            InstanceMetadata::Off => panic!("off"),
+        }
+        match InstanceMetadata::from_env(&env_of(&[]), &Network::default()) {
+            InstanceMetadata::Ready { endpoint, .. } => assert_eq!(endpoint, DEFAULT_ENDPOINT),
+            InstanceMetadata::Off => panic!("off"),
+        }
+    }
+}
