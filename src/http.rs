@@ -267,6 +267,13 @@ impl Client {
                 endpoint,
                 detail: format!("{t} timeout"),
             },
+            // rustls reports a refused certificate as an I/O error wrapping its own.
+            ureq::Error::Io(io) if io.get_ref().is_some_and(|e| e.is::<rustls::Error>()) => {
+                TransportError::Tls {
+                    endpoint,
+                    detail: io.to_string(),
+                }
+            }
             ureq::Error::Io(io) => match io.kind() {
                 ErrorKind::ConnectionRefused => TransportError::Connect {
                     endpoint,
