@@ -1,0 +1,207 @@
+//! The static musl binary (`make static`) alone in an empty root: no libraries,
+//! no /etc, no /dev, no certificates on disk. It prints its spec, and `check` and
+//! `write` reach kinesis-local on loopback. Also checks the Dockerfile's labels.
+
+mod support;
+
+use serde_json::{json, Value};
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use support::{parse_messages, KinesisLocal, TempDir};
+
+const MUSL_TARGET: &str = "x86_64-unknown-linux-musl";
+
+fn root_dir() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Builds (or finds up to date) the static binary with `make static`; None when the
+/// musl target cannot be installed here.
+fn static_binary() -> Option<PathBuf> {
+    let mut make = Command::new("make");
+    make.args(["-s", "static"]).current_dir(root_dir());
+    // The variables cargo sets for tests would look like a changed build
+    // environment to the nested cargo and make it rebuild everything.
+    for (k, _) in std::env::vars() {
+        if (k.starts_with("CARGO") && k != "CARGO_HOME") || k == "LD_LIBRARY_PATH" || k == "OUT_DIR"
+        {
+            make.env_remove(k);
+        }
+    }
+    let out = make.output().expect("run make");
+    if !out.status.success() {
+        let installed = Command::new("rustup")
+            .args(["target", "list", "--installed"])
+            .output()
+            .map(|o| {
+                String::from_utf8_lossy(&o.stdout)
+                    .lines()
+                    .any(|l| l == MUSL_TARGET)
+            })
+            .unwrap_or(false);
+        if !installed {
+            eprintln!(
+                "SKIPPED: the {MUSL_TARGET} target cannot be installed here (rustup target add failed): {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            return None;
+        }
+        panic!(
+            "make static failed:\n{}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    Some(root_dir().join(format!("target/{MUSL_TARGET}/release/destination-kinesis")))
+}
+
+/// Runs `/destination-kinesis args` inside `root` as its `/`, with an empty environment
+/// but for `env`: plain chroot as root, else in a user namespace.
+fn run_in_root(root: &Path, args: &[&str], env: &[(&str, &str)], stdin: &[u8]) -> Output {
+    let as_root = std::fs::metadata("/proc/self")
+        .map(|m| m.uid() == 0)
+        .unwrap_or(false);
+    // chroot lives in /usr/sbin, which a user's PATH may lack.
+    let chroot = ["/usr/sbin/chroot", "/sbin/chroot"]
+        .into_iter()
+        .find(|p| Path::new(p).exists())
+        .unwrap_or("chroot");
+    let mut c = if as_root {
+        Command::new(chroot)
+    } else {
+        let mut c = Command::new("unshare");
+        c.args(["--user", "--map-root-user", chroot]);
+        c
+    };
+    c.arg(root)
+        .arg("/destination-kinesis")
+        .args(args)
+        .env_clear();
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    c.stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = c.spawn().expect("start chroot");
+    let mut input = child.stdin.take().expect("stdin");
+    let data = stdin.to_vec();
+    let writer = std::thread::spawn(move || {
+        use std::io::Write;
+        let _ = input.write_all(&data);
+    });
+    let out = child.wait_with_output().expect("wait for chroot");
+    let _ = writer.join();
+    out
+}
+
+fn messages(out: &Output) -> Vec<Value> {
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    parse_messages(&String::from_utf8_lossy(&out.stdout))
+}
+
+#[test]
+fn runs_alone_in_an_empty_root() {
+    let Some(binary) = static_binary() else {
+        return;
+    };
+    let size = std::fs::metadata(&binary).expect("static binary").len();
+    assert!(size <= 6 * 1024 * 1024, "{size} bytes");
+
+    let root = TempDir::new("static-root");
+    std::fs::copy(&binary, root.path.join("destination-kinesis")).expect("copy binary");
+
+    let out = run_in_root(&root.path, &["spec"], &[], b"");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let spec = messages(&out);
+    assert_eq!(spec.len(), 1);
+    assert_eq!(spec[0]["type"], "SPEC");
+    assert!(spec[0]["spec"]["connectionSpecification"]["properties"]["endpoint"].is_object());
+
+    let local = KinesisLocal::start();
+    let config = json!({"endpoint": local.endpoint(), "region": "us-east-1",
+        "accessKey": "000000000000", "privateKey": "local-secret-key", "shardCount": 1});
+    root.file("config.json", config.to_string().as_bytes());
+    root.file(
+        "catalog.json",
+        support::catalog(&[(Some("shop"), "orders")])
+            .to_string()
+            .as_bytes(),
+    );
+    // Nothing but what the test put there: no libraries, /etc or /dev.
+    let mut entries: Vec<String> = std::fs::read_dir(&root.path)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+        .collect();
+    entries.sort();
+    assert_eq!(
+        entries,
+        ["catalog.json", "config.json", "destination-kinesis"]
+    );
+    let env = [("AWS_EC2_METADATA_DISABLED", "true")];
+
+    let out = run_in_root(
+        &root.path,
+        &["check", "--config", "/config.json"],
+        &env,
+        b"",
+    );
+    let status = &messages(&out)[0]["connectionStatus"];
+    assert_eq!(status["status"], "SUCCEEDED", "{status}");
+
+    let input = support::record_line(Some("shop"), "orders", "{\"id\":1}", 1)
+        + &support::record_line(Some("shop"), "orders", "{\"id\":2}", 2)
+        + &support::state_line(1);
+    let out = run_in_root(
+        &root.path,
+        &[
+            "write",
+            "--config",
+            "/config.json",
+            "--catalog",
+            "/catalog.json",
+        ],
+        &env,
+        input.as_bytes(),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let states: Vec<Value> = messages(&out)
+        .into_iter()
+        .filter(|m| m["type"] == "STATE")
+        .collect();
+    assert_eq!(states.len(), 1);
+    assert_eq!(local.read_stream("shop_orders").len(), 2);
+}
+
+#[test]
+fn dockerfile_is_a_scratch_image_with_airbyte_labels() {
+    let text = std::fs::read_to_string(root_dir().join("Dockerfile")).expect("Dockerfile");
+    let lines: Vec<&str> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .collect();
+    assert_eq!(lines[0], "FROM scratch");
+    for expected in [
+        format!("COPY target/{MUSL_TARGET}/release/destination-kinesis /destination-kinesis"),
+        "ENV AIRBYTE_ENTRYPOINT=\"/destination-kinesis\"".to_string(),
+        "ENTRYPOINT [\"/destination-kinesis\"]".to_string(),
+        "LABEL io.airbyte.name=\"airbyte/destination-kinesis\"".to_string(),
+        format!("LABEL io.airbyte.version=\"{}\"", env!("CARGO_PKG_VERSION")),
+    ] {
+        assert!(
+            lines.contains(&expected.as_str()),
+            "Dockerfile lacks `{expected}`"
+        );
+    }
+}
