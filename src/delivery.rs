@@ -255,77 +255,82 @@ impl Dispatcher {
     /// Starts delivering `batch`; returns whatever deliveries finished meanwhile.
     /// Blocks while the maximum is in flight.
     pub fn submit(&mut self, batch: Batch) -> Vec<Done> {
-        match self {
-            Dispatcher::Inline(sender) => {
-                let result = sender.deliver(&batch);
-                vec![Done { batch, result }]
-            }
-            Dispatcher::Pool {
-                work,
-                done,
-                in_flight,
-                max,
-                ..
-            } => {
-                let mut finished = Vec::new();
-                if *in_flight >= *max {
-                    if let Ok(d) = done.recv() {
-                        *in_flight -= 1;
-                        finished.push(d);
-                    }
-                }
-                if let Some(work) = work {
-                    if work.send(batch).is_ok() {
-                        *in_flight += 1;
-                    }
-                }
-                while let Ok(d) = done.try_recv() {
-                    *in_flight -= 1;
-                    finished.push(d);
-                }
-                finished
+        if let Dispatcher::Inline(sender) = self {
+            let result = sender.deliver(&batch);
+            return vec![Done { batch, result }];
+        }
+        let full = matches!(self, Dispatcher::Pool { in_flight, max, .. } if *in_flight >= *max);
+        let mut finished = if full {
+            self.collect(Wait::One)
+        } else {
+            Vec::new()
+        };
+        if let Dispatcher::Pool {
+            work: Some(work),
+            in_flight,
+            ..
+        } = self
+        {
+            if work.send(batch).is_ok() {
+                *in_flight += 1;
             }
         }
+        finished.extend(self.collect(Wait::No));
+        finished
     }
 
     /// Deliveries that finished, without waiting.
     pub fn poll(&mut self) -> Vec<Done> {
-        match self {
-            Dispatcher::Inline(_) => Vec::new(),
-            Dispatcher::Pool {
-                done, in_flight, ..
-            } => {
-                let mut finished = Vec::new();
-                while let Ok(d) = done.try_recv() {
-                    *in_flight -= 1;
-                    finished.push(d);
-                }
-                finished
-            }
-        }
+        self.collect(Wait::No)
+    }
+
+    /// Waits for one delivery in flight to finish (none when nothing is in flight).
+    pub fn wait_one(&mut self) -> Vec<Done> {
+        self.collect(Wait::One)
     }
 
     /// Waits for every delivery in flight.
     pub fn drain(&mut self) -> Vec<Done> {
-        match self {
-            Dispatcher::Inline(_) => Vec::new(),
-            Dispatcher::Pool {
-                done, in_flight, ..
-            } => {
-                let mut finished = Vec::new();
-                while *in_flight > 0 {
-                    match done.recv() {
-                        Ok(d) => {
-                            *in_flight -= 1;
-                            finished.push(d);
-                        }
-                        Err(_) => break,
-                    }
-                }
-                finished
-            }
-        }
+        self.collect(Wait::All)
     }
+
+    /// Collects finished deliveries, waiting as `wait` says.
+    fn collect(&mut self, wait: Wait) -> Vec<Done> {
+        let Dispatcher::Pool {
+            done, in_flight, ..
+        } = self
+        else {
+            return Vec::new();
+        };
+        let mut finished = Vec::new();
+        while *in_flight > 0 {
+            let must_wait = match wait {
+                Wait::No => false,
+                Wait::One => finished.is_empty(),
+                Wait::All => true,
+            };
+            let next = if must_wait {
+                done.recv().ok()
+            } else {
+                done.try_recv().ok()
+            };
+            let Some(d) = next else { break };
+            *in_flight -= 1;
+            finished.push(d);
+        }
+        finished
+    }
+}
+
+/// How long `Dispatcher::collect` waits.
+#[derive(Clone, Copy)]
+enum Wait {
+    /// Not at all.
+    No,
+    /// Until one delivery finished.
+    One,
+    /// Until every delivery finished.
+    All,
 }
 
 impl Drop for Dispatcher {

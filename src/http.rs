@@ -267,12 +267,13 @@ impl Client {
                 endpoint,
                 detail: format!("{t} timeout"),
             },
-            // rustls reports a refused certificate as an I/O error wrapping its own.
-            ureq::Error::Io(io) if io.get_ref().is_some_and(|e| e.is::<rustls::Error>()) => {
-                TransportError::Tls {
-                    endpoint,
-                    detail: io.to_string(),
-                }
+            ureq::Error::Io(io) if is_tls(&io) => TransportError::Tls {
+                endpoint,
+                detail: io.to_string(),
+            },
+            // std's resolver reports a failed lookup as an uncategorised I/O error.
+            ureq::Error::Io(io) if io.to_string().contains("failed to lookup address") => {
+                TransportError::Dns { endpoint }
             }
             ureq::Error::Io(io) => match io.kind() {
                 ErrorKind::ConnectionRefused => TransportError::Connect {
@@ -302,6 +303,12 @@ impl Client {
             },
         }
     }
+}
+
+/// Whether an I/O error is rustls refusing the connection (certificate, protocol).
+fn is_tls(io: &std::io::Error) -> bool {
+    io.get_ref()
+        .is_some_and(|inner| inner.downcast_ref::<rustls::Error>().is_some())
 }
 
 /// Parses an HTTP `Date` header (IMF-fixdate).

@@ -49,6 +49,10 @@ struct Target {
     name: String,
     envelope: Envelope,
     open: Option<Batch>,
+    /// Hashes of the partition keys in the open batch, under `keepKeyOrder`.
+    keys: HashSet<u64>,
+    /// Batches of this stream submitted and not yet collected.
+    in_flight: usize,
 }
 
 /// The running state of one write.
@@ -94,7 +98,6 @@ pub fn run(
         )
         .for_stream(s.namespace.as_deref(), &s.name));
     }
-    let cancel = Cancel::install();
     let session = Session::open(config, out)?;
     let kinesis = Arc::new(session.kinesis);
 
@@ -123,6 +126,8 @@ pub fn run(
                         with_stream: false,
                     },
                     open: None,
+                    keys: HashSet::new(),
+                    in_flight: 0,
                 });
                 targets.len() - 1
             }
@@ -168,6 +173,9 @@ pub fn run(
             .or_default()
             .push((s.namespace.clone(), i));
     }
+    // Signals are caught only from here on: before the first record nothing
+    // is buffered, so the default action (exit at once) loses nothing.
+    let cancel = Cancel::install();
     let dispatcher = Dispatcher::new(config.max_in_flight, || {
         Sender::new(
             Arc::clone(&kinesis),
@@ -209,6 +217,14 @@ pub fn run(
         return Err(f);
     }
     outcome.map(|()| writer.totals)
+}
+
+/// A 64-bit hash of a partition key; a collision only costs an early flush.
+fn key_hash(key: &str) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    key.hash(&mut h);
+    h.finish()
 }
 
 impl Writer<'_> {
@@ -331,10 +347,15 @@ impl Writer<'_> {
             .for_stream(namespace, &r.stream));
         }
         let buffer_size = self.config.buffer_size;
-        if self.targets[t]
-            .open
-            .as_ref()
-            .is_some_and(|b| !b.fits(size, buffer_size))
+        // Under keepKeyOrder a batch holds at most one record per key, so a
+        // partial failure can never let a key's later record land first.
+        let key_hash = self.config.keep_key_order.then(|| key_hash(key));
+        let repeats_key = key_hash.is_some_and(|h| self.targets[t].keys.contains(&h));
+        if repeats_key
+            || self.targets[t]
+                .open
+                .as_ref()
+                .is_some_and(|b| !b.fits(size, buffer_size))
         {
             self.flush(t);
         }
@@ -358,6 +379,9 @@ impl Writer<'_> {
         if let Some(batch) = self.targets[t].open.as_mut() {
             batch.push(&self.record_buf, key, None, 1);
         }
+        if let Some(h) = key_hash {
+            self.targets[t].keys.insert(h);
+        }
         self.checkpoints.count_record(stream);
         self.totals.records += 1;
         self.totals.data_bytes += r.data.get().len() as u64;
@@ -378,6 +402,17 @@ impl Writer<'_> {
             return;
         }
         if let Some(batch) = self.targets[t].open.take() {
+            self.targets[t].keys.clear();
+            // Under keepKeyOrder a stream has one batch in flight at a time,
+            // so a key's next record never overtakes a retried earlier one.
+            while self.config.keep_key_order
+                && self.targets[t].in_flight > 0
+                && self.failed.is_none()
+            {
+                let done = self.dispatcher.wait_one();
+                self.collect(done);
+            }
+            self.targets[t].in_flight += 1;
             let done = self.dispatcher.submit(batch);
             self.collect(done);
             self.echo_ready();
@@ -395,6 +430,9 @@ impl Writer<'_> {
 
     fn collect(&mut self, done: Vec<Done>) {
         for Done { batch, result } in done {
+            if let Some(t) = self.targets.iter_mut().find(|t| t.name == batch.stream) {
+                t.in_flight = t.in_flight.saturating_sub(1);
+            }
             match result {
                 Ok(sent) => {
                     self.checkpoints.batch_done(batch.id);
