@@ -6,7 +6,7 @@
 mod standin;
 mod support;
 
-use serde_json::{json, Value};
+use serde_json::json;
 use standin::{Relay, Seen, StandIn};
 use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -68,26 +68,14 @@ fn apply(c: &mut Command, env: &[(&str, &str)]) {
     }
 }
 
-fn status(run: &Run) -> (String, String) {
-    let s = run
-        .of_type("CONNECTION_STATUS")
-        .first()
-        .map(|m| m["connectionStatus"].clone())
-        .unwrap_or(Value::Null);
-    (
-        s["status"].as_str().unwrap_or("").to_string(),
-        s["message"].as_str().unwrap_or("").to_string(),
-    )
-}
-
 fn assert_succeeded(run: &Run) -> String {
-    let (state, message) = status(run);
+    let (state, message) = run.connection_status();
     assert_eq!(state, "SUCCEEDED", "{message}\n{}", run.stderr);
     message
 }
 
 fn assert_failed(run: &Run) -> String {
-    let (state, message) = status(run);
+    let (state, message) = run.connection_status();
     assert_eq!(state, "FAILED", "{message}");
     message
 }

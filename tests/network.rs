@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 use standin::ConnectProxy;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
-use support::{command, run_command, KinesisLocal, Run, TempDir};
+use support::{command, run_command, KinesisLocal, TempDir};
 
 /// The test CA and the emulator serving a certificate it signed for 127.0.0.1 and localhost.
 fn fixture(name: &str) -> PathBuf {
@@ -34,19 +34,7 @@ fn check(endpoint: &str, env: &[(&str, &str)]) -> (String, String) {
     for (k, v) in env {
         c.env(k, v);
     }
-    status(&run_command(c, b""))
-}
-
-fn status(run: &Run) -> (String, String) {
-    let s = run
-        .of_type("CONNECTION_STATUS")
-        .first()
-        .map(|m| m["connectionStatus"].clone())
-        .unwrap_or(Value::Null);
-    (
-        s["status"].as_str().unwrap_or("").to_string(),
-        s["message"].as_str().unwrap_or("").to_string(),
-    )
+    run_command(c, b"").connection_status()
 }
 
 #[test]

@@ -4,11 +4,11 @@
 
 mod support;
 
-use serde_json::{json, Value};
+use serde_json::json;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
-use support::{parse_messages, KinesisLocal, TempDir};
+use std::process::Command;
+use support::{run_command, KinesisLocal, Run, TempDir};
 
 const MUSL_TARGET: &str = "x86_64-unknown-linux-musl";
 
@@ -58,7 +58,7 @@ fn static_binary() -> Option<PathBuf> {
 
 /// Runs `/destination-kinesis args` inside `root` as its `/`, with an empty environment
 /// but for `env`: plain chroot as root, else in a user namespace.
-fn run_in_root(root: &Path, args: &[&str], env: &[(&str, &str)], stdin: &[u8]) -> Output {
+fn run_in_root(root: &Path, args: &[&str], env: &[(&str, &str)], stdin: &[u8]) -> Run {
     let as_root = std::fs::metadata("/proc/self")
         .map(|m| m.uid() == 0)
         .unwrap_or(false);
@@ -78,28 +78,8 @@ fn run_in_root(root: &Path, args: &[&str], env: &[(&str, &str)], stdin: &[u8]) -
         .arg("/destination-kinesis")
         .args(args)
         .env_clear();
-    for (k, v) in env {
-        c.env(k, v);
-    }
-    c.stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = c.spawn().expect("start chroot");
-    let mut input = child.stdin.take().expect("stdin");
-    let data = stdin.to_vec();
-    let writer = std::thread::spawn(move || {
-        use std::io::Write;
-        let _ = input.write_all(&data);
-    });
-    let out = child.wait_with_output().expect("wait for chroot");
-    let _ = writer.join();
-    out
-}
-
-fn messages(out: &Output) -> Vec<Value> {
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!stderr.contains("panicked"), "{stderr}");
-    parse_messages(&String::from_utf8_lossy(&out.stdout))
+    c.envs(env.iter().copied());
+    run_command(c, stdin)
 }
 
 #[test]
@@ -114,12 +94,8 @@ fn runs_alone_in_an_empty_root() {
     std::fs::copy(&binary, root.path.join("destination-kinesis")).expect("copy binary");
 
     let out = run_in_root(&root.path, &["spec"], &[], b"");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let spec = messages(&out);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let spec = &out.messages;
     assert_eq!(spec.len(), 1);
     assert_eq!(spec[0]["type"], "SPEC");
     assert!(spec[0]["spec"]["connectionSpecification"]["properties"]["endpoint"].is_object());
@@ -152,8 +128,8 @@ fn runs_alone_in_an_empty_root() {
         &env,
         b"",
     );
-    let status = &messages(&out)[0]["connectionStatus"];
-    assert_eq!(status["status"], "SUCCEEDED", "{status}");
+    let (status, message) = out.connection_status();
+    assert_eq!(status, "SUCCEEDED", "{message}");
 
     let input = support::record_line(Some("shop"), "orders", "{\"id\":1}", 1)
         + &support::record_line(Some("shop"), "orders", "{\"id\":2}", 2)
@@ -170,16 +146,8 @@ fn runs_alone_in_an_empty_root() {
         &env,
         input.as_bytes(),
     );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let states: Vec<Value> = messages(&out)
-        .into_iter()
-        .filter(|m| m["type"] == "STATE")
-        .collect();
-    assert_eq!(states.len(), 1);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(out.states().len(), 1);
     assert_eq!(local.read_stream("shop_orders").len(), 2);
 }
 

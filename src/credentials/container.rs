@@ -2,7 +2,7 @@
 //! `http://169.254.170.2$AWS_CONTAINER_CREDENTIALS_RELATIVE_URI`, or to
 //! `AWS_CONTAINER_CREDENTIALS_FULL_URI` with an optional authorization token.
 
-use super::remote::{parse_document, Call};
+use super::remote::{get, parse_document};
 use super::{CredentialsError, Env, Found, Source};
 use crate::network::Network;
 use std::time::Duration;
@@ -134,14 +134,7 @@ impl Source for Container {
             .map(|v| ("authorization", v))
             .into_iter()
             .collect();
-        let answer = Call {
-            method: "GET",
-            url,
-            headers: &headers,
-            body: b"",
-        }
-        .send(agent)
-        .map_err(|e| CredentialsError(format!("no answer: {e}")))?;
+        let answer = get(agent, url, &headers)?;
         if answer.status != 200 {
             return Err(CredentialsError(format!(
                 "{url} answered HTTP {}: {}",

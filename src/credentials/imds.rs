@@ -2,7 +2,7 @@
 //! the role's credentials. `AWS_EC2_METADATA_DISABLED=true` turns it off;
 //! `AWS_EC2_METADATA_SERVICE_ENDPOINT` moves it.
 
-use super::remote::{parse_document, Call};
+use super::remote::{get, parse_document, Call};
 use super::{CredentialsError, Env, Found, Source};
 use crate::network::Network;
 use std::time::Duration;
@@ -89,15 +89,8 @@ impl Source for InstanceMetadata {
             .map(|t| ("x-aws-ec2-metadata-token", t))
             .into_iter()
             .collect();
-        let get = |url: &str| -> Result<String, CredentialsError> {
-            let answer = Call {
-                method: "GET",
-                url,
-                headers: &headers,
-                body: b"",
-            }
-            .send(agent)
-            .map_err(|e| CredentialsError(format!("no answer: {e}")))?;
+        let read = |url: &str| -> Result<String, CredentialsError> {
+            let answer = get(agent, url, &headers)?;
             match answer.status {
                 200 => Ok(answer.body),
                 404 => Err(CredentialsError(format!(
@@ -107,13 +100,13 @@ impl Source for InstanceMetadata {
             }
         };
         let roles_url = format!("{endpoint}{ROLE_PATH}");
-        let roles = get(&roles_url)?;
+        let roles = read(&roles_url)?;
         let role = roles
             .lines()
             .map(str::trim)
             .find(|l| !l.is_empty())
             .ok_or_else(|| CredentialsError("the instance has no IAM role attached".into()))?;
-        let body = get(&format!("{roles_url}{role}"))?;
+        let body = read(&format!("{roles_url}{role}"))?;
         parse_document(&body, "EC2 instance metadata").map(Found::Yes)
     }
 }

@@ -72,6 +72,22 @@ impl Call<'_> {
     }
 }
 
+/// GETs `url` (retried once), a failure to get any answer said plainly.
+pub fn get(
+    agent: &ureq::Agent,
+    url: &str,
+    headers: &[(&str, &str)],
+) -> Result<Answer, CredentialsError> {
+    Call {
+        method: "GET",
+        url,
+        headers,
+        body: b"",
+    }
+    .send(agent)
+    .map_err(|e| CredentialsError(format!("no answer: {e}")))
+}
+
 /// The credentials document of the container endpoint and instance metadata.
 #[derive(Deserialize)]
 #[serde(rename_all = "PascalCase")]

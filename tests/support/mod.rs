@@ -271,6 +271,17 @@ impl Run {
     pub fn states(&self) -> Vec<&Value> {
         self.of_type("STATE")
     }
+
+    /// The CONNECTION_STATUS's status and message ("" when absent).
+    pub fn connection_status(&self) -> (String, String) {
+        let s = self
+            .of_type("CONNECTION_STATUS")
+            .first()
+            .map(|m| m["connectionStatus"].clone())
+            .unwrap_or(Value::Null);
+        let field = |k: &str| s[k].as_str().unwrap_or("").to_string();
+        (field("status"), field("message"))
+    }
 }
 
 /// Checks that every stdout line is a JSON AirbyteMessage with a known type.
