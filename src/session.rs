@@ -44,7 +44,7 @@ impl Session {
         notice: Box<dyn Fn(&str) + Send + Sync>,
     ) -> Result<Session, Failure> {
         let env = process_env;
-        let profiles = Profiles::load(&env)?;
+        let profiles = Profiles::load(&env);
         let region = resolve_region(config, &env, &profiles);
         let endpoint = resolve_endpoint(config, &env, &region)?;
         let network = Network::from_env(&env)

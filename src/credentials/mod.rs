@@ -314,7 +314,7 @@ pub(crate) mod tests {
         ];
         all.extend_from_slice(pairs);
         let env = env_of(&all);
-        let profiles = Profiles::load(&env)?;
+        let profiles = Profiles::load(&env);
         let network = Network::default();
         let cx = Context {
             region: "us-east-1",
@@ -336,6 +336,8 @@ pub(crate) mod tests {
             &[
                 ("AWS_ACCESS_KEY_ID", "ENV"),
                 ("AWS_SECRET_ACCESS_KEY", "envsecret"),
+                // A stale AWS_PROFILE does not matter when an earlier source answers.
+                ("AWS_PROFILE", "missing"),
             ],
         )
         .unwrap();

@@ -18,12 +18,25 @@ pub struct Profiles {
     config: HashMap<String, String>,
     /// The files read, for messages.
     files: Vec<PathBuf>,
+    /// Why the profile cannot be used (unreadable file, unknown `AWS_PROFILE`); an
+    /// error only once the chain gets to the shared files, so config keys still work.
+    problem: Option<CredentialsError>,
 }
 
 impl Profiles {
     /// Reads the selected profile from the shared files; missing files are empty.
-    /// A profile named by `AWS_PROFILE` must exist in one of them.
-    pub fn load(env: Env) -> Result<Profiles, CredentialsError> {
+    /// A profile named by `AWS_PROFILE` must exist in one of them, or using it fails.
+    pub fn load(env: Env) -> Profiles {
+        let mut profiles = Profiles::default();
+        if let Err(e) = profiles.read(env) {
+            profiles.credentials.clear();
+            profiles.config.clear();
+            profiles.problem = Some(e);
+        }
+        profiles
+    }
+
+    fn read(&mut self, env: Env) -> Result<(), CredentialsError> {
         let home = env("HOME").map(PathBuf::from);
         let path = |var: &str, name: &str| {
             env(var)
@@ -32,10 +45,8 @@ impl Profiles {
         };
         let explicit = env("AWS_PROFILE");
         let name = explicit.clone().unwrap_or_else(|| "default".into());
-        let mut profiles = Profiles {
-            name: name.clone(),
-            ..Profiles::default()
-        };
+        let profiles = self;
+        profiles.name = name.clone();
         let mut found = false;
         if let Some(file) = path("AWS_SHARED_CREDENTIALS_FILE", "credentials") {
             if let Some(section) = read_section(&file, std::slice::from_ref(&name))? {
@@ -62,7 +73,7 @@ impl Profiles {
                 profiles.shown_files()
             )));
         }
-        Ok(profiles)
+        Ok(())
     }
 
     /// A key of the profile: the credentials file's, else the config file's.
@@ -136,6 +147,9 @@ pub struct ProfileKeys(Result<Found, CredentialsError>);
 impl ProfileKeys {
     /// Looks at the loaded profile once; the files are not read again on refresh.
     pub fn new(p: &Profiles) -> ProfileKeys {
+        if let Some(problem) = &p.problem {
+            return ProfileKeys(Err(problem.clone()));
+        }
         let id = p.get("aws_access_key_id");
         let secret = p.get("aws_secret_access_key");
         let outcome = match (id, secret) {
@@ -246,7 +260,7 @@ sso_session = corp
                 ("AWS_SHARED_CREDENTIALS_FILE", creds),
                 ("AWS_CONFIG_FILE", config),
             ];
-            let p = Profiles::load(&env_of(&base)).unwrap();
+            let p = Profiles::load(&env_of(&base));
             assert_eq!(p.get("region"), Some("eu-central-1"));
             match keys(&p).unwrap() {
                 Found::Yes(i) => assert_eq!(i.credentials.access_key_id, "AKDEFAULT"),
@@ -254,7 +268,7 @@ sso_session = corp
             }
             let mut env = base.to_vec();
             env.push(("AWS_PROFILE", "ci"));
-            let p = Profiles::load(&env_of(&env)).unwrap();
+            let p = Profiles::load(&env_of(&env));
             assert_eq!(p.get("region"), Some("ap-south-1"));
             match keys(&p).unwrap() {
                 Found::Yes(i) => {
@@ -265,28 +279,30 @@ sso_session = corp
             }
             env.pop();
             env.push(("AWS_PROFILE", "only-config"));
-            let p = Profiles::load(&env_of(&env)).unwrap();
+            let p = Profiles::load(&env_of(&env));
             assert!(
                 matches!(keys(&p).unwrap(), Found::Yes(i) if i.credentials.access_key_id == "AKCFG")
             );
             env.pop();
             env.push(("AWS_PROFILE", "sso"));
-            let p = Profiles::load(&env_of(&env)).unwrap();
+            let p = Profiles::load(&env_of(&env));
             assert!(keys(&p).unwrap_err().0.contains("sso_session"));
             env.pop();
             env.push(("AWS_PROFILE", "nope"));
-            let e = Profiles::load(&env_of(&env)).unwrap_err();
+            let p = Profiles::load(&env_of(&env));
+            assert!(p.get("region").is_none());
+            let e = keys(&p).unwrap_err();
             assert!(e.0.contains("`nope`") && e.0.contains(creds), "{e}");
         });
     }
 
     #[test]
     fn home_directory_files_and_absence() {
-        let p = Profiles::load(&env_of(&[("HOME", "/nonexistent-home")])).unwrap();
+        let p = Profiles::load(&env_of(&[("HOME", "/nonexistent-home")]));
         assert!(
             matches!(keys(&p).unwrap(), Found::No(why) if why.contains("/nonexistent-home/.aws/credentials"))
         );
-        let p = Profiles::load(&env_of(&[])).unwrap();
+        let p = Profiles::load(&env_of(&[]));
         assert!(p.get("region").is_none());
     }
 
