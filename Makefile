@@ -11,7 +11,7 @@ STATIC_BIN := target/$(MUSL_TARGET)/release/destination-kinesis
 STATIC_MAX_BYTES := 6291456
 VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
 
-.PHONY: build test demo lint kinesis-local static image
+.PHONY: build test demo lint kinesis-local static image busybox
 
 build:
 	cargo build --release
@@ -32,12 +32,16 @@ static:
 	@size=$$(stat -c %s $(STATIC_BIN)); echo "$(STATIC_BIN): $$size bytes"; \
 	  test $$size -le $(STATIC_MAX_BYTES) || { echo "static binary over $(STATIC_MAX_BYTES) bytes"; exit 1; }
 
+# The static shell the image carries for Airbyte's launcher (the empty-root test uses it).
+busybox:
+	@test -x /bin/busybox || { apt-get update -qq && apt-get install -y -qq busybox-static; }
+
 # The FROM scratch image for Airbyte (needs docker, which CI does not have).
 image: static
 	docker build -t airbyte/destination-kinesis:$(VERSION) .
 
 # The static binary is built first: tests/static_binary.rs runs it in an empty root.
-test: $(KL_MAIN) static
+test: $(KL_MAIN) static busybox
 	mkdir -p .cache
 	cargo test 2>&1 | tee .cache/test.log; test $${PIPESTATUS[0]} -eq 0
 

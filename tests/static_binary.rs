@@ -1,7 +1,8 @@
 //! The static musl binary (`make static`) alone in an empty root: no libraries,
 //! no /etc, no /dev, no certificates on disk. It prints its spec, and `check` and
-//! `write` reach kinesis-local on loopback. Also checks the Dockerfile's labels.
-
+//! `write` reach kinesis-local on loopback; then, with the image's static busybox as
+//! `/bin/sh`, Airbyte's launcher command (`sh -c 'eval "$AIRBYTE_ENTRYPOINT ..."'`)
+//! works too. Also checks the Dockerfile.
 mod support;
 
 use serde_json::json;
@@ -16,11 +17,10 @@ fn root_dir() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// Builds (or finds up to date) the static binary with `make static`; None when the
-/// musl target cannot be installed here.
-fn static_binary() -> Option<PathBuf> {
+/// Runs `make -s <target>` in the crate, reporting whether it succeeded.
+fn make(target: &str) -> std::process::Output {
     let mut make = Command::new("make");
-    make.args(["-s", "static"]).current_dir(root_dir());
+    make.args(["-s", target]).current_dir(root_dir());
     // The variables cargo sets for tests would look like a changed build
     // environment to the nested cargo and make it rebuild everything.
     for (k, _) in std::env::vars() {
@@ -29,7 +29,17 @@ fn static_binary() -> Option<PathBuf> {
             make.env_remove(k);
         }
     }
-    let out = make.output().expect("run make");
+    make.output().expect("run make")
+}
+
+fn make_target(target: &str) -> bool {
+    make(target).status.success()
+}
+
+/// Builds (or finds up to date) the static binary with `make static`; None when the
+/// musl target cannot be installed here.
+fn static_binary() -> Option<PathBuf> {
+    let out = make("static");
     if !out.status.success() {
         let installed = Command::new("rustup")
             .args(["target", "list", "--installed"])
@@ -56,9 +66,9 @@ fn static_binary() -> Option<PathBuf> {
     Some(root_dir().join(format!("target/{MUSL_TARGET}/release/destination-kinesis")))
 }
 
-/// Runs `/destination-kinesis args` inside `root` as its `/`, with an empty environment
-/// but for `env`: plain chroot as root, else in a user namespace.
-fn run_in_root(root: &Path, args: &[&str], env: &[(&str, &str)], stdin: &[u8]) -> Run {
+/// Runs `command` (a program inside `root` and its arguments) with `root` as its `/`
+/// and an empty environment but for `env`: plain chroot as root, else in a user namespace.
+fn run_in_root(root: &Path, command: &[&str], env: &[(&str, &str)], stdin: &[u8]) -> Run {
     let as_root = std::fs::metadata("/proc/self")
         .map(|m| m.uid() == 0)
         .unwrap_or(false);
@@ -74,10 +84,7 @@ fn run_in_root(root: &Path, args: &[&str], env: &[(&str, &str)], stdin: &[u8]) -
         c.args(["--user", "--map-root-user", chroot]);
         c
     };
-    c.arg(root)
-        .arg("/destination-kinesis")
-        .args(args)
-        .env_clear();
+    c.arg(root).args(command).env_clear();
     c.envs(env.iter().copied());
     run_command(c, stdin)
 }
@@ -93,7 +100,7 @@ fn runs_alone_in_an_empty_root() {
     let root = TempDir::new("static-root");
     std::fs::copy(&binary, root.path.join("destination-kinesis")).expect("copy binary");
 
-    let out = run_in_root(&root.path, &["spec"], &[], b"");
+    let out = run_in_root(&root.path, &["/destination-kinesis", "spec"], &[], b"");
     assert_eq!(out.code, 0, "{}", out.stderr);
     let spec = &out.messages;
     assert_eq!(spec.len(), 1);
@@ -124,7 +131,7 @@ fn runs_alone_in_an_empty_root() {
 
     let out = run_in_root(
         &root.path,
-        &["check", "--config", "/config.json"],
+        &["/destination-kinesis", "check", "--config", "/config.json"],
         &env,
         b"",
     );
@@ -137,6 +144,7 @@ fn runs_alone_in_an_empty_root() {
     let out = run_in_root(
         &root.path,
         &[
+            "/destination-kinesis",
             "write",
             "--config",
             "/config.json",
@@ -149,6 +157,29 @@ fn runs_alone_in_an_empty_root() {
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert_eq!(out.states().len(), 1);
     assert_eq!(local.read_stream("shop_orders").len(), 2);
+
+    // As Airbyte's launcher runs it in the image: through `sh -c 'eval ...'` with
+    // the image's AIRBYTE_ENTRYPOINT, the shell being the image's static busybox.
+    let busybox = make_target("busybox").then_some(Path::new("/bin/busybox"));
+    let busybox = busybox.expect("make busybox installs the static shell the image carries");
+    std::fs::create_dir(root.path.join("bin")).unwrap();
+    std::fs::copy(busybox, root.path.join("bin/sh")).unwrap();
+    let airbyte = [
+        ("AIRBYTE_ENTRYPOINT", "/destination-kinesis"),
+        ("AWS_EC2_METADATA_DISABLED", "true"),
+    ];
+    let out = run_in_root(
+        &root.path,
+        &[
+            "/bin/sh",
+            "-c",
+            r#"eval "$AIRBYTE_ENTRYPOINT check --config /config.json" 2> /stderr"#,
+        ],
+        &airbyte,
+        b"",
+    );
+    let (status, message) = out.connection_status();
+    assert_eq!(status, "SUCCEEDED", "{message} {}", out.stderr);
 }
 
 #[test]
@@ -159,8 +190,11 @@ fn dockerfile_is_a_scratch_image_with_airbyte_labels() {
         .map(str::trim)
         .filter(|l| !l.is_empty() && !l.starts_with('#'))
         .collect();
-    assert_eq!(lines[0], "FROM scratch");
+    let last_from = lines.iter().rposition(|l| l.starts_with("FROM ")).unwrap();
+    assert_eq!(lines[last_from], "FROM scratch");
+    let image = &lines[last_from..];
     for expected in [
+        "COPY --from=shell /bin/busybox /bin/sh".to_string(),
         format!("COPY target/{MUSL_TARGET}/release/destination-kinesis /destination-kinesis"),
         "ENV AIRBYTE_ENTRYPOINT=\"/destination-kinesis\"".to_string(),
         "ENTRYPOINT [\"/destination-kinesis\"]".to_string(),
@@ -168,7 +202,7 @@ fn dockerfile_is_a_scratch_image_with_airbyte_labels() {
         format!("LABEL io.airbyte.version=\"{}\"", env!("CARGO_PKG_VERSION")),
     ] {
         assert!(
-            lines.contains(&expected.as_str()),
+            image.contains(&expected.as_str()),
             "Dockerfile lacks `{expected}`"
         );
     }
