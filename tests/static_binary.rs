@@ -3,6 +3,7 @@
 //! `write` reach kinesis-local on loopback; then, with the image's static busybox as
 //! `/bin/sh`, Airbyte's launcher command (`sh -c 'eval "$AIRBYTE_ENTRYPOINT ..."'`)
 //! works too. Also checks the Dockerfile.
+
 mod support;
 
 use serde_json::json;

@@ -146,8 +146,8 @@ fn chain(
     cx: &Context,
 ) -> Result<Vec<Box<dyn Source>>, CredentialsError> {
     Ok(vec![
-        Box::new(Fixed::from_config(config)?),
-        Box::new(Fixed::from_env(env)?),
+        Box::new(GivenKeys::from_config(config)?),
+        Box::new(GivenKeys::from_env(env)?),
         Box::new(web_identity::WebIdentity::from_env(env, cx)),
         Box::new(profile::ProfileKeys::new(cx.profiles)),
         Box::new(container::Container::from_env(env, cx.network)),
@@ -156,14 +156,14 @@ fn chain(
 }
 
 /// Keys given outright: the config's or the environment's.
-struct Fixed {
+struct GivenKeys {
     name: &'static str,
     found: Option<Credentials>,
     why_not: &'static str,
 }
 
-impl Fixed {
-    fn from_config(config: &Config) -> Result<Fixed, CredentialsError> {
+impl GivenKeys {
+    fn from_config(config: &Config) -> Result<GivenKeys, CredentialsError> {
         let found = match (&config.access_key, &config.private_key) {
             (Some(id), Some(secret)) => Some(Credentials {
                 access_key_id: id.clone(),
@@ -183,14 +183,14 @@ impl Fixed {
             }
             (None, None) => None,
         };
-        Ok(Fixed {
+        Ok(GivenKeys {
             name: "config",
             found,
             why_not: "`accessKey`/`privateKey` not set",
         })
     }
 
-    fn from_env(env: Env) -> Result<Fixed, CredentialsError> {
+    fn from_env(env: Env) -> Result<GivenKeys, CredentialsError> {
         let found = match (env("AWS_ACCESS_KEY_ID"), env("AWS_SECRET_ACCESS_KEY")) {
             (Some(id), Some(secret)) => Some(Credentials {
                 access_key_id: id,
@@ -210,7 +210,7 @@ impl Fixed {
             }
             (None, None) => None,
         };
-        Ok(Fixed {
+        Ok(GivenKeys {
             name: "environment",
             found,
             why_not: "AWS_ACCESS_KEY_ID not set",
@@ -218,7 +218,7 @@ impl Fixed {
     }
 }
 
-impl Source for Fixed {
+impl Source for GivenKeys {
     fn name(&self) -> &'static str {
         self.name
     }

@@ -38,10 +38,11 @@ impl Profiles {
 
     fn read(&mut self, env: Env) -> Result<(), CredentialsError> {
         let home = env("HOME").map(PathBuf::from);
-        let path = |var: &str, name: &str| {
-            env(var)
-                .map(PathBuf::from)
-                .or_else(|| home.as_ref().map(|h| h.join(".aws").join(name)))
+        // `~/` in the variables means the home directory, as for the AWS CLI.
+        let path = |var: &str, name: &str| match (env(var), &home) {
+            (Some(p), Some(h)) if p.starts_with("~/") => Some(h.join(&p[2..])),
+            (Some(p), _) => Some(PathBuf::from(p)),
+            (None, h) => h.as_ref().map(|h| h.join(".aws").join(name)),
         };
         let explicit = env("AWS_PROFILE");
         let name = explicit.clone().unwrap_or_else(|| "default".into());
@@ -298,6 +299,19 @@ sso_session = corp
 
     #[test]
     fn home_directory_files_and_absence() {
+        with_files(|creds, _| {
+            let dir = std::path::Path::new(creds)
+                .parent()
+                .unwrap()
+                .to_str()
+                .unwrap();
+            let env = [
+                ("HOME", dir),
+                ("AWS_SHARED_CREDENTIALS_FILE", "~/credentials"),
+            ];
+            let p = Profiles::load(&env_of(&env));
+            assert!(matches!(keys(&p).unwrap(), Found::Yes(_)));
+        });
         let p = Profiles::load(&env_of(&[("HOME", "/nonexistent-home")]));
         assert!(
             matches!(keys(&p).unwrap(), Found::No(why) if why.contains("/nonexistent-home/.aws/credentials"))
