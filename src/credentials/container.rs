@@ -3,7 +3,7 @@
 //! `AWS_CONTAINER_CREDENTIALS_FULL_URI` with an optional authorization token.
 
 use super::remote::{get, parse_document};
-use super::{CredentialsError, Env, Found, Source};
+use super::{CredentialsError, Env, Found, Setup, Source};
 use crate::network::Network;
 use std::time::Duration;
 
@@ -13,17 +13,13 @@ pub const ECS_HOST: &str = "http://169.254.170.2";
 const TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Credentials from the container credentials endpoint.
-pub enum Container {
-    /// Not set up here, and why.
-    Off(String),
-    /// Set up wrongly, and how.
-    Broken(String),
-    /// Ready to ask.
-    Ready {
-        url: String,
-        token: Token,
-        agent: ureq::Agent,
-    },
+pub struct Container(Setup<Endpoint>);
+
+/// Where to ask and with which token.
+pub struct Endpoint {
+    url: String,
+    token: Token,
+    agent: ureq::Agent,
 }
 
 /// Where the `Authorization` header's value comes from.
@@ -46,12 +42,12 @@ impl Container {
             (Some(relative), _) => format!("{ECS_HOST}{}", relative.trim()),
             (None, Some(full)) => match check_full_uri(full.trim()) {
                 Ok(()) => full.trim().to_string(),
-                Err(why) => return Container::Broken(why),
+                Err(why) => return Container(Setup::Broken(why)),
             },
             (None, None) => {
-                return Container::Off(
+                return Container(Setup::Off(
                     "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI and _FULL_URI not set".into(),
-                )
+                ))
             }
         };
         let token = match (
@@ -62,11 +58,11 @@ impl Container {
             (None, Some(value)) => Token::Value(value),
             (None, None) => Token::None,
         };
-        Container::Ready {
+        Container(Setup::Ready(Endpoint {
             agent: network.agent(&url, TIMEOUT, TIMEOUT),
             url,
             token,
-        }
+        }))
     }
 }
 
@@ -105,10 +101,9 @@ impl Source for Container {
     }
 
     fn fetch(&self) -> Result<Found, CredentialsError> {
-        let (url, token, agent) = match self {
-            Container::Off(why) => return Ok(Found::No(why.clone())),
-            Container::Broken(why) => return Err(CredentialsError(why.clone())),
-            Container::Ready { url, token, agent } => (url, token, agent),
+        let Endpoint { url, token, agent } = match self.0.ready() {
+            Ok(endpoint) => endpoint,
+            Err(answer) => return answer,
         };
         let value = match token {
             Token::None => None,
@@ -167,15 +162,15 @@ mod tests {
             "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
             "/v2/credentials/abc",
         )]);
-        match Container::from_env(&env, &Network::default()) {
-            Container::Ready { url, .. } => {
+        match Container::from_env(&env, &Network::default()).0 {
+            Setup::Ready(Endpoint { url, .. }) => {
                 assert_eq!(url, "http://169.254.170.2/v2/credentials/abc")
             }
             _ => panic!("not ready"),
         }
         assert!(matches!(
-            Container::from_env(&env_of(&[]), &Network::default()),
-            Container::Off(_)
+            Container::from_env(&env_of(&[]), &Network::default()).0,
+            Setup::Off(_)
         ));
         let bad = env_of(&[("AWS_CONTAINER_CREDENTIALS_FULL_URI", "http://evil.example/")]);
         assert!(Container::from_env(&bad, &Network::default())

@@ -3,7 +3,7 @@
 //! `AWS_EC2_METADATA_SERVICE_ENDPOINT` moves it.
 
 use super::remote::{get, parse_document, Call};
-use super::{CredentialsError, Env, Found, Source};
+use super::{CredentialsError, Env, Found, Setup, Source};
 use crate::network::Network;
 use std::time::Duration;
 
@@ -17,21 +17,19 @@ const TIMEOUT: Duration = Duration::from_secs(1);
 const ROLE_PATH: &str = "/latest/meta-data/iam/security-credentials/";
 
 /// Credentials of the instance's IAM role.
-pub enum InstanceMetadata {
-    /// Turned off.
-    Off,
-    /// Ready to ask.
-    Ready {
-        endpoint: String,
-        agent: ureq::Agent,
-    },
+pub struct InstanceMetadata(Setup<Service>);
+
+/// The metadata service to ask.
+pub struct Service {
+    endpoint: String,
+    agent: ureq::Agent,
 }
 
 impl InstanceMetadata {
     /// Set up from `AWS_EC2_METADATA_*`.
     pub fn from_env(env: Env, network: &Network) -> InstanceMetadata {
         if env("AWS_EC2_METADATA_DISABLED").is_some_and(|v| v.trim().eq_ignore_ascii_case("true")) {
-            return InstanceMetadata::Off;
+            return InstanceMetadata(Setup::Off("disabled by AWS_EC2_METADATA_DISABLED".into()));
         }
         let endpoint = env("AWS_EC2_METADATA_SERVICE_ENDPOINT")
             .unwrap_or_else(|| {
@@ -44,10 +42,10 @@ impl InstanceMetadata {
             .trim()
             .trim_end_matches('/')
             .to_string();
-        InstanceMetadata::Ready {
+        InstanceMetadata(Setup::Ready(Service {
             agent: network.agent(&endpoint, TIMEOUT, TIMEOUT),
             endpoint,
-        }
+        }))
     }
 }
 
@@ -57,11 +55,9 @@ impl Source for InstanceMetadata {
     }
 
     fn fetch(&self) -> Result<Found, CredentialsError> {
-        let (endpoint, agent) = match self {
-            InstanceMetadata::Off => {
-                return Ok(Found::No("disabled by AWS_EC2_METADATA_DISABLED".into()))
-            }
-            InstanceMetadata::Ready { endpoint, agent } => (endpoint, agent),
+        let Service { endpoint, agent } = match self.0.ready() {
+            Ok(service) => service,
+            Err(answer) => return answer,
         };
         let token_url = format!("{endpoint}/latest/api/token");
         let token = match (Call {
@@ -116,26 +112,28 @@ mod tests {
     use super::*;
     use crate::credentials::tests::env_of;
 
+    fn endpoint(pairs: &[(&str, &str)]) -> Option<String> {
+        match InstanceMetadata::from_env(&env_of(pairs), &Network::default()).0 {
+            Setup::Ready(service) => Some(service.endpoint),
+            _ => None,
+        }
+    }
+
     #[test]
     fn endpoint_settings() {
-        let off = env_of(&[("AWS_EC2_METADATA_DISABLED", "TRUE")]);
-        assert!(matches!(
-            InstanceMetadata::from_env(&off, &Network::default()),
-            InstanceMetadata::Off
-        ));
-        let moved = env_of(&[(
-            "AWS_EC2_METADATA_SERVICE_ENDPOINT",
-            "http://127.0.0.1:1234/",
-        )]);
-        match InstanceMetadata::from_env(&moved, &Network::default()) {
-            InstanceMetadata::Ready { endpoint, .. } => {
-                assert_eq!(endpoint, "http://127.0.0.1:1234")
-            }
-            InstanceMetadata::Off => panic!("off"),
-        }
-        match InstanceMetadata::from_env(&env_of(&[]), &Network::default()) {
-            InstanceMetadata::Ready { endpoint, .. } => assert_eq!(endpoint, DEFAULT_ENDPOINT),
-            InstanceMetadata::Off => panic!("off"),
-        }
+        assert_eq!(endpoint(&[("AWS_EC2_METADATA_DISABLED", "TRUE")]), None);
+        assert_eq!(
+            endpoint(&[(
+                "AWS_EC2_METADATA_SERVICE_ENDPOINT",
+                "http://127.0.0.1:1234/"
+            )])
+            .as_deref(),
+            Some("http://127.0.0.1:1234")
+        );
+        assert_eq!(endpoint(&[]).as_deref(), Some(DEFAULT_ENDPOINT));
+        assert_eq!(
+            endpoint(&[("AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE", "IPv6")]).as_deref(),
+            Some(DEFAULT_ENDPOINT_V6)
+        );
     }
 }

@@ -96,6 +96,27 @@ pub trait Source: Send + Sync {
     fn fetch(&self) -> Result<Found, CredentialsError>;
 }
 
+/// Whether a source is set up here, read once from the environment.
+pub enum Setup<T> {
+    /// Not set up; says why, for the message when nothing is found.
+    Off(String),
+    /// Set up wrongly, and how.
+    Broken(String),
+    /// Set up.
+    Ready(T),
+}
+
+impl<T> Setup<T> {
+    /// The set-up, or what the source's `fetch` answers instead.
+    pub fn ready(&self) -> Result<&T, Result<Found, CredentialsError>> {
+        match self {
+            Setup::Off(why) => Err(Ok(Found::No(why.clone()))),
+            Setup::Broken(why) => Err(Err(CredentialsError(why.clone()))),
+            Setup::Ready(t) => Ok(t),
+        }
+    }
+}
+
 /// What the sources need besides the environment.
 pub struct Context<'a> {
     /// The session's region (for the STS endpoint).

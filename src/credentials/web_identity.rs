@@ -5,7 +5,7 @@
 use super::remote::Call;
 use super::{
     default_endpoint, env_endpoint, parse_expiry, Context, Credentials, CredentialsError, Env,
-    Found, Issued, Source,
+    Found, Issued, Setup, Source,
 };
 use crate::config::Secret;
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
@@ -22,17 +22,10 @@ const FORM: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'~');
 
 /// Role credentials for a web identity token.
-pub enum WebIdentity {
-    /// Not set up here, and why.
-    Off(String),
-    /// Set up wrongly, and how.
-    Broken(String),
-    /// Ready to ask STS.
-    Ready(Setup),
-}
+pub struct WebIdentity(Setup<StsCall>);
 
 /// What the STS call needs.
-pub struct Setup {
+pub struct StsCall {
     token_file: String,
     role_arn: String,
     session_name: String,
@@ -57,22 +50,22 @@ impl WebIdentity {
                 from_profile("role_session_name"),
             ),
         };
-        match (token_file, role_arn) {
-            (None, _) => WebIdentity::Off("AWS_WEB_IDENTITY_TOKEN_FILE not set".into()),
-            (Some(_), None) => WebIdentity::Broken(
-                "a web identity token file is set but AWS_ROLE_ARN is not".into(),
-            ),
+        WebIdentity(match (token_file, role_arn) {
+            (None, _) => Setup::Off("AWS_WEB_IDENTITY_TOKEN_FILE not set".into()),
+            (Some(_), None) => {
+                Setup::Broken("a web identity token file is set but AWS_ROLE_ARN is not".into())
+            }
             (Some(token_file), Some(role_arn)) => match sts_endpoint(env, cx.region) {
-                Ok(sts) => WebIdentity::Ready(Setup {
+                Ok(sts) => Setup::Ready(StsCall {
                     agent: cx.network.agent(&sts, CONNECT_TIMEOUT, REQUEST_TIMEOUT),
                     token_file,
                     role_arn,
                     session_name: session_name.unwrap_or_else(default_session_name),
                     sts,
                 }),
-                Err(why) => WebIdentity::Broken(why),
+                Err(why) => Setup::Broken(why),
             },
-        }
+        })
     }
 }
 
@@ -97,10 +90,9 @@ impl Source for WebIdentity {
     }
 
     fn fetch(&self) -> Result<Found, CredentialsError> {
-        let setup = match self {
-            WebIdentity::Ready(s) => s,
-            WebIdentity::Off(why) => return Ok(Found::No(why.clone())),
-            WebIdentity::Broken(why) => return Err(CredentialsError(why.clone())),
+        let setup = match self.0.ready() {
+            Ok(setup) => setup,
+            Err(answer) => return answer,
         };
         // Read on every fetch: EKS rotates the token file.
         let token = std::fs::read_to_string(&setup.token_file).map_err(|e| {
