@@ -6,8 +6,12 @@ KINESIS_LOCAL_VERSION := 0.6.2
 KL_DIR := .cache/kinesis-local
 KL_MAIN := $(KL_DIR)/node_modules/kinesis-local/main.js
 BIN := target/release/destination-kinesis
+MUSL_TARGET := x86_64-unknown-linux-musl
+STATIC_BIN := target/$(MUSL_TARGET)/release/destination-kinesis
+STATIC_MAX_BYTES := 6291456
+VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
 
-.PHONY: build test demo lint kinesis-local
+.PHONY: build test demo lint kinesis-local static image busybox
 
 build:
 	cargo build --release
@@ -19,7 +23,28 @@ $(KL_MAIN):
 	mkdir -p $(KL_DIR)
 	npm install --no-audit --no-fund --prefix $(KL_DIR) kinesis-local@$(KINESIS_LOCAL_VERSION)
 
-test: $(KL_MAIN)
+# A static, stripped x86-64 binary that runs alone (empty root, FROM scratch image).
+# ring compiles C, so the musl C compiler is needed too.
+static:
+	@rustup target list --installed | grep -qx $(MUSL_TARGET) || rustup target add $(MUSL_TARGET)
+	@command -v musl-gcc >/dev/null || { apt-get update -qq && apt-get install -y -qq musl-tools; }
+	CC_x86_64_unknown_linux_musl=musl-gcc cargo build --release --target $(MUSL_TARGET)
+	@size=$$(stat -c %s $(STATIC_BIN)); echo "$(STATIC_BIN): $$size bytes"; \
+	  test $$size -le $(STATIC_MAX_BYTES) || { echo "static binary over $(STATIC_MAX_BYTES) bytes"; exit 1; }
+
+# The static shell the image carries for Airbyte's launcher (the empty-root test uses it).
+busybox:
+	@test -x /bin/busybox || { apt-get update -qq && apt-get install -y -qq busybox-static; }
+
+# The FROM scratch image for Airbyte (needs docker, which CI does not have).
+image: static
+	docker build -t airbyte/destination-kinesis:$(VERSION) .
+
+# The static binary is built first: tests/static_binary.rs runs it in an empty root.
+# Where the musl target cannot be installed (rustup cannot download), that test
+# says so and is skipped; any other failure of `make static` fails it.
+test: $(KL_MAIN) busybox
+	@$(MAKE) -s static || echo "make static failed; tests/static_binary.rs reports why"
 	mkdir -p .cache
 	cargo test 2>&1 | tee .cache/test.log; test $${PIPESTATUS[0]} -eq 0
 

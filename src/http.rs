@@ -1,13 +1,15 @@
 //! Signing and HTTP: one signed AWS JSON-protocol POST at a time, over ureq
 //! with rustls and bundled root certificates.
 
-use crate::credentials::Credentials;
+use crate::credentials::{Credentials, FixedCredentials, ProvideCredentials};
+use crate::network::Network;
 use aws_sigv4::http_request::{sign, SignableBody, SignableRequest, SigningSettings};
 use aws_sigv4::sign::v4;
 use aws_smithy_runtime_api::client::identity::Identity;
 use std::fmt;
 use std::io::ErrorKind;
 use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 /// Content type of the AWS JSON 1.1 protocol.
@@ -42,6 +44,8 @@ pub enum TransportError {
     Broken { endpoint: String, detail: String },
     /// The request could not be signed.
     Signing { detail: String },
+    /// No valid credentials to sign with (temporary ones expired and could not be renewed).
+    Credentials { detail: String },
 }
 
 impl TransportError {
@@ -76,6 +80,9 @@ impl fmt::Display for TransportError {
                 write!(f, "connection to {endpoint} broke before an answer came ({detail})")
             }
             TransportError::Signing { detail } => write!(f, "cannot sign the request: {detail}"),
+            TransportError::Credentials { detail } => {
+                write!(f, "no valid AWS credentials to sign with: {detail}")
+            }
         }
     }
 }
@@ -97,13 +104,14 @@ pub struct Client {
     endpoint: String,
     region: String,
     service: &'static str,
-    identity: Identity,
+    credentials: Arc<dyn ProvideCredentials>,
     /// Seconds to add to the local clock when signing, learnt from a skew error.
     clock_offset: AtomicI64,
 }
 
 impl Client {
-    /// A client for `endpoint` (no trailing slash) in `region`, signing as `service`.
+    /// A client for `endpoint` (no trailing slash) in `region`, signing as `service`
+    /// with fixed credentials, connecting directly with the bundled roots.
     pub fn new(
         endpoint: &str,
         region: &str,
@@ -111,20 +119,32 @@ impl Client {
         credentials: &Credentials,
         timeouts: Timeouts,
     ) -> Client {
-        let agent: ureq::Agent = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .timeout_connect(Some(timeouts.connect))
-            .timeout_global(Some(timeouts.request))
-            .user_agent(concat!("destination-kinesis/", env!("CARGO_PKG_VERSION")))
-            .max_redirects(0)
-            .build()
-            .into();
+        Client::with_provider(
+            endpoint,
+            region,
+            service,
+            Arc::new(FixedCredentials::new(credentials)),
+            &Network::default(),
+            timeouts,
+        )
+    }
+
+    /// A client that asks `credentials` before each request (so temporary ones are
+    /// renewed) and connects as `network` says (CA bundle, proxy).
+    pub fn with_provider(
+        endpoint: &str,
+        region: &str,
+        service: &'static str,
+        credentials: Arc<dyn ProvideCredentials>,
+        network: &Network,
+        timeouts: Timeouts,
+    ) -> Client {
         Client {
-            agent,
+            agent: network.agent(endpoint, timeouts.connect, timeouts.request),
             endpoint: endpoint.to_string(),
             region: region.to_string(),
             service,
-            identity: identity_of(credentials),
+            credentials,
             clock_offset: AtomicI64::new(0),
         }
     }
@@ -141,7 +161,7 @@ impl Client {
 
     /// Replaces the credentials used for the next requests.
     pub fn set_credentials(&mut self, credentials: &Credentials) {
-        self.identity = identity_of(credentials);
+        self.credentials = Arc::new(FixedCredentials::new(credentials));
     }
 
     /// Corrects the signing clock from a server's `Date`; returns the new offset in seconds.
@@ -203,6 +223,10 @@ impl Client {
         target: &str,
         body: &[u8],
     ) -> Result<Vec<(String, String)>, TransportError> {
+        let identity = self
+            .credentials
+            .identity()
+            .map_err(|e| TransportError::Credentials { detail: e.0 })?;
         let request = Unsigned {
             method: "POST",
             url,
@@ -214,7 +238,7 @@ impl Client {
             service: self.service,
             time: self.signing_time(),
         };
-        sign_with(&self.identity, &scope, &request)
+        sign_with(&identity, &scope, &request)
     }
 
     fn transport_error(&self, e: ureq::Error) -> TransportError {
@@ -304,7 +328,10 @@ pub fn sign_request(
     scope: &Scope<'_>,
     request: &Unsigned<'_>,
 ) -> Result<Vec<(String, String)>, TransportError> {
-    sign_with(&identity_of(credentials), scope, request)
+    let identity = FixedCredentials::new(credentials)
+        .identity()
+        .map_err(|e| TransportError::Credentials { detail: e.0 })?;
+    sign_with(&identity, scope, request)
 }
 
 fn sign_with(
@@ -338,20 +365,6 @@ fn sign_with(
         .headers()
         .map(|(n, v)| (n.to_string(), v.to_string()))
         .collect())
-}
-
-fn identity_of(credentials: &Credentials) -> Identity {
-    aws_credential_types::Credentials::new(
-        credentials.access_key_id.clone(),
-        credentials.secret_access_key.expose().to_string(),
-        credentials
-            .session_token
-            .as_ref()
-            .map(|t| t.expose().to_string()),
-        None,
-        "destination-kinesis",
-    )
-    .into()
 }
 
 /// Parses an HTTP `Date` header (IMF-fixdate).

@@ -15,6 +15,7 @@ pub mod http;
 pub mod input;
 pub mod kinesis;
 pub mod naming;
+pub mod network;
 pub mod partition;
 pub mod protocol;
 pub mod put;

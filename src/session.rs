@@ -2,10 +2,12 @@
 //! the environment, and a Kinesis client built from them.
 
 use crate::config::Config;
-use crate::credentials::{process_env, resolve, resolve_endpoint, resolve_region};
+use crate::credentials::profile::Profiles;
+use crate::credentials::{process_env, resolve, resolve_endpoint, resolve_region, Context};
 use crate::failure::Failure;
 use crate::http::{Client, Timeouts};
-use crate::kinesis::Kinesis;
+use crate::kinesis::{FailureType, Kinesis};
+use crate::network::Network;
 use crate::protocol::Emitter;
 use std::time::Duration;
 
@@ -16,6 +18,8 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 pub struct Session {
     /// The client.
     pub kinesis: Kinesis,
+    /// Where the credentials came from ("config", "web identity", ...).
+    pub credentials_source: &'static str,
 }
 
 impl Session {
@@ -40,12 +44,29 @@ impl Session {
         notice: Box<dyn Fn(&str) + Send + Sync>,
     ) -> Result<Session, Failure> {
         let env = process_env;
-        let credentials = resolve(config, &env)?;
-        let region = resolve_region(config, &env);
-        let endpoint = resolve_endpoint(config, &region);
-        let http = Client::new(&endpoint, &region, "kinesis", &credentials, timeouts);
+        let profiles = Profiles::load(&env);
+        let region = resolve_region(config, &env, &profiles);
+        let endpoint = resolve_endpoint(config, &env, &region)?;
+        let network = Network::from_env(&env)
+            .map_err(|e| Failure::new(FailureType::Config, e.to_string()))?;
+        let cx = Context {
+            region: &region,
+            network: &network,
+            profiles: &profiles,
+        };
+        let credentials = resolve(config, &env, &cx)?;
+        let credentials_source = credentials.source_name();
+        let http = Client::with_provider(
+            &endpoint,
+            &region,
+            "kinesis",
+            credentials,
+            &network,
+            timeouts,
+        );
         Ok(Session {
             kinesis: Kinesis::new(http, notice),
+            credentials_source,
         })
     }
 }

@@ -67,7 +67,16 @@ pub struct KinesisLocal {
 impl KinesisLocal {
     /// Starts an emulator on free loopback ports and waits until it answers.
     pub fn start() -> KinesisLocal {
+        KinesisLocal::start_with_cert(None)
+    }
+
+    /// Starts one whose TLS port serves the key and certificate in `server_json`
+    /// (kinesis-mock's `{"server":{"key","cert"}}` file); None keeps the package's own.
+    pub fn start_with_cert(server_json: Option<&Path>) -> KinesisLocal {
         let main = kinesis_local_main();
+        let cert = server_json
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| main.with_file_name("server.json"));
         let dir = TempDir::new("kinesis-local");
         let (port, tls_port) = (free_port(), free_port());
         // The wrapper exits when its stdin closes, so the emulator dies with the test process.
@@ -78,7 +87,7 @@ impl KinesisLocal {
             .current_dir(&dir.path)
             .env("KINESIS_MOCK_PLAIN_PORT", port.to_string())
             .env("KINESIS_MOCK_TLS_PORT", tls_port.to_string())
-            .env("KINESIS_MOCK_CERT_PATH", main.with_file_name("server.json"))
+            .env("KINESIS_MOCK_CERT_PATH", cert)
             .env("CREATE_STREAM_DURATION", "100ms")
             .env("DELETE_STREAM_DURATION", "100ms")
             .env("SHOULD_PERSIST_DATA", "false")
@@ -269,6 +278,17 @@ impl Run {
     /// The echoed states.
     pub fn states(&self) -> Vec<&Value> {
         self.of_type("STATE")
+    }
+
+    /// The CONNECTION_STATUS's status and message ("" when absent).
+    pub fn connection_status(&self) -> (String, String) {
+        let s = self
+            .of_type("CONNECTION_STATUS")
+            .first()
+            .map(|m| m["connectionStatus"].clone())
+            .unwrap_or(Value::Null);
+        let field = |k: &str| s[k].as_str().unwrap_or("").to_string();
+        (field("status"), field("message"))
     }
 }
 

@@ -1,0 +1,478 @@
+//! AWS credentials, region and endpoint, found where the AWS CLI looks for them,
+//! in its order: the config's keys, the environment, web identity (EKS), the
+//! shared files, the ECS container endpoint, EC2 instance metadata.
+
+mod container;
+mod imds;
+pub mod profile;
+mod provider;
+mod remote;
+mod web_identity;
+
+pub use provider::{Fixed as FixedCredentials, ProvideCredentials, Refreshing, REFRESH_WINDOW};
+
+use crate::config::{normalize_endpoint, Config, Secret};
+use crate::network::Network;
+use profile::Profiles;
+use std::fmt;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+/// Looks up an environment variable; tests pass their own.
+pub type Env<'a> = &'a dyn Fn(&str) -> Option<String>;
+
+/// The process environment, with empty values treated as unset.
+pub fn process_env(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+}
+
+/// A set of AWS credentials.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Credentials {
+    /// The access key ID (not secret).
+    pub access_key_id: String,
+    /// The secret access key.
+    pub secret_access_key: Secret,
+    /// The session token of temporary credentials.
+    pub session_token: Option<Secret>,
+    /// Where these came from, for messages ("config", "environment", ...).
+    pub source: &'static str,
+}
+
+impl fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Credentials")
+            .field("access_key_id", &self.access_key_id)
+            .field("source", &self.source)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Credentials as a source issued them, with when they stop working.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Issued {
+    /// The credentials.
+    pub credentials: Credentials,
+    /// When temporary credentials expire; None for long-term keys.
+    pub expires: Option<SystemTime>,
+}
+
+impl Issued {
+    /// Long-term credentials that never expire.
+    pub fn lasting(credentials: Credentials) -> Issued {
+        Issued {
+            credentials,
+            expires: None,
+        }
+    }
+}
+
+/// No usable credentials were found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CredentialsError(pub String);
+
+impl fmt::Display for CredentialsError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for CredentialsError {}
+
+/// What one source of the chain had to offer.
+#[derive(Debug)]
+pub enum Found {
+    /// Credentials.
+    Yes(Issued),
+    /// This source is not set up here; says why, for the message when nothing is found.
+    No(String),
+}
+
+/// One place credentials may come from; asked again whenever they need refreshing.
+pub trait Source: Send + Sync {
+    /// Its name in messages, e.g. "ECS container endpoint".
+    fn name(&self) -> &'static str;
+    /// Fresh credentials; `Found::No` when not set up here, Err when set up but failing.
+    fn fetch(&self) -> Result<Found, CredentialsError>;
+}
+
+/// Whether a source is set up here, read once from the environment.
+pub enum Setup<T> {
+    /// Not set up; says why, for the message when nothing is found.
+    Off(String),
+    /// Set up wrongly, and how.
+    Broken(String),
+    /// Set up.
+    Ready(T),
+}
+
+impl<T> Setup<T> {
+    /// The set-up, or what the source's `fetch` answers instead.
+    pub fn ready(&self) -> Result<&T, Result<Found, CredentialsError>> {
+        match self {
+            Setup::Off(why) => Err(Ok(Found::No(why.clone()))),
+            Setup::Broken(why) => Err(Err(CredentialsError(why.clone()))),
+            Setup::Ready(t) => Ok(t),
+        }
+    }
+}
+
+/// What the sources need besides the environment.
+pub struct Context<'a> {
+    /// The session's region (for the STS endpoint).
+    pub region: &'a str,
+    /// Trusted CAs and proxies.
+    pub network: &'a Network,
+    /// The shared config and credentials files.
+    pub profiles: &'a Profiles,
+}
+
+/// Walks the chain and returns a provider that keeps the first source that
+/// answered, refreshing its credentials before they expire.
+pub fn resolve(
+    config: &Config,
+    env: Env,
+    cx: &Context,
+) -> Result<Arc<Refreshing>, CredentialsError> {
+    let sources = chain(config, env, cx)?;
+    let mut tried = Vec::new();
+    for source in sources {
+        match source.fetch() {
+            Ok(Found::Yes(issued)) => return Ok(Arc::new(Refreshing::new(source, issued))),
+            Ok(Found::No(why)) => tried.push(format!("{} ({why})", source.name())),
+            Err(e) => {
+                let before = if tried.is_empty() {
+                    String::new()
+                } else {
+                    format!(" (tried before it: {})", tried.join("; "))
+                };
+                return Err(CredentialsError(format!(
+                    "AWS credentials from the {} failed: {e}{before}",
+                    source.name()
+                )));
+            }
+        }
+    }
+    Err(CredentialsError(format!(
+        "no AWS credentials found; tried: {}. Set `accessKey` and `privateKey` in the config, \
+         or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or an AWS profile",
+        tried.join("; ")
+    )))
+}
+
+/// The sources in the AWS CLI's order.
+fn chain(
+    config: &Config,
+    env: Env,
+    cx: &Context,
+) -> Result<Vec<Box<dyn Source>>, CredentialsError> {
+    Ok(vec![
+        Box::new(GivenKeys::from_config(config)?),
+        Box::new(GivenKeys::from_env(env)?),
+        Box::new(web_identity::WebIdentity::from_env(env, cx)),
+        Box::new(profile::ProfileKeys::new(cx.profiles)),
+        Box::new(container::Container::from_env(env, cx.network)),
+        Box::new(imds::InstanceMetadata::from_env(env, cx.network)),
+    ])
+}
+
+/// Keys given outright: the config's or the environment's.
+struct GivenKeys {
+    name: &'static str,
+    found: Option<Credentials>,
+    why_not: &'static str,
+}
+
+impl GivenKeys {
+    fn from_config(config: &Config) -> Result<GivenKeys, CredentialsError> {
+        let found = match (&config.access_key, &config.private_key) {
+            (Some(id), Some(secret)) => Some(Credentials {
+                access_key_id: id.clone(),
+                secret_access_key: secret.clone(),
+                session_token: config.session_token.clone(),
+                source: "config",
+            }),
+            (Some(_), None) => {
+                return Err(CredentialsError(
+                    "config field `accessKey` is set but `privateKey` is missing".into(),
+                ))
+            }
+            (None, Some(_)) => {
+                return Err(CredentialsError(
+                    "config field `privateKey` is set but `accessKey` is missing".into(),
+                ))
+            }
+            (None, None) => None,
+        };
+        Ok(GivenKeys {
+            name: "config",
+            found,
+            why_not: "`accessKey`/`privateKey` not set",
+        })
+    }
+
+    fn from_env(env: Env) -> Result<GivenKeys, CredentialsError> {
+        let found = match (env("AWS_ACCESS_KEY_ID"), env("AWS_SECRET_ACCESS_KEY")) {
+            (Some(id), Some(secret)) => Some(Credentials {
+                access_key_id: id,
+                secret_access_key: Secret::new(secret),
+                session_token: env("AWS_SESSION_TOKEN").map(Secret::new),
+                source: "environment",
+            }),
+            (Some(_), None) => {
+                return Err(CredentialsError(
+                    "AWS_ACCESS_KEY_ID is set but AWS_SECRET_ACCESS_KEY is not".into(),
+                ))
+            }
+            (None, Some(_)) => {
+                return Err(CredentialsError(
+                    "AWS_SECRET_ACCESS_KEY is set but AWS_ACCESS_KEY_ID is not".into(),
+                ))
+            }
+            (None, None) => None,
+        };
+        Ok(GivenKeys {
+            name: "environment",
+            found,
+            why_not: "AWS_ACCESS_KEY_ID not set",
+        })
+    }
+}
+
+impl Source for GivenKeys {
+    fn name(&self) -> &'static str {
+        self.name
+    }
+
+    fn fetch(&self) -> Result<Found, CredentialsError> {
+        Ok(match &self.found {
+            Some(c) => Found::Yes(Issued::lasting(c.clone())),
+            None => Found::No(self.why_not.into()),
+        })
+    }
+}
+
+/// The region: the config's, then `AWS_REGION`, `AWS_DEFAULT_REGION`, the
+/// profile's `region`, then `us-east-1`.
+pub fn resolve_region(config: &Config, env: Env, profiles: &Profiles) -> String {
+    config
+        .region
+        .clone()
+        .or_else(|| env("AWS_REGION"))
+        .or_else(|| env("AWS_DEFAULT_REGION"))
+        .or_else(|| profiles.get("region").map(str::to_string))
+        .unwrap_or_else(|| "us-east-1".to_string())
+}
+
+/// The endpoint: the config's, then `AWS_ENDPOINT_URL_KINESIS`, `AWS_ENDPOINT_URL`
+/// (unless `AWS_IGNORE_CONFIGURED_ENDPOINT_URLS=true`), then the region's default.
+pub fn resolve_endpoint(
+    config: &Config,
+    env: Env,
+    region: &str,
+) -> Result<String, CredentialsError> {
+    if let Some(url) = &config.endpoint {
+        return Ok(url.trim_end_matches('/').to_string());
+    }
+    if let Some(url) = env_endpoint(env, "AWS_ENDPOINT_URL_KINESIS")? {
+        return Ok(url);
+    }
+    Ok(default_endpoint("kinesis", region))
+}
+
+/// An endpoint from `specific` or else `AWS_ENDPOINT_URL`, checked like the config's.
+pub fn env_endpoint(env: Env, specific: &str) -> Result<Option<String>, CredentialsError> {
+    if env("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS").is_some_and(|v| v.eq_ignore_ascii_case("true")) {
+        return Ok(None);
+    }
+    for name in [specific, "AWS_ENDPOINT_URL"] {
+        if let Some(url) = env(name) {
+            return normalize_endpoint(url.trim())
+                .map(Some)
+                .map_err(|problem| CredentialsError(format!("{name} {problem}")));
+        }
+    }
+    Ok(None)
+}
+
+/// `https://<service>.<region>.amazonaws.com`, `.com.cn` in China.
+pub fn default_endpoint(service: &str, region: &str) -> String {
+    if region.starts_with("cn-") {
+        format!("https://{service}.{region}.amazonaws.com.cn")
+    } else {
+        format!("https://{service}.{region}.amazonaws.com")
+    }
+}
+
+/// Reads an ISO 8601 expiry such as `2026-11-25T23:00:00Z`.
+pub fn parse_expiry(text: &str) -> Option<SystemTime> {
+    use aws_smithy_types::date_time::{DateTime, Format};
+    let parsed = DateTime::from_str(text.trim(), Format::DateTimeWithOffset).ok()?;
+    SystemTime::try_from(parsed).ok()
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    pub(crate) fn env_of(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        move |k| map.get(k).cloned()
+    }
+
+    fn resolve_with(
+        config: &Config,
+        pairs: &[(&str, &str)],
+    ) -> Result<Credentials, CredentialsError> {
+        let mut all = vec![
+            ("AWS_EC2_METADATA_DISABLED", "true"),
+            ("AWS_CONFIG_FILE", "/nonexistent/config"),
+            ("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/credentials"),
+        ];
+        all.extend_from_slice(pairs);
+        let env = env_of(&all);
+        let profiles = Profiles::load(&env);
+        let network = Network::default();
+        let cx = Context {
+            region: "us-east-1",
+            network: &network,
+            profiles: &profiles,
+        };
+        resolve(config, &env, &cx).map(|p| p.current())
+    }
+
+    #[test]
+    fn config_wins_over_environment() {
+        let config = Config {
+            access_key: Some("CFG".into()),
+            private_key: Some(Secret::new("cfgsecret")),
+            ..Config::default()
+        };
+        let c = resolve_with(
+            &config,
+            &[
+                ("AWS_ACCESS_KEY_ID", "ENV"),
+                ("AWS_SECRET_ACCESS_KEY", "envsecret"),
+                // A stale AWS_PROFILE does not matter when an earlier source answers.
+                ("AWS_PROFILE", "missing"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(c.access_key_id, "CFG");
+        assert_eq!(c.source, "config");
+    }
+
+    #[test]
+    fn environment_when_config_empty() {
+        let c = resolve_with(
+            &Config::default(),
+            &[
+                ("AWS_ACCESS_KEY_ID", "ENV"),
+                ("AWS_SECRET_ACCESS_KEY", "envsecret"),
+                ("AWS_SESSION_TOKEN", "tok"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(c.access_key_id, "ENV");
+        assert_eq!(c.session_token.as_ref().map(Secret::expose), Some("tok"));
+        assert!(!format!("{c:?}").contains("envsecret"));
+    }
+
+    #[test]
+    fn missing_credentials_say_what_was_tried() {
+        let e = resolve_with(&Config::default(), &[]).unwrap_err();
+        for source in [
+            "config",
+            "environment",
+            "web identity",
+            "shared files",
+            "ECS container",
+            "EC2 instance metadata",
+        ] {
+            assert!(e.0.contains(source), "{source} missing from: {e}");
+        }
+        let half = Config {
+            access_key: Some("A".into()),
+            ..Config::default()
+        };
+        assert!(resolve_with(&half, &[])
+            .unwrap_err()
+            .0
+            .contains("privateKey"));
+        let e = resolve_with(&Config::default(), &[("AWS_ACCESS_KEY_ID", "A")]).unwrap_err();
+        assert!(e.0.contains("AWS_SECRET_ACCESS_KEY"), "{e}");
+    }
+
+    #[test]
+    fn region_and_endpoint_fallbacks() {
+        let none = Profiles::default();
+        let env = env_of(&[("AWS_DEFAULT_REGION", "eu-west-1")]);
+        assert_eq!(resolve_region(&Config::default(), &env, &none), "eu-west-1");
+        let env = env_of(&[
+            ("AWS_REGION", "us-west-2"),
+            ("AWS_DEFAULT_REGION", "eu-west-1"),
+        ]);
+        assert_eq!(resolve_region(&Config::default(), &env, &none), "us-west-2");
+        assert_eq!(
+            resolve_region(&Config::default(), &env_of(&[]), &none),
+            "us-east-1"
+        );
+        let plain = env_of(&[]);
+        assert_eq!(
+            resolve_endpoint(&Config::default(), &plain, "eu-west-1").unwrap(),
+            "https://kinesis.eu-west-1.amazonaws.com"
+        );
+        assert_eq!(
+            resolve_endpoint(&Config::default(), &plain, "cn-north-1").unwrap(),
+            "https://kinesis.cn-north-1.amazonaws.com.cn"
+        );
+        let c = Config {
+            endpoint: Some("http://localhost:4566/".into()),
+            ..Config::default()
+        };
+        let both = env_of(&[
+            ("AWS_ENDPOINT_URL_KINESIS", "http://127.0.0.1:1111/"),
+            ("AWS_ENDPOINT_URL", "http://127.0.0.1:2222"),
+        ]);
+        assert_eq!(
+            resolve_endpoint(&c, &both, "x").unwrap(),
+            "http://localhost:4566"
+        );
+        assert_eq!(
+            resolve_endpoint(&Config::default(), &both, "x").unwrap(),
+            "http://127.0.0.1:1111"
+        );
+        let general = env_of(&[("AWS_ENDPOINT_URL", "http://127.0.0.1:2222")]);
+        assert_eq!(
+            resolve_endpoint(&Config::default(), &general, "x").unwrap(),
+            "http://127.0.0.1:2222"
+        );
+        let ignored = env_of(&[
+            ("AWS_ENDPOINT_URL", "http://127.0.0.1:2222"),
+            ("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", "true"),
+        ]);
+        assert_eq!(
+            resolve_endpoint(&Config::default(), &ignored, "eu-west-1").unwrap(),
+            "https://kinesis.eu-west-1.amazonaws.com"
+        );
+        let bad = env_of(&[("AWS_ENDPOINT_URL_KINESIS", "ftp://x")]);
+        let e = resolve_endpoint(&Config::default(), &bad, "x").unwrap_err();
+        assert!(
+            e.0.starts_with("AWS_ENDPOINT_URL_KINESIS must start with http"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn expiry_times() {
+        let t = parse_expiry("2026-11-25T21:54:12Z").unwrap();
+        let secs = t.duration_since(SystemTime::UNIX_EPOCH).unwrap().as_secs();
+        assert_eq!(secs, 1_795_643_652);
+        assert!(parse_expiry("2026-11-25T21:54:12+00:00").is_some());
+        assert!(parse_expiry("soon").is_none());
+    }
+}

@@ -1,0 +1,253 @@
+//! How connections are made, as the AWS tools do it: extra trusted CAs from
+//! `AWS_CA_BUNDLE`, and proxies from `HTTPS_PROXY` / `HTTP_PROXY` / `ALL_PROXY`
+//! chosen by the target's scheme, with `NO_PROXY` exceptions.
+
+use crate::credentials::Env;
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+use ureq::tls::{Certificate, PemItem, RootCerts, TlsConfig};
+
+/// The environment cannot be used to make connections (bad CA bundle or proxy URL).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NetworkError(pub String);
+
+impl fmt::Display for NetworkError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for NetworkError {}
+
+/// Connection settings read once from the environment.
+#[derive(Clone, Default)]
+pub struct Network {
+    /// Bundled roots plus `AWS_CA_BUNDLE`'s certificates; None keeps the bundled roots alone.
+    roots: Option<Arc<Vec<Certificate<'static>>>>,
+    https_proxy: Option<ureq::Proxy>,
+    http_proxy: Option<ureq::Proxy>,
+    no_proxy: Vec<String>,
+}
+
+impl fmt::Debug for Network {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Proxy URLs may carry passwords: show only whether they are set.
+        f.debug_struct("Network")
+            .field("extra_roots", &self.roots.is_some())
+            .field("https_proxy", &self.https_proxy.is_some())
+            .field("http_proxy", &self.http_proxy.is_some())
+            .field("no_proxy", &self.no_proxy)
+            .finish()
+    }
+}
+
+impl Network {
+    /// Reads `AWS_CA_BUNDLE`, the proxy variables (upper or lower case) and `NO_PROXY`.
+    pub fn from_env(env: Env) -> Result<Network, NetworkError> {
+        let roots = match env("AWS_CA_BUNDLE") {
+            Some(path) => Some(Arc::new(roots_with_bundle(&path)?)),
+            None => None,
+        };
+        let var = |upper: &str| env(upper).or_else(|| env(&upper.to_ascii_lowercase()));
+        let proxy = |name: &str| -> Result<Option<ureq::Proxy>, NetworkError> {
+            let Some((source, url)) = var(name)
+                .map(|u| (name, u))
+                .or_else(|| var("ALL_PROXY").map(|u| ("ALL_PROXY", u)))
+            else {
+                return Ok(None);
+            };
+            ureq::Proxy::new(url.trim()).map(Some).map_err(|e| {
+                NetworkError(format!(
+                    "{source} is not a usable proxy URL ({e}); expected e.g. http://proxy.example:3128"
+                ))
+            })
+        };
+        let no_proxy = var("NO_PROXY")
+            .map(|list| {
+                list.split(',')
+                    .map(|e| e.trim().to_ascii_lowercase())
+                    .filter(|e| !e.is_empty())
+                    .collect()
+            })
+            .unwrap_or_default();
+        Ok(Network {
+            roots,
+            https_proxy: proxy("HTTPS_PROXY")?,
+            http_proxy: proxy("HTTP_PROXY")?,
+            no_proxy,
+        })
+    }
+
+    /// The proxy to reach `url` through, if any.
+    pub fn proxy_for(&self, url: &str) -> Option<&ureq::Proxy> {
+        let uri: ureq::http::Uri = url.parse().ok()?;
+        let proxy = match uri.scheme_str() {
+            Some("https") => self.https_proxy.as_ref(),
+            _ => self.http_proxy.as_ref(),
+        }?;
+        let host = uri.host()?.trim_start_matches('[').trim_end_matches(']');
+        if self.bypasses(&host.to_ascii_lowercase()) {
+            return None;
+        }
+        Some(proxy)
+    }
+
+    /// Whether `NO_PROXY` exempts `host`: `*`, the host itself, or a domain it is in
+    /// (`example.com` and `.example.com` both cover `api.example.com`), as curl reads it.
+    fn bypasses(&self, host: &str) -> bool {
+        self.no_proxy.iter().any(|entry| {
+            let entry = entry.trim_start_matches("*.").trim_start_matches('.');
+            // An entry may name a port; hosts are compared without it.
+            let entry = match entry.rsplit_once(':') {
+                Some((h, port)) if port.chars().all(|c| c.is_ascii_digit()) && !h.contains(':') => {
+                    h
+                }
+                _ => entry,
+            };
+            entry == "*"
+                || host == entry
+                || host
+                    .strip_suffix(entry)
+                    .is_some_and(|rest| rest.ends_with('.'))
+        })
+    }
+
+    /// An HTTP agent for requests to `url`: these roots, the proxy for its scheme,
+    /// no redirects, and any status returned as an answer rather than an error.
+    pub fn agent(&self, url: &str, connect: Duration, request: Duration) -> ureq::Agent {
+        let mut tls = TlsConfig::builder();
+        if let Some(roots) = &self.roots {
+            tls = tls.root_certs(RootCerts::Specific(roots.clone()));
+        }
+        ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_connect(Some(connect))
+            .timeout_global(Some(request))
+            .user_agent(concat!("destination-kinesis/", env!("CARGO_PKG_VERSION")))
+            .max_redirects(0)
+            .proxy(self.proxy_for(url).cloned())
+            .tls_config(tls.build())
+            .build()
+            .into()
+    }
+}
+
+/// The bundled Mozilla roots plus every certificate in the PEM file at `path`.
+fn roots_with_bundle(path: &str) -> Result<Vec<Certificate<'static>>, NetworkError> {
+    let pem = std::fs::read(path)
+        .map_err(|e| NetworkError(format!("cannot read AWS_CA_BUNDLE file {path}: {e}")))?;
+    let mut extra = Vec::new();
+    for item in ureq::tls::parse_pem(&pem) {
+        match item {
+            Ok(PemItem::Certificate(cert)) => extra.push(cert),
+            Ok(_) => {}
+            Err(e) => {
+                return Err(NetworkError(format!(
+                    "AWS_CA_BUNDLE file {path} is not valid PEM: {e}"
+                )))
+            }
+        }
+    }
+    if extra.is_empty() {
+        return Err(NetworkError(format!(
+            "AWS_CA_BUNDLE file {path} holds no PEM certificate (-----BEGIN CERTIFICATE-----)"
+        )));
+    }
+    let mut roots: Vec<Certificate<'static>> = webpki_root_certs::TLS_SERVER_ROOT_CERTS
+        .iter()
+        .map(|der| Certificate::from_der(der.as_ref()))
+        .collect();
+    roots.extend(extra);
+    Ok(roots)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn network(pairs: &[(&str, &str)]) -> Result<Network, NetworkError> {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Network::from_env(&move |k: &str| map.get(k).cloned())
+    }
+
+    #[test]
+    fn proxy_chosen_by_scheme() {
+        let n = network(&[
+            ("HTTPS_PROXY", "http://secure-proxy:3128"),
+            ("http_proxy", "http://plain-proxy:8080"),
+        ])
+        .unwrap();
+        assert_eq!(
+            n.proxy_for("https://kinesis.us-east-1.amazonaws.com")
+                .map(|p| p.host().to_string()),
+            Some("secure-proxy".into())
+        );
+        assert_eq!(
+            n.proxy_for("http://127.0.0.1:4567").map(|p| p.port()),
+            Some(8080)
+        );
+        let only_all = network(&[("ALL_PROXY", "http://all:1")]).unwrap();
+        assert!(only_all.proxy_for("https://x.example").is_some());
+        assert!(network(&[])
+            .unwrap()
+            .proxy_for("https://x.example")
+            .is_none());
+    }
+
+    #[test]
+    fn no_proxy_exempts_hosts_and_domains() {
+        let n = network(&[
+            ("HTTPS_PROXY", "http://p:3128"),
+            ("HTTP_PROXY", "http://p:3128"),
+            (
+                "NO_PROXY",
+                "localhost, 127.0.0.1,.internal.example,amazonaws.com:443",
+            ),
+        ])
+        .unwrap();
+        for exempt in [
+            "http://127.0.0.1:4567",
+            "http://LOCALHOST:1",
+            "https://a.internal.example",
+            "https://internal.example",
+            "https://kinesis.us-east-1.amazonaws.com",
+        ] {
+            assert!(n.proxy_for(exempt).is_none(), "{exempt}");
+        }
+        for proxied in [
+            "https://notamazonaws.com",
+            "http://127.0.0.2",
+            "https://example",
+        ] {
+            assert!(n.proxy_for(proxied).is_some(), "{proxied}");
+        }
+        let all = network(&[("HTTP_PROXY", "http://p:1"), ("no_proxy", "*")]).unwrap();
+        assert!(all.proxy_for("http://anything").is_none());
+    }
+
+    #[test]
+    fn bad_settings_are_named() {
+        let e = network(&[("HTTPS_PROXY", "ftp://p")]).unwrap_err();
+        assert!(e.0.contains("HTTPS_PROXY"), "{e}");
+        let e = network(&[("AWS_CA_BUNDLE", "/nonexistent/ca.pem")]).unwrap_err();
+        assert!(e.0.contains("AWS_CA_BUNDLE") && e.0.contains("/nonexistent/ca.pem"));
+        let dir = std::env::temp_dir().join(format!("dk-net-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let not_pem = dir.join("empty.pem");
+        std::fs::write(&not_pem, "hello").unwrap();
+        let e = network(&[("AWS_CA_BUNDLE", not_pem.to_str().unwrap())]).unwrap_err();
+        assert!(e.0.contains("no PEM certificate"), "{e}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn secrets_in_proxy_urls_hidden() {
+        let n = network(&[("HTTPS_PROXY", "http://user:hunter2@p:3128")]).unwrap();
+        assert!(!format!("{n:?}").contains("hunter2"));
+    }
+}
