@@ -80,6 +80,17 @@ impl Batch {
         self.spans.len() < max_entries.min(MAX_ENTRIES) && self.payload + size <= MAX_REQUEST_BYTES
     }
 
+    /// Bytes (data plus key) the next entry may take: within the record and
+    /// request limits, and 0 once `max_entries` are in.
+    pub fn room(&self, max_entries: usize) -> usize {
+        if self.spans.len() >= max_entries.min(MAX_ENTRIES) {
+            return 0;
+        }
+        MAX_REQUEST_BYTES
+            .saturating_sub(self.payload)
+            .min(MAX_RECORD_BYTES)
+    }
+
     /// Adds an entry carrying `records` input records.
     pub fn push(
         &mut self,

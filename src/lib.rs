@@ -1,5 +1,6 @@
 //! destination-kinesis: an Airbyte destination and pipeline tool for Amazon Kinesis Data Streams.
 
+pub mod aggregate;
 pub mod batch;
 pub mod catalog;
 pub mod check;

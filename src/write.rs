@@ -1,6 +1,7 @@
 //! The write loop: Airbyte messages in, PutRecords out, STATE messages echoed
 //! once everything before them is in Kinesis.
 
+use crate::aggregate::Aggregator;
 use crate::batch::{Batch, MAX_RECORD_BYTES};
 use crate::catalog::Catalog;
 use crate::checkpoint::Checkpoints;
@@ -49,6 +50,8 @@ struct Target {
     name: String,
     envelope: Envelope,
     open: Option<Batch>,
+    /// The aggregate being filled, when records are aggregated.
+    aggregate: Option<Aggregator>,
 }
 
 /// The running state of one write.
@@ -123,6 +126,9 @@ pub fn run(
                         with_stream: false,
                     },
                     open: None,
+                    aggregate: config
+                        .aggregation
+                        .then(|| Aggregator::new(config.partition_key != PartitionKeySource::Uuid)),
                 });
                 targets.len() - 1
             }
@@ -209,6 +215,27 @@ pub fn run(
         return Err(f);
     }
     outcome.map(|()| writer.totals)
+}
+
+/// Puts target's open aggregate, if any, into its open batch as one entry;
+/// returns the aggregate's bytes.
+fn close_aggregate(target: &mut Target) -> usize {
+    let (Some(aggregate), Some(batch)) = (target.aggregate.as_mut(), target.open.as_mut()) else {
+        return 0;
+    };
+    if aggregate.is_empty() {
+        return 0;
+    }
+    aggregate.finish();
+    batch.push(
+        aggregate.encoded(),
+        aggregate.partition_key(),
+        None,
+        aggregate.len(),
+    );
+    let bytes = aggregate.encoded().len();
+    aggregate.clear();
+    bytes
 }
 
 impl Writer<'_> {
@@ -330,6 +357,20 @@ impl Writer<'_> {
             )
             .for_stream(namespace, &r.stream));
         }
+        let data_key = self.keys.from_data() && !self.key_buf.is_empty();
+        if self.targets[t].aggregate.is_some() {
+            self.add_aggregated(t, data_key);
+        } else {
+            self.add_plain(t, size, data_key);
+        }
+        self.checkpoints.count_record(stream);
+        self.totals.records += 1;
+        self.totals.data_bytes += r.data.get().len() as u64;
+        Ok(())
+    }
+
+    /// Adds the record in `record_buf` to target `t`'s batch as its own entry.
+    fn add_plain(&mut self, t: usize, size: usize, data_key: bool) {
         let buffer_size = self.config.buffer_size;
         if self.targets[t]
             .open
@@ -338,29 +379,11 @@ impl Writer<'_> {
         {
             self.flush(t);
         }
-        if self.targets[t].open.is_none() {
-            let id = self.checkpoints.open_batch();
-            let batch = match self.spare.pop() {
-                Some(mut b) => {
-                    b.reset(id);
-                    b.stream.clone_from(&self.targets[t].name);
-                    b
-                }
-                None => Batch::new(&self.targets[t].name, id),
-            };
-            self.targets[t].open = Some(batch);
-        }
-        let key = if self.keys.from_data() && !self.key_buf.is_empty() {
-            &self.key_buf
-        } else {
-            &self.id_buf
-        };
+        self.open_batch(t);
+        let key = if data_key { &self.key_buf } else { &self.id_buf };
         if let Some(batch) = self.targets[t].open.as_mut() {
             batch.push(&self.record_buf, key, None, 1);
         }
-        self.checkpoints.count_record(stream);
-        self.totals.records += 1;
-        self.totals.data_bytes += r.data.get().len() as u64;
         self.totals.kinesis_bytes += self.record_buf.len() as u64;
         if self.targets[t]
             .open
@@ -369,14 +392,62 @@ impl Writer<'_> {
         {
             self.flush(t);
         }
-        Ok(())
     }
 
-    /// Sends target `t`'s open batch.
+    /// Adds the record in `record_buf` to target `t`'s open aggregate. The
+    /// aggregate is kept small enough to go into the open batch as its next
+    /// entry, so its records always travel in the batch that was open when
+    /// they came (which the states after them wait for).
+    fn add_aggregated(&mut self, t: usize, data_key: bool) {
+        let buffer_size = self.config.buffer_size;
+        loop {
+            self.open_batch(t);
+            let target = &mut self.targets[t];
+            let (Some(batch), Some(aggregate)) = (target.open.as_mut(), target.aggregate.as_mut())
+            else {
+                return;
+            };
+            let key = if data_key { &self.key_buf } else { &self.id_buf };
+            if aggregate.try_add(&self.record_buf, key, batch.room(buffer_size)) {
+                return;
+            }
+            if !aggregate.is_empty() {
+                self.totals.kinesis_bytes += close_aggregate(target) as u64;
+            } else if !batch.is_empty() {
+                self.flush(t);
+            } else {
+                // Too big to aggregate even alone: it goes as a plain record,
+                // which consumers read as it is.
+                batch.push(&self.record_buf, key, None, 1);
+                self.totals.kinesis_bytes += self.record_buf.len() as u64;
+                return;
+            }
+        }
+    }
+
+    /// Makes sure target `t` has an open batch.
+    fn open_batch(&mut self, t: usize) {
+        if self.targets[t].open.is_some() {
+            return;
+        }
+        let id = self.checkpoints.open_batch();
+        let batch = match self.spare.pop() {
+            Some(mut b) => {
+                b.reset(id);
+                b.stream.clone_from(&self.targets[t].name);
+                b
+            }
+            None => Batch::new(&self.targets[t].name, id),
+        };
+        self.targets[t].open = Some(batch);
+    }
+
+    /// Sends target `t`'s open batch, with its open aggregate.
     fn flush(&mut self, t: usize) {
         if self.failed.is_some() {
             return;
         }
+        self.totals.kinesis_bytes += close_aggregate(&mut self.targets[t]) as u64;
         if let Some(batch) = self.targets[t].open.take() {
             let done = self.dispatcher.submit(batch);
             self.collect(done);
