@@ -239,7 +239,6 @@ pub struct Aggregator {
     first_key: String,
     /// Whether equal keys share one table entry (worth it only when keys can repeat).
     share_keys: bool,
-    encoded: Vec<u8>,
 }
 
 impl Aggregator {
@@ -309,19 +308,14 @@ impl Aggregator {
         true
     }
 
-    /// Encodes the aggregate; read it with `encoded` and `partition_key`.
-    pub fn finish(&mut self) {
-        self.encoded.clear();
-        self.encoded.extend_from_slice(&MAGIC);
-        self.encoded.extend_from_slice(&self.keys);
-        self.encoded.extend_from_slice(&self.records);
-        let digest = Md5::digest(&self.encoded[MAGIC.len()..]);
-        self.encoded.extend_from_slice(digest.as_slice());
-    }
-
-    /// The aggregate's bytes, as of the last `finish`.
-    pub fn encoded(&self) -> &[u8] {
-        &self.encoded
+    /// Writes the aggregated record into `out`, replacing its contents.
+    pub fn encode_into(&self, out: &mut Vec<u8>) {
+        out.clear();
+        out.extend_from_slice(&MAGIC);
+        out.extend_from_slice(&self.keys);
+        out.extend_from_slice(&self.records);
+        let digest = Md5::digest(&out[MAGIC.len()..]);
+        out.extend_from_slice(digest.as_slice());
     }
 
     /// The aggregate's Kinesis partition key: its first record's.
@@ -349,9 +343,10 @@ mod tests {
         for (key, data) in records {
             assert!(a.try_add(data, key, usize::MAX));
         }
-        a.finish();
-        assert_eq!(a.size(), a.encoded().len() + a.partition_key().len());
-        (a.encoded().to_vec(), a.partition_key().to_string())
+        let mut bytes = Vec::new();
+        a.encode_into(&mut bytes);
+        assert_eq!(a.size(), bytes.len() + a.partition_key().len());
+        (bytes, a.partition_key().to_string())
     }
 
     #[test]
@@ -400,8 +395,9 @@ mod tests {
         assert_eq!(a.size(), 130);
         assert!(!a.try_add(&data, "k", 130 + 108));
         assert!(a.try_add(&data, "k", 130 + 109));
-        a.finish();
-        assert_eq!(a.encoded().len() + 1, 239);
+        let mut bytes = Vec::new();
+        a.encode_into(&mut bytes);
+        assert_eq!(bytes.len() + 1, 239);
         assert_eq!(a.len(), 2);
         a.clear();
         assert!(a.is_empty() && a.size() == 20);

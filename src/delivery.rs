@@ -88,9 +88,9 @@ impl Sender {
                 backoff.shorten_to(since + CANCEL_GRACE);
             }
             let count = pending.as_ref().map_or(batch.len(), Vec::len);
-            batch.request_body(pending.as_deref(), &mut self.body);
+            let body = batch.request_body(pending.as_deref(), &mut self.body);
             sent.requests += 1;
-            let failure = match self.kinesis.put_records(&batch.stream, &self.body, count) {
+            let failure = match self.kinesis.put_records(&batch.stream, body, count) {
                 Ok(outcomes) => {
                     let indexes: Vec<usize> =
                         pending.take().unwrap_or_else(|| (0..batch.len()).collect());

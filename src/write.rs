@@ -25,6 +25,13 @@ use std::time::{Duration, Instant};
 /// its data, so a longer line could never become a record within 1 MiB.
 pub const MAX_LINE_BYTES: usize = 2 * MAX_RECORD_BYTES;
 
+/// Most request bytes all streams' open batches may hold together; past it
+/// the largest is sent early. One full request (5 MiB of data, base64) fits.
+pub const BUFFER_BUDGET: usize = 8 * 1024 * 1024;
+
+/// How often (in record bytes read) the budget is checked.
+const BUDGET_CHECK_BYTES: usize = 256 * 1024;
+
 /// Buffered records are sent when stdin has been quiet this long.
 pub const IDLE_FLUSH: Duration = Duration::from_secs(1);
 
@@ -72,6 +79,10 @@ struct Writer<'a> {
     id_buf: String,
     key_buf: String,
     record_buf: Vec<u8>,
+    /// Where an aggregate is encoded before it goes into its batch.
+    aggregate_buf: Vec<u8>,
+    /// Record bytes added since the buffer budget was last checked.
+    unchecked_bytes: usize,
     totals: Totals,
     /// The first delivery failure; once set nothing more is sent.
     failed: Option<Failure>,
@@ -196,6 +207,8 @@ pub fn run(
         id_buf: String::new(),
         key_buf: String::new(),
         record_buf: Vec::new(),
+        aggregate_buf: Vec::new(),
+        unchecked_bytes: 0,
         totals: Totals::default(),
         failed: None,
         unknown_types: HashSet::new(),
@@ -217,25 +230,28 @@ pub fn run(
     outcome.map(|()| writer.totals)
 }
 
-/// Puts target's open aggregate, if any, into its open batch as one entry;
-/// returns the aggregate's bytes.
-fn close_aggregate(target: &mut Target) -> usize {
+/// Puts target's open aggregate, if any, into its open batch as one entry
+/// (encoded in `scratch`); returns the aggregate's bytes.
+fn close_aggregate(target: &mut Target, scratch: &mut Vec<u8>) -> usize {
     let (Some(aggregate), Some(batch)) = (target.aggregate.as_mut(), target.open.as_mut()) else {
         return 0;
     };
     if aggregate.is_empty() {
         return 0;
     }
-    aggregate.finish();
-    batch.push(
-        aggregate.encoded(),
-        aggregate.partition_key(),
-        None,
-        aggregate.len(),
-    );
-    let bytes = aggregate.encoded().len();
+    aggregate.encode_into(scratch);
+    batch.push(scratch, aggregate.partition_key(), None, aggregate.len());
     aggregate.clear();
-    bytes
+    scratch.len()
+}
+
+/// Bytes target `t` holds for requests not yet sent.
+fn held_bytes(target: &Target) -> usize {
+    let aggregate = match &target.aggregate {
+        Some(a) if !a.is_empty() => a.size(),
+        _ => 0,
+    };
+    target.open.as_ref().map_or(0, Batch::body_bytes) + aggregate
 }
 
 impl Writer<'_> {
@@ -366,7 +382,28 @@ impl Writer<'_> {
         self.checkpoints.count_record(stream);
         self.totals.records += 1;
         self.totals.data_bytes += r.data.get().len() as u64;
+        self.unchecked_bytes += self.record_buf.len();
+        if self.unchecked_bytes >= BUDGET_CHECK_BYTES {
+            self.unchecked_bytes = 0;
+            self.keep_within_budget();
+        }
         Ok(())
+    }
+
+    /// Sends the largest open batches while all of them together hold more
+    /// than `BUFFER_BUDGET`, so memory does not grow with the number of streams.
+    fn keep_within_budget(&mut self) {
+        while self.failed.is_none() {
+            let total: usize = self.targets.iter().map(held_bytes).sum();
+            if total <= BUFFER_BUDGET {
+                return;
+            }
+            let largest = (0..self.targets.len()).max_by_key(|&t| held_bytes(&self.targets[t]));
+            match largest {
+                Some(t) => self.flush(t),
+                None => return,
+            }
+        }
     }
 
     /// Adds the record in `record_buf` to target `t`'s batch as its own entry.
@@ -412,7 +449,8 @@ impl Writer<'_> {
                 return;
             }
             if !aggregate.is_empty() {
-                self.totals.kinesis_bytes += close_aggregate(target) as u64;
+                self.totals.kinesis_bytes +=
+                    close_aggregate(target, &mut self.aggregate_buf) as u64;
             } else if !batch.is_empty() {
                 self.flush(t);
             } else {
@@ -447,7 +485,8 @@ impl Writer<'_> {
         if self.failed.is_some() {
             return;
         }
-        self.totals.kinesis_bytes += close_aggregate(&mut self.targets[t]) as u64;
+        self.totals.kinesis_bytes +=
+            close_aggregate(&mut self.targets[t], &mut self.aggregate_buf) as u64;
         if let Some(batch) = self.targets[t].open.take() {
             let done = self.dispatcher.submit(batch);
             self.collect(done);

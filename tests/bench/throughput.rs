@@ -247,6 +247,15 @@ fn machine() -> String {
 }
 
 fn main() {
+    if let Ok(ms) = std::env::var("BENCH_SERVE") {
+        // Only the sink, for profiling the binary by hand (see BENCHMARKS.md).
+        let sink = Sink::start().expect("start the loopback sink");
+        sink.set_delay(Duration::from_millis(ms.parse().unwrap_or(0)));
+        println!("{}", sink.endpoint());
+        loop {
+            std::thread::sleep(Duration::from_secs(3600));
+        }
+    }
     let bench = std::env::args().any(|a| a == "--bench");
     if !bench {
         smoke();
