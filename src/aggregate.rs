@@ -378,7 +378,9 @@ mod tests {
     #[test]
     fn matches_a_hand_encoded_aggregate() {
         // AggregatedRecord{partition_key_table:["a"], records:[{0, "xy"}]}, as protoc encodes it.
-        let proto = [0x0A, 0x01, b'a', 0x1A, 0x06, 0x08, 0x00, 0x1A, 0x02, b'x', b'y'];
+        let proto = [
+            0x0A, 0x01, b'a', 0x1A, 0x06, 0x08, 0x00, 0x1A, 0x02, b'x', b'y',
+        ];
         let (bytes, _) = build(&[("a", b"xy")], false);
         assert_eq!(&bytes[4..bytes.len() - 16], &proto);
         assert_eq!(&bytes[bytes.len() - 16..], Md5::digest(proto).as_slice());
@@ -405,7 +407,14 @@ mod tests {
 
     #[test]
     fn varints() {
-        for (n, len) in [(0u64, 1), (127, 1), (128, 2), (16_383, 2), (16_384, 3), (u64::MAX, 10)] {
+        for (n, len) in [
+            (0u64, 1),
+            (127, 1),
+            (128, 2),
+            (16_383, 2),
+            (16_384, 3),
+            (u64::MAX, 10),
+        ] {
             let mut out = Vec::new();
             put_varint(&mut out, n);
             assert_eq!(out.len(), len, "{n}");
@@ -416,7 +425,10 @@ mod tests {
 
     #[test]
     fn refuses_what_is_not_a_good_aggregate() {
-        assert_eq!(deaggregate(b"{\"plain\":1}"), Err(AggregateError::NotAggregated));
+        assert_eq!(
+            deaggregate(b"{\"plain\":1}"),
+            Err(AggregateError::NotAggregated)
+        );
         assert_eq!(deaggregate(&MAGIC), Err(AggregateError::NotAggregated));
         let (mut bytes, _) = build(&[("k", b"data")], false);
         let last = bytes.len() - 1;
@@ -436,15 +448,23 @@ mod tests {
             Err(AggregateError::Malformed(why)) => assert!(why.contains(expected), "{why}"),
             other => panic!("{proto:?}: {other:?}"),
         };
-        bad(&[0x1A, 0x04, 0x08, 0x00, 0x1A, 0x00], "names partition key 0 of 0");
-        bad(&[0x0A, 0x01, b'a', 0x1A, 0x02, 0x1A, 0x00], "without partition_key_index");
+        bad(
+            &[0x1A, 0x04, 0x08, 0x00, 0x1A, 0x00],
+            "names partition key 0 of 0",
+        );
+        bad(
+            &[0x0A, 0x01, b'a', 0x1A, 0x02, 0x1A, 0x00],
+            "without partition_key_index",
+        );
         bad(&[0x0A, 0x01, b'a', 0x1A, 0x02, 0x08, 0x00], "without data");
         bad(&[0x0A, 0x05, b'a'], "a field of 5 bytes where 1 remain");
         bad(&[0x0A, 0x01, 0xFF], "not UTF-8");
         bad(&[0x0A], "truncated");
         bad(&[0x0B], "unsupported wire type 3");
         bad(
-            &[0x0A, 0x01, b'a', 0x1A, 0x06, 0x08, 0x00, 0x10, 0x03, 0x1A, 0x00],
+            &[
+                0x0A, 0x01, b'a', 0x1A, 0x06, 0x08, 0x00, 0x10, 0x03, 0x1A, 0x00,
+            ],
             "names explicit hash key 3 of 0",
         );
         // Unknown fields and tags are read past.

@@ -142,7 +142,11 @@ impl Batch {
     /// The PutRecords request body for the entries at `indexes` (every entry
     /// when None): the batch's own body, or one built in `scratch` for a
     /// resend of some entries.
-    pub fn request_body<'a>(&'a self, indexes: Option<&[usize]>, scratch: &'a mut Vec<u8>) -> &'a [u8] {
+    pub fn request_body<'a>(
+        &'a self,
+        indexes: Option<&[usize]>,
+        scratch: &'a mut Vec<u8>,
+    ) -> &'a [u8] {
         if indexes.is_none() && !self.body.is_empty() {
             return &self.body;
         }
@@ -190,7 +194,10 @@ mod tests {
         assert_eq!(b.payload_bytes(), 5 + 2 + 7 + 3);
         let mut scratch = Vec::new();
         let v: Value = serde_json::from_slice(b.request_body(None, &mut scratch)).unwrap();
-        assert!(scratch.is_empty(), "the whole batch is sent from its own body");
+        assert!(
+            scratch.is_empty(),
+            "the whole batch is sent from its own body"
+        );
         assert_eq!(v["StreamName"], "my-stream");
         assert_eq!(v["Records"][0]["Data"], "aGVsbG8=");
         assert_eq!(v["Records"][1]["PartitionKey"], "k\"2");

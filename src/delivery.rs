@@ -197,35 +197,30 @@ pub struct Done {
     pub result: Result<Sent, DeliveryError>,
 }
 
-/// Runs deliveries: inline when one may be in flight, else on worker threads.
-pub enum Dispatcher {
-    /// One delivery at a time, on the calling thread.
-    Inline(Sender),
-    /// Up to `max` deliveries at once on worker threads.
-    Pool {
-        /// Work for the threads.
-        work: Option<SyncSender<Batch>>,
-        /// Finished deliveries.
-        done: Receiver<Done>,
-        /// Deliveries submitted and not yet collected.
-        in_flight: usize,
-        /// Most deliveries at once.
-        max: usize,
-        /// The worker threads.
-        workers: Vec<JoinHandle<()>>,
-    },
+/// Runs deliveries on worker threads, up to `maxInFlight` at once. With one,
+/// requests still go strictly one after another, in order; the caller
+/// prepares the next batch meanwhile instead of waiting.
+pub struct Dispatcher {
+    /// Work for the threads.
+    work: Option<SyncSender<Batch>>,
+    /// Finished deliveries.
+    done: Receiver<Done>,
+    /// Deliveries submitted and not yet collected.
+    in_flight: usize,
+    /// Most deliveries at once.
+    max: usize,
+    /// The worker threads.
+    workers: Vec<JoinHandle<()>>,
 }
 
 impl Dispatcher {
-    /// A dispatcher allowing `max_in_flight` concurrent PutRecords calls.
+    /// A dispatcher allowing `max_in_flight` concurrent PutRecords calls (at least one).
     pub fn new(max_in_flight: usize, make_sender: impl Fn() -> Sender) -> Dispatcher {
-        if max_in_flight <= 1 {
-            return Dispatcher::Inline(make_sender());
-        }
+        let max = max_in_flight.max(1);
         let (work_tx, work_rx) = sync_channel::<Batch>(0);
         let work_rx = Arc::new(std::sync::Mutex::new(work_rx));
         let (done_tx, done) = channel();
-        let workers = (0..max_in_flight)
+        let workers = (0..max)
             .map(|_| {
                 let work_rx = Arc::clone(&work_rx);
                 let done_tx: ChannelSender<Done> = done_tx.clone();
@@ -243,99 +238,74 @@ impl Dispatcher {
                 })
             })
             .collect();
-        Dispatcher::Pool {
+        Dispatcher {
             work: Some(work_tx),
             done,
             in_flight: 0,
-            max: max_in_flight,
+            max,
             workers,
         }
     }
 
-    /// Starts delivering `batch`; returns whatever deliveries finished meanwhile.
-    /// Blocks while the maximum is in flight.
-    pub fn submit(&mut self, batch: Batch) -> Vec<Done> {
-        match self {
-            Dispatcher::Inline(sender) => {
-                let result = sender.deliver(&batch);
-                vec![Done { batch, result }]
-            }
-            Dispatcher::Pool {
-                work,
-                done,
-                in_flight,
-                max,
-                ..
-            } => {
-                let mut finished = Vec::new();
-                if *in_flight >= *max {
-                    if let Ok(d) = done.recv() {
-                        *in_flight -= 1;
-                        finished.push(d);
-                    }
-                }
-                if let Some(work) = work {
-                    if work.send(batch).is_ok() {
-                        *in_flight += 1;
-                    }
-                }
-                while let Ok(d) = done.try_recv() {
-                    *in_flight -= 1;
-                    finished.push(d);
-                }
-                finished
+    /// Waits until another delivery may start; returns the deliveries that
+    /// finished meanwhile, so a failure among them can stop the next one.
+    pub fn wait_for_slot(&mut self) -> Vec<Done> {
+        let mut finished = Vec::new();
+        if self.in_flight >= self.max {
+            if let Ok(d) = self.done.recv() {
+                self.in_flight -= 1;
+                finished.push(d);
             }
         }
+        finished.extend(self.poll());
+        finished
+    }
+
+    /// Starts delivering `batch`, first waiting for a free slot; returns
+    /// whatever deliveries finished meanwhile.
+    pub fn submit(&mut self, batch: Batch) -> Vec<Done> {
+        let mut finished = self.wait_for_slot();
+        if let Some(work) = &self.work {
+            if work.send(batch).is_ok() {
+                self.in_flight += 1;
+            }
+        }
+        finished.extend(self.poll());
+        finished
     }
 
     /// Deliveries that finished, without waiting.
     pub fn poll(&mut self) -> Vec<Done> {
-        match self {
-            Dispatcher::Inline(_) => Vec::new(),
-            Dispatcher::Pool {
-                done, in_flight, ..
-            } => {
-                let mut finished = Vec::new();
-                while let Ok(d) = done.try_recv() {
-                    *in_flight -= 1;
-                    finished.push(d);
-                }
-                finished
-            }
+        let mut finished = Vec::new();
+        while let Ok(d) = self.done.try_recv() {
+            self.in_flight -= 1;
+            finished.push(d);
         }
+        finished
     }
 
     /// Waits for every delivery in flight.
     pub fn drain(&mut self) -> Vec<Done> {
-        match self {
-            Dispatcher::Inline(_) => Vec::new(),
-            Dispatcher::Pool {
-                done, in_flight, ..
-            } => {
-                let mut finished = Vec::new();
-                while *in_flight > 0 {
-                    match done.recv() {
-                        Ok(d) => {
-                            *in_flight -= 1;
-                            finished.push(d);
-                        }
-                        Err(_) => break,
-                    }
+        let mut finished = Vec::new();
+        while self.in_flight > 0 {
+            match self.done.recv() {
+                Ok(d) => {
+                    self.in_flight -= 1;
+                    finished.push(d);
                 }
-                finished
+                Err(_) => break,
             }
         }
+        finished
     }
 }
 
 impl Drop for Dispatcher {
     fn drop(&mut self) {
-        if let Dispatcher::Pool { work, workers, .. } = self {
-            // Closing the work channel ends each worker after its current batch.
-            work.take();
-            for w in workers.drain(..) {
-                let _ = w.join();
-            }
+        // Closing the work channel ends each worker after its current batch.
+        self.work.take();
+        for w in self.workers.drain(..) {
+            let _ = w.join();
         }
     }
 }

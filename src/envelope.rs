@@ -58,7 +58,10 @@ pub fn json_string(out: &mut Vec<u8>, s: &str) {
     let mut copied = 0;
     let mut i = 0;
     while i < bytes.len() {
-        if let Some(word) = bytes.get(i..i + 8).and_then(|w| <[u8; 8]>::try_from(w).ok()) {
+        if let Some(word) = bytes
+            .get(i..i + 8)
+            .and_then(|w| <[u8; 8]>::try_from(w).ok())
+        {
             let flagged = needs_escape(u64::from_le_bytes(word));
             if flagged == 0 {
                 i += 8;

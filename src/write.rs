@@ -417,7 +417,11 @@ impl Writer<'_> {
             self.flush(t);
         }
         self.open_batch(t);
-        let key = if data_key { &self.key_buf } else { &self.id_buf };
+        let key = if data_key {
+            &self.key_buf
+        } else {
+            &self.id_buf
+        };
         if let Some(batch) = self.targets[t].open.as_mut() {
             batch.push(&self.record_buf, key, None, 1);
         }
@@ -444,7 +448,11 @@ impl Writer<'_> {
             else {
                 return;
             };
-            let key = if data_key { &self.key_buf } else { &self.id_buf };
+            let key = if data_key {
+                &self.key_buf
+            } else {
+                &self.id_buf
+            };
             if aggregate.try_add(&self.record_buf, key, batch.room(buffer_size)) {
                 return;
             }
@@ -487,11 +495,19 @@ impl Writer<'_> {
         }
         self.totals.kinesis_bytes +=
             close_aggregate(&mut self.targets[t], &mut self.aggregate_buf) as u64;
-        if let Some(batch) = self.targets[t].open.take() {
+        let Some(batch) = self.targets[t].open.take() else {
+            return;
+        };
+        // Once a delivery has failed nothing more is sent: look before sending.
+        let done = self.dispatcher.wait_for_slot();
+        self.collect(done);
+        if self.failed.is_some() {
+            self.spare.push(batch);
+        } else {
             let done = self.dispatcher.submit(batch);
             self.collect(done);
-            self.echo_ready();
         }
+        self.echo_ready();
     }
 
     fn flush_all(&mut self) {

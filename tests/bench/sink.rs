@@ -117,9 +117,7 @@ fn serve(mut stream: TcpStream, counters: &Counters, delay_ms: &AtomicU64) -> io
             .and_then(|v| v.parse().ok())
             .unwrap_or(0);
         let target = header("x-amz-target").unwrap_or_default();
-        if header("expect").is_some_and(|v| v == "100-continue")
-            && filled < head_end + length
-        {
+        if header("expect").is_some_and(|v| v == "100-continue") && filled < head_end + length {
             stream.write_all(b"HTTP/1.1 100 Continue\r\n\r\n")?;
         }
         while filled < head_end + length {

@@ -158,8 +158,7 @@ impl Setup {
     fn new(config: Value, feed: &Feed) -> Setup {
         let dir = TempDir::new("bench");
         let names = feed.stream_names();
-        let streams: Vec<(Option<&str>, &str)> =
-            names.iter().map(|n| (None, n.as_str())).collect();
+        let streams: Vec<(Option<&str>, &str)> = names.iter().map(|n| (None, n.as_str())).collect();
         dir.file("config.json", config.to_string().as_bytes());
         dir.file(
             "catalog.json",
@@ -295,7 +294,12 @@ fn main() {
     if let Some(p) = &peer_run {
         println!("{}", p.row());
     }
-    let big = ours("destination-kinesis, 50 KB records", &sink, large, json!({}));
+    let big = ours(
+        "destination-kinesis, 50 KB records",
+        &sink,
+        large,
+        json!({}),
+    );
     println!("{}", big.row());
     let agg = ours(
         "destination-kinesis, aggregation",
@@ -324,7 +328,9 @@ fn main() {
             base.ok && p.ok && ratio >= 10.0,
         ));
     } else {
-        println!("(boto3 peer skipped: set BENCH_PYTHON to a python with boto3, as `make bench` does)");
+        println!(
+            "(boto3 peer skipped: set BENCH_PYTHON to a python with boto3, as `make bench` does)"
+        );
     }
     checks.push((
         format!(
@@ -403,10 +409,16 @@ fn main() {
 
     let kl_records = env_u64("BENCH_KL_RECORDS", 5_000);
     if kl_records > 0 {
-        println!("\n## Aggregation into kinesis-local ({kl_records} records of {} B, 2 shards)\n", small.size);
+        println!(
+            "\n## Aggregation into kinesis-local ({kl_records} records of {} B, 2 shards)\n",
+            small.size
+        );
         println!("| aggregation | user records/s | Kinesis records | per shard | user records per Kinesis record |\n|---|---:|---:|---|---:|");
         for aggregation in [false, true] {
-            println!("{}", into_kinesis_local(kl_records, small.size, aggregation));
+            println!(
+                "{}",
+                into_kinesis_local(kl_records, small.size, aggregation)
+            );
         }
     }
     if rows.iter().any(|r| !r.ok) || one.ok.then_some(()).is_none() {
