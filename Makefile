@@ -27,8 +27,8 @@ lint:
 	cargo fmt --check
 	cargo clippy --all-targets -- -D warnings
 
-# Benchmark sizes: `make bench BENCH_RECORDS=200000`. BENCH_RSS_RECORDS=10000000 adds the
-# 10-million-record memory run (about a minute more); BENCH_KL_RECORDS=0 skips kinesis-local.
+# Benchmark sizes: `make bench BENCH_RECORDS=200000`. BENCH_RSS_RECORDS=0 skips the
+# 10-million-record memory run; BENCH_KL_RECORDS=0 skips kinesis-local.
 BENCH_RECORDS ?= 1000000
 BENCH_SIZE ?= 200
 BENCH_STREAMS ?= 4
@@ -39,7 +39,7 @@ BENCH_LARGE_SIZE ?= 51200
 BENCH_RTT_MS ?= 20
 BENCH_RTT_RECORDS ?= 200000
 BENCH_IN_FLIGHT ?= 8
-BENCH_RSS_RECORDS ?= 0
+BENCH_RSS_RECORDS ?= 10000000
 BENCH_KL_RECORDS ?= 5000
 export BENCH_RECORDS BENCH_SIZE BENCH_STREAMS BENCH_STATE_EVERY BENCH_PEER_RECORDS \
 	BENCH_LARGE_RECORDS BENCH_LARGE_SIZE BENCH_RTT_MS BENCH_RTT_RECORDS BENCH_IN_FLIGHT \

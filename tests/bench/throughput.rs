@@ -240,9 +240,17 @@ fn machine() -> String {
         .and_then(|l| l.split_whitespace().next()?.parse().ok())
         .unwrap_or(0);
     format!(
-        "{nproc} CPUs ({model}), {:.1} GiB memory",
-        mem_kb as f64 / 1048576.0
+        "{nproc} CPUs ({model}), {:.1} GiB memory; {}",
+        mem_kb as f64 / 1048576.0,
+        load()
     )
+}
+
+/// The load average now: other work on the machine shares its CPUs.
+fn load() -> String {
+    let text = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    let figures: Vec<&str> = text.split_whitespace().take(3).collect();
+    format!("load average {}", figures.join(" "))
 }
 
 fn main() {
@@ -402,6 +410,7 @@ fn main() {
         one.ok && many.ok && gain >= 5.0,
     ));
 
+    println!("\n{} at the end of these runs", load());
     println!("\n## Targets\n");
     for (what, met) in &checks {
         println!("- {}: {what}", verdict(*met));
@@ -421,7 +430,13 @@ fn main() {
             );
         }
     }
-    if rows.iter().any(|r| !r.ok) || one.ok.then_some(()).is_none() {
+    rows.extend([one, many]);
+    rows.extend(peer_run);
+    let failed: Vec<&Outcome> = rows.iter().filter(|r| !r.ok).collect();
+    for r in &failed {
+        eprintln!("run `{}` failed: {}", r.label, r.note);
+    }
+    if !failed.is_empty() {
         std::process::exit(1);
     }
 }
