@@ -114,6 +114,7 @@ fn measure(label: &str, mut cmd: Command, feed: Feed, sink: Option<&Sink>) -> Ou
         }
         (states, last)
     });
+    let sampler = std::thread::spawn(move || peak_rss_kb(pid));
     let errors = std::thread::spawn(move || {
         let mut text = String::new();
         let _ = stderr.read_to_string(&mut text);
@@ -128,6 +129,7 @@ fn measure(label: &str, mut cmd: Command, feed: Feed, sink: Option<&Sink>) -> Ou
     let input_bytes = feeder.join().unwrap_or(0);
     let (states, last) = reader.join().unwrap_or_default();
     let stderr_text = errors.join().unwrap_or_default();
+    let max_rss_kb = sampler.join().unwrap_or(0);
     let cpu = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
     let exited_ok = libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0;
     let ok = exited_ok && states == feed.states();
@@ -137,7 +139,7 @@ fn measure(label: &str, mut cmd: Command, feed: Feed, sink: Option<&Sink>) -> Ou
         input_bytes,
         wall,
         cpu: cpu(usage.ru_utime) + cpu(usage.ru_stime),
-        max_rss_kb: usage.ru_maxrss as u64,
+        max_rss_kb,
         seen: sink.map(Sink::seen).unwrap_or_default(),
         states,
         ok,
@@ -147,6 +149,34 @@ fn measure(label: &str, mut cmd: Command, feed: Feed, sink: Option<&Sink>) -> Ou
             stderr_text.trim()
         ),
     }
+}
+
+/// The child's peak resident memory (VmHWM), sampled until it exits. Not
+/// `ru_maxrss`: after a fork that counts the parent's memory at the fork, and
+/// the benchmark process is not small. Samples taken before the exec (while
+/// the child still has the parent's name) are left out.
+fn peak_rss_kb(pid: libc::pid_t) -> u64 {
+    let field = |text: &str, name: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name))
+            .map(|v| v.trim().to_string())
+    };
+    let own = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let parent_name = field(&own, "Name:");
+    let path = format!("/proc/{pid}/status");
+    let mut peak = 0;
+    // The file goes when the child is reaped; a zombie has no VmHWM.
+    while let Ok(text) = std::fs::read_to_string(&path) {
+        let Some(hwm) = field(&text, "VmHWM:") else {
+            break;
+        };
+        if field(&text, "Name:") != parent_name {
+            let kb = hwm.split_whitespace().next().and_then(|v| v.parse().ok());
+            peak = peak.max(kb.unwrap_or(0));
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    peak
 }
 
 /// Config and catalog files for the binary.
