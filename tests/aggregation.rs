@@ -37,15 +37,6 @@ fn envelope_fields(bytes: &[u8]) -> (String, i64, String) {
     )
 }
 
-fn fixture(name: &str) -> String {
-    std::fs::read_to_string(
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("fixtures")
-            .join(name),
-    )
-    .expect("fixture exists")
-}
-
 #[test]
 fn fixtures_come_back_exactly_from_aggregates() {
     let kl = KinesisLocal::start();
