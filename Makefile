@@ -21,7 +21,7 @@ $(KL_MAIN):
 
 test: $(KL_MAIN)
 	mkdir -p .cache
-	cargo test --all-targets 2>&1 | tee .cache/test.log; test $${PIPESTATUS[0]} -eq 0
+	cargo test 2>&1 | tee .cache/test.log; test $${PIPESTATUS[0]} -eq 0
 
 lint:
 	cargo fmt --check

@@ -250,14 +250,12 @@ impl Dispatcher {
     /// Waits until another delivery may start; returns the deliveries that
     /// finished meanwhile, so a failure among them can stop the next one.
     pub fn wait_for_slot(&mut self) -> Vec<Done> {
-        let mut finished = Vec::new();
-        if self.in_flight >= self.max {
-            if let Ok(d) = self.done.recv() {
-                self.in_flight -= 1;
-                finished.push(d);
-            }
-        }
-        finished.extend(self.poll());
+        let mut finished = if self.in_flight >= self.max {
+            self.collect(Wait::One)
+        } else {
+            Vec::new()
+        };
+        finished.extend(self.collect(Wait::No));
         finished
     }
 
@@ -270,34 +268,56 @@ impl Dispatcher {
                 self.in_flight += 1;
             }
         }
-        finished.extend(self.poll());
+        finished.extend(self.collect(Wait::No));
         finished
     }
 
     /// Deliveries that finished, without waiting.
     pub fn poll(&mut self) -> Vec<Done> {
+        self.collect(Wait::No)
+    }
+
+    /// Waits for one delivery in flight to finish (none when nothing is in flight).
+    pub fn wait_one(&mut self) -> Vec<Done> {
+        self.collect(Wait::One)
+    }
+
+    /// Waits for every delivery in flight.
+    pub fn drain(&mut self) -> Vec<Done> {
+        self.collect(Wait::All)
+    }
+
+    /// Collects finished deliveries, waiting as `wait` says.
+    fn collect(&mut self, wait: Wait) -> Vec<Done> {
         let mut finished = Vec::new();
-        while let Ok(d) = self.done.try_recv() {
+        while self.in_flight > 0 {
+            let must_wait = match wait {
+                Wait::No => false,
+                Wait::One => finished.is_empty(),
+                Wait::All => true,
+            };
+            let next = if must_wait {
+                self.done.recv().ok()
+            } else {
+                self.done.try_recv().ok()
+            };
+            let Some(d) = next else { break };
             self.in_flight -= 1;
             finished.push(d);
         }
         finished
     }
+}
 
-    /// Waits for every delivery in flight.
-    pub fn drain(&mut self) -> Vec<Done> {
-        let mut finished = Vec::new();
-        while self.in_flight > 0 {
-            match self.done.recv() {
-                Ok(d) => {
-                    self.in_flight -= 1;
-                    finished.push(d);
-                }
-                Err(_) => break,
-            }
-        }
-        finished
-    }
+/// How long `Dispatcher::collect` waits.
+#[derive(Clone, Copy)]
+enum Wait {
+    /// Not at all.
+    No,
+    /// Until one delivery finished.
+    One,
+    /// Until every delivery finished.
+    All,
 }
 
 impl Drop for Dispatcher {

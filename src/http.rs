@@ -244,6 +244,14 @@ impl Client {
                 endpoint,
                 detail: format!("{t} timeout"),
             },
+            ureq::Error::Io(io) if is_tls(&io) => TransportError::Tls {
+                endpoint,
+                detail: io.to_string(),
+            },
+            // std's resolver reports a failed lookup as an uncategorised I/O error.
+            ureq::Error::Io(io) if io.to_string().contains("failed to lookup address") => {
+                TransportError::Dns { endpoint }
+            }
             ureq::Error::Io(io) => match io.kind() {
                 ErrorKind::ConnectionRefused => TransportError::Connect {
                     endpoint,
@@ -272,6 +280,12 @@ impl Client {
             },
         }
     }
+}
+
+/// Whether an I/O error is rustls refusing the connection (certificate, protocol).
+fn is_tls(io: &std::io::Error) -> bool {
+    io.get_ref()
+        .is_some_and(|inner| inner.downcast_ref::<rustls::Error>().is_some())
 }
 
 fn identity_of(credentials: &Credentials) -> Identity {

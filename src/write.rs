@@ -59,6 +59,10 @@ struct Target {
     open: Option<Batch>,
     /// The aggregate being filled, when records are aggregated.
     aggregate: Option<Aggregator>,
+    /// Hashes of the partition keys in the open batch, under `keepKeyOrder`.
+    keys: HashSet<u64>,
+    /// Batches of this stream submitted and not yet collected.
+    in_flight: usize,
 }
 
 /// The running state of one write.
@@ -108,7 +112,6 @@ pub fn run(
         )
         .for_stream(s.namespace.as_deref(), &s.name));
     }
-    let cancel = Cancel::install();
     let session = Session::open(config, out)?;
     let kinesis = Arc::new(session.kinesis);
 
@@ -140,6 +143,8 @@ pub fn run(
                     aggregate: config
                         .aggregation
                         .then(|| Aggregator::new(config.partition_key != PartitionKeySource::Uuid)),
+                    keys: HashSet::new(),
+                    in_flight: 0,
                 });
                 targets.len() - 1
             }
@@ -185,6 +190,9 @@ pub fn run(
             .or_default()
             .push((s.namespace.clone(), i));
     }
+    // Signals are caught only from here on: before the first record nothing
+    // is buffered, so the default action (exit at once) loses nothing.
+    let cancel = Cancel::install();
     let dispatcher = Dispatcher::new(config.max_in_flight, || {
         Sender::new(
             Arc::clone(&kinesis),
@@ -252,6 +260,14 @@ fn held_bytes(target: &Target) -> usize {
         _ => 0,
     };
     target.open.as_ref().map_or(0, Batch::body_bytes) + aggregate
+}
+
+/// A 64-bit hash of a partition key; a collision only costs an early flush.
+fn key_hash(key: &str) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    key.hash(&mut h);
+    h.finish()
 }
 
 impl Writer<'_> {
@@ -409,10 +425,20 @@ impl Writer<'_> {
     /// Adds the record in `record_buf` to target `t`'s batch as its own entry.
     fn add_plain(&mut self, t: usize, size: usize, data_key: bool) {
         let buffer_size = self.config.buffer_size;
-        if self.targets[t]
-            .open
-            .as_ref()
-            .is_some_and(|b| !b.fits(size, buffer_size))
+        let key = if data_key {
+            &self.key_buf
+        } else {
+            &self.id_buf
+        };
+        // Under keepKeyOrder a batch holds at most one record per key, so a
+        // partial failure can never let a key's later record land first.
+        let key_hash = self.config.keep_key_order.then(|| key_hash(key));
+        let repeats_key = key_hash.is_some_and(|h| self.targets[t].keys.contains(&h));
+        if repeats_key
+            || self.targets[t]
+                .open
+                .as_ref()
+                .is_some_and(|b| !b.fits(size, buffer_size))
         {
             self.flush(t);
         }
@@ -424,6 +450,9 @@ impl Writer<'_> {
         };
         if let Some(batch) = self.targets[t].open.as_mut() {
             batch.push(&self.record_buf, key, None, 1);
+        }
+        if let Some(h) = key_hash {
+            self.targets[t].keys.insert(h);
         }
         self.totals.kinesis_bytes += self.record_buf.len() as u64;
         if self.targets[t]
@@ -453,7 +482,14 @@ impl Writer<'_> {
             } else {
                 &self.id_buf
             };
-            if aggregate.try_add(&self.record_buf, key, batch.room(buffer_size)) {
+            // Under keepKeyOrder a batch carries one aggregate: a partial
+            // failure then never lets a later aggregate of a key land first.
+            let room = if self.config.keep_key_order && !batch.is_empty() {
+                0
+            } else {
+                batch.room(buffer_size)
+            };
+            if aggregate.try_add(&self.record_buf, key, room) {
                 return;
             }
             if !aggregate.is_empty() {
@@ -498,12 +534,20 @@ impl Writer<'_> {
         let Some(batch) = self.targets[t].open.take() else {
             return;
         };
+        self.targets[t].keys.clear();
+        // Under keepKeyOrder a stream has one batch in flight at a time,
+        // so a key's next record never overtakes a retried earlier one.
+        while self.config.keep_key_order && self.targets[t].in_flight > 0 && self.failed.is_none() {
+            let done = self.dispatcher.wait_one();
+            self.collect(done);
+        }
         // Once a delivery has failed nothing more is sent: look before sending.
         let done = self.dispatcher.wait_for_slot();
         self.collect(done);
         if self.failed.is_some() {
             self.spare.push(batch);
         } else {
+            self.targets[t].in_flight += 1;
             let done = self.dispatcher.submit(batch);
             self.collect(done);
         }
@@ -521,6 +565,9 @@ impl Writer<'_> {
 
     fn collect(&mut self, done: Vec<Done>) {
         for Done { batch, result } in done {
+            if let Some(t) = self.targets.iter_mut().find(|t| t.name == batch.stream) {
+                t.in_flight = t.in_flight.saturating_sub(1);
+            }
             match result {
                 Ok(sent) => {
                     self.checkpoints.batch_done(batch.id);

@@ -244,3 +244,41 @@ fn check_names_the_bad_field() {
         "{status}"
     );
 }
+
+fn check_message(config: Value) -> String {
+    let run = run_check(&config);
+    assert_eq!(run.code, 0);
+    let status = &run.of_type("CONNECTION_STATUS")[0]["connectionStatus"];
+    assert_eq!(status["status"], "FAILED", "{run:?}");
+    status["message"].as_str().unwrap().to_string()
+}
+
+#[test]
+fn check_explains_dns_and_tls_failures() {
+    let creds =
+        |endpoint: String| json!({"endpoint": endpoint, "accessKey": "a", "privateKey": "b"});
+    let m = check_message(creds("http://no-such-host.invalid".into()));
+    assert!(m.contains("cannot resolve the host"), "{m}");
+    let kl = KinesisLocal::start();
+    // The emulator's self-signed certificate is not trusted.
+    let m = check_message(creds(format!("https://127.0.0.1:{}", kl.tls_port)));
+    assert!(
+        m.contains("TLS handshake") && m.contains("UnknownIssuer"),
+        "{m}"
+    );
+    // https:// to a plain HTTP port.
+    let m = check_message(creds(format!("https://127.0.0.1:{}", kl.port)));
+    assert!(
+        m.contains("TLS handshake") && m.contains("URL scheme"),
+        "{m}"
+    );
+}
+
+#[test]
+fn check_without_credentials_says_where_to_put_them() {
+    let m = check_message(json!({"endpoint": "http://127.0.0.1:1"}));
+    assert!(
+        m.contains("accessKey") && m.contains("AWS_ACCESS_KEY_ID"),
+        "{m}"
+    );
+}
