@@ -1,34 +1,63 @@
-//! KPL aggregated records, decode side: one Kinesis record carrying many user
-//! records as `magic ++ protobuf(AggregatedRecord) ++ MD5(protobuf)`, unpacked
-//! the way the Kinesis Client Library does.
+//! KPL aggregation: many user records packed into one Kinesis record, in the
+//! format the Kinesis Producer Library writes and the Kinesis Client Library,
+//! Firehose and the de-aggregation libraries unpack:
+//! `F3 89 9A C2 ++ protobuf(AggregatedRecord) ++ MD5(protobuf)`.
+//!
+//! ```text
+//! message AggregatedRecord {            // proto2
+//!   repeated string partition_key_table     = 1;
+//!   repeated string explicit_hash_key_table = 2;
+//!   repeated Record records                 = 3;
+//! }
+//! message Record {
+//!   required uint64 partition_key_index     = 1;
+//!   optional uint64 explicit_hash_key_index = 2;
+//!   required bytes  data                    = 3;
+//!   repeated Tag    tags                    = 4;   // read past, never written
+//! }
+//! ```
+//! The message is small enough to encode by hand: varints and length-delimited fields.
 
 use md5::{Digest, Md5};
+use std::collections::HashMap;
 use std::fmt;
 
 /// The four bytes every aggregated record starts with.
 pub const MAGIC: [u8; 4] = [0xF3, 0x89, 0x9A, 0xC2];
-/// Length of the MD5 digest that ends an aggregated record.
+/// The MD5 trailer's length.
 const DIGEST_BYTES: usize = 16;
 
-/// One user record unpacked from an aggregate.
+const WIRE_VARINT: u8 = 0;
+const WIRE_FIXED64: u8 = 1;
+const WIRE_LEN: u8 = 2;
+const WIRE_FIXED32: u8 = 5;
+
+/// Field keys (field number << 3 | wire type) as written.
+const KEY_PARTITION_KEY_TABLE: u8 = 1 << 3 | WIRE_LEN;
+const KEY_RECORDS: u8 = 3 << 3 | WIRE_LEN;
+const KEY_PARTITION_KEY_INDEX: u8 = 1 << 3 | WIRE_VARINT;
+const KEY_DATA: u8 = 3 << 3 | WIRE_LEN;
+
+/// One user record taken out of an aggregate.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UserRecord {
-    /// Its own partition key (the Kinesis record's key only picked the shard).
+    /// Its own partition key (from the aggregate's key table).
     pub partition_key: String,
-    /// Its explicit hash key, when the producer set one.
+    /// Its explicit hash key, if it had one.
     pub explicit_hash_key: Option<String>,
     /// Its bytes.
     pub data: Vec<u8>,
 }
 
-/// Why bytes that start like an aggregate cannot be unpacked.
+/// Why bytes could not be de-aggregated.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AggregateError {
-    /// The bytes do not start with the magic or are too short to hold a digest.
+    /// No magic prefix, or too short: an ordinary Kinesis record.
     NotAggregated,
-    /// The MD5 at the end does not match the protobuf bytes.
-    DigestMismatch,
-    /// The protobuf message is malformed.
+    /// The magic is there but the MD5 trailer does not match the protobuf;
+    /// the KCL then hands the record on as it is.
+    BadChecksum,
+    /// The checksum matches but the protobuf is not a valid AggregatedRecord.
     Malformed(String),
 }
 
@@ -36,59 +65,56 @@ impl fmt::Display for AggregateError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             AggregateError::NotAggregated => f.write_str("not a KPL aggregated record"),
-            AggregateError::DigestMismatch => {
-                f.write_str("the MD5 digest does not match the aggregated record's contents")
+            AggregateError::BadChecksum => {
+                f.write_str("KPL aggregated record whose MD5 checksum does not match")
             }
-            AggregateError::Malformed(why) => write!(f, "malformed aggregated record: {why}"),
+            AggregateError::Malformed(why) => write!(f, "malformed KPL aggregated record: {why}"),
         }
     }
 }
 
 impl std::error::Error for AggregateError {}
 
-/// Whether `bytes` has the shape of an aggregated record (magic, room for a digest).
+/// Whether `bytes` start like a KPL aggregated record (magic and room for the checksum).
 pub fn is_aggregated(bytes: &[u8]) -> bool {
     bytes.len() >= MAGIC.len() + DIGEST_BYTES && bytes.starts_with(&MAGIC)
 }
 
-/// Unpacks every user record of an aggregated Kinesis record, in order.
+/// The user records inside one aggregated Kinesis record, checksum verified.
 pub fn deaggregate(bytes: &[u8]) -> Result<Vec<UserRecord>, AggregateError> {
     if !is_aggregated(bytes) {
         return Err(AggregateError::NotAggregated);
     }
     let (message, digest) = bytes[MAGIC.len()..].split_at(bytes.len() - MAGIC.len() - DIGEST_BYTES);
     if Md5::digest(message).as_slice() != digest {
-        return Err(AggregateError::DigestMismatch);
+        return Err(AggregateError::BadChecksum);
     }
-    let mut keys = Vec::new();
-    let mut hash_keys = Vec::new();
-    let mut records = Vec::new();
-    let mut r = Reader::new(message);
+    let mut keys: Vec<String> = Vec::new();
+    let mut hash_keys: Vec<String> = Vec::new();
+    let mut raw: Vec<(u64, Option<u64>, &[u8])> = Vec::new();
+    let mut r = Reader(message);
     while let Some((field, wire)) = r.key()? {
         match (field, wire) {
-            (1, WireType::Len) => keys.push(utf8(r.bytes()?, "partition key")?),
-            (2, WireType::Len) => hash_keys.push(utf8(r.bytes()?, "explicit hash key")?),
-            (3, WireType::Len) => records.push(RawRecord::parse(r.bytes()?)?),
-            (1..=3, _) => return Err(malformed(format!("field {field} has the wrong wire type"))),
-            (_, w) => r.skip(w)?,
+            (1, WIRE_LEN) => keys.push(utf8(r.bytes()?, "partition key")?),
+            (2, WIRE_LEN) => hash_keys.push(utf8(r.bytes()?, "explicit hash key")?),
+            (3, WIRE_LEN) => raw.push(record(r.bytes()?)?),
+            _ => r.skip(wire)?,
         }
     }
-    records
-        .into_iter()
+    raw.into_iter()
         .enumerate()
-        .map(|(i, rec)| {
-            let partition_key = keys.get(rec.key_index as usize).cloned().ok_or_else(|| {
+        .map(|(i, (key_index, hash_index, data))| {
+            let partition_key = keys.get(key_index as usize).cloned().ok_or_else(|| {
                 malformed(format!(
-                    "record {i} uses partition key {} of a table of {}",
-                    rec.key_index,
+                    "record {i} names partition key {key_index} of {}",
                     keys.len()
                 ))
             })?;
-            let explicit_hash_key = match rec.hash_key_index {
+            let explicit_hash_key = match hash_index {
                 None => None,
                 Some(h) => Some(hash_keys.get(h as usize).cloned().ok_or_else(|| {
                     malformed(format!(
-                        "record {i} uses explicit hash key {h} of a table of {}",
+                        "record {i} names explicit hash key {h} of {}",
                         hash_keys.len()
                     ))
                 })?),
@@ -96,45 +122,28 @@ pub fn deaggregate(bytes: &[u8]) -> Result<Vec<UserRecord>, AggregateError> {
             Ok(UserRecord {
                 partition_key,
                 explicit_hash_key,
-                data: rec.data.to_vec(),
+                data: data.to_vec(),
             })
         })
         .collect()
 }
 
-/// A `Record` message before its table indexes are resolved.
-struct RawRecord<'a> {
-    key_index: u64,
-    hash_key_index: Option<u64>,
-    data: &'a [u8],
-}
-
-impl<'a> RawRecord<'a> {
-    fn parse(bytes: &'a [u8]) -> Result<RawRecord<'a>, AggregateError> {
-        let mut key_index = None;
-        let mut hash_key_index = None;
-        let mut data = None;
-        let mut r = Reader::new(bytes);
-        while let Some((field, wire)) = r.key()? {
-            match (field, wire) {
-                (1, WireType::Varint) => key_index = Some(r.varint()?),
-                (2, WireType::Varint) => hash_key_index = Some(r.varint()?),
-                (3, WireType::Len) => data = Some(r.bytes()?),
-                (1..=3, _) => {
-                    return Err(malformed(format!(
-                        "record field {field} has the wrong wire type"
-                    )))
-                }
-                // Tags (4) and anything newer are not needed to read the data.
-                (_, w) => r.skip(w)?,
-            }
+/// One `Record` message: (partition key index, explicit hash key index, data).
+fn record(bytes: &[u8]) -> Result<(u64, Option<u64>, &[u8]), AggregateError> {
+    let (mut key_index, mut hash_index, mut data) = (None, None, None);
+    let mut r = Reader(bytes);
+    while let Some((field, wire)) = r.key()? {
+        match (field, wire) {
+            (1, WIRE_VARINT) => key_index = Some(r.varint()?),
+            (2, WIRE_VARINT) => hash_index = Some(r.varint()?),
+            (3, WIRE_LEN) => data = Some(r.bytes()?),
+            _ => r.skip(wire)?,
         }
-        Ok(RawRecord {
-            key_index: key_index
-                .ok_or_else(|| malformed("a record has no partition key index".into()))?,
-            hash_key_index,
-            data: data.ok_or_else(|| malformed("a record has no data".into()))?,
-        })
+    }
+    match (key_index, data) {
+        (Some(k), Some(d)) => Ok((k, hash_index, d)),
+        (None, _) => Err(malformed("a record without partition_key_index".into())),
+        (_, None) => Err(malformed("a record without data".into())),
     }
 }
 
@@ -146,84 +155,182 @@ fn utf8(bytes: &[u8], what: &str) -> Result<String, AggregateError> {
     String::from_utf8(bytes.to_vec()).map_err(|_| malformed(format!("a {what} is not UTF-8")))
 }
 
-/// Protobuf wire types.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum WireType {
-    Varint,
-    Fixed64,
-    Len,
-    Fixed32,
-}
-
-/// Reads protobuf fields from a byte slice.
-struct Reader<'a> {
-    bytes: &'a [u8],
-    pos: usize,
-}
+/// A cursor over protobuf bytes.
+struct Reader<'a>(&'a [u8]);
 
 impl<'a> Reader<'a> {
-    fn new(bytes: &'a [u8]) -> Reader<'a> {
-        Reader { bytes, pos: 0 }
-    }
-
     /// The next field's number and wire type, or None at the end.
-    fn key(&mut self) -> Result<Option<(u64, WireType)>, AggregateError> {
-        if self.pos == self.bytes.len() {
+    fn key(&mut self) -> Result<Option<(u64, u8)>, AggregateError> {
+        if self.0.is_empty() {
             return Ok(None);
         }
         let key = self.varint()?;
-        let wire = match key & 7 {
-            0 => WireType::Varint,
-            1 => WireType::Fixed64,
-            2 => WireType::Len,
-            5 => WireType::Fixed32,
-            other => return Err(malformed(format!("unsupported wire type {other}"))),
-        };
-        let field = key >> 3;
-        if field == 0 {
-            return Err(malformed("field number 0".into()));
-        }
-        Ok(Some((field, wire)))
+        Ok(Some((key >> 3, (key & 7) as u8)))
     }
 
     fn varint(&mut self) -> Result<u64, AggregateError> {
         let mut value = 0u64;
-        for shift in (0..64).step_by(7) {
-            let Some(&b) = self.bytes.get(self.pos) else {
-                return Err(malformed("truncated varint".into()));
-            };
-            self.pos += 1;
-            value |= u64::from(b & 0x7F) << shift;
+        for (i, &b) in self.0.iter().enumerate().take(10) {
+            value |= u64::from(b & 0x7F) << (7 * i);
             if b & 0x80 == 0 {
+                self.0 = &self.0[i + 1..];
                 return Ok(value);
             }
         }
-        Err(malformed("varint longer than 10 bytes".into()))
-    }
-
-    fn take(&mut self, n: u64) -> Result<&'a [u8], AggregateError> {
-        let end = usize::try_from(n)
-            .ok()
-            .and_then(|n| self.pos.checked_add(n))
-            .filter(|&end| end <= self.bytes.len())
-            .ok_or_else(|| malformed("a field runs past the end".into()))?;
-        let slice = &self.bytes[self.pos..end];
-        self.pos = end;
-        Ok(slice)
+        Err(malformed("a truncated or overlong varint".into()))
     }
 
     fn bytes(&mut self) -> Result<&'a [u8], AggregateError> {
         let len = self.varint()?;
-        self.take(len)
+        if len > self.0.len() as u64 {
+            return Err(malformed(format!(
+                "a field of {len} bytes where {} remain",
+                self.0.len()
+            )));
+        }
+        let (field, rest) = self.0.split_at(len as usize);
+        self.0 = rest;
+        Ok(field)
     }
 
-    fn skip(&mut self, wire: WireType) -> Result<(), AggregateError> {
+    fn skip(&mut self, wire: u8) -> Result<(), AggregateError> {
+        let fixed = |r: &mut Self, n: usize| {
+            if r.0.len() < n {
+                return Err(malformed("a truncated fixed-size field".into()));
+            }
+            r.0 = &r.0[n..];
+            Ok(())
+        };
         match wire {
-            WireType::Varint => self.varint().map(drop),
-            WireType::Fixed64 => self.take(8).map(drop),
-            WireType::Fixed32 => self.take(4).map(drop),
-            WireType::Len => self.bytes().map(drop),
+            WIRE_VARINT => self.varint().map(drop),
+            WIRE_FIXED64 => fixed(self, 8),
+            WIRE_LEN => self.bytes().map(drop),
+            WIRE_FIXED32 => fixed(self, 4),
+            other => Err(malformed(format!("unsupported wire type {other}"))),
         }
+    }
+}
+
+/// Bytes a varint of `n` takes.
+fn varint_len(n: u64) -> usize {
+    (64 - (n | 1).leading_zeros() as usize).div_ceil(7)
+}
+
+fn put_varint(out: &mut Vec<u8>, mut n: u64) {
+    while n >= 0x80 {
+        out.push((n as u8) | 0x80);
+        n >>= 7;
+    }
+    out.push(n as u8);
+}
+
+/// Builds one aggregated record at a time, reusing its buffers.
+#[derive(Debug, Default)]
+pub struct Aggregator {
+    /// Encoded `partition_key_table` fields.
+    keys: Vec<u8>,
+    /// Index of each key already in the table, when keys may repeat.
+    key_index: HashMap<String, u64>,
+    key_count: u64,
+    /// Encoded `records` fields.
+    records: Vec<u8>,
+    count: u32,
+    /// The first record's key: the aggregate's own partition key.
+    first_key: String,
+    /// Whether equal keys share one table entry (worth it only when keys can repeat).
+    share_keys: bool,
+}
+
+impl Aggregator {
+    /// An empty aggregator; `share_keys` when the same key may come again.
+    pub fn new(share_keys: bool) -> Aggregator {
+        Aggregator {
+            share_keys,
+            ..Aggregator::default()
+        }
+    }
+
+    /// User records in the aggregate being built.
+    pub fn len(&self) -> u32 {
+        self.count
+    }
+
+    /// Whether no record was added since the last `clear`.
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    /// What the aggregate counts against the Kinesis record limit: its bytes
+    /// plus its partition key.
+    pub fn size(&self) -> usize {
+        MAGIC.len() + self.keys.len() + self.records.len() + DIGEST_BYTES + self.first_key.len()
+    }
+
+    /// Adds a user record if the aggregate then stays within `limit` bytes
+    /// (as `size` counts them); false, and nothing added, if it would not.
+    pub fn try_add(&mut self, data: &[u8], key: &str, limit: usize) -> bool {
+        let known = if self.share_keys {
+            self.key_index.get(key).copied()
+        } else {
+            None
+        };
+        let index = known.unwrap_or(self.key_count);
+        let key_entry = match known {
+            Some(_) => 0,
+            None => 1 + varint_len(key.len() as u64) + key.len(),
+        };
+        let inner = 1 + varint_len(index) + 1 + varint_len(data.len() as u64) + data.len();
+        let entry = 1 + varint_len(inner as u64) + inner;
+        let own_key = if self.count == 0 { key.len() } else { 0 };
+        if self.size() + key_entry + entry + own_key > limit {
+            return false;
+        }
+        if known.is_none() {
+            self.keys.push(KEY_PARTITION_KEY_TABLE);
+            put_varint(&mut self.keys, key.len() as u64);
+            self.keys.extend_from_slice(key.as_bytes());
+            if self.share_keys {
+                self.key_index.insert(key.to_string(), index);
+            }
+            self.key_count += 1;
+        }
+        if self.count == 0 {
+            self.first_key.push_str(key);
+        }
+        self.records.push(KEY_RECORDS);
+        put_varint(&mut self.records, inner as u64);
+        self.records.push(KEY_PARTITION_KEY_INDEX);
+        put_varint(&mut self.records, index);
+        self.records.push(KEY_DATA);
+        put_varint(&mut self.records, data.len() as u64);
+        self.records.extend_from_slice(data);
+        self.count += 1;
+        true
+    }
+
+    /// Writes the aggregated record into `out`, replacing its contents.
+    pub fn encode_into(&self, out: &mut Vec<u8>) {
+        out.clear();
+        out.extend_from_slice(&MAGIC);
+        out.extend_from_slice(&self.keys);
+        out.extend_from_slice(&self.records);
+        let digest = Md5::digest(&out[MAGIC.len()..]);
+        out.extend_from_slice(digest.as_slice());
+    }
+
+    /// The aggregate's Kinesis partition key: its first record's.
+    pub fn partition_key(&self) -> &str {
+        &self.first_key
+    }
+
+    /// Empties the aggregator for the next aggregate, keeping its memory.
+    pub fn clear(&mut self) {
+        self.keys.clear();
+        self.key_index.clear();
+        self.key_count = 0;
+        self.records.clear();
+        self.count = 0;
+        self.first_key.clear();
     }
 }
 
@@ -231,180 +338,142 @@ impl<'a> Reader<'a> {
 mod tests {
     use super::*;
 
-    /// Hand-built protobuf encoding, independent of the decoder.
-    fn varint(mut n: u64, out: &mut Vec<u8>) {
-        while n >= 0x80 {
-            out.push((n as u8) | 0x80);
-            n >>= 7;
+    fn build(records: &[(&str, &[u8])], share_keys: bool) -> (Vec<u8>, String) {
+        let mut a = Aggregator::new(share_keys);
+        for (key, data) in records {
+            assert!(a.try_add(data, key, usize::MAX));
         }
-        out.push(n as u8);
-    }
-
-    fn len_field(field: u64, bytes: &[u8], out: &mut Vec<u8>) {
-        varint(field << 3 | 2, out);
-        varint(bytes.len() as u64, out);
-        out.extend_from_slice(bytes);
-    }
-
-    fn varint_field(field: u64, n: u64, out: &mut Vec<u8>) {
-        varint(field << 3, out);
-        varint(n, out);
-    }
-
-    fn record(key: u64, hash: Option<u64>, data: &[u8], tags: &[(&str, &str)]) -> Vec<u8> {
-        let mut r = Vec::new();
-        varint_field(1, key, &mut r);
-        if let Some(h) = hash {
-            varint_field(2, h, &mut r);
-        }
-        len_field(3, data, &mut r);
-        for (k, v) in tags {
-            let mut tag = Vec::new();
-            len_field(1, k.as_bytes(), &mut tag);
-            len_field(2, v.as_bytes(), &mut tag);
-            len_field(4, &tag, &mut r);
-        }
-        r
-    }
-
-    fn wrap(message: &[u8]) -> Vec<u8> {
-        let mut out = MAGIC.to_vec();
-        out.extend_from_slice(message);
-        out.extend_from_slice(&Md5::digest(message));
-        out
-    }
-
-    fn sample() -> Vec<u8> {
-        let mut m = Vec::new();
-        len_field(1, b"alpha", &mut m);
-        len_field(1, "bêta".as_bytes(), &mut m);
-        len_field(2, b"340282366920938463463374607431768211455", &mut m);
-        len_field(3, &record(0, None, b"first", &[]), &mut m);
-        len_field(3, &record(1, Some(0), b"", &[("k", "v")]), &mut m);
-        let big = vec![0xFFu8; 300];
-        len_field(3, &record(0, None, &big, &[]), &mut m);
-        wrap(&m)
+        let mut bytes = Vec::new();
+        a.encode_into(&mut bytes);
+        assert_eq!(a.size(), bytes.len() + a.partition_key().len());
+        (bytes, a.partition_key().to_string())
     }
 
     #[test]
-    fn unpacks_records_in_order() {
-        let bytes = sample();
-        assert!(is_aggregated(&bytes));
-        let records = deaggregate(&bytes).unwrap();
-        assert_eq!(records.len(), 3);
-        assert_eq!(records[0].partition_key, "alpha");
-        assert_eq!(records[0].data, b"first");
-        assert_eq!(records[0].explicit_hash_key, None);
-        assert_eq!(records[1].partition_key, "bêta");
-        assert_eq!(records[1].data, b"");
+    fn round_trips_records_and_keys() {
+        let big = vec![7u8; 300];
+        let input: Vec<(&str, &[u8])> = vec![
+            ("k1", b"hello"),
+            ("k2", b""),
+            ("k1", &big),
+            ("\u{e9}t\u{e9}", b"{\"x\":1}"),
+        ];
+        for share in [false, true] {
+            let (bytes, key) = build(&input, share);
+            assert_eq!(key, "k1");
+            assert_eq!(&bytes[..4], &MAGIC);
+            let out = deaggregate(&bytes).unwrap();
+            let got: Vec<(&str, &[u8])> = out
+                .iter()
+                .map(|u| (u.partition_key.as_str(), u.data.as_slice()))
+                .collect();
+            assert_eq!(got, input);
+            assert!(out.iter().all(|u| u.explicit_hash_key.is_none()));
+        }
+        let (shared, _) = build(&input, true);
+        let (separate, _) = build(&input, false);
+        assert_eq!(separate.len() - shared.len(), 4, "one `k1` entry saved");
+    }
+
+    #[test]
+    fn matches_a_hand_encoded_aggregate() {
+        // AggregatedRecord{partition_key_table:["a"], records:[{0, "xy"}]}, as protoc encodes it.
+        let proto = [
+            0x0A, 0x01, b'a', 0x1A, 0x06, 0x08, 0x00, 0x1A, 0x02, b'x', b'y',
+        ];
+        let (bytes, _) = build(&[("a", b"xy")], false);
+        assert_eq!(&bytes[4..bytes.len() - 16], &proto);
+        assert_eq!(&bytes[bytes.len() - 16..], Md5::digest(proto).as_slice());
+    }
+
+    #[test]
+    fn limit_counts_every_byte() {
+        let mut a = Aggregator::new(false);
+        let data = [1u8; 100];
+        // magic 4 + key entry 3 + record entry (2 + 2 + 2 + 100) + md5 16 + key 1.
+        assert!(!a.try_add(&data, "k", 129));
+        assert!(a.is_empty());
+        assert!(a.try_add(&data, "k", 130));
+        assert_eq!(a.size(), 130);
+        assert!(!a.try_add(&data, "k", 130 + 108));
+        assert!(a.try_add(&data, "k", 130 + 109));
+        let mut bytes = Vec::new();
+        a.encode_into(&mut bytes);
+        assert_eq!(bytes.len() + 1, 239);
+        assert_eq!(a.len(), 2);
+        a.clear();
+        assert!(a.is_empty() && a.size() == 20);
+    }
+
+    #[test]
+    fn varints() {
+        for (n, len) in [
+            (0u64, 1),
+            (127, 1),
+            (128, 2),
+            (16_383, 2),
+            (16_384, 3),
+            (u64::MAX, 10),
+        ] {
+            let mut out = Vec::new();
+            put_varint(&mut out, n);
+            assert_eq!(out.len(), len, "{n}");
+            assert_eq!(varint_len(n), len, "{n}");
+            assert_eq!(Reader(&out).varint().unwrap(), n);
+        }
+    }
+
+    #[test]
+    fn refuses_what_is_not_a_good_aggregate() {
         assert_eq!(
-            records[1].explicit_hash_key.as_deref(),
-            Some("340282366920938463463374607431768211455")
-        );
-        assert_eq!(records[2].data, vec![0xFF; 300], "multi-byte lengths");
-    }
-
-    #[test]
-    fn skips_unknown_fields() {
-        let mut m = Vec::new();
-        len_field(1, b"k", &mut m);
-        varint_field(9, 300, &mut m);
-        m.push(10 << 3 | 1);
-        m.extend_from_slice(&[0; 8]);
-        m.push(11 << 3 | 5);
-        m.extend_from_slice(&[0; 4]);
-        len_field(12, b"future", &mut m);
-        len_field(3, &record(0, None, b"x", &[]), &mut m);
-        let records = deaggregate(&wrap(&m)).unwrap();
-        assert_eq!(records.len(), 1);
-        assert_eq!(records[0].data, b"x");
-    }
-
-    #[test]
-    fn an_empty_aggregate_has_no_records() {
-        assert_eq!(deaggregate(&wrap(&[])).unwrap(), Vec::new());
-    }
-
-    #[test]
-    fn plain_records_are_not_aggregates() {
-        assert!(!is_aggregated(b"{\"a\":1}"));
-        assert!(!is_aggregated(&MAGIC), "too short for a digest");
-        assert_eq!(
-            deaggregate(b"hello world, plain data"),
+            deaggregate(b"{\"plain\":1}"),
             Err(AggregateError::NotAggregated)
         );
-    }
-
-    #[test]
-    fn refuses_a_wrong_digest() {
-        let mut bytes = sample();
+        assert_eq!(deaggregate(&MAGIC), Err(AggregateError::NotAggregated));
+        let (mut bytes, _) = build(&[("k", b"data")], false);
         let last = bytes.len() - 1;
         bytes[last] ^= 1;
-        assert_eq!(deaggregate(&bytes), Err(AggregateError::DigestMismatch));
-        let mut bytes = sample();
-        bytes[6] ^= 1;
-        assert_eq!(deaggregate(&bytes), Err(AggregateError::DigestMismatch));
-    }
+        assert_eq!(deaggregate(&bytes), Err(AggregateError::BadChecksum));
+        bytes[last] ^= 1;
+        bytes[10] ^= 0x20;
+        assert_eq!(deaggregate(&bytes), Err(AggregateError::BadChecksum));
 
-    #[test]
-    fn refuses_malformed_messages_without_panicking() {
-        let cases: Vec<(Vec<u8>, &str)> = vec![
-            (vec![0x0A, 0x05, b'a'], "past the end"),
-            (vec![0x80], "truncated varint"),
-            (vec![0xFF; 11], "longer than 10 bytes"),
-            (vec![0x0B], "wire type 3"),
-            (vec![0x00, 0x00], "field number 0"),
-            (vec![0x08, 0x01], "wrong wire type"),
-            (vec![0x0A, 0x01, 0xFF], "not UTF-8"),
-            (
-                {
-                    let mut m = Vec::new();
-                    len_field(3, &record(2, None, b"x", &[]), &mut m);
-                    m
-                },
-                "partition key 2 of a table of 0",
-            ),
-            (
-                {
-                    let mut m = Vec::new();
-                    len_field(1, b"k", &mut m);
-                    len_field(3, &record(0, Some(0), b"x", &[]), &mut m);
-                    m
-                },
-                "explicit hash key 0 of a table of 0",
-            ),
-            (
-                {
-                    let mut m = Vec::new();
-                    let mut r = Vec::new();
-                    len_field(3, b"x", &mut r);
-                    len_field(3, &r, &mut m);
-                    m
-                },
-                "no partition key index",
-            ),
-            (
-                {
-                    let mut m = Vec::new();
-                    let mut r = Vec::new();
-                    varint_field(1, 0, &mut r);
-                    len_field(3, &r, &mut m);
-                    m
-                },
-                "no data",
-            ),
-            (
-                {
-                    let mut m = Vec::new();
-                    len_field(3, &[0x1A, 0x09, 0x00], &mut m);
-                    m
-                },
-                "past the end",
-            ),
+        let wrap = |proto: &[u8]| {
+            let mut b = MAGIC.to_vec();
+            b.extend_from_slice(proto);
+            b.extend_from_slice(Md5::digest(proto).as_slice());
+            b
+        };
+        let bad = |proto: &[u8], expected: &str| match deaggregate(&wrap(proto)) {
+            Err(AggregateError::Malformed(why)) => assert!(why.contains(expected), "{why}"),
+            other => panic!("{proto:?}: {other:?}"),
+        };
+        bad(
+            &[0x1A, 0x04, 0x08, 0x00, 0x1A, 0x00],
+            "names partition key 0 of 0",
+        );
+        bad(
+            &[0x0A, 0x01, b'a', 0x1A, 0x02, 0x1A, 0x00],
+            "without partition_key_index",
+        );
+        bad(&[0x0A, 0x01, b'a', 0x1A, 0x02, 0x08, 0x00], "without data");
+        bad(&[0x0A, 0x05, b'a'], "a field of 5 bytes where 1 remain");
+        bad(&[0x0A, 0x01, 0xFF], "not UTF-8");
+        bad(&[0x0A], "truncated");
+        bad(&[0x0B], "unsupported wire type 3");
+        bad(
+            &[
+                0x0A, 0x01, b'a', 0x1A, 0x06, 0x08, 0x00, 0x10, 0x03, 0x1A, 0x00,
+            ],
+            "names explicit hash key 3 of 0",
+        );
+        // Unknown fields and tags are read past.
+        let tagged = [
+            0x0A, 0x01, b'a', 0x12, 0x01, b'9', 0x1A, 0x0A, 0x08, 0x00, 0x10, 0x00, 0x1A, 0x01,
+            b'z', 0x22, 0x01, 0x0A, 0x28, 0x05,
         ];
-        for (message, expected) in cases {
-            let err = deaggregate(&wrap(&message)).unwrap_err().to_string();
-            assert!(err.contains(expected), "{message:02x?}: {err}");
-        }
+        let out = deaggregate(&wrap(&tagged)).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(out[0].data, b"z");
+        assert_eq!(out[0].explicit_hash_key.as_deref(), Some("9"));
     }
 }

@@ -1,8 +1,6 @@
 //! Batching: the entries of one PutRecords request for one stream, within
 //! Kinesis's limits, and the request body built from them.
 
-use base64::Engine;
-
 /// Most entries in one PutRecords call.
 pub const MAX_ENTRIES: usize = 500;
 /// Largest record: data plus partition key.
@@ -10,7 +8,11 @@ pub const MAX_RECORD_BYTES: usize = 1024 * 1024;
 /// Largest PutRecords payload: all data plus all partition keys.
 pub const MAX_REQUEST_BYTES: usize = 5 * 1024 * 1024;
 
-/// One entry's place in the batch's encoded entries.
+/// Body capacity a batch keeps when reused; a batch that once held a 5 MiB
+/// request gives the rest back rather than holding it for the whole run.
+const RETAINED_BODY_BYTES: usize = 2 * 1024 * 1024;
+
+/// One entry's place in the batch's body.
 #[derive(Debug, Clone, Copy)]
 struct Span {
     start: usize,
@@ -24,8 +26,10 @@ pub struct Batch {
     pub stream: String,
     /// This batch's number, increasing in creation order; checkpoints wait on it.
     pub id: u64,
-    /// JSON of each entry (`{"Data":…,"PartitionKey":…}`), back to back.
-    encoded: Vec<u8>,
+    /// The PutRecords body for all entries, complete after every push so that
+    /// it is sent as it is: `{"StreamName":…,"Records":[{"Data":…,"PartitionKey":…},…]}`.
+    /// Empty until the first push.
+    body: Vec<u8>,
     spans: Vec<Span>,
     /// How many input records each entry carries (more than one when aggregated).
     records: Vec<u32>,
@@ -38,17 +42,18 @@ impl Batch {
         Batch {
             stream: stream.to_string(),
             id,
-            encoded: Vec::new(),
+            body: Vec::new(),
             spans: Vec::new(),
             records: Vec::new(),
             payload: 0,
         }
     }
 
-    /// Empties the batch for reuse under a new id, keeping its memory.
+    /// Empties the batch for reuse under a new id, keeping (some of) its memory.
     pub fn reset(&mut self, id: u64) {
         self.id = id;
-        self.encoded.clear();
+        self.body.clear();
+        self.body.shrink_to(RETAINED_BODY_BYTES);
         self.spans.clear();
         self.records.clear();
         self.payload = 0;
@@ -80,6 +85,22 @@ impl Batch {
         self.spans.len() < max_entries.min(MAX_ENTRIES) && self.payload + size <= MAX_REQUEST_BYTES
     }
 
+    /// Bytes (data plus key) the next entry may take: within the record and
+    /// request limits, and 0 once `max_entries` are in.
+    pub fn room(&self, max_entries: usize) -> usize {
+        if self.spans.len() >= max_entries.min(MAX_ENTRIES) {
+            return 0;
+        }
+        MAX_REQUEST_BYTES
+            .saturating_sub(self.payload)
+            .min(MAX_RECORD_BYTES)
+    }
+
+    /// Bytes of request body held.
+    pub fn body_bytes(&self) -> usize {
+        self.body.len()
+    }
+
     /// Adds an entry carrying `records` input records.
     pub fn push(
         &mut self,
@@ -88,29 +109,29 @@ impl Batch {
         explicit_hash_key: Option<&str>,
         records: u32,
     ) {
-        let start = self.encoded.len();
-        self.encoded.extend_from_slice(b"{\"Data\":\"");
-        let b64_start = self.encoded.len();
-        let b64_len = base64::encoded_len(data.len(), true).unwrap_or(0);
-        self.encoded.resize(b64_start + b64_len, 0);
-        let written = base64::engine::general_purpose::STANDARD
-            .encode_slice(data, &mut self.encoded[b64_start..])
-            .unwrap_or(0);
-        self.encoded.truncate(b64_start + written);
-        self.encoded.extend_from_slice(b"\",\"PartitionKey\":");
-        crate::envelope::json_string(&mut self.encoded, partition_key);
-        if let Some(hash) = explicit_hash_key {
-            self.encoded.extend_from_slice(b",\"ExplicitHashKey\":");
-            crate::envelope::json_string(&mut self.encoded, hash);
+        if self.body.is_empty() {
+            body_start(&mut self.body, &self.stream);
+        } else {
+            self.body.truncate(self.body.len() - BODY_END.len());
+            self.body.push(b',');
         }
-        self.encoded.push(b'}');
-        let size = data.len() + partition_key.len();
+        let start = self.body.len();
+        self.body.extend_from_slice(b"{\"Data\":\"");
+        base64_simd::STANDARD.encode_append(data, &mut self.body);
+        self.body.extend_from_slice(b"\",\"PartitionKey\":");
+        crate::envelope::json_string(&mut self.body, partition_key);
+        if let Some(hash) = explicit_hash_key {
+            self.body.extend_from_slice(b",\"ExplicitHashKey\":");
+            crate::envelope::json_string(&mut self.body, hash);
+        }
+        self.body.push(b'}');
         self.spans.push(Span {
             start,
-            end: self.encoded.len(),
+            end: self.body.len(),
         });
+        self.body.extend_from_slice(BODY_END);
         self.records.push(records);
-        self.payload += size;
+        self.payload += data.len() + partition_key.len();
     }
 
     /// Input records carried by the entry at `index`.
@@ -118,27 +139,44 @@ impl Batch {
         self.records[index]
     }
 
-    /// Writes the PutRecords request body for the entries at `indexes`
-    /// (every entry when None) into `out`, replacing its contents.
-    pub fn request_body(&self, indexes: Option<&[usize]>, out: &mut Vec<u8>) {
-        out.clear();
-        out.extend_from_slice(b"{\"StreamName\":");
-        crate::envelope::json_string(out, &self.stream);
-        out.extend_from_slice(b",\"Records\":[");
+    /// The PutRecords request body for the entries at `indexes` (every entry
+    /// when None): the batch's own body, or one built in `scratch` for a
+    /// resend of some entries.
+    pub fn request_body<'a>(
+        &'a self,
+        indexes: Option<&[usize]>,
+        scratch: &'a mut Vec<u8>,
+    ) -> &'a [u8] {
+        if indexes.is_none() && !self.body.is_empty() {
+            return &self.body;
+        }
+        scratch.clear();
+        body_start(scratch, &self.stream);
         let mut first = true;
         let mut put = |span: &Span, out: &mut Vec<u8>| {
             if !first {
                 out.push(b',');
             }
             first = false;
-            out.extend_from_slice(&self.encoded[span.start..span.end]);
+            out.extend_from_slice(&self.body[span.start..span.end]);
         };
         match indexes {
-            None => self.spans.iter().for_each(|s| put(s, out)),
-            Some(ix) => ix.iter().for_each(|&i| put(&self.spans[i], out)),
+            None => self.spans.iter().for_each(|s| put(s, scratch)),
+            Some(ix) => ix.iter().for_each(|&i| put(&self.spans[i], scratch)),
         }
-        out.extend_from_slice(b"]}");
+        scratch.extend_from_slice(BODY_END);
+        scratch
     }
+}
+
+/// What closes a PutRecords body.
+const BODY_END: &[u8] = b"]}";
+
+/// Writes the opening of a PutRecords body for `stream`.
+fn body_start(out: &mut Vec<u8>, stream: &str) {
+    out.extend_from_slice(b"{\"StreamName\":");
+    crate::envelope::json_string(out, stream);
+    out.extend_from_slice(b",\"Records\":[");
 }
 
 #[cfg(test)]
@@ -154,17 +192,30 @@ mod tests {
         assert_eq!(b.len(), 2);
         assert_eq!(b.record_count(), 4);
         assert_eq!(b.payload_bytes(), 5 + 2 + 7 + 3);
-        let mut body = Vec::new();
-        b.request_body(None, &mut body);
-        let v: Value = serde_json::from_slice(&body).unwrap();
+        let mut scratch = Vec::new();
+        let v: Value = serde_json::from_slice(b.request_body(None, &mut scratch)).unwrap();
+        assert!(
+            scratch.is_empty(),
+            "the whole batch is sent from its own body"
+        );
         assert_eq!(v["StreamName"], "my-stream");
         assert_eq!(v["Records"][0]["Data"], "aGVsbG8=");
         assert_eq!(v["Records"][1]["PartitionKey"], "k\"2");
         assert_eq!(v["Records"][1]["ExplicitHashKey"], "123");
-        b.request_body(Some(&[1]), &mut body);
-        let v: Value = serde_json::from_slice(&body).unwrap();
+        let v: Value = serde_json::from_slice(b.request_body(Some(&[1]), &mut scratch)).unwrap();
         assert_eq!(v["Records"].as_array().unwrap().len(), 1);
         assert_eq!(v["Records"][0]["PartitionKey"], "k\"2");
+
+        // Reused for another stream, the body starts afresh.
+        b.reset(8);
+        b.stream = "other".into();
+        let v: Value = serde_json::from_slice(b.request_body(None, &mut scratch)).unwrap();
+        assert_eq!(v, serde_json::json!({"StreamName": "other", "Records": []}));
+        b.push(b"x", "k", None, 1);
+        let v: Value = serde_json::from_slice(b.request_body(None, &mut scratch)).unwrap();
+        assert_eq!(v["StreamName"], "other");
+        assert_eq!(v["Records"].as_array().unwrap().len(), 1);
+        assert_eq!(b.body_bytes(), b.request_body(None, &mut scratch).len());
     }
 
     #[test]

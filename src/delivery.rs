@@ -111,9 +111,9 @@ impl Sender {
                 backoff.shorten_to(since + CANCEL_GRACE);
             }
             let count = pending.as_ref().map_or(batch.len(), Vec::len);
-            batch.request_body(pending.as_deref(), &mut self.body);
+            let body = batch.request_body(pending.as_deref(), &mut self.body);
             sent.requests += 1;
-            let failure = match self.kinesis.put_records(&batch.stream, &self.body, count) {
+            let failure = match self.kinesis.put_records(&batch.stream, body, count) {
                 Ok(outcomes) => {
                     let indexes: Vec<usize> =
                         pending.take().unwrap_or_else(|| (0..batch.len()).collect());
@@ -220,35 +220,30 @@ pub struct Done {
     pub result: Result<Sent, DeliveryError>,
 }
 
-/// Runs deliveries: inline when one may be in flight, else on worker threads.
-pub enum Dispatcher {
-    /// One delivery at a time, on the calling thread.
-    Inline(Sender),
-    /// Up to `max` deliveries at once on worker threads.
-    Pool {
-        /// Work for the threads.
-        work: Option<SyncSender<Batch>>,
-        /// Finished deliveries.
-        done: Receiver<Done>,
-        /// Deliveries submitted and not yet collected.
-        in_flight: usize,
-        /// Most deliveries at once.
-        max: usize,
-        /// The worker threads.
-        workers: Vec<JoinHandle<()>>,
-    },
+/// Runs deliveries on worker threads, up to `maxInFlight` at once. With one,
+/// requests still go strictly one after another, in order; the caller
+/// prepares the next batch meanwhile instead of waiting.
+pub struct Dispatcher {
+    /// Work for the threads.
+    work: Option<SyncSender<Batch>>,
+    /// Finished deliveries.
+    done: Receiver<Done>,
+    /// Deliveries submitted and not yet collected.
+    in_flight: usize,
+    /// Most deliveries at once.
+    max: usize,
+    /// The worker threads.
+    workers: Vec<JoinHandle<()>>,
 }
 
 impl Dispatcher {
-    /// A dispatcher allowing `max_in_flight` concurrent PutRecords calls.
+    /// A dispatcher allowing `max_in_flight` concurrent PutRecords calls (at least one).
     pub fn new(max_in_flight: usize, make_sender: impl Fn() -> Sender) -> Dispatcher {
-        if max_in_flight <= 1 {
-            return Dispatcher::Inline(make_sender());
-        }
+        let max = max_in_flight.max(1);
         let (work_tx, work_rx) = sync_channel::<Batch>(0);
         let work_rx = Arc::new(std::sync::Mutex::new(work_rx));
         let (done_tx, done) = channel();
-        let workers = (0..max_in_flight)
+        let workers = (0..max)
             .map(|_| {
                 let work_rx = Arc::clone(&work_rx);
                 let done_tx: ChannelSender<Done> = done_tx.clone();
@@ -266,36 +261,34 @@ impl Dispatcher {
                 })
             })
             .collect();
-        Dispatcher::Pool {
+        Dispatcher {
             work: Some(work_tx),
             done,
             in_flight: 0,
-            max: max_in_flight,
+            max,
             workers,
         }
     }
 
-    /// Starts delivering `batch`; returns whatever deliveries finished meanwhile.
-    /// Blocks while the maximum is in flight.
-    pub fn submit(&mut self, batch: Batch) -> Vec<Done> {
-        if let Dispatcher::Inline(sender) = self {
-            let result = sender.deliver(&batch);
-            return vec![Done { batch, result }];
-        }
-        let full = matches!(self, Dispatcher::Pool { in_flight, max, .. } if *in_flight >= *max);
-        let mut finished = if full {
+    /// Waits until another delivery may start; returns the deliveries that
+    /// finished meanwhile, so a failure among them can stop the next one.
+    pub fn wait_for_slot(&mut self) -> Vec<Done> {
+        let mut finished = if self.in_flight >= self.max {
             self.collect(Wait::One)
         } else {
             Vec::new()
         };
-        if let Dispatcher::Pool {
-            work: Some(work),
-            in_flight,
-            ..
-        } = self
-        {
+        finished.extend(self.collect(Wait::No));
+        finished
+    }
+
+    /// Starts delivering `batch`, first waiting for a free slot; returns
+    /// whatever deliveries finished meanwhile.
+    pub fn submit(&mut self, batch: Batch) -> Vec<Done> {
+        let mut finished = self.wait_for_slot();
+        if let Some(work) = &self.work {
             if work.send(batch).is_ok() {
-                *in_flight += 1;
+                self.in_flight += 1;
             }
         }
         finished.extend(self.collect(Wait::No));
@@ -319,26 +312,20 @@ impl Dispatcher {
 
     /// Collects finished deliveries, waiting as `wait` says.
     fn collect(&mut self, wait: Wait) -> Vec<Done> {
-        let Dispatcher::Pool {
-            done, in_flight, ..
-        } = self
-        else {
-            return Vec::new();
-        };
         let mut finished = Vec::new();
-        while *in_flight > 0 {
+        while self.in_flight > 0 {
             let must_wait = match wait {
                 Wait::No => false,
                 Wait::One => finished.is_empty(),
                 Wait::All => true,
             };
             let next = if must_wait {
-                done.recv().ok()
+                self.done.recv().ok()
             } else {
-                done.try_recv().ok()
+                self.done.try_recv().ok()
             };
             let Some(d) = next else { break };
-            *in_flight -= 1;
+            self.in_flight -= 1;
             finished.push(d);
         }
         finished
@@ -358,12 +345,10 @@ enum Wait {
 
 impl Drop for Dispatcher {
     fn drop(&mut self) {
-        if let Dispatcher::Pool { work, workers, .. } = self {
-            // Closing the work channel ends each worker after its current batch.
-            work.take();
-            for w in workers.drain(..) {
-                let _ = w.join();
-            }
+        // Closing the work channel ends each worker after its current batch.
+        self.work.take();
+        for w in self.workers.drain(..) {
+            let _ = w.join();
         }
     }
 }

@@ -145,7 +145,8 @@ impl LineReader {
             self.carry.clear();
             self.carry_is_line = false;
         }
-        let started = Instant::now();
+        // The clock is read only once a wait begins: most lines need no wait.
+        let mut started: Option<Instant> = None;
         loop {
             if let Some(name) = self.cancel.signal() {
                 return Event::Cancelled(name);
@@ -200,7 +201,7 @@ impl LineReader {
                 }
                 return Event::Eof;
             }
-            let waited = started.elapsed();
+            let waited = started.get_or_insert_with(Instant::now).elapsed();
             if waited >= idle {
                 return Event::Idle;
             }

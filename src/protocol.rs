@@ -93,10 +93,34 @@ impl fmt::Display for ParseError {
     }
 }
 
+/// A JSON string borrowed from the input line when it has no escapes.
+/// (serde borrows a bare `Cow<str>` field but not one inside an `Option`,
+/// which would cost an allocation per record.)
+struct Text<'a>(Cow<'a, str>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for Text<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Text<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E>(self, s: &'de str) -> Result<Text<'de>, E> {
+                Ok(Text(Cow::Borrowed(s)))
+            }
+            fn visit_str<E>(self, s: &str) -> Result<Text<'de>, E> {
+                Ok(Text(Cow::Owned(s.to_string())))
+            }
+        }
+        d.deserialize_str(V)
+    }
+}
+
 #[derive(Deserialize)]
 struct WireMessage<'a> {
     #[serde(rename = "type", borrow)]
-    kind: Option<Cow<'a, str>>,
+    kind: Option<Text<'a>>,
     #[serde(borrow)]
     record: Option<WireRecord<'a>>,
     #[serde(borrow)]
@@ -106,9 +130,9 @@ struct WireMessage<'a> {
 #[derive(Deserialize)]
 struct WireRecord<'a> {
     #[serde(borrow)]
-    namespace: Option<Cow<'a, str>>,
+    namespace: Option<Text<'a>>,
     #[serde(borrow)]
-    stream: Option<Cow<'a, str>>,
+    stream: Option<Text<'a>>,
     #[serde(borrow)]
     data: Option<&'a RawValue>,
     // Raw, so that a number beyond f64 is reported as a bad `emitted_at`, not as bad JSON.
@@ -152,7 +176,7 @@ pub fn parse_line(line: &[u8]) -> Result<Message<'_>, ParseError> {
             ParseError::NotJson(e.to_string())
         }
     })?;
-    let kind = wire.kind.ok_or(ParseError::NoType)?;
+    let kind = wire.kind.ok_or(ParseError::NoType)?.0;
     match kind.as_ref() {
         "RECORD" => {
             let r = wire.record.ok_or_else(|| {
@@ -160,6 +184,7 @@ pub fn parse_line(line: &[u8]) -> Result<Message<'_>, ParseError> {
             })?;
             let stream = r
                 .stream
+                .map(|t| t.0)
                 .ok_or_else(|| ParseError::Invalid("is a RECORD without `stream`".into()))?;
             let data = r.data.ok_or_else(|| {
                 ParseError::Invalid(format!("is a RECORD of stream `{stream}` without `data`"))
@@ -186,7 +211,7 @@ pub fn parse_line(line: &[u8]) -> Result<Message<'_>, ParseError> {
                     ))
                 })?;
             Ok(Message::Record(Record {
-                namespace: r.namespace.filter(|n| !n.is_empty()),
+                namespace: r.namespace.map(|t| t.0).filter(|n| !n.is_empty()),
                 stream,
                 data,
                 emitted_at,

@@ -411,7 +411,7 @@ impl<W: Write> Reader<'_, W> {
                     if !self.warned_bad_aggregate {
                         self.warned_bad_aggregate = true;
                         eprintln!(
-                            "destination-kinesis: record {} starts like a KPL aggregate but {e}; printing such records as they are",
+                            "destination-kinesis: record {} starts like a KPL aggregate but cannot be unpacked ({e}); printing such records as they are",
                             record.sequence_number
                         );
                     }

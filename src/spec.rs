@@ -98,7 +98,7 @@ pub fn spec() -> Value {
                 },
                 "aggregation": {
                     "title": "KPL Aggregation",
-                    "description": "Pack many records into each Kinesis record in the KPL aggregated format. Consumers must de-aggregate (KCL, Firehose, Lambda with the de-aggregation library).",
+                    "description": "Pack many records into each Kinesis record (up to 1 MiB) in the KPL aggregated format: far fewer Kinesis records per shard. Consumers must de-aggregate (KCL, Firehose, Lambda with the de-aggregation library). Each aggregate goes to the shard of its first record's partition key; every record keeps its own key inside it.",
                     "type": "boolean",
                     "default": false,
                     "order": 10

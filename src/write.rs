@@ -1,6 +1,7 @@
 //! The write loop: Airbyte messages in, PutRecords out, STATE messages echoed
 //! once everything before them is in Kinesis.
 
+use crate::aggregate::Aggregator;
 use crate::batch::{Batch, MAX_RECORD_BYTES};
 use crate::catalog::Catalog;
 use crate::checkpoint::Checkpoints;
@@ -23,6 +24,13 @@ use std::time::{Duration, Instant};
 /// Longest input line accepted. A record's Kinesis form is never smaller than
 /// its data, so a longer line could never become a record within 1 MiB.
 pub const MAX_LINE_BYTES: usize = 2 * MAX_RECORD_BYTES;
+
+/// Most request bytes all streams' open batches may hold together; past it
+/// the largest is sent early. One full request (5 MiB of data, base64) fits.
+pub const BUFFER_BUDGET: usize = 8 * 1024 * 1024;
+
+/// How often (in record bytes read) the budget is checked.
+const BUDGET_CHECK_BYTES: usize = 256 * 1024;
 
 /// Buffered records are sent when stdin has been quiet this long.
 pub const IDLE_FLUSH: Duration = Duration::from_secs(1);
@@ -49,6 +57,8 @@ struct Target {
     name: String,
     envelope: Envelope,
     open: Option<Batch>,
+    /// The aggregate being filled, when records are aggregated.
+    aggregate: Option<Aggregator>,
     /// Hashes of the partition keys in the open batch, under `keepKeyOrder`.
     keys: HashSet<u64>,
     /// Batches of this stream submitted and not yet collected.
@@ -73,6 +83,10 @@ struct Writer<'a> {
     id_buf: String,
     key_buf: String,
     record_buf: Vec<u8>,
+    /// Where an aggregate is encoded before it goes into its batch.
+    aggregate_buf: Vec<u8>,
+    /// Record bytes added since the buffer budget was last checked.
+    unchecked_bytes: usize,
     totals: Totals,
     /// The first delivery failure; once set nothing more is sent.
     failed: Option<Failure>,
@@ -126,6 +140,9 @@ pub fn run(
                         with_stream: false,
                     },
                     open: None,
+                    aggregate: config
+                        .aggregation
+                        .then(|| Aggregator::new(config.partition_key != PartitionKeySource::Uuid)),
                     keys: HashSet::new(),
                     in_flight: 0,
                 });
@@ -199,6 +216,8 @@ pub fn run(
         id_buf: String::new(),
         key_buf: String::new(),
         record_buf: Vec::new(),
+        aggregate_buf: Vec::new(),
+        unchecked_bytes: 0,
         totals: Totals::default(),
         failed: None,
         unknown_types: HashSet::new(),
@@ -218,6 +237,30 @@ pub fn run(
         return Err(f);
     }
     outcome.map(|()| writer.totals)
+}
+
+/// Puts target's open aggregate, if any, into its open batch as one entry
+/// (encoded in `scratch`); returns the aggregate's bytes.
+fn close_aggregate(target: &mut Target, scratch: &mut Vec<u8>) -> usize {
+    let (Some(aggregate), Some(batch)) = (target.aggregate.as_mut(), target.open.as_mut()) else {
+        return 0;
+    };
+    if aggregate.is_empty() {
+        return 0;
+    }
+    aggregate.encode_into(scratch);
+    batch.push(scratch, aggregate.partition_key(), None, aggregate.len());
+    aggregate.clear();
+    scratch.len()
+}
+
+/// Bytes target `t` holds for requests not yet sent.
+fn held_bytes(target: &Target) -> usize {
+    let aggregate = match &target.aggregate {
+        Some(a) if !a.is_empty() => a.size(),
+        _ => 0,
+    };
+    target.open.as_ref().map_or(0, Batch::body_bytes) + aggregate
 }
 
 /// A 64-bit hash of a partition key; a collision only costs an early flush.
@@ -347,7 +390,47 @@ impl Writer<'_> {
             )
             .for_stream(namespace, &r.stream));
         }
+        let data_key = self.keys.from_data() && !self.key_buf.is_empty();
+        if self.targets[t].aggregate.is_some() {
+            self.add_aggregated(t, data_key);
+        } else {
+            self.add_plain(t, size, data_key);
+        }
+        self.checkpoints.count_record(stream);
+        self.totals.records += 1;
+        self.totals.data_bytes += r.data.get().len() as u64;
+        self.unchecked_bytes += self.record_buf.len();
+        if self.unchecked_bytes >= BUDGET_CHECK_BYTES {
+            self.unchecked_bytes = 0;
+            self.keep_within_budget();
+        }
+        Ok(())
+    }
+
+    /// Sends the largest open batches while all of them together hold more
+    /// than `BUFFER_BUDGET`, so memory does not grow with the number of streams.
+    fn keep_within_budget(&mut self) {
+        while self.failed.is_none() {
+            let total: usize = self.targets.iter().map(held_bytes).sum();
+            if total <= BUFFER_BUDGET {
+                return;
+            }
+            let largest = (0..self.targets.len()).max_by_key(|&t| held_bytes(&self.targets[t]));
+            match largest {
+                Some(t) => self.flush(t),
+                None => return,
+            }
+        }
+    }
+
+    /// Adds the record in `record_buf` to target `t`'s batch as its own entry.
+    fn add_plain(&mut self, t: usize, size: usize, data_key: bool) {
         let buffer_size = self.config.buffer_size;
+        let key = if data_key {
+            &self.key_buf
+        } else {
+            &self.id_buf
+        };
         // Under keepKeyOrder a batch holds at most one record per key, so a
         // partial failure can never let a key's later record land first.
         let key_hash = self.config.keep_key_order.then(|| key_hash(key));
@@ -360,19 +443,8 @@ impl Writer<'_> {
         {
             self.flush(t);
         }
-        if self.targets[t].open.is_none() {
-            let id = self.checkpoints.open_batch();
-            let batch = match self.spare.pop() {
-                Some(mut b) => {
-                    b.reset(id);
-                    b.stream.clone_from(&self.targets[t].name);
-                    b
-                }
-                None => Batch::new(&self.targets[t].name, id),
-            };
-            self.targets[t].open = Some(batch);
-        }
-        let key = if self.keys.from_data() && !self.key_buf.is_empty() {
+        self.open_batch(t);
+        let key = if data_key {
             &self.key_buf
         } else {
             &self.id_buf
@@ -383,9 +455,6 @@ impl Writer<'_> {
         if let Some(h) = key_hash {
             self.targets[t].keys.insert(h);
         }
-        self.checkpoints.count_record(stream);
-        self.totals.records += 1;
-        self.totals.data_bytes += r.data.get().len() as u64;
         self.totals.kinesis_bytes += self.record_buf.len() as u64;
         if self.targets[t]
             .open
@@ -394,30 +463,96 @@ impl Writer<'_> {
         {
             self.flush(t);
         }
-        Ok(())
     }
 
-    /// Sends target `t`'s open batch.
+    /// Adds the record in `record_buf` to target `t`'s open aggregate. The
+    /// aggregate is kept small enough to go into the open batch as its next
+    /// entry, so its records always travel in the batch that was open when
+    /// they came (which the states after them wait for).
+    fn add_aggregated(&mut self, t: usize, data_key: bool) {
+        let buffer_size = self.config.buffer_size;
+        loop {
+            self.open_batch(t);
+            let target = &mut self.targets[t];
+            let (Some(batch), Some(aggregate)) = (target.open.as_mut(), target.aggregate.as_mut())
+            else {
+                return;
+            };
+            let key = if data_key {
+                &self.key_buf
+            } else {
+                &self.id_buf
+            };
+            // Under keepKeyOrder a batch carries one aggregate: a partial
+            // failure then never lets a later aggregate of a key land first.
+            let room = if self.config.keep_key_order && !batch.is_empty() {
+                0
+            } else {
+                batch.room(buffer_size)
+            };
+            if aggregate.try_add(&self.record_buf, key, room) {
+                return;
+            }
+            if !aggregate.is_empty() {
+                self.totals.kinesis_bytes +=
+                    close_aggregate(target, &mut self.aggregate_buf) as u64;
+            } else if !batch.is_empty() {
+                self.flush(t);
+            } else {
+                // Too big to aggregate even alone: it goes as a plain record,
+                // which consumers read as it is.
+                batch.push(&self.record_buf, key, None, 1);
+                self.totals.kinesis_bytes += self.record_buf.len() as u64;
+                return;
+            }
+        }
+    }
+
+    /// Makes sure target `t` has an open batch.
+    fn open_batch(&mut self, t: usize) {
+        if self.targets[t].open.is_some() {
+            return;
+        }
+        let id = self.checkpoints.open_batch();
+        let batch = match self.spare.pop() {
+            Some(mut b) => {
+                b.reset(id);
+                b.stream.clone_from(&self.targets[t].name);
+                b
+            }
+            None => Batch::new(&self.targets[t].name, id),
+        };
+        self.targets[t].open = Some(batch);
+    }
+
+    /// Sends target `t`'s open batch, with its open aggregate.
     fn flush(&mut self, t: usize) {
         if self.failed.is_some() {
             return;
         }
-        if let Some(batch) = self.targets[t].open.take() {
-            self.targets[t].keys.clear();
-            // Under keepKeyOrder a stream has one batch in flight at a time,
-            // so a key's next record never overtakes a retried earlier one.
-            while self.config.keep_key_order
-                && self.targets[t].in_flight > 0
-                && self.failed.is_none()
-            {
-                let done = self.dispatcher.wait_one();
-                self.collect(done);
-            }
+        self.totals.kinesis_bytes +=
+            close_aggregate(&mut self.targets[t], &mut self.aggregate_buf) as u64;
+        let Some(batch) = self.targets[t].open.take() else {
+            return;
+        };
+        self.targets[t].keys.clear();
+        // Under keepKeyOrder a stream has one batch in flight at a time,
+        // so a key's next record never overtakes a retried earlier one.
+        while self.config.keep_key_order && self.targets[t].in_flight > 0 && self.failed.is_none() {
+            let done = self.dispatcher.wait_one();
+            self.collect(done);
+        }
+        // Once a delivery has failed nothing more is sent: look before sending.
+        let done = self.dispatcher.wait_for_slot();
+        self.collect(done);
+        if self.failed.is_some() {
+            self.spare.push(batch);
+        } else {
             self.targets[t].in_flight += 1;
             let done = self.dispatcher.submit(batch);
             self.collect(done);
-            self.echo_ready();
         }
+        self.echo_ready();
     }
 
     fn flush_all(&mut self) {

@@ -7,15 +7,6 @@ use serde_json::{json, Value};
 use std::collections::HashMap;
 use support::*;
 
-fn fixture(name: &str) -> String {
-    std::fs::read_to_string(
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("fixtures")
-            .join(name),
-    )
-    .expect("fixture exists")
-}
-
 /// The fixture records as (namespace, stream, raw data text, emitted_at).
 fn fixture_records() -> Vec<(Option<String>, String, String, i64)> {
     fixture("messages.jsonl")

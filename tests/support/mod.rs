@@ -406,6 +406,16 @@ pub fn catalog(streams: &[(Option<&str>, &str)]) -> Value {
     serde_json::json!({ "streams": list })
 }
 
+/// The text of a file in `fixtures/`.
+pub fn fixture(name: &str) -> String {
+    std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("fixtures")
+            .join(name),
+    )
+    .expect("fixture exists")
+}
+
 /// A RECORD line.
 pub fn record_line(namespace: Option<&str>, stream: &str, data: &str, emitted_at: i64) -> String {
     let ns = namespace

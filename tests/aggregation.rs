@@ -1,0 +1,206 @@
+//! KPL aggregation end to end: what lands in kinesis-local is de-aggregated
+//! (MD5 trailer checked on its own too) and compared with the input.
+
+mod support;
+
+use destination_kinesis::aggregate::{deaggregate, AggregateError, UserRecord, MAGIC};
+use destination_kinesis::batch::MAX_RECORD_BYTES;
+use destination_kinesis::config::DataFormat;
+use destination_kinesis::envelope::Envelope;
+use destination_kinesis::kinesis::ReadRecord;
+use md5::{Digest, Md5};
+use serde_json::{json, Value};
+use support::*;
+
+/// The user records of an aggregated Kinesis record, after checking its
+/// framing and MD5 trailer here, independently of `deaggregate`.
+fn unpack(r: &ReadRecord) -> Vec<UserRecord> {
+    let d = &r.data;
+    assert_eq!(&d[..4], &MAGIC, "starts with the KPL magic");
+    let (proto, digest) = d[4..].split_at(d.len() - 4 - 16);
+    assert_eq!(Md5::digest(proto).as_slice(), digest, "MD5 trailer");
+    let users = deaggregate(d).expect("a valid aggregate");
+    assert_eq!(
+        r.partition_key, users[0].partition_key,
+        "an aggregate is keyed by its first record"
+    );
+    users
+}
+
+/// (data text, emitted_at, ab_id) of a record envelope.
+fn envelope_fields(bytes: &[u8]) -> (String, i64, String) {
+    let e: Value = serde_json::from_slice(bytes).expect("envelope JSON");
+    (
+        e["_airbyte_data"].as_str().unwrap().to_string(),
+        e["_airbyte_emitted_at"].as_i64().unwrap(),
+        e["_airbyte_ab_id"].as_str().unwrap().to_string(),
+    )
+}
+
+#[test]
+fn fixtures_come_back_exactly_from_aggregates() {
+    let kl = KinesisLocal::start();
+    let catalog: Value = serde_json::from_str(&fixture("catalog.json")).unwrap();
+    let input = fixture("messages.jsonl");
+    let run = run_write(
+        &kl.config(json!({"aggregation": true})),
+        &catalog,
+        input.as_bytes(),
+    );
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(run.states().len(), 3);
+
+    for (ns, stream) in [
+        (Some("public"), "users"),
+        (Some("archive"), "users"),
+        (Some("Ventes-Été"), "Café Orders"),
+        (None, "events"),
+    ] {
+        // The input records of this stream: raw data text and emitted_at, in order.
+        let want: Vec<(String, i64)> = input
+            .lines()
+            .filter_map(|line| {
+                let v: Value = serde_json::from_str(line).ok()?;
+                let r = &v["record"];
+                (v["type"] == "RECORD" && r["namespace"].as_str() == ns && r["stream"] == stream)
+                    .then(|| {
+                        let start = line.find("\"data\":")? + 7;
+                        let end = line.rfind(",\"emitted_at\"")?;
+                        Some((line[start..end].to_string(), r["emitted_at"].as_i64()?))
+                    })?
+            })
+            .collect();
+        let name = destination_kinesis::naming::java_stream_name(ns, stream);
+        let landed = kl.read_stream(&name);
+        assert_eq!(
+            landed.len(),
+            1,
+            "one aggregate for the few records of {name}"
+        );
+        let users = unpack(&landed[0].1);
+        let got: Vec<(String, i64)> = users
+            .iter()
+            .map(|u| {
+                let (data, at, id) = envelope_fields(&u.data);
+                assert_eq!(
+                    u.partition_key, id,
+                    "each record keeps its ab_id as its key"
+                );
+                assert!(u.explicit_hash_key.is_none());
+                (data, at)
+            })
+            .collect();
+        assert_eq!(got, want, "{name}: byte for byte, in input order");
+    }
+}
+
+#[test]
+fn keys_from_data_are_kept_per_record() {
+    let kl = KinesisLocal::start();
+    let mut input = String::new();
+    for i in 0..30 {
+        // Ten customers, and every seventh record without one (a random key).
+        let data = if i % 7 == 6 {
+            format!("{{\"i\":{i}}}")
+        } else {
+            format!("{{\"i\":{i},\"customer\":\"c-{}\"}}", i % 10)
+        };
+        input.push_str(&record_line(None, "orders", &data, i));
+    }
+    input.push_str(&state_line(1));
+    let config = kl.config(json!({"aggregation": true, "partitionKey": "/customer"}));
+    let run = run_write(&config, &catalog(&[(None, "orders")]), input.as_bytes());
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(run.states().len(), 1);
+    let landed = kl.read_stream("_orders");
+    assert_eq!(landed.len(), 1);
+    let users = unpack(&landed[0].1);
+    assert_eq!(users.len(), 30);
+    for (i, u) in users.iter().enumerate() {
+        let (data, _, id) = envelope_fields(&u.data);
+        let data: Value = serde_json::from_str(&data).unwrap();
+        assert_eq!(data["i"], i);
+        match data["customer"].as_str() {
+            Some(customer) => assert_eq!(u.partition_key, customer),
+            None => assert_eq!(u.partition_key, id, "no customer: the random ab_id"),
+        }
+    }
+}
+
+#[test]
+fn aggregates_stay_within_a_mebibyte_and_a_record_too_big_for_one_goes_alone() {
+    let kl = KinesisLocal::start();
+    // The envelope of a record of `pad` bytes of padding, plus its 36-byte key.
+    let kinesis_size = |pad: usize| {
+        let data: Box<serde_json::value::RawValue> =
+            serde_json::from_str(&format!("{{\"i\":99,\"pad\":\"{}\"}}", "p".repeat(pad))).unwrap();
+        let mut out = Vec::new();
+        let envelope = Envelope {
+            format: DataFormat::String,
+            with_stream: false,
+        };
+        envelope.encode(
+            &mut out,
+            &"0".repeat(36),
+            1_700_000_000_000,
+            &data,
+            (None, "big"),
+        );
+        out.len() + 36
+    };
+    // Fits as a plain Kinesis record, not inside an aggregate (magic, MD5, key table).
+    let alone = MAX_RECORD_BYTES - 4 - kinesis_size(0);
+    assert_eq!(kinesis_size(alone), MAX_RECORD_BYTES - 4);
+    let pads: Vec<usize> = (0..12)
+        .map(|i| if i == 7 { alone } else { 200_000 })
+        .collect();
+    let mut input = String::new();
+    for (i, pad) in pads.iter().enumerate() {
+        let data = format!("{{\"i\":{i},\"pad\":\"{}\"}}", "p".repeat(*pad));
+        input.push_str(&record_line(None, "big", &data, 1_700_000_000_000));
+        if i % 4 == 3 {
+            input.push_str(&state_line(i as u64));
+        }
+    }
+    // One shard, so that reading back gives the records in the order they landed.
+    let config = kl.config(json!({"aggregation": true, "shardCount": 1}));
+    let run = run_write(&config, &catalog(&[(None, "big")]), input.as_bytes());
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(run.states().len(), 3);
+
+    let landed = kl.read_stream("_big");
+    let mut order = Vec::new();
+    let mut plain = 0;
+    for (_, r) in &landed {
+        assert!(
+            r.data.len() + r.partition_key.len() <= MAX_RECORD_BYTES,
+            "{} bytes",
+            r.data.len() + r.partition_key.len()
+        );
+        let envelopes = match deaggregate(&r.data) {
+            Err(AggregateError::NotAggregated) => {
+                plain += 1;
+                vec![r.data.clone()]
+            }
+            _ => unpack(r).into_iter().map(|u| u.data).collect(),
+        };
+        for e in envelopes {
+            let (data, _, _) = envelope_fields(&e);
+            let data: Value = serde_json::from_str(&data).unwrap();
+            assert_eq!(data["pad"].as_str().unwrap().len(), pads[order.len()]);
+            order.push(data["i"].as_u64().unwrap());
+        }
+    }
+    assert_eq!(
+        order,
+        (0..12).collect::<Vec<_>>(),
+        "all records, in input order"
+    );
+    assert_eq!(plain, 1, "only the 1 MiB record goes unaggregated");
+    // Seven records of 200 KB before it: 5 fit in a MiB, then 2; four after it.
+    assert_eq!(
+        landed.len(),
+        4,
+        "2 aggregates, the plain record, 1 aggregate"
+    );
+}

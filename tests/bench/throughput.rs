@@ -1,0 +1,552 @@
+//! `make bench`: throughput, CPU and memory of the release binary against a
+//! loopback Kinesis sink owned by the benchmark, next to a Python boto3 peer
+//! doing the same job in the same run; latency hiding with a simulated round
+//! trip; KPL aggregation into kinesis-local.
+//!
+//! Sizes come from the environment (see the Makefile's `bench` target). Run by
+//! `cargo test` (without `--bench`) it does a small smoke run instead and
+//! checks the figures add up.
+
+#[path = "../support/mod.rs"]
+mod support;
+
+mod feed;
+mod sink;
+
+use destination_kinesis::aggregate::deaggregate;
+use destination_kinesis::config::StreamMode;
+use feed::Feed;
+use serde_json::{json, Value};
+use sink::{Seen, Sink};
+use std::io::{BufRead, BufReader, Read};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+use support::{KinesisLocal, TempDir};
+
+/// What one run of a writer took.
+#[derive(Debug, Clone)]
+struct Outcome {
+    label: String,
+    feed: Feed,
+    input_bytes: u64,
+    wall: Duration,
+    cpu: Duration,
+    max_rss_kb: u64,
+    seen: Seen,
+    states: u64,
+    ok: bool,
+    note: String,
+}
+
+impl Outcome {
+    fn records_per_s(&self) -> f64 {
+        self.feed.records as f64 / self.wall.as_secs_f64()
+    }
+    fn mb_per_s(&self) -> f64 {
+        self.input_bytes as f64 / 1e6 / self.wall.as_secs_f64()
+    }
+    fn cpu_per_million(&self) -> f64 {
+        self.cpu.as_secs_f64() * 1e6 / self.feed.records as f64
+    }
+    fn rss_mb(&self) -> f64 {
+        self.max_rss_kb as f64 / 1024.0
+    }
+    fn entries_per_call(&self) -> f64 {
+        self.seen.entries as f64 / self.seen.calls.max(1) as f64
+    }
+
+    fn row(&self) -> String {
+        format!(
+            "| {} | {} | {} | {:.0} | {:.1} | {:.2} | {:.1} | {} | {:.1} |{}",
+            self.label,
+            self.feed.records,
+            self.feed.size,
+            self.records_per_s(),
+            self.mb_per_s(),
+            self.cpu_per_million(),
+            self.rss_mb(),
+            self.seen.calls,
+            self.entries_per_call(),
+            if self.ok {
+                String::new()
+            } else {
+                format!(" FAILED: {}", self.note)
+            }
+        )
+    }
+}
+
+const HEADER: &str = "| run | records | data bytes | records/s | input MB/s | CPU s per 1M records | peak RSS MiB | PutRecords calls | entries/call |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|";
+
+fn env_u64(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.replace('_', "").parse().ok())
+        .unwrap_or(default)
+}
+
+/// Runs `cmd` with `feed` streamed into its stdin; measures it with wait4.
+// wait4 reaps the child (it gives its rusage, which Child::wait does not).
+#[allow(clippy::zombie_processes)]
+fn measure(label: &str, mut cmd: Command, feed: Feed, sink: Option<&Sink>) -> Outcome {
+    if let Some(s) = sink {
+        s.reset();
+    }
+    cmd.stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let started = Instant::now();
+    let mut child = cmd.spawn().expect("start the writer");
+    let pid = child.id() as libc::pid_t;
+    let stdin = child.stdin.take().expect("stdin");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut stderr = child.stderr.take().expect("stderr");
+    let feeder = std::thread::spawn(move || feed.write_to(stdin).unwrap_or(0));
+    let reader = std::thread::spawn(move || {
+        let mut states = 0u64;
+        let mut last = String::new();
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if line.starts_with("{\"type\":\"STATE\"") {
+                states += 1;
+            } else {
+                last = line;
+            }
+        }
+        (states, last)
+    });
+    let sampler = std::thread::spawn(move || peak_rss_kb(pid));
+    let errors = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = stderr.read_to_string(&mut text);
+        text
+    });
+    let mut status = 0;
+    // SAFETY: rusage is plain data, zeroed is a valid value; pid is our child.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    let waited = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+    let wall = started.elapsed();
+    assert_eq!(waited, pid, "wait4 on the writer");
+    let input_bytes = feeder.join().unwrap_or(0);
+    let (states, last) = reader.join().unwrap_or_default();
+    let stderr_text = errors.join().unwrap_or_default();
+    let max_rss_kb = sampler.join().unwrap_or(0);
+    let cpu = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
+    let exited_ok = libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0;
+    let ok = exited_ok && states == feed.states();
+    Outcome {
+        label: label.to_string(),
+        feed,
+        input_bytes,
+        wall,
+        cpu: cpu(usage.ru_utime) + cpu(usage.ru_stime),
+        max_rss_kb,
+        seen: sink.map(Sink::seen).unwrap_or_default(),
+        states,
+        ok,
+        note: format!(
+            "exit status {status}, {states} of {} states echoed; last line: {last}; stderr: {}",
+            feed.states(),
+            stderr_text.trim()
+        ),
+    }
+}
+
+/// The child's peak resident memory (VmHWM), sampled until it exits. Not
+/// `ru_maxrss`: after a fork that counts the parent's memory at the fork, and
+/// the benchmark process is not small. Samples taken before the exec (while
+/// the child still has the parent's name) are left out.
+fn peak_rss_kb(pid: libc::pid_t) -> u64 {
+    let field = |text: &str, name: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name))
+            .map(|v| v.trim().to_string())
+    };
+    let own = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let parent_name = field(&own, "Name:");
+    let path = format!("/proc/{pid}/status");
+    let mut peak = 0;
+    // The file goes when the child is reaped; a zombie has no VmHWM.
+    while let Ok(text) = std::fs::read_to_string(&path) {
+        let Some(hwm) = field(&text, "VmHWM:") else {
+            break;
+        };
+        if field(&text, "Name:") != parent_name {
+            let kb = hwm.split_whitespace().next().and_then(|v| v.parse().ok());
+            peak = peak.max(kb.unwrap_or(0));
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    peak
+}
+
+/// Config and catalog files for the binary.
+struct Setup {
+    dir: TempDir,
+}
+
+impl Setup {
+    fn new(config: Value, feed: &Feed) -> Setup {
+        let dir = TempDir::new("bench");
+        let names = feed.stream_names();
+        let streams: Vec<(Option<&str>, &str)> = names.iter().map(|n| (None, n.as_str())).collect();
+        dir.file("config.json", config.to_string().as_bytes());
+        dir.file(
+            "catalog.json",
+            support::catalog(&streams).to_string().as_bytes(),
+        );
+        Setup { dir }
+    }
+
+    fn command(&self) -> Command {
+        let path = |name: &str| self.dir.path.join(name).display().to_string();
+        support::command(&[
+            "write",
+            "--config",
+            &path("config.json"),
+            "--catalog",
+            &path("catalog.json"),
+        ])
+    }
+}
+
+fn sink_config(sink: &Sink, extra: Value) -> Value {
+    let mut c = json!({
+        "endpoint": sink.endpoint(),
+        "region": "us-east-1",
+        "accessKey": "AKIDBENCHMARK",
+        "privateKey": "bench-secret-key",
+        "bufferSize": 500,
+    });
+    if let (Some(c), Some(extra)) = (c.as_object_mut(), extra.as_object()) {
+        c.extend(extra.clone());
+    }
+    c
+}
+
+/// Runs the binary against the sink.
+fn ours(label: &str, sink: &Sink, feed: Feed, extra: Value) -> Outcome {
+    let setup = Setup::new(sink_config(sink, extra), &feed);
+    measure(label, setup.command(), feed, Some(sink))
+}
+
+/// Runs the boto3 peer against the sink.
+fn peer(python: &str, sink: &Sink, feed: Feed) -> Outcome {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/bench/peer_boto3.py");
+    let mut cmd = Command::new(python);
+    cmd.arg(script).arg(sink.endpoint()).arg("500");
+    for (k, _) in std::env::vars() {
+        if k.starts_with("AWS_") {
+            cmd.env_remove(k);
+        }
+    }
+    cmd.env("AWS_ACCESS_KEY_ID", "AKIDBENCHMARK")
+        .env("AWS_SECRET_ACCESS_KEY", "bench-secret-key")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("AWS_CONFIG_FILE", "/nonexistent")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent");
+    measure("boto3 peer", cmd, feed, Some(sink))
+}
+
+fn verdict(met: bool) -> &'static str {
+    if met {
+        "met"
+    } else {
+        "MISSED"
+    }
+}
+
+fn machine() -> String {
+    let nproc = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let model = cpuinfo
+        .lines()
+        .find_map(|l| l.strip_prefix("model name"))
+        .map(|l| l.trim_start_matches([' ', '\t', ':']))
+        .unwrap_or("unknown CPU");
+    let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
+    let mem_kb: u64 = meminfo
+        .lines()
+        .find_map(|l| l.strip_prefix("MemTotal:"))
+        .and_then(|l| l.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0);
+    format!(
+        "{nproc} CPUs ({model}), {:.1} GiB memory; {}",
+        mem_kb as f64 / 1048576.0,
+        load()
+    )
+}
+
+/// The load average now: other work on the machine shares its CPUs.
+fn load() -> String {
+    let text = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    let figures: Vec<&str> = text.split_whitespace().take(3).collect();
+    format!("load average {}", figures.join(" "))
+}
+
+fn main() {
+    if let Ok(ms) = std::env::var("BENCH_SERVE") {
+        // Only the sink, for profiling the binary by hand (see BENCHMARKS.md).
+        let sink = Sink::start().expect("start the loopback sink");
+        sink.set_delay(Duration::from_millis(ms.parse().unwrap_or(0)));
+        println!("{}", sink.endpoint());
+        loop {
+            std::thread::sleep(Duration::from_secs(3600));
+        }
+    }
+    let bench = std::env::args().any(|a| a == "--bench");
+    if !bench {
+        smoke();
+        return;
+    }
+    let sink = Sink::start().expect("start the loopback sink");
+    println!("# destination-kinesis benchmark\n");
+    println!("machine: {}", machine());
+    println!("binary: {}\n", support::binary());
+
+    let small = Feed {
+        records: env_u64("BENCH_RECORDS", 1_000_000),
+        size: env_u64("BENCH_SIZE", 200) as usize,
+        streams: env_u64("BENCH_STREAMS", 4) as usize,
+        state_every: env_u64("BENCH_STATE_EVERY", 10_000),
+    };
+    let large = Feed {
+        records: env_u64("BENCH_LARGE_RECORDS", 20_000),
+        size: env_u64("BENCH_LARGE_SIZE", 51_200) as usize,
+        state_every: 1_000,
+        ..small
+    };
+    let mut rows: Vec<Outcome> = Vec::new();
+    let mut checks: Vec<(String, bool)> = Vec::new();
+
+    let base = ours("destination-kinesis", &sink, small, json!({}));
+    println!("{HEADER}\n{}", base.row());
+    let python = std::env::var("BENCH_PYTHON").ok();
+    let peer_feed = Feed {
+        records: env_u64("BENCH_PEER_RECORDS", small.records),
+        ..small
+    };
+    let peer_run = python
+        .as_deref()
+        .filter(|p| std::path::Path::new(p).exists())
+        .map(|p| peer(p, &sink, peer_feed));
+    if let Some(p) = &peer_run {
+        println!("{}", p.row());
+    }
+    let big = ours(
+        "destination-kinesis, 50 KB records",
+        &sink,
+        large,
+        json!({}),
+    );
+    println!("{}", big.row());
+    let agg = ours(
+        "destination-kinesis, aggregation",
+        &sink,
+        small,
+        json!({"aggregation": true}),
+    );
+    println!("{}", agg.row());
+
+    checks.push((
+        format!(
+            ">= 300,000 records/s of {} B records: {:.0}",
+            small.size,
+            base.records_per_s()
+        ),
+        base.ok && base.records_per_s() >= 300_000.0,
+    ));
+    if let Some(p) = &peer_run {
+        let ratio = base.records_per_s() / p.records_per_s();
+        checks.push((
+            format!(
+                ">= 10x the boto3 peer's records/s: {ratio:.1}x (CPU per record {:.1}x less, peak RSS {:.1}x less)",
+                p.cpu_per_million() / base.cpu_per_million(),
+                p.rss_mb() / base.rss_mb()
+            ),
+            base.ok && p.ok && ratio >= 10.0,
+        ));
+    } else {
+        println!(
+            "(boto3 peer skipped: set BENCH_PYTHON to a python with boto3, as `make bench` does)"
+        );
+    }
+    checks.push((
+        format!(
+            ">= 200 MB/s of input with {} B records: {:.1} MB/s",
+            large.size,
+            big.mb_per_s()
+        ),
+        big.ok && big.mb_per_s() >= 200.0,
+    ));
+    checks.push((
+        format!(
+            "peak RSS <= 30 MiB: {:.1} MiB ({} records), {:.1} MiB (50 KB records)",
+            base.rss_mb(),
+            small.records,
+            big.rss_mb()
+        ),
+        base.rss_mb() <= 30.0 && big.rss_mb() <= 30.0,
+    ));
+    rows.extend([base.clone(), big, agg]);
+
+    let rss_records = env_u64("BENCH_RSS_RECORDS", 0);
+    if rss_records > 0 {
+        let huge = ours(
+            "destination-kinesis, memory run",
+            &sink,
+            Feed {
+                records: rss_records,
+                ..small
+            },
+            json!({}),
+        );
+        println!("{}", huge.row());
+        checks.push((
+            format!(
+                "peak RSS <= 30 MiB for {rss_records} records: {:.1} MiB",
+                huge.rss_mb()
+            ),
+            huge.ok && huge.rss_mb() <= 30.0,
+        ));
+        rows.push(huge);
+    }
+
+    // Latency hiding: the same job with a simulated round trip.
+    let rtt = env_u64("BENCH_RTT_MS", 20);
+    let in_flight = env_u64("BENCH_IN_FLIGHT", 8);
+    let slow = Feed {
+        records: env_u64("BENCH_RTT_RECORDS", 200_000),
+        ..small
+    };
+    sink.set_delay(Duration::from_millis(rtt));
+    let one = ours(
+        &format!("{rtt} ms round trip, maxInFlight 1"),
+        &sink,
+        slow,
+        json!({}),
+    );
+    println!("{}", one.row());
+    let many = ours(
+        &format!("{rtt} ms round trip, maxInFlight {in_flight}"),
+        &sink,
+        slow,
+        json!({ "maxInFlight": in_flight }),
+    );
+    println!("{}", many.row());
+    sink.set_delay(Duration::ZERO);
+    let gain = many.records_per_s() / one.records_per_s();
+    checks.push((
+        format!(">= 5x records/s with maxInFlight {in_flight} over 1 at {rtt} ms: {gain:.1}x"),
+        one.ok && many.ok && gain >= 5.0,
+    ));
+
+    println!("\n{} at the end of these runs", load());
+    println!("\n## Targets\n");
+    for (what, met) in &checks {
+        println!("- {}: {what}", verdict(*met));
+    }
+
+    let kl_records = env_u64("BENCH_KL_RECORDS", 5_000);
+    if kl_records > 0 {
+        println!(
+            "\n## Aggregation into kinesis-local ({kl_records} records of {} B, 2 shards)\n",
+            small.size
+        );
+        println!("| aggregation | user records/s | Kinesis records | per shard | user records per Kinesis record |\n|---|---:|---:|---|---:|");
+        for aggregation in [false, true] {
+            println!(
+                "{}",
+                into_kinesis_local(kl_records, small.size, aggregation)
+            );
+        }
+    }
+    rows.extend([one, many]);
+    rows.extend(peer_run);
+    let failed: Vec<&Outcome> = rows.iter().filter(|r| !r.ok).collect();
+    for r in &failed {
+        eprintln!("run `{}` failed: {}", r.label, r.note);
+    }
+    if !failed.is_empty() {
+        std::process::exit(1);
+    }
+}
+
+/// Writes `records` records into a fresh kinesis-local with or without
+/// aggregation; reads them back and gives the table row.
+fn into_kinesis_local(records: u64, size: usize, aggregation: bool) -> String {
+    let kl = KinesisLocal::start();
+    let feed = Feed {
+        records,
+        size,
+        streams: 1,
+        state_every: 1_000,
+    };
+    let k = kl.client();
+    let stream = "_bench_0";
+    k.create_stream(stream, StreamMode::Provisioned, 2)
+        .expect("CreateStream");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !matches!(k.stream_status(stream), Ok(Some(s)) if s.is_writable()) {
+        assert!(Instant::now() < deadline, "stream never became ACTIVE");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let config = kl.config(json!({"bufferSize": 500, "aggregation": aggregation}));
+    let setup = Setup::new(config, &feed);
+    let run = measure("kinesis-local", setup.command(), feed, None);
+    assert!(run.ok, "{}", run.note);
+    let landed = kl.read_stream(stream);
+    let mut per_shard: std::collections::BTreeMap<String, u64> = Default::default();
+    let mut user_records = 0u64;
+    for (shard, r) in &landed {
+        *per_shard.entry(shard.clone()).or_default() += 1;
+        user_records += if aggregation {
+            deaggregate(&r.data).map_or(1, |u| u.len() as u64)
+        } else {
+            1
+        };
+    }
+    assert_eq!(user_records, records, "every record landed");
+    let shards: Vec<String> = per_shard.values().map(u64::to_string).collect();
+    format!(
+        "| {} | {:.0} | {} | {} | {:.0} |",
+        if aggregation { "on" } else { "off" },
+        run.records_per_s(),
+        landed.len(),
+        shards.join(" + "),
+        records as f64 / landed.len() as f64
+    )
+}
+
+/// The small run `cargo test` makes: the benchmark's parts work and agree.
+fn smoke() {
+    let sink = Sink::start().expect("start the loopback sink");
+    let feed = Feed {
+        records: 2_000,
+        size: 200,
+        streams: 2,
+        state_every: 100,
+    };
+    let mut sample = Vec::new();
+    Feed { records: 1, ..feed }
+        .write_to(&mut sample)
+        .expect("write to memory");
+    let line: Value = serde_json::from_slice(&sample).expect("a RECORD line");
+    assert_eq!(
+        line["record"]["data"].to_string().len(),
+        200,
+        "data of the size asked"
+    );
+    let plain = ours("smoke", &sink, feed, json!({}));
+    assert!(plain.ok, "{}", plain.note);
+    assert_eq!(plain.seen.entries, feed.records);
+    assert_eq!(plain.states, 20);
+    assert!(plain.max_rss_kb > 0 && plain.cpu > Duration::ZERO);
+    let packed = ours("smoke", &sink, feed, json!({"aggregation": true}));
+    assert!(packed.ok, "{}", packed.note);
+    assert!(
+        packed.seen.entries < feed.records / 10,
+        "aggregation packs records: {} entries",
+        packed.seen.entries
+    );
+    println!("benchmark smoke run: ok (run `make bench` for figures)");
+}
