@@ -142,6 +142,7 @@ impl Batch {
     /// The PutRecords request body for the entries at `indexes` (every entry
     /// when None): the batch's own body, or one built in `scratch` for a
     /// resend of some entries.
+    #[must_use]
     pub fn request_body<'a>(
         &'a self,
         indexes: Option<&[usize]>,

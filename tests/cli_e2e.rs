@@ -110,9 +110,9 @@ fn put_raw(stream: &str, records: &[(&[u8], &str)]) {
     for (data, key) in records {
         batch.push(data, key, None, 1);
     }
-    let mut body = Vec::new();
-    batch.request_body(None, &mut body);
-    k.put_records(stream, &body, records.len()).unwrap();
+    let mut scratch = Vec::new();
+    let body = batch.request_body(None, &mut scratch);
+    k.put_records(stream, body, records.len()).unwrap();
 }
 
 /// `prefix0`, `prefix1`, ... as lines.

@@ -194,10 +194,10 @@ fn check_record(line: &[u8], namespace: Option<&str>, stream: &str, data: &str, 
             envelopes.push((out, key.to_string()));
         }
     }
-    let mut body = Vec::new();
+    let mut scratch = Vec::new();
     for indexes in [None, Some(&[3usize, 0][..])] {
-        batch.request_body(indexes, &mut body);
-        let v: Value = serde_json::from_slice(&body)
+        let body = batch.request_body(indexes, &mut scratch);
+        let v: Value = serde_json::from_slice(body)
             .unwrap_or_else(|e| panic!("PutRecords body is not JSON ({e}) for {}", show(line)));
         assert_eq!(v["StreamName"], "fuzz-stream");
         let records = v["Records"].as_array().expect("Records array");
