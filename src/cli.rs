@@ -4,17 +4,11 @@
 
 use crate::config::{normalize_endpoint, Config};
 use crate::failure::Failure;
-use crate::http::{Timeouts, TransportError};
-use crate::kinesis::{Cause, FailureType, Kinesis, KinesisError};
+use crate::http::Timeouts;
+use crate::kinesis::{FailureType, Kinesis};
 use crate::naming::check_stream_name;
-use crate::retry::Backoff;
 use crate::session::{Session, CONNECT_TIMEOUT};
 use std::path::Path;
-use std::time::{Duration, Instant};
-
-/// How long a refused connection is retried on the first call: long enough
-/// for a service that is just starting, short enough to report a wrong endpoint.
-const FIRST_CONTACT_PATIENCE: Duration = Duration::from_secs(3);
 
 /// Connection flags that override the config file.
 #[derive(Debug, Clone, Default)]
@@ -79,31 +73,6 @@ pub fn open(config: &Config) -> Result<Kinesis, Failure> {
     };
     let notice = Box::new(|m: &str| eprintln!("destination-kinesis: {m}"));
     Ok(Session::open_with(config, timeouts, notice)?.kinesis)
-}
-
-/// Makes the first call of a command, retrying a refused connection only
-/// briefly, so that a wrong endpoint is reported in seconds.
-pub fn first_contact<T>(
-    mut call: impl FnMut() -> Result<T, KinesisError>,
-) -> Result<T, KinesisError> {
-    let mut backoff = Backoff::until(Instant::now() + FIRST_CONTACT_PATIENCE);
-    loop {
-        match call() {
-            Err(e) if matches!(e.cause, Cause::Transport(TransportError::Connect { .. })) => {
-                match backoff.next_delay() {
-                    Some(delay) => std::thread::sleep(delay),
-                    None => return Err(e),
-                }
-            }
-            other => return other,
-        }
-    }
-}
-
-/// Whether a first call's error is worth no longer retry: Kinesis refused for
-/// good, or nothing accepts connections at the endpoint.
-pub fn hopeless(e: &KinesisError) -> bool {
-    !e.is_retryable() || matches!(e.cause, Cause::Transport(TransportError::Connect { .. }))
 }
 
 /// Whole megabytes with one decimal, for messages.

@@ -3,7 +3,6 @@
 use argh::FromArgs;
 use destination_kinesis::catalog::Catalog;
 use destination_kinesis::cli::{load_config, Overrides};
-use destination_kinesis::config::Config;
 use destination_kinesis::failure::{Failure, EXIT_CONFIG, EXIT_FAILURE};
 use destination_kinesis::kinesis::StartPosition;
 use destination_kinesis::protocol::{connection_status, spec_message, Emitter};
@@ -77,6 +76,9 @@ struct WriteCmd {
     /// path of the configured catalog
     #[argh(option)]
     catalog: PathBuf,
+    /// how many PutRecords calls may be in flight at once (default: the config's maxInFlight, 1)
+    #[argh(option)]
+    max_in_flight: Option<usize>,
 }
 
 /// Send each stdin line to a Kinesis stream as one record.
@@ -233,7 +235,11 @@ fn main() -> ExitCode {
 }
 
 fn run_write(w: &WriteCmd, out: &Emitter) -> Result<(), Failure> {
-    let config = Config::from_file(&w.config)?;
+    let flags = Overrides {
+        max_in_flight: w.max_in_flight,
+        ..Overrides::default()
+    };
+    let config = load_config(Some(&w.config), &flags)?;
     let catalog = Catalog::from_file(&w.catalog)?;
     write::run(&config, &catalog, std::io::stdin(), out).map(|_| ())
 }

@@ -161,17 +161,6 @@ fn prepare(
     options: &PutOptions,
 ) -> Result<(), Failure> {
     let stream = options.stream.as_str();
-    let status = cli::first_contact(|| kinesis.stream_status(stream));
-    match status {
-        Ok(Some(s)) if s.is_writable() => return Ok(()),
-        Err(e) if cli::hopeless(&e) => {
-            return Err(Failure::from_kinesis(
-                &format!("cannot check Kinesis stream `{stream}`"),
-                &e,
-            ))
-        }
-        _ => {}
-    }
     let creation = Creation {
         allowed: options.create,
         mode: config.stream_mode,

@@ -133,8 +133,8 @@ pub fn run(
     cli::check_stream(&options.stream)?;
     let kinesis = cli::open(config)?;
     let stream = options.stream.as_str();
-    let shards =
-        cli::first_contact(|| kinesis.list_shards(stream)).map_err(|e| read_failure(&e, stream))?;
+    let shards = crate::streams::first_contact(|| kinesis.list_shards(stream))
+        .map_err(|e| read_failure(&e, stream))?;
     let mut reader = Reader {
         kinesis: &kinesis,
         config,

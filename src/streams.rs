@@ -3,12 +3,18 @@
 
 use crate::config::StreamMode;
 use crate::failure::Failure;
-use crate::kinesis::{FailureType, Kinesis, StreamStatus};
+use crate::http::TransportError;
+use crate::kinesis::{Cause, FailureType, Kinesis, KinesisError, StreamStatus};
 use crate::retry::Backoff;
 use std::time::{Duration, Instant};
 
 /// How often a stream's status is polled while it is being created.
 const POLL: Duration = Duration::from_millis(500);
+
+/// How long a command's first call retries a refused connection: long enough
+/// for an emulator that is still starting, short enough that a wrong endpoint
+/// is reported in seconds rather than after the whole retry budget.
+const FIRST_CONTACT_PATIENCE: Duration = Duration::from_secs(3);
 
 /// What setup found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -45,8 +51,17 @@ pub fn ensure_stream(
     let mut backoff = Backoff::until(started + timeout);
     let mut readiness = Readiness::Existed;
     let mut last_status = String::from("unknown");
+    let mut answer = first_contact(|| kinesis.stream_status(stream));
+    if let Err(e) = &answer {
+        if is_refused(e) {
+            return Err(Failure::from_kinesis(
+                &format!("cannot check Kinesis stream `{stream}`"),
+                e,
+            ));
+        }
+    }
     loop {
-        let wait = match kinesis.stream_status(stream) {
+        let wait = match answer {
             Ok(Some(status)) if status.is_writable() => return Ok(readiness),
             Ok(Some(StreamStatus::Deleting)) => {
                 return Err(Failure::new(
@@ -89,7 +104,30 @@ pub fn ensure_stream(
             ));
         }
         std::thread::sleep(wait);
+        answer = kinesis.stream_status(stream);
     }
+}
+
+/// Makes the first call of a command, retrying a refused connection only
+/// for `FIRST_CONTACT_PATIENCE`.
+pub fn first_contact<T>(
+    mut call: impl FnMut() -> Result<T, KinesisError>,
+) -> Result<T, KinesisError> {
+    let mut backoff = Backoff::until(Instant::now() + FIRST_CONTACT_PATIENCE);
+    loop {
+        match call() {
+            Err(e) if is_refused(&e) => match backoff.next_delay() {
+                Some(delay) => std::thread::sleep(delay),
+                None => return Err(e),
+            },
+            other => return other,
+        }
+    }
+}
+
+/// Whether nothing accepts connections at the endpoint.
+fn is_refused(e: &KinesisError) -> bool {
+    matches!(e.cause, Cause::Transport(TransportError::Connect { .. }))
 }
 
 fn backoff_delay(

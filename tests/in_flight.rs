@@ -36,12 +36,14 @@ fn record_numbers(data: &[u8]) -> Vec<u64> {
 
 /// Writes `records` records alternating over streams `a` and `b`, a LEGACY
 /// state carrying the count so far after every `state_every`, through a proxy
-/// that delays the answer of every call `delay` picks. Returns the run's states.
+/// that delays the answer of every call `delay` picks; `flags` follow write's
+/// own. Returns the run's states.
 fn write_checking_each_state(
     records: u64,
     pad: usize,
     state_every: u64,
     config: Value,
+    flags: &[&str],
     delay: impl Fn(usize) -> Duration + Send + Sync + 'static,
 ) -> (Vec<Value>, DelayProxy, KinesisLocal) {
     let kl = KinesisLocal::start();
@@ -69,18 +71,20 @@ fn write_checking_each_state(
         "catalog.json",
         catalog(&[(None, "a"), (None, "b")]).to_string().as_bytes(),
     );
-    let mut child = command(&[
+    let mut args = vec![
         "write",
         "--config",
         cfg.to_str().unwrap(),
         "--catalog",
         cat.to_str().unwrap(),
-    ])
-    .stdin(Stdio::piped())
-    .stdout(Stdio::piped())
-    .stderr(Stdio::piped())
-    .spawn()
-    .expect("start the binary");
+    ];
+    args.extend_from_slice(flags);
+    let mut child = command(&args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start the binary");
     let mut stdin = child.stdin.take().unwrap();
     let feeder = std::thread::spawn(move || {
         let _ = stdin.write_all(input.as_bytes());
@@ -148,7 +152,9 @@ fn states_wait_for_every_earlier_call_with_four_in_flight() {
         records,
         20,
         every,
-        json!({"maxInFlight": 4, "bufferSize": 10}),
+        // The flag overrides the config's maxInFlight.
+        json!({"maxInFlight": 1, "bufferSize": 10}),
+        &["--max-in-flight", "4"],
         |n| Duration::from_millis(if n % 3 == 0 { 150 } else { 0 }),
     );
     assert_states_in_order(&states, records, every);
@@ -170,6 +176,7 @@ fn aggregated_states_wait_for_the_aggregate_that_carries_their_records() {
         10_000,
         every,
         json!({"maxInFlight": 4, "bufferSize": 1, "aggregation": true}),
+        &[],
         |n| Duration::from_millis(if n == 0 { 300 } else { 0 }),
     );
     assert_states_in_order(&states, records, every);

@@ -1,8 +1,8 @@
 //! The static musl binary (`make static`) alone in an empty root: no libraries,
-//! no /etc, no /dev, no certificates on disk. It prints its spec, and `check` and
-//! `write` reach kinesis-local on loopback; then, with the image's static busybox as
-//! `/bin/sh`, Airbyte's launcher command (`sh -c 'eval "$AIRBYTE_ENTRYPOINT ..."'`)
-//! works too. Also checks the Dockerfile.
+//! no /etc, no /dev, no certificates on disk. It prints its spec, and `check`,
+//! `write`, `put` and `read` reach kinesis-local on loopback; then, with the
+//! image's static busybox as `/bin/sh`, Airbyte's launcher command
+//! (`sh -c 'eval "$AIRBYTE_ENTRYPOINT ..."'`) works too. Also checks the Dockerfile.
 
 mod support;
 
@@ -67,9 +67,14 @@ fn static_binary() -> Option<PathBuf> {
     Some(root_dir().join(format!("target/{MUSL_TARGET}/release/destination-kinesis")))
 }
 
-/// Runs `command` (a program inside `root` and its arguments) with `root` as its `/`
-/// and an empty environment but for `env`: plain chroot as root, else in a user namespace.
+/// Runs `command` (a program inside `root` and its arguments) in `root`; see `in_root`.
 fn run_in_root(root: &Path, command: &[&str], env: &[(&str, &str)], stdin: &[u8]) -> Run {
+    run_command(in_root(root, command, env), stdin)
+}
+
+/// `command` (a program inside `root` and its arguments) with `root` as its `/` and
+/// an empty environment but for `env`: plain chroot as root, else in a user namespace.
+fn in_root(root: &Path, command: &[&str], env: &[(&str, &str)]) -> Command {
     let as_root = std::fs::metadata("/proc/self")
         .map(|m| m.uid() == 0)
         .unwrap_or(false);
@@ -87,7 +92,7 @@ fn run_in_root(root: &Path, command: &[&str], env: &[(&str, &str)], stdin: &[u8]
     };
     c.arg(root).args(command).env_clear();
     c.envs(env.iter().copied());
-    run_command(c, stdin)
+    c
 }
 
 #[test]
@@ -158,6 +163,44 @@ fn runs_alone_in_an_empty_root() {
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert_eq!(out.states().len(), 1);
     assert_eq!(local.read_stream("shop_orders").len(), 2);
+
+    // The pipeline commands, with credentials and region from the environment.
+    let endpoint = local.endpoint();
+    let pipeline_env = [
+        ("AWS_EC2_METADATA_DISABLED", "true"),
+        ("AWS_ACCESS_KEY_ID", "000000000000"),
+        ("AWS_SECRET_ACCESS_KEY", "local-secret-key"),
+        ("AWS_REGION", "us-east-1"),
+        ("AWS_ENDPOINT_URL_KINESIS", endpoint.as_str()),
+    ];
+    let out = run_in_root(
+        &root.path,
+        &[
+            "/destination-kinesis",
+            "put",
+            "--stream",
+            "alone",
+            "--create",
+            "--shards",
+            "1",
+        ],
+        &pipeline_env,
+        b"first line\n{\"second\":2}\n",
+    );
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let out = support::output_with_stdin(
+        in_root(
+            &root.path,
+            &["/destination-kinesis", "read", "--stream", "alone"],
+            &pipeline_env,
+        ),
+        b"",
+    );
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "first line\n{\"second\":2}\n"
+    );
 
     // As Airbyte's launcher runs it in the image: through `sh -c 'eval ...'` with
     // the image's AIRBYTE_ENTRYPOINT, the shell being the image's static busybox.

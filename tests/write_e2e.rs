@@ -235,6 +235,26 @@ fn check_fails_fast_on_unreachable_endpoint() {
 }
 
 #[test]
+fn write_fails_fast_on_unreachable_endpoint_and_echoes_no_state() {
+    let endpoint = format!("http://127.0.0.1:{}", free_port());
+    let started = std::time::Instant::now();
+    let run = run_write(
+        &json!({"endpoint": endpoint, "accessKey": "a", "privateKey": "b"}),
+        &catalog(&[(None, "users")]),
+        (record_line(None, "users", "{}", 1) + &state_line(1)).as_bytes(),
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(15));
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(run.states().is_empty());
+    let trace = &run.of_type("TRACE")[0]["trace"]["error"];
+    let message = trace["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("cannot connect to") && message.contains(&endpoint),
+        "{trace}"
+    );
+}
+
+#[test]
 fn check_names_the_bad_field() {
     let run = run_check(&json!({"endpoint": "http://127.0.0.1:1", "bufferSize": 501}));
     let status = &run.of_type("CONNECTION_STATUS")[0]["connectionStatus"];
