@@ -2,7 +2,7 @@
 //! generated lines (valid messages with awkward content, then mutated) go
 //! through `protocol::parse_line`, `envelope::Envelope::encode` and
 //! `batch::Batch`; see `support/roundtrip.rs` for the properties. The
-//! `cargo fuzz` target in `fuzz/` checks the same properties on libFuzzer's input.
+//! `cargo fuzz` target in `tests/fuzz/` checks the same properties on libFuzzer's input.
 //!
 //! `ROUNDTRIP_SECONDS=600 cargo test --release --test roundtrip_props -- --ignored`
 //! runs the long mode.

@@ -1,5 +1,5 @@
 //! The property shared by the generator-based test (`tests/roundtrip_props.rs`)
-//! and the cargo-fuzz target (`fuzz/`): whatever bytes arrive as an input line,
+//! and the cargo-fuzz target (`tests/fuzz/`): whatever bytes arrive as an input line,
 //! parsing never panics, and a parsed record comes out of the envelope and the
 //! PutRecords body exactly as it went in; a parsed state is echoed with its
 //! fields intact.

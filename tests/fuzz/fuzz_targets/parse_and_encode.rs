@@ -3,7 +3,7 @@
 //! intact) are the property test's, shared in `tests/support/roundtrip.rs`.
 #![no_main]
 
-#[path = "../../tests/support/roundtrip.rs"]
+#[path = "../../support/roundtrip.rs"]
 mod roundtrip;
 
 libfuzzer_sys::fuzz_target!(|line: &[u8]| {
