@@ -48,6 +48,28 @@ test: $(KL_MAIN) busybox
 	mkdir -p .cache
 	cargo test 2>&1 | tee .cache/test.log; test $${PIPESTATUS[0]} -eq 0
 
+# The fixtures end to end: kinesis-local on a free loopback port, fixtures/messages.jsonl
+# written with `write` (fixtures/config.json pointed at it), every Kinesis stream read back.
+DEMO_STREAMS := public_users archive_users Ventes_Ete_Cafe_Orders _events
+demo: build $(KL_MAIN)
+	@set -euo pipefail; \
+	free_port() { node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})'; }; \
+	port=$$(free_port); tls_port=$$(free_port); tmp=$$(mktemp -d); \
+	KINESIS_MOCK_PLAIN_PORT=$$port KINESIS_MOCK_TLS_PORT=$$tls_port \
+	  KINESIS_MOCK_CERT_PATH=$(abspath $(KL_DIR))/node_modules/kinesis-local/server.json \
+	  CREATE_STREAM_DURATION=100ms SHOULD_PERSIST_DATA=false LOG_LEVEL=ERROR \
+	  node $(KL_MAIN) > $$tmp/kinesis-local.log 2>&1 & pid=$$!; \
+	trap 'kill $$pid 2>/dev/null; rm -rf $$tmp' EXIT; \
+	for i in $$(seq 300); do (exec 3<>/dev/tcp/127.0.0.1/$$port) 2>/dev/null && break; sleep 0.1; done; \
+	sed "s#http://localhost:4566#http://127.0.0.1:$$port#" fixtures/config.json > $$tmp/config.json; \
+	export AWS_EC2_METADATA_DISABLED=true; \
+	echo "== kinesis-local on http://127.0.0.1:$$port; write fixtures/messages.jsonl (stdout: Airbyte messages)"; \
+	$(BIN) write --config $$tmp/config.json --catalog fixtures/catalog.json < fixtures/messages.jsonl; \
+	for s in $(DEMO_STREAMS); do \
+	  echo "== read --stream $$s"; \
+	  $(BIN) read --config $$tmp/config.json --stream $$s; \
+	done
+
 lint:
 	cargo fmt --check
 	cargo clippy --all-targets -- -D warnings
