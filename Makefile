@@ -98,7 +98,7 @@ BENCH_VENV := .cache/bench-venv
 BENCH_BOTO3 := $(BENCH_VENV)/boto3-$(BOTO3_VERSION)
 $(BENCH_BOTO3):
 	@command -v python3 >/dev/null || { echo "python3 is needed for the boto3 peer"; exit 1; }
-	python3 -m venv $(BENCH_VENV)
+	python3 -m venv $(BENCH_VENV) || { apt-get update -qq && apt-get install -y -qq python3-venv && python3 -m venv $(BENCH_VENV); }
 	$(BENCH_VENV)/bin/pip install --quiet --disable-pip-version-check boto3==$(BOTO3_VERSION)
 	touch $@
 
