@@ -34,9 +34,13 @@ const WIRE_FIXED32: u8 = 5;
 
 /// Field keys (field number << 3 | wire type) as written.
 const KEY_PARTITION_KEY_TABLE: u8 = 1 << 3 | WIRE_LEN;
+const KEY_EXPLICIT_HASH_KEY_TABLE: u8 = 2 << 3 | WIRE_LEN;
 const KEY_RECORDS: u8 = 3 << 3 | WIRE_LEN;
 const KEY_PARTITION_KEY_INDEX: u8 = 1 << 3 | WIRE_VARINT;
+const KEY_EXPLICIT_HASH_KEY_INDEX: u8 = 2 << 3 | WIRE_VARINT;
 const KEY_DATA: u8 = 3 << 3 | WIRE_LEN;
+/// What `explicit_hash_key_index = 0` adds to each record.
+const HASH_INDEX_BYTES: usize = 2;
 
 /// One user record taken out of an aggregate.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -147,6 +151,13 @@ fn record(bytes: &[u8]) -> Result<(u64, Option<u64>, &[u8]), AggregateError> {
     }
 }
 
+/// The hash key Kinesis derives from a partition key: MD5 as a 128-bit
+/// big-endian integer, in decimal.
+pub fn hash_key_of(partition_key: &str) -> String {
+    let digest: [u8; DIGEST_BYTES] = Md5::digest(partition_key.as_bytes()).into();
+    u128::from_be_bytes(digest).to_string()
+}
+
 fn malformed(why: String) -> AggregateError {
     AggregateError::Malformed(why)
 }
@@ -225,6 +236,11 @@ fn put_varint(out: &mut Vec<u8>, mut n: u64) {
 }
 
 /// Builds one aggregated record at a time, reusing its buffers.
+///
+/// Every user record keeps its own partition key and carries the aggregate's
+/// hash key (that of the first record's key, which places the aggregate) as its
+/// explicit hash key: the KCL drops user records whose hash key falls outside
+/// the shard the aggregate landed on.
 #[derive(Debug, Default)]
 pub struct Aggregator {
     /// Encoded `partition_key_table` fields.
@@ -237,6 +253,8 @@ pub struct Aggregator {
     count: u32,
     /// The first record's key: the aggregate's own partition key.
     first_key: String,
+    /// The encoded `explicit_hash_key_table`: one entry, the hash of `first_key`.
+    hash_table: Vec<u8>,
     /// Whether equal keys share one table entry (worth it only when keys can repeat).
     share_keys: bool,
 }
@@ -263,7 +281,12 @@ impl Aggregator {
     /// What the aggregate counts against the Kinesis record limit: its bytes
     /// plus its partition key.
     pub fn size(&self) -> usize {
-        MAGIC.len() + self.keys.len() + self.records.len() + DIGEST_BYTES + self.first_key.len()
+        MAGIC.len()
+            + self.keys.len()
+            + self.hash_table.len()
+            + self.records.len()
+            + DIGEST_BYTES
+            + self.first_key.len()
     }
 
     /// Adds a user record if the aggregate then stays within `limit` bytes
@@ -279,9 +302,15 @@ impl Aggregator {
             Some(_) => 0,
             None => 1 + varint_len(key.len() as u64) + key.len(),
         };
-        let inner = 1 + varint_len(index) + 1 + varint_len(data.len() as u64) + data.len();
+        let inner = 1
+            + varint_len(index)
+            + HASH_INDEX_BYTES
+            + 1
+            + varint_len(data.len() as u64)
+            + data.len();
         let entry = 1 + varint_len(inner as u64) + inner;
-        let own_key = if self.count == 0 { key.len() } else { 0 };
+        let hash_key = (self.count == 0).then(|| hash_key_of(key));
+        let own_key = hash_key.as_ref().map_or(0, |h| key.len() + 2 + h.len());
         if self.size() + key_entry + entry + own_key > limit {
             return false;
         }
@@ -294,13 +323,18 @@ impl Aggregator {
             }
             self.key_count += 1;
         }
-        if self.count == 0 {
+        if let Some(hash_key) = hash_key {
             self.first_key.push_str(key);
+            self.hash_table.push(KEY_EXPLICIT_HASH_KEY_TABLE);
+            put_varint(&mut self.hash_table, hash_key.len() as u64);
+            self.hash_table.extend_from_slice(hash_key.as_bytes());
         }
         self.records.push(KEY_RECORDS);
         put_varint(&mut self.records, inner as u64);
         self.records.push(KEY_PARTITION_KEY_INDEX);
         put_varint(&mut self.records, index);
+        self.records.push(KEY_EXPLICIT_HASH_KEY_INDEX);
+        self.records.push(0);
         self.records.push(KEY_DATA);
         put_varint(&mut self.records, data.len() as u64);
         self.records.extend_from_slice(data);
@@ -313,6 +347,7 @@ impl Aggregator {
         out.clear();
         out.extend_from_slice(&MAGIC);
         out.extend_from_slice(&self.keys);
+        out.extend_from_slice(&self.hash_table);
         out.extend_from_slice(&self.records);
         let digest = Md5::digest(&out[MAGIC.len()..]);
         out.extend_from_slice(digest.as_slice());
@@ -331,6 +366,7 @@ impl Aggregator {
         self.records.clear();
         self.count = 0;
         self.first_key.clear();
+        self.hash_table.clear();
     }
 }
 
@@ -368,7 +404,12 @@ mod tests {
                 .map(|u| (u.partition_key.as_str(), u.data.as_slice()))
                 .collect();
             assert_eq!(got, input);
-            assert!(out.iter().all(|u| u.explicit_hash_key.is_none()));
+            // Each record carries the hash of the aggregate's own key.
+            let hash = hash_key_of("k1");
+            assert_eq!(hash, "242208671286853988395785178707875403226");
+            assert!(out
+                .iter()
+                .all(|u| u.explicit_hash_key.as_deref() == Some(hash.as_str())));
         }
         let (shared, _) = build(&input, true);
         let (separate, _) = build(&input, false);
@@ -377,29 +418,32 @@ mod tests {
 
     #[test]
     fn matches_a_hand_encoded_aggregate() {
-        // AggregatedRecord{partition_key_table:["a"], records:[{0, "xy"}]}, as protoc encodes it.
-        let proto = [
-            0x0A, 0x01, b'a', 0x1A, 0x06, 0x08, 0x00, 0x1A, 0x02, b'x', b'y',
-        ];
+        // AggregatedRecord{partition_key_table:["a"], explicit_hash_key_table:[MD5("a")
+        // in decimal], records:[{0, 0, "xy"}]}, as protoc encodes it.
+        let hash = b"16955237001963240173058271559858726497";
+        let mut proto = vec![0x0A, 0x01, b'a', 0x12, hash.len() as u8];
+        proto.extend_from_slice(hash);
+        proto.extend_from_slice(&[0x1A, 0x08, 0x08, 0x00, 0x10, 0x00, 0x1A, 0x02, b'x', b'y']);
         let (bytes, _) = build(&[("a", b"xy")], false);
         assert_eq!(&bytes[4..bytes.len() - 16], &proto);
-        assert_eq!(&bytes[bytes.len() - 16..], Md5::digest(proto).as_slice());
+        assert_eq!(&bytes[bytes.len() - 16..], Md5::digest(&proto).as_slice());
     }
 
     #[test]
     fn limit_counts_every_byte() {
         let mut a = Aggregator::new(false);
         let data = [1u8; 100];
-        // magic 4 + key entry 3 + record entry (2 + 2 + 2 + 100) + md5 16 + key 1.
-        assert!(!a.try_add(&data, "k", 129));
+        // magic 4 + key entry 3 + hash key entry (2 + 39 digits) + record entry
+        // (2 + 2 + 2 + 2 + 100) + md5 16 + key 1; then a key entry and a record entry.
+        assert!(!a.try_add(&data, "k", 172));
         assert!(a.is_empty());
-        assert!(a.try_add(&data, "k", 130));
-        assert_eq!(a.size(), 130);
-        assert!(!a.try_add(&data, "k", 130 + 108));
-        assert!(a.try_add(&data, "k", 130 + 109));
+        assert!(a.try_add(&data, "k", 173));
+        assert_eq!(a.size(), 173);
+        assert!(!a.try_add(&data, "k", 173 + 110));
+        assert!(a.try_add(&data, "k", 173 + 111));
         let mut bytes = Vec::new();
         a.encode_into(&mut bytes);
-        assert_eq!(bytes.len() + 1, 239);
+        assert_eq!(bytes.len() + 1, 284);
         assert_eq!(a.len(), 2);
         a.clear();
         assert!(a.is_empty() && a.size() == 20);

@@ -226,6 +226,19 @@ pub struct Shard {
     /// Its sequence numbers; a closed shard has an ending one.
     #[serde(default)]
     pub sequence_number_range: Option<SequenceNumberRange>,
+    /// The partition-key hashes it takes.
+    #[serde(default)]
+    pub hash_key_range: Option<HashKeyRange>,
+}
+
+/// The 128-bit hash keys a shard takes, as decimal strings.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct HashKeyRange {
+    /// Lowest hash key, inclusive.
+    pub starting_hash_key: String,
+    /// Highest hash key, inclusive.
+    pub ending_hash_key: String,
 }
 
 impl Shard {

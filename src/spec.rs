@@ -89,7 +89,7 @@ pub fn spec() -> Value {
                 },
                 "maxInFlight": {
                     "title": "Requests In Flight",
-                    "description": "PutRecords calls sent at once. 1 keeps records in input order; more hides network latency.",
+                    "description": "PutRecords calls sent at once. 1 sends one call at a time; more hides network latency but lets records of a stream land out of input order (keepKeyOrder keeps each key's order).",
                     "type": "integer",
                     "minimum": 1,
                     "maximum": 64,
@@ -98,7 +98,7 @@ pub fn spec() -> Value {
                 },
                 "aggregation": {
                     "title": "KPL Aggregation",
-                    "description": "Pack many records into each Kinesis record (up to 1 MiB) in the KPL aggregated format: far fewer Kinesis records per shard. Consumers must de-aggregate (KCL, Firehose, Lambda with the de-aggregation library). Each aggregate goes to the shard of its first record's partition key; every record keeps its own key inside it.",
+                    "description": "Pack many records into each Kinesis record (up to 1 MiB) in the KPL aggregated format: far fewer Kinesis records per shard. Consumers must de-aggregate (KCL, Firehose, Lambda with the de-aggregation library). Each aggregate goes to the shard of its first record's partition key, so a partition key from the data no longer picks the shard; every record keeps its own key inside it.",
                     "type": "boolean",
                     "default": false,
                     "order": 10

@@ -10,11 +10,34 @@ use destination_kinesis::envelope::Envelope;
 use destination_kinesis::kinesis::ReadRecord;
 use md5::{Digest, Md5};
 use serde_json::{json, Value};
+use std::collections::HashMap;
 use support::*;
 
-/// The user records of an aggregated Kinesis record, after checking its
-/// framing and MD5 trailer here, independently of `deaggregate`.
-fn unpack(r: &ReadRecord) -> Vec<UserRecord> {
+/// Each shard's hash key range in `stream`.
+fn hash_ranges(kl: &KinesisLocal, stream: &str) -> HashMap<String, (u128, u128)> {
+    kl.client()
+        .list_shards(stream)
+        .expect("ListShards")
+        .into_iter()
+        .map(|s| {
+            let r = s.hash_key_range.expect("a hash key range");
+            let parse = |k: &str| k.parse::<u128>().expect("a 128-bit hash key");
+            (
+                s.shard_id,
+                (parse(&r.starting_hash_key), parse(&r.ending_hash_key)),
+            )
+        })
+        .collect()
+}
+
+/// The user records of an aggregated Kinesis record read from `shard`, after
+/// checking its framing and MD5 trailer here, independently of `deaggregate`,
+/// and that the KCL keeps every one: a user record whose hash key (explicit, else
+/// the MD5 of its partition key) is outside the shard's range is dropped.
+fn unpack(
+    ranges: &HashMap<String, (u128, u128)>,
+    (shard, r): &(String, ReadRecord),
+) -> Vec<UserRecord> {
     let d = &r.data;
     assert_eq!(&d[..4], &MAGIC, "starts with the KPL magic");
     let (proto, digest) = d[4..].split_at(d.len() - 4 - 16);
@@ -24,6 +47,18 @@ fn unpack(r: &ReadRecord) -> Vec<UserRecord> {
         r.partition_key, users[0].partition_key,
         "an aggregate is keyed by its first record"
     );
+    let (low, high) = ranges[shard];
+    for u in &users {
+        let hash = match &u.explicit_hash_key {
+            Some(h) => h.parse::<u128>().expect("a decimal hash key"),
+            None => u128::from_be_bytes(Md5::digest(u.partition_key.as_bytes()).into()),
+        };
+        assert!(
+            (low..=high).contains(&hash),
+            "record keyed {} is outside {shard}: the KCL would drop it",
+            u.partition_key
+        );
+    }
     users
 }
 
@@ -77,7 +112,7 @@ fn fixtures_come_back_exactly_from_aggregates() {
             1,
             "one aggregate for the few records of {name}"
         );
-        let users = unpack(&landed[0].1);
+        let users = unpack(&hash_ranges(&kl, &name), &landed[0]);
         let got: Vec<(String, i64)> = users
             .iter()
             .map(|u| {
@@ -86,7 +121,6 @@ fn fixtures_come_back_exactly_from_aggregates() {
                     u.partition_key, id,
                     "each record keeps its ab_id as its key"
                 );
-                assert!(u.explicit_hash_key.is_none());
                 (data, at)
             })
             .collect();
@@ -114,7 +148,7 @@ fn keys_from_data_are_kept_per_record() {
     assert_eq!(run.states().len(), 1);
     let landed = kl.read_stream("_orders");
     assert_eq!(landed.len(), 1);
-    let users = unpack(&landed[0].1);
+    let users = unpack(&hash_ranges(&kl, "_orders"), &landed[0]);
     assert_eq!(users.len(), 30);
     for (i, u) in users.iter().enumerate() {
         let (data, _, id) = envelope_fields(&u.data);
@@ -169,9 +203,11 @@ fn aggregates_stay_within_a_mebibyte_and_a_record_too_big_for_one_goes_alone() {
     assert_eq!(run.states().len(), 3);
 
     let landed = kl.read_stream("_big");
+    let ranges = hash_ranges(&kl, "_big");
     let mut order = Vec::new();
     let mut plain = 0;
-    for (_, r) in &landed {
+    for landed_record in &landed {
+        let r = &landed_record.1;
         assert!(
             r.data.len() + r.partition_key.len() <= MAX_RECORD_BYTES,
             "{} bytes",
@@ -182,7 +218,10 @@ fn aggregates_stay_within_a_mebibyte_and_a_record_too_big_for_one_goes_alone() {
                 plain += 1;
                 vec![r.data.clone()]
             }
-            _ => unpack(r).into_iter().map(|u| u.data).collect(),
+            _ => unpack(&ranges, landed_record)
+                .into_iter()
+                .map(|u| u.data)
+                .collect(),
         };
         for e in envelopes {
             let (data, _, _) = envelope_fields(&e);
