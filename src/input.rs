@@ -14,6 +14,9 @@ const CHUNK_BYTES: usize = 256 * 1024;
 const CHUNKS_IN_FLIGHT: usize = 8;
 /// How often a wait for input looks at the signal flag.
 const SIGNAL_POLL: Duration = Duration::from_millis(50);
+/// Lines returned between two looks at the clock while lines keep coming:
+/// often enough for a timely flush, rarely enough to cost nothing per line.
+const CLOCK_EVERY: u32 = 64;
 
 /// What the next read gave.
 #[derive(Debug)]
@@ -86,6 +89,8 @@ pub struct LineReader {
     eof: bool,
     max_line: usize,
     line_number: u64,
+    /// Lines returned since the clock was last read.
+    lines_unclocked: u32,
     cancel: Arc<Cancel>,
 }
 
@@ -130,6 +135,7 @@ impl LineReader {
             eof: false,
             max_line,
             line_number: 0,
+            lines_unclocked: 0,
             cancel,
         }
     }
@@ -139,14 +145,20 @@ impl LineReader {
         self.line_number
     }
 
-    /// The next line or event; waits at most `idle` for input before `Idle`.
-    pub fn next_event(&mut self, idle: Duration) -> Event<'_> {
+    /// The next line or event; `Idle` once `deadline` has passed, also while
+    /// lines keep coming (checked every `CLOCK_EVERY` lines), so that a
+    /// steady stream of lines does not put off what is due.
+    pub fn next_event(&mut self, deadline: Instant) -> Event<'_> {
         if self.carry_is_line {
             self.carry.clear();
             self.carry_is_line = false;
         }
-        // The clock is read only once a wait begins: most lines need no wait.
-        let mut started: Option<Instant> = None;
+        if self.lines_unclocked >= CLOCK_EVERY {
+            self.lines_unclocked = 0;
+            if Instant::now() >= deadline {
+                return Event::Idle;
+            }
+        }
         loop {
             if let Some(name) = self.cancel.signal() {
                 return Event::Cancelled(name);
@@ -162,6 +174,7 @@ impl LineReader {
                             continue;
                         }
                         self.line_number += 1;
+                        self.lines_unclocked += 1;
                         if self.carry.is_empty() {
                             if end - start > self.max_line {
                                 return Event::TooLong;
@@ -201,11 +214,12 @@ impl LineReader {
                 }
                 return Event::Eof;
             }
-            let waited = started.get_or_insert_with(Instant::now).elapsed();
-            if waited >= idle {
+            // The clock is read only once a wait begins: most lines need no wait.
+            let now = Instant::now();
+            if now >= deadline {
                 return Event::Idle;
             }
-            match self.chunks.recv_timeout((idle - waited).min(SIGNAL_POLL)) {
+            match self.chunks.recv_timeout((deadline - now).min(SIGNAL_POLL)) {
                 Ok(Chunk::Data(buf)) => {
                     let old = std::mem::replace(&mut self.current, buf);
                     let _ = self.recycle.try_send(old);
@@ -227,12 +241,16 @@ fn trim_cr(line: &[u8]) -> &[u8] {
 mod tests {
     use super::*;
 
+    fn in_secs(secs: u64) -> Instant {
+        Instant::now() + Duration::from_secs(secs)
+    }
+
     /// Reads everything from `input` and names each event.
     fn events(input: &'static [u8], max_line: usize) -> Vec<String> {
         let mut r = LineReader::spawn(input, max_line, Arc::new(Cancel::default()));
         let mut out = Vec::new();
         loop {
-            match r.next_event(Duration::from_secs(5)) {
+            match r.next_event(in_secs(5)) {
                 Event::Line(l) => out.push(format!("line {}", String::from_utf8_lossy(l))),
                 Event::TooLong => out.push("too long".into()),
                 Event::Eof => return out,
@@ -269,22 +287,33 @@ mod tests {
     }
 
     #[test]
+    fn idle_once_due_even_while_lines_keep_coming() {
+        let input: &'static [u8] = Box::leak("x\n".repeat(1000).into_boxed_str()).as_bytes();
+        let mut r = LineReader::spawn(input, 100, Arc::new(Cancel::default()));
+        // The first line waits for the reader thread; the rest are at hand.
+        assert!(matches!(r.next_event(in_secs(5)), Event::Line(b"x")));
+        let past = Instant::now();
+        let mut lines = 1;
+        while matches!(r.next_event(past), Event::Line(_)) {
+            lines += 1;
+        }
+        assert_eq!(lines, CLOCK_EVERY);
+        // The line that was due next is not lost.
+        assert!(matches!(r.next_event(in_secs(5)), Event::Line(b"x")));
+        assert_eq!(r.line_number(), u64::from(CLOCK_EVERY) + 1);
+    }
+
+    #[test]
     fn idle_when_no_input() {
         let (r, mut w) = std::io::pipe().unwrap();
         let mut lines = LineReader::spawn(r, 100, Arc::new(Cancel::default()));
         assert!(matches!(
-            lines.next_event(Duration::from_millis(30)),
+            lines.next_event(Instant::now() + Duration::from_millis(30)),
             Event::Idle
         ));
         std::io::Write::write_all(&mut w, b"x\n").unwrap();
-        assert!(matches!(
-            lines.next_event(Duration::from_secs(5)),
-            Event::Line(b"x")
-        ));
+        assert!(matches!(lines.next_event(in_secs(5)), Event::Line(b"x")));
         drop(w);
-        assert!(matches!(
-            lines.next_event(Duration::from_secs(5)),
-            Event::Eof
-        ));
+        assert!(matches!(lines.next_event(in_secs(5)), Event::Eof));
     }
 }

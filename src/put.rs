@@ -186,12 +186,12 @@ impl Putter<'_> {
             if self.failed.is_some() {
                 return Ok(());
             }
-            let wait = match self.oldest {
-                Some(t) => self.options.linger.saturating_sub(t.elapsed()),
-                None => PROGRESS_EVERY,
+            let deadline = match self.oldest {
+                Some(t) => t + self.options.linger,
+                None => Instant::now() + PROGRESS_EVERY,
             };
             let line_no = lines.line_number() + 1;
-            match lines.next_event(wait) {
+            match lines.next_event(deadline) {
                 Event::Line([]) => self.summary.empty += 1,
                 Event::Line(line) => self.add(line, line_no)?,
                 Event::TooLong => {

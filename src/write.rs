@@ -32,8 +32,9 @@ pub const BUFFER_BUDGET: usize = 8 * 1024 * 1024;
 /// How often (in record bytes read) the budget is checked.
 const BUDGET_CHECK_BYTES: usize = 256 * 1024;
 
-/// Buffered records are sent when stdin has been quiet this long.
-pub const IDLE_FLUSH: Duration = Duration::from_secs(1);
+/// Buffered records are sent at the latest this long after the first of them
+/// was read, however busy stdin is.
+pub const FLUSH_AFTER: Duration = Duration::from_secs(1);
 
 /// Totals of a write, for the final LOG.
 #[derive(Debug, Default, Clone, Copy)]
@@ -87,6 +88,8 @@ struct Writer<'a> {
     aggregate_buf: Vec<u8>,
     /// Record bytes added since the buffer budget was last checked.
     unchecked_bytes: usize,
+    /// When buffered records are due to be sent; None when nothing is buffered.
+    flush_at: Option<Instant>,
     totals: Totals,
     /// The first delivery failure; once set nothing more is sent.
     failed: Option<Failure>,
@@ -218,6 +221,7 @@ pub fn run(
         record_buf: Vec::new(),
         aggregate_buf: Vec::new(),
         unchecked_bytes: 0,
+        flush_at: None,
         totals: Totals::default(),
         failed: None,
         unknown_types: HashSet::new(),
@@ -279,7 +283,11 @@ impl Writer<'_> {
                 return Ok(());
             }
             let line_no = lines.line_number() + 1;
-            match lines.next_event(IDLE_FLUSH) {
+            // With nothing buffered, wake up anyway to echo states whose calls finished.
+            let deadline = self
+                .flush_at
+                .unwrap_or_else(|| Instant::now() + FLUSH_AFTER);
+            match lines.next_event(deadline) {
                 Event::Line(line) => {
                     if line.iter().all(u8::is_ascii_whitespace) {
                         continue;
@@ -513,6 +521,8 @@ impl Writer<'_> {
         if self.targets[t].open.is_some() {
             return;
         }
+        self.flush_at
+            .get_or_insert_with(|| Instant::now() + FLUSH_AFTER);
         let id = self.checkpoints.open_batch();
         let batch = match self.spare.pop() {
             Some(mut b) => {
@@ -556,6 +566,7 @@ impl Writer<'_> {
     }
 
     fn flush_all(&mut self) {
+        self.flush_at = None;
         for t in 0..self.targets.len() {
             self.flush(t);
         }

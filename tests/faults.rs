@@ -527,3 +527,33 @@ fn sigterm_while_waiting_for_a_creating_stream_stops_promptly() {
     assert!(live.states().is_empty());
     assert_eq!(s.stored_len(), 0);
 }
+
+#[test]
+fn a_trickle_of_other_lines_does_not_hold_buffered_records_back() {
+    let s = StandIn::start();
+    s.add_stream("_a", 1);
+    let mut started = start(
+        &s.config(json!({"bufferSize": 500})),
+        &catalog(&[(None, "a")]),
+    );
+    let mut stdin = started.stdin.take().unwrap();
+    let first = support::record_line(None, "a", "{\"i\":0}", 1) + &support::state_line(1);
+    stdin.write_all(first.as_bytes()).unwrap();
+    // A LOG line every 200 ms keeps stdin busy; the record is due after 1 s all the same.
+    let log = "{\"type\":\"LOG\",\"log\":{\"level\":\"INFO\",\"message\":\"tick\"}}\n";
+    let until = Instant::now() + Duration::from_secs(3);
+    while Instant::now() < until && s.stored_len() == 0 {
+        stdin.write_all(log.as_bytes()).unwrap();
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert_eq!(
+        s.stored_len(),
+        1,
+        "the record was sent while stdin stayed busy"
+    );
+    drop(stdin);
+    let live = started.watch(&s);
+    assert_eq!(live.code, 0, "{}", live.stderr);
+    assert_eq!(live.states().len(), 1);
+    assert_eq!(s.puts().len(), 1);
+}
