@@ -102,6 +102,11 @@ impl From<CatalogError> for Failure {
 
 impl From<CredentialsError> for Failure {
     fn from(e: CredentialsError) -> Failure {
-        Failure::new(FailureType::Config, e.to_string())
+        let kind = if e.transient {
+            FailureType::Transient
+        } else {
+            FailureType::Config
+        };
+        Failure::new(kind, e.message)
     }
 }

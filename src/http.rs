@@ -226,7 +226,7 @@ impl Client {
         let identity = self
             .credentials
             .identity()
-            .map_err(|e| TransportError::Credentials { detail: e.0 })?;
+            .map_err(|e| TransportError::Credentials { detail: e.message })?;
         let request = Unsigned {
             method: "POST",
             url,
@@ -330,7 +330,7 @@ pub fn sign_request(
 ) -> Result<Vec<(String, String)>, TransportError> {
     let identity = FixedCredentials::new(credentials)
         .identity()
-        .map_err(|e| TransportError::Credentials { detail: e.0 })?;
+        .map_err(|e| TransportError::Credentials { detail: e.message })?;
     sign_with(&identity, scope, request)
 }
 

@@ -104,7 +104,7 @@ struct PutCmd {
     /// take each partition key from this JSON Pointer into the line (e.g. /customer/id); lines without it get a random key
     #[argh(option)]
     partition_key_field: Option<String>,
-    /// use this partition key for every record (one shard, input order)
+    /// use this partition key for every record (all on one shard)
     #[argh(option)]
     partition_key: Option<String>,
     /// create the stream when it does not exist (also when the --config file's createStreams allows it)

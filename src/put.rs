@@ -26,7 +26,7 @@ pub enum KeySource {
     Random,
     /// A JSON Pointer into each line; lines without it get a random key.
     Field(String),
-    /// The same key for every record: one shard, in input order.
+    /// The same key for every record: all on one shard.
     Fixed(String),
 }
 
@@ -108,6 +108,12 @@ pub fn run(
 ) -> Result<PutSummary, Failure> {
     options.keys.validate()?;
     cli::check_stream(&options.stream)?;
+    if config.aggregation || config.keep_key_order {
+        eprintln!(
+            "destination-kinesis: put sends each line as its own Kinesis record and does not keep key order \
+             through retries; the config's aggregation and keepKeyOrder apply to write only"
+        );
+    }
     let kinesis = Arc::new(cli::open(config)?);
     prepare(&kinesis, config, options)?;
     // Signals are caught only from here on: until a line is read nothing is

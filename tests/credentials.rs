@@ -434,3 +434,36 @@ fn temporary_credentials_are_renewed_during_a_sync() {
         }
     }
 }
+
+/// A credential service that fails on its side (5xx) fails a sync as a
+/// transient error (exit 1, Airbyte may retry); one that refuses (4xx) as a
+/// configuration error (exit 2).
+#[test]
+fn a_failing_credential_service_is_transient_a_refusing_one_is_config() {
+    let kinesis = fake_kinesis();
+    let dir = TempDir::new("cred-outage");
+    let config = json!({"endpoint": kinesis.url(), "region": "us-east-1"});
+    let cfg = dir.file("config.json", config.to_string().as_bytes());
+    let cat = dir.file(
+        "catalog.json",
+        support::catalog(&[(None, "s")]).to_string().as_bytes(),
+    );
+    for (status, failure_type, code) in [(503, "transient_error", 1), (403, "config_error", 2)] {
+        let ecs = StandIn::start(move |_: &Seen| (status, "{\"message\":\"no\"}".into()));
+        let mut c = command(&[
+            "write",
+            "--config",
+            cfg.to_str().unwrap(),
+            "--catalog",
+            cat.to_str().unwrap(),
+        ]);
+        let uri = format!("{}/creds", ecs.url());
+        apply(&mut c, &[("AWS_CONTAINER_CREDENTIALS_FULL_URI", &uri)]);
+        let run = run_command(c, support::record_line(None, "s", "{}", 1).as_bytes());
+        assert_eq!(run.code, code, "HTTP {status}: {}", run.stderr);
+        let error = &run.of_type("TRACE")[0]["trace"]["error"];
+        assert_eq!(error["failure_type"], failure_type, "{error}");
+        let message = error["message"].as_str().unwrap_or_default();
+        assert!(message.contains(&format!("HTTP {status}")), "{message}");
+    }
+}

@@ -111,7 +111,7 @@ impl Source for Container {
             Token::File(file) => Some(
                 std::fs::read_to_string(file)
                     .map_err(|e| {
-                        CredentialsError(format!(
+                        CredentialsError::new(format!(
                             "cannot read AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE {file}: {e}"
                         ))
                     })?
@@ -120,8 +120,8 @@ impl Source for Container {
             ),
         };
         if value.as_deref().is_some_and(|v| v.contains(['\r', '\n'])) {
-            return Err(CredentialsError(
-                "the container authorization token holds a line break".into(),
+            return Err(CredentialsError::new(
+                "the container authorization token holds a line break",
             ));
         }
         let headers: Vec<(&str, &str)> = value
@@ -131,11 +131,14 @@ impl Source for Container {
             .collect();
         let answer = get(agent, url, &headers)?;
         if answer.status != 200 {
-            return Err(CredentialsError(format!(
-                "{url} answered HTTP {}: {}",
+            return Err(CredentialsError::for_status(
                 answer.status,
-                answer.body.chars().take(200).collect::<String>()
-            )));
+                format!(
+                    "{url} answered HTTP {}: {}",
+                    answer.status,
+                    answer.body.chars().take(200).collect::<String>()
+                ),
+            ));
         }
         parse_document(&answer.body, "ECS container endpoint").map(Found::Yes)
     }

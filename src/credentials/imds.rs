@@ -74,10 +74,10 @@ impl Source for InstanceMetadata {
             // IMDSv1-only endpoints refuse the token call; go on without a token, as the SDKs do.
             Ok(a) if (403..=405).contains(&a.status) => None,
             Ok(a) => {
-                return Err(CredentialsError(format!(
-                    "{token_url} answered HTTP {} to the token request",
-                    a.status
-                )))
+                return Err(CredentialsError::for_status(
+                    a.status,
+                    format!("{token_url} answered HTTP {} to the token request", a.status),
+                ))
             }
         };
         let headers: Vec<(&str, &str)> = token
@@ -89,10 +89,10 @@ impl Source for InstanceMetadata {
             let answer = get(agent, url, &headers)?;
             match answer.status {
                 200 => Ok(answer.body),
-                404 => Err(CredentialsError(format!(
+                404 => Err(CredentialsError::new(format!(
                     "{url} answered 404: the instance has no IAM role attached"
                 ))),
-                s => Err(CredentialsError(format!("{url} answered HTTP {s}"))),
+                s => Err(CredentialsError::for_status(s, format!("{url} answered HTTP {s}"))),
             }
         };
         let roles_url = format!("{endpoint}{ROLE_PATH}");
@@ -101,7 +101,7 @@ impl Source for InstanceMetadata {
             .lines()
             .map(str::trim)
             .find(|l| !l.is_empty())
-            .ok_or_else(|| CredentialsError("the instance has no IAM role attached".into()))?;
+            .ok_or_else(|| CredentialsError::new("the instance has no IAM role attached"))?;
         let body = read(&format!("{roles_url}{role}"))?;
         parse_document(&body, "EC2 instance metadata").map(Found::Yes)
     }

@@ -69,11 +69,44 @@ impl Issued {
 
 /// No usable credentials were found.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CredentialsError(pub String);
+pub struct CredentialsError {
+    /// What went wrong, for the person at the terminal.
+    pub message: String,
+    /// Whether the source may answer if asked again (no answer, a 5xx): the
+    /// sync then fails as a transient error, not a configuration error.
+    pub transient: bool,
+}
+
+impl CredentialsError {
+    /// A problem with how the source is set up, or a refusal.
+    pub fn new(message: impl Into<String>) -> CredentialsError {
+        CredentialsError {
+            message: message.into(),
+            transient: false,
+        }
+    }
+
+    /// A source that did not answer, or failed on its side.
+    pub fn unreachable(message: impl Into<String>) -> CredentialsError {
+        CredentialsError {
+            message: message.into(),
+            transient: true,
+        }
+    }
+
+    /// `unreachable` for HTTP 5xx (and 429), else `new`.
+    pub fn for_status(status: u16, message: impl Into<String>) -> CredentialsError {
+        if status >= 500 || status == 429 {
+            CredentialsError::unreachable(message)
+        } else {
+            CredentialsError::new(message)
+        }
+    }
+}
 
 impl fmt::Display for CredentialsError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(&self.message)
     }
 }
 
@@ -111,7 +144,7 @@ impl<T> Setup<T> {
     pub fn ready(&self) -> Result<&T, Result<Found, CredentialsError>> {
         match self {
             Setup::Off(why) => Err(Ok(Found::No(why.clone()))),
-            Setup::Broken(why) => Err(Err(CredentialsError(why.clone()))),
+            Setup::Broken(why) => Err(Err(CredentialsError::new(why.clone()))),
             Setup::Ready(t) => Ok(t),
         }
     }
@@ -146,14 +179,17 @@ pub fn resolve(
                 } else {
                     format!(" (tried before it: {})", tried.join("; "))
                 };
-                return Err(CredentialsError(format!(
-                    "AWS credentials from the {} failed: {e}{before}",
-                    source.name()
-                )));
+                return Err(CredentialsError {
+                    message: format!(
+                        "AWS credentials from the {} failed: {e}{before}",
+                        source.name()
+                    ),
+                    transient: e.transient,
+                });
             }
         }
     }
-    Err(CredentialsError(format!(
+    Err(CredentialsError::new(format!(
         "no AWS credentials found; tried: {}. Set `accessKey` and `privateKey` in the config, \
          or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or an AWS profile",
         tried.join("; ")
@@ -193,13 +229,13 @@ impl GivenKeys {
                 source: "config",
             }),
             (Some(_), None) => {
-                return Err(CredentialsError(
-                    "config field `accessKey` is set but `privateKey` is missing".into(),
+                return Err(CredentialsError::new(
+                    "config field `accessKey` is set but `privateKey` is missing",
                 ))
             }
             (None, Some(_)) => {
-                return Err(CredentialsError(
-                    "config field `privateKey` is set but `accessKey` is missing".into(),
+                return Err(CredentialsError::new(
+                    "config field `privateKey` is set but `accessKey` is missing",
                 ))
             }
             (None, None) => None,
@@ -220,13 +256,13 @@ impl GivenKeys {
                 source: "environment",
             }),
             (Some(_), None) => {
-                return Err(CredentialsError(
-                    "AWS_ACCESS_KEY_ID is set but AWS_SECRET_ACCESS_KEY is not".into(),
+                return Err(CredentialsError::new(
+                    "AWS_ACCESS_KEY_ID is set but AWS_SECRET_ACCESS_KEY is not",
                 ))
             }
             (None, Some(_)) => {
-                return Err(CredentialsError(
-                    "AWS_SECRET_ACCESS_KEY is set but AWS_ACCESS_KEY_ID is not".into(),
+                return Err(CredentialsError::new(
+                    "AWS_SECRET_ACCESS_KEY is set but AWS_ACCESS_KEY_ID is not",
                 ))
             }
             (None, None) => None,
@@ -289,7 +325,7 @@ pub fn env_endpoint(env: Env, specific: &str) -> Result<Option<String>, Credenti
         if let Some(url) = env(name) {
             return normalize_endpoint(url.trim())
                 .map(Some)
-                .map_err(|problem| CredentialsError(format!("{name} {problem}")));
+                .map_err(|problem| CredentialsError::new(format!("{name} {problem}")));
         }
     }
     Ok(None)
@@ -393,7 +429,7 @@ pub(crate) mod tests {
             "ECS container",
             "EC2 instance metadata",
         ] {
-            assert!(e.0.contains(source), "{source} missing from: {e}");
+            assert!(e.message.contains(source), "{source} missing from: {e}");
         }
         let half = Config {
             access_key: Some("A".into()),
@@ -401,10 +437,10 @@ pub(crate) mod tests {
         };
         assert!(resolve_with(&half, &[])
             .unwrap_err()
-            .0
+            .message
             .contains("privateKey"));
         let e = resolve_with(&Config::default(), &[("AWS_ACCESS_KEY_ID", "A")]).unwrap_err();
-        assert!(e.0.contains("AWS_SECRET_ACCESS_KEY"), "{e}");
+        assert!(e.message.contains("AWS_SECRET_ACCESS_KEY"), "{e}");
     }
 
     #[test]
@@ -462,7 +498,7 @@ pub(crate) mod tests {
         let bad = env_of(&[("AWS_ENDPOINT_URL_KINESIS", "ftp://x")]);
         let e = resolve_endpoint(&Config::default(), &bad, "x").unwrap_err();
         assert!(
-            e.0.starts_with("AWS_ENDPOINT_URL_KINESIS must start with http"),
+            e.message.starts_with("AWS_ENDPOINT_URL_KINESIS must start with http"),
             "{e}"
         );
     }

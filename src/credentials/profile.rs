@@ -69,7 +69,7 @@ impl Profiles {
             profiles.files.push(file);
         }
         if explicit.is_some() && !found {
-            return Err(CredentialsError(format!(
+            return Err(CredentialsError::new(format!(
                 "AWS_PROFILE names profile `{name}`, which is in neither {}",
                 profiles.shown_files()
             )));
@@ -106,7 +106,7 @@ fn read_section(
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => {
-            return Err(CredentialsError(format!(
+            return Err(CredentialsError::new(format!(
                 "cannot read the AWS file {}: {e}",
                 file.display()
             )))
@@ -160,7 +160,7 @@ impl ProfileKeys {
                 session_token: p.get("aws_session_token").map(Secret::new),
                 source: "shared files",
             }))),
-            (Some(_), None) | (None, Some(_)) => Err(CredentialsError(format!(
+            (Some(_), None) | (None, Some(_)) => Err(CredentialsError::new(format!(
                 "profile `{}` has only one of aws_access_key_id and aws_secret_access_key",
                 p.name
             ))),
@@ -171,7 +171,7 @@ impl ProfileKeys {
                 // A profile that asks for something this program cannot do must not
                 // silently fall through to instance credentials.
                 Some(unsupported) if p.get("web_identity_token_file").is_none() => {
-                    Err(CredentialsError(format!(
+                    Err(CredentialsError::new(format!(
                         "profile `{}` uses `{unsupported}`, which this program does not support; \
                          export the credentials (e.g. `eval $(aws configure export-credentials --format env)`)",
                         p.name
@@ -287,13 +287,13 @@ sso_session = corp
             env.pop();
             env.push(("AWS_PROFILE", "sso"));
             let p = Profiles::load(&env_of(&env));
-            assert!(keys(&p).unwrap_err().0.contains("sso_session"));
+            assert!(keys(&p).unwrap_err().message.contains("sso_session"));
             env.pop();
             env.push(("AWS_PROFILE", "nope"));
             let p = Profiles::load(&env_of(&env));
             assert!(p.get("region").is_none());
             let e = keys(&p).unwrap_err();
-            assert!(e.0.contains("`nope`") && e.0.contains(creds), "{e}");
+            assert!(e.message.contains("`nope`") && e.message.contains(creds), "{e}");
         });
     }
 

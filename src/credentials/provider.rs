@@ -110,13 +110,13 @@ impl ProvideCredentials for Refreshing {
                 return Ok(identity);
             }
             Ok(Found::No(why)) => why,
-            Err(e) => e.0,
+            Err(e) => e.message,
         };
         if still_valid {
             *next_attempt = Some(Instant::now() + RETRY_REFRESH_AFTER);
             return Ok(keep_old());
         }
-        Err(CredentialsError(format!(
+        Err(CredentialsError::new(format!(
             "the credentials from the {} have expired and cannot be renewed: {why}",
             self.source.name()
         )))
@@ -163,7 +163,7 @@ mod tests {
         fn fetch(&self) -> Result<Found, CredentialsError> {
             let n = self.calls.fetch_add(1, Ordering::SeqCst) + 1;
             if self.failing {
-                return Err(CredentialsError("down".into()));
+                return Err(CredentialsError::new("down"));
             }
             Ok(Found::Yes(issued(&format!("AK{n}"), self.lifetime)))
         }
@@ -244,7 +244,7 @@ mod tests {
         );
         let e = expired.identity().unwrap_err();
         assert!(
-            e.0.contains("counter") && e.0.contains("expired") && e.0.contains("down"),
+            e.message.contains("counter") && e.message.contains("expired") && e.message.contains("down"),
             "{e}"
         );
     }

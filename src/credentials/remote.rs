@@ -85,7 +85,7 @@ pub fn get(
         body: b"",
     }
     .send(agent)
-    .map_err(|e| CredentialsError(format!("no answer: {e}")))
+    .map_err(|e| CredentialsError::unreachable(format!("no answer: {e}")))
 }
 
 /// The credentials document of the container endpoint and instance metadata.
@@ -103,21 +103,21 @@ struct Document {
 /// Reads a JSON credentials document (`AccessKeyId`, `SecretAccessKey`, `Token`, `Expiration`).
 pub fn parse_document(body: &str, source: &'static str) -> Result<Issued, CredentialsError> {
     let doc: Document = serde_json::from_str(body)
-        .map_err(|e| CredentialsError(format!("the answer is not a credentials document: {e}")))?;
+        .map_err(|e| CredentialsError::new(format!("the answer is not a credentials document: {e}")))?;
     if let Some(code) = doc.code.as_deref().filter(|c| *c != "Success") {
-        return Err(CredentialsError(format!(
+        return Err(CredentialsError::new(format!(
             "the service answered {code}: {}",
             doc.message.unwrap_or_default()
         )));
     }
     let (Some(id), Some(secret)) = (doc.access_key_id, doc.secret_access_key) else {
-        return Err(CredentialsError(
-            "the answer lacks AccessKeyId or SecretAccessKey".into(),
+        return Err(CredentialsError::new(
+            "the answer lacks AccessKeyId or SecretAccessKey",
         ));
     };
     let expires = match doc.expiration {
         Some(text) => Some(parse_expiry(&text).ok_or_else(|| {
-            CredentialsError(format!(
+            CredentialsError::new(format!(
                 "the answer's Expiration `{text}` is not an ISO 8601 time"
             ))
         })?),
@@ -145,7 +145,7 @@ mod tests {
         assert_eq!(issued.credentials.access_key_id, "ASIA1");
         assert!(issued.expires.is_some());
         let e = parse_document(r#"{"Code":"Failure","Message":"no role"}"#, "t").unwrap_err();
-        assert!(e.0.contains("no role"));
+        assert!(e.message.contains("no role"));
         assert!(parse_document(r#"{"AccessKeyId":"A"}"#, "t").is_err());
         assert!(parse_document("<html>", "t").is_err());
         let e = parse_document(
@@ -153,6 +153,6 @@ mod tests {
             "t",
         )
         .unwrap_err();
-        assert!(e.0.contains("tomorrow"));
+        assert!(e.message.contains("tomorrow"));
     }
 }

@@ -72,7 +72,7 @@ impl WebIdentity {
 /// `AWS_ENDPOINT_URL_STS`, `AWS_ENDPOINT_URL`, or the region's STS endpoint.
 fn sts_endpoint(env: Env, region: &str) -> Result<String, String> {
     Ok(env_endpoint(env, "AWS_ENDPOINT_URL_STS")
-        .map_err(|e| e.0)?
+        .map_err(|e| e.message)?
         .unwrap_or_else(|| default_endpoint("sts", region)))
 }
 
@@ -96,7 +96,7 @@ impl Source for WebIdentity {
         };
         // Read on every fetch: EKS rotates the token file.
         let token = std::fs::read_to_string(&setup.token_file).map_err(|e| {
-            CredentialsError(format!(
+            CredentialsError::new(format!(
                 "cannot read the web identity token file {}: {e}",
                 setup.token_file
             ))
@@ -123,14 +123,19 @@ impl Source for WebIdentity {
             body: form.as_bytes(),
         }
         .send(&setup.agent)
-        .map_err(|e| CredentialsError(format!("STS at {} did not answer: {e}", setup.sts)))?;
+        .map_err(|e| {
+            CredentialsError::unreachable(format!("STS at {} did not answer: {e}", setup.sts))
+        })?;
         if answer.status != 200 {
             let code = xml_text(&answer.body, "Code").unwrap_or_default();
             let message = xml_text(&answer.body, "Message").unwrap_or_default();
-            return Err(CredentialsError(format!(
-                "STS AssumeRoleWithWebIdentity for {} was refused: HTTP {} {code}: {message}",
-                setup.role_arn, answer.status
-            )));
+            return Err(CredentialsError::for_status(
+                answer.status,
+                format!(
+                    "STS AssumeRoleWithWebIdentity for {} was refused: HTTP {} {code}: {message}",
+                    setup.role_arn, answer.status
+                ),
+            ));
         }
         parse_sts_credentials(&answer.body).map(Found::Yes)
     }
@@ -139,11 +144,11 @@ impl Source for WebIdentity {
 /// Reads the `<Credentials>` of an AssumeRole* answer.
 fn parse_sts_credentials(xml: &str) -> Result<Issued, CredentialsError> {
     let creds = xml_text(xml, "Credentials")
-        .ok_or_else(|| CredentialsError("the STS answer has no <Credentials>".into()))?;
+        .ok_or_else(|| CredentialsError::new("the STS answer has no <Credentials>"))?;
     let field = |tag: &str| {
         xml_text(&creds, tag)
             .filter(|v| !v.is_empty())
-            .ok_or_else(|| CredentialsError(format!("the STS answer lacks <{tag}>")))
+            .ok_or_else(|| CredentialsError::new(format!("the STS answer lacks <{tag}>")))
     };
     let expiration = field("Expiration")?;
     Ok(Issued {
@@ -154,7 +159,7 @@ fn parse_sts_credentials(xml: &str) -> Result<Issued, CredentialsError> {
             source: "web identity",
         },
         expires: Some(parse_expiry(&expiration).ok_or_else(|| {
-            CredentialsError(format!(
+            CredentialsError::new(format!(
                 "the STS answer's Expiration `{expiration}` is not an ISO 8601 time"
             ))
         })?),
@@ -252,7 +257,7 @@ mod tests {
         let missing = ANSWER.replace("<AccessKeyId>ASIAWEB</AccessKeyId>", "");
         assert!(parse_sts_credentials(&missing)
             .unwrap_err()
-            .0
+            .message
             .contains("AccessKeyId"));
     }
 
