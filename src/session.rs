@@ -45,7 +45,7 @@ impl Session {
     ) -> Result<Session, Failure> {
         let env = process_env;
         let profiles = Profiles::load(&env);
-        let region = resolve_region(config, &env, &profiles);
+        let region = resolve_region(config, &env, &profiles)?;
         let endpoint = resolve_endpoint(config, &env, &region)?;
         let network = Network::from_env(&env)
             .map_err(|e| Failure::new(FailureType::Config, e.to_string()))?;

@@ -76,7 +76,10 @@ impl Source for InstanceMetadata {
             Ok(a) => {
                 return Err(CredentialsError::for_status(
                     a.status,
-                    format!("{token_url} answered HTTP {} to the token request", a.status),
+                    format!(
+                        "{token_url} answered HTTP {} to the token request",
+                        a.status
+                    ),
                 ))
             }
         };
@@ -92,7 +95,10 @@ impl Source for InstanceMetadata {
                 404 => Err(CredentialsError::new(format!(
                     "{url} answered 404: the instance has no IAM role attached"
                 ))),
-                s => Err(CredentialsError::for_status(s, format!("{url} answered HTTP {s}"))),
+                s => Err(CredentialsError::for_status(
+                    s,
+                    format!("{url} answered HTTP {s}"),
+                )),
             }
         };
         let roles_url = format!("{endpoint}{ROLE_PATH}");

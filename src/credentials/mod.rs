@@ -290,14 +290,38 @@ impl Source for GivenKeys {
 
 /// The region: the config's, then `AWS_REGION`, `AWS_DEFAULT_REGION`, the
 /// profile's `region`, then `us-east-1`.
-pub fn resolve_region(config: &Config, env: Env, profiles: &Profiles) -> String {
-    config
-        .region
-        .clone()
-        .or_else(|| env("AWS_REGION"))
-        .or_else(|| env("AWS_DEFAULT_REGION"))
-        .or_else(|| profiles.get("region").map(str::to_string))
-        .unwrap_or_else(|| "us-east-1".to_string())
+/// A name that is not a region's (`us east-1`, `eu-west-1/x`) is refused here:
+/// it would otherwise surface as an unsigned request or a strange host name.
+pub fn resolve_region(
+    config: &Config,
+    env: Env,
+    profiles: &Profiles,
+) -> Result<String, CredentialsError> {
+    let (source, region) = [
+        ("`region` (config or --region)", config.region.clone()),
+        ("AWS_REGION", env("AWS_REGION")),
+        ("AWS_DEFAULT_REGION", env("AWS_DEFAULT_REGION")),
+        (
+            "the AWS profile's `region`",
+            profiles.get("region").map(str::to_string),
+        ),
+    ]
+    .into_iter()
+    .find_map(|(source, value)| Some((source, value?)))
+    .unwrap_or(("the default", "us-east-1".to_string()));
+    let valid = !region.is_empty()
+        && region.len() <= 64
+        && region
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+    if valid {
+        Ok(region)
+    } else {
+        Err(CredentialsError::new(format!(
+            "the region `{region}` from {source} is not a region name \
+             (lower-case letters, digits and dashes, e.g. eu-west-1)"
+        )))
+    }
 }
 
 /// The endpoint: the config's, then `AWS_ENDPOINT_URL_KINESIS`, `AWS_ENDPOINT_URL`
@@ -447,16 +471,33 @@ pub(crate) mod tests {
     fn region_and_endpoint_fallbacks() {
         let none = Profiles::default();
         let env = env_of(&[("AWS_DEFAULT_REGION", "eu-west-1")]);
-        assert_eq!(resolve_region(&Config::default(), &env, &none), "eu-west-1");
+        assert_eq!(
+            resolve_region(&Config::default(), &env, &none).unwrap(),
+            "eu-west-1"
+        );
         let env = env_of(&[
             ("AWS_REGION", "us-west-2"),
             ("AWS_DEFAULT_REGION", "eu-west-1"),
         ]);
-        assert_eq!(resolve_region(&Config::default(), &env, &none), "us-west-2");
         assert_eq!(
-            resolve_region(&Config::default(), &env_of(&[]), &none),
+            resolve_region(&Config::default(), &env, &none).unwrap(),
+            "us-west-2"
+        );
+        assert_eq!(
+            resolve_region(&Config::default(), &env_of(&[]), &none).unwrap(),
             "us-east-1"
         );
+        for (bad, source) in [("us east-1", "AWS_REGION"), ("eu-west-1/x", "AWS_REGION")] {
+            let e =
+                resolve_region(&Config::default(), &env_of(&[(source, bad)]), &none).unwrap_err();
+            assert!(e.message.contains(bad) && e.message.contains(source), "{e}");
+        }
+        let config = Config {
+            region: Some("EU-WEST-1".into()),
+            ..Config::default()
+        };
+        let e = resolve_region(&config, &env_of(&[]), &none).unwrap_err();
+        assert!(e.message.contains("`region`"), "{e}");
         let plain = env_of(&[]);
         assert_eq!(
             resolve_endpoint(&Config::default(), &plain, "eu-west-1").unwrap(),
@@ -498,7 +539,8 @@ pub(crate) mod tests {
         let bad = env_of(&[("AWS_ENDPOINT_URL_KINESIS", "ftp://x")]);
         let e = resolve_endpoint(&Config::default(), &bad, "x").unwrap_err();
         assert!(
-            e.message.starts_with("AWS_ENDPOINT_URL_KINESIS must start with http"),
+            e.message
+                .starts_with("AWS_ENDPOINT_URL_KINESIS must start with http"),
             "{e}"
         );
     }

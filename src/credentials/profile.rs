@@ -293,7 +293,10 @@ sso_session = corp
             let p = Profiles::load(&env_of(&env));
             assert!(p.get("region").is_none());
             let e = keys(&p).unwrap_err();
-            assert!(e.message.contains("`nope`") && e.message.contains(creds), "{e}");
+            assert!(
+                e.message.contains("`nope`") && e.message.contains(creds),
+                "{e}"
+            );
         });
     }
 

@@ -244,7 +244,9 @@ mod tests {
         );
         let e = expired.identity().unwrap_err();
         assert!(
-            e.message.contains("counter") && e.message.contains("expired") && e.message.contains("down"),
+            e.message.contains("counter")
+                && e.message.contains("expired")
+                && e.message.contains("down"),
             "{e}"
         );
     }

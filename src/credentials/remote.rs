@@ -102,8 +102,9 @@ struct Document {
 
 /// Reads a JSON credentials document (`AccessKeyId`, `SecretAccessKey`, `Token`, `Expiration`).
 pub fn parse_document(body: &str, source: &'static str) -> Result<Issued, CredentialsError> {
-    let doc: Document = serde_json::from_str(body)
-        .map_err(|e| CredentialsError::new(format!("the answer is not a credentials document: {e}")))?;
+    let doc: Document = serde_json::from_str(body).map_err(|e| {
+        CredentialsError::new(format!("the answer is not a credentials document: {e}"))
+    })?;
     if let Some(code) = doc.code.as_deref().filter(|c| *c != "Success") {
         return Err(CredentialsError::new(format!(
             "the service answered {code}: {}",
