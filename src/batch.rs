@@ -134,11 +134,6 @@ impl Batch {
         self.payload += data.len() + partition_key.len();
     }
 
-    /// Input records carried by the entry at `index`.
-    pub fn records_in(&self, index: usize) -> u32 {
-        self.records[index]
-    }
-
     /// The PutRecords request body for the entries at `indexes` (every entry
     /// when None): the batch's own body, or one built in `scratch` for a
     /// resend of some entries.

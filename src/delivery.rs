@@ -47,6 +47,8 @@ pub struct DeliveryError {
     pub unsent: usize,
     /// Whether the retry budget ran out (the error itself was retryable).
     pub gave_up_after: Option<Duration>,
+    /// The signal that cut the retry budget short, if one did.
+    pub cancelled_by: Option<&'static str>,
     /// Figures up to the failure.
     pub sent: Sent,
 }
@@ -59,13 +61,19 @@ impl DeliveryError {
         } else {
             self.error.failure_type()
         };
-        let context = match self.gave_up_after {
-            Some(d) => format!(
+        let context = match (self.gave_up_after, self.cancelled_by) {
+            (Some(_), Some(signal)) => format!(
+                "sync cancelled by {signal}: {} of {entries} records were still not accepted by Kinesis \
+                 when the {} s allowed after a signal ran out",
+                self.unsent,
+                CANCEL_GRACE.as_secs(),
+            ),
+            (Some(d), None) => format!(
                 "gave up after retrying for {} s with {} of {entries} records not accepted by Kinesis",
                 d.as_secs(),
                 self.unsent,
             ),
-            None => format!("Kinesis refused {} of {entries} records", self.unsent),
+            (None, _) => format!("Kinesis refused {} of {entries} records", self.unsent),
         };
         let mut f = Failure::from_kinesis(&context, &self.error);
         f.failure_type = failure_type;
@@ -151,16 +159,17 @@ impl Sender {
                         .code()
                         .is_some_and(|c| RETRYABLE_ENTRY_CODES.contains(&c));
                     let unsent = failed.len();
-                    sent.retried_entries += unsent as u64;
                     pending = Some(failed);
                     if !retryable {
                         return Err(DeliveryError {
                             error: Box::new(error),
                             unsent,
                             gave_up_after: None,
+                            cancelled_by: None,
                             sent,
                         });
                     }
+                    sent.retried_entries += unsent as u64;
                     error
                 }
                 Err(error) => {
@@ -169,6 +178,7 @@ impl Sender {
                             error: Box::new(error),
                             unsent: count,
                             gave_up_after: None,
+                            cancelled_by: None,
                             sent,
                         });
                     }
@@ -190,6 +200,7 @@ impl Sender {
                         error: Box::new(failure),
                         unsent,
                         gave_up_after: Some(started.elapsed()),
+                        cancelled_by: self.cancel.signal(),
                         sent,
                     });
                 }

@@ -159,11 +159,6 @@ impl Client {
         &self.region
     }
 
-    /// Replaces the credentials used for the next requests.
-    pub fn set_credentials(&mut self, credentials: &Credentials) {
-        self.credentials = Arc::new(FixedCredentials::new(credentials));
-    }
-
     /// Corrects the signing clock from a server's `Date`; returns the new offset in seconds.
     pub fn correct_clock(&self, server_date: SystemTime) -> i64 {
         let offset = match server_date.duration_since(SystemTime::now()) {

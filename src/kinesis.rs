@@ -322,11 +322,6 @@ impl Kinesis {
         &self.http
     }
 
-    /// The HTTP client underneath, to change credentials.
-    pub fn http_mut(&mut self) -> &mut Client {
-        &mut self.http
-    }
-
     /// Makes one call; on a clock-skew answer, corrects the clock from the
     /// server's `Date` and tries once more, as the AWS SDKs do.
     pub fn call(

@@ -215,23 +215,13 @@ fn main() -> ExitCode {
             out.emit(&line);
             Ok(())
         }
-        Command::Write(w) => run_write(&w, &out),
+        // Airbyte reads a failed write's reason from a TRACE message on stdout.
+        Command::Write(w) => run_write(&w, &out).inspect_err(|f| f.emit(&out)),
         // The pipeline commands keep stdout for data: failures go to stderr only.
-        Command::Put(p) => return exit(run_put(p).map(|_| ())),
-        Command::Read(r) => return exit(run_read(r).map(|_| ())),
+        Command::Put(p) => run_put(p).map(|_| ()),
+        Command::Read(r) => run_read(r).map(|_| ()),
     };
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(f) => {
-            f.emit(&out);
-            eprintln!("destination-kinesis: {}", f.message);
-            ExitCode::from(if f.exit_code == EXIT_CONFIG {
-                EXIT_CONFIG as u8
-            } else {
-                EXIT_FAILURE as u8
-            })
-        }
-    }
+    exit(result)
 }
 
 fn run_write(w: &WriteCmd, out: &Emitter) -> Result<(), Failure> {
@@ -244,7 +234,7 @@ fn run_write(w: &WriteCmd, out: &Emitter) -> Result<(), Failure> {
     write::run(&config, &catalog, std::io::stdin(), out).map(|_| ())
 }
 
-/// The exit code of a pipeline command, its failure told on stderr.
+/// The exit code of a command, its failure told on stderr.
 fn exit(result: Result<(), Failure>) -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -21,8 +21,9 @@ use std::io::Read;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// Longest input line accepted. A record's Kinesis form is never smaller than
-/// its data, so a longer line could never become a record within 1 MiB.
+/// Longest input line accepted: room for any record that fits in a Kinesis
+/// record (1 MiB) and the message around it, while a runaway line is refused
+/// without being held in memory.
 pub const MAX_LINE_BYTES: usize = 2 * MAX_RECORD_BYTES;
 
 /// Most request bytes all streams' open batches may hold together; past it
@@ -158,7 +159,7 @@ pub fn run(
         allowed: config.create_streams,
         mode: config.stream_mode,
         shards: config.shard_count,
-        when_missing: " and `createStreams` is false: create it, or allow the connector to",
+        when_missing: " and `createStreams` is false: create it, or set `createStreams` to true",
     };
     let mut created = Vec::new();
     for t in &targets {
@@ -240,7 +241,17 @@ pub fn run(
     if let Some(f) = writer.failed.take() {
         return Err(f);
     }
-    outcome.map(|()| writer.totals)
+    outcome?;
+    // Every batch came back accepted, so every state must have been echoed;
+    // one that was not means records went missing inside this program.
+    let unconfirmed = writer.checkpoints.pending_states();
+    if unconfirmed > 0 {
+        return Err(Failure::new(
+            FailureType::System,
+            format!("internal error: {unconfirmed} states were never confirmed, so they were not echoed; run again from the last echoed state"),
+        ));
+    }
+    Ok(writer.totals)
 }
 
 /// Puts target's open aggregate, if any, into its open batch as one entry
@@ -550,6 +561,9 @@ impl Writer<'_> {
         // so a key's next record never overtakes a retried earlier one.
         while self.config.keep_key_order && self.targets[t].in_flight > 0 && self.failed.is_none() {
             let done = self.dispatcher.wait_one();
+            if done.is_empty() {
+                break; // the dispatcher holds nothing: no delivery can come back
+            }
             self.collect(done);
         }
         // Once a delivery has failed nothing more is sent: look before sending.

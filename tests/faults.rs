@@ -488,6 +488,11 @@ fn sigterm_while_retrying_stops_within_the_grace_period_echoing_nothing_unsent()
     assert!(took < Duration::from_secs(15), "stopped after {took:?}");
     assert_eq!(live.code, 1);
     assert_eq!(live.failure_type(), "transient_error", "{}", live.stdout);
+    assert!(
+        live.error_message().contains("cancelled by SIGTERM"),
+        "{}",
+        live.error_message()
+    );
     let d = check_delivery(&s, &input, &live, false);
     assert_eq!(d.unique, 100);
     assert_eq!(
