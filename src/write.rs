@@ -65,6 +65,8 @@ struct Target {
     keys: HashSet<u64>,
     /// Batches of this stream submitted and not yet collected.
     in_flight: usize,
+    /// When the open batch got its first record.
+    opened_at: Option<Instant>,
 }
 
 /// The running state of one write.
@@ -89,7 +91,8 @@ struct Writer<'a> {
     aggregate_buf: Vec<u8>,
     /// Record bytes added since the buffer budget was last checked.
     unchecked_bytes: usize,
-    /// When buffered records are due to be sent; None when nothing is buffered.
+    /// When the oldest open batch is due to be sent (may be early, never late);
+    /// None when nothing is buffered.
     flush_at: Option<Instant>,
     totals: Totals,
     /// The first delivery failure; once set nothing more is sent.
@@ -149,6 +152,7 @@ pub fn run(
                         .then(|| Aggregator::new(config.partition_key != PartitionKeySource::Uuid)),
                     keys: HashSet::new(),
                     in_flight: 0,
+                    opened_at: None,
                 });
                 targets.len() - 1
             }
@@ -316,7 +320,7 @@ impl Writer<'_> {
                         ),
                     ))
                 }
-                Event::Idle => self.flush_all(),
+                Event::Idle => self.flush_due(),
                 Event::Eof => return Ok(()),
                 Event::Cancelled(signal) => {
                     return Err(Failure::new(
@@ -532,8 +536,9 @@ impl Writer<'_> {
         if self.targets[t].open.is_some() {
             return;
         }
-        self.flush_at
-            .get_or_insert_with(|| Instant::now() + FLUSH_AFTER);
+        let now = Instant::now();
+        self.targets[t].opened_at = Some(now);
+        self.flush_at.get_or_insert(now + FLUSH_AFTER);
         let id = self.checkpoints.open_batch();
         let batch = match self.spare.pop() {
             Some(mut b) => {
@@ -556,6 +561,7 @@ impl Writer<'_> {
         let Some(batch) = self.targets[t].open.take() else {
             return;
         };
+        self.targets[t].opened_at = None;
         self.targets[t].keys.clear();
         // Under keepKeyOrder a stream has one batch in flight at a time,
         // so a key's next record never overtakes a retried earlier one.
@@ -576,6 +582,27 @@ impl Writer<'_> {
             let done = self.dispatcher.submit(batch);
             self.collect(done);
         }
+        self.echo_ready();
+    }
+
+    /// Sends the batches that have waited `FLUSH_AFTER`, and notes when the
+    /// next one is due.
+    fn flush_due(&mut self) {
+        let now = Instant::now();
+        self.flush_at = None;
+        for t in 0..self.targets.len() {
+            let Some(opened) = self.targets[t].opened_at else {
+                continue;
+            };
+            let due = opened + FLUSH_AFTER;
+            if due <= now {
+                self.flush(t);
+            } else {
+                self.flush_at = Some(self.flush_at.map_or(due, |at| at.min(due)));
+            }
+        }
+        let done = self.dispatcher.poll();
+        self.collect(done);
         self.echo_ready();
     }
 

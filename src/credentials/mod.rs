@@ -221,56 +221,57 @@ struct GivenKeys {
 
 impl GivenKeys {
     fn from_config(config: &Config) -> Result<GivenKeys, CredentialsError> {
-        let found = match (&config.access_key, &config.private_key) {
-            (Some(id), Some(secret)) => Some(Credentials {
-                access_key_id: id.clone(),
-                secret_access_key: secret.clone(),
-                session_token: config.session_token.clone(),
-                source: "config",
-            }),
-            (Some(_), None) => {
-                return Err(CredentialsError::new(
-                    "config field `accessKey` is set but `privateKey` is missing",
-                ))
-            }
-            (None, Some(_)) => {
-                return Err(CredentialsError::new(
-                    "config field `privateKey` is set but `accessKey` is missing",
-                ))
-            }
-            (None, None) => None,
-        };
-        Ok(GivenKeys {
-            name: "config",
-            found,
-            why_not: "`accessKey`/`privateKey` not set",
-        })
+        GivenKeys::pair(
+            "config",
+            ["config field `accessKey`", "config field `privateKey`"],
+            (config.access_key.clone(), config.private_key.clone()),
+            config.session_token.clone(),
+            "`accessKey`/`privateKey` not set",
+        )
     }
 
     fn from_env(env: Env) -> Result<GivenKeys, CredentialsError> {
-        let found = match (env("AWS_ACCESS_KEY_ID"), env("AWS_SECRET_ACCESS_KEY")) {
-            (Some(id), Some(secret)) => Some(Credentials {
-                access_key_id: id,
-                secret_access_key: Secret::new(secret),
-                session_token: env("AWS_SESSION_TOKEN").map(Secret::new),
-                source: "environment",
+        GivenKeys::pair(
+            "environment",
+            ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"],
+            (
+                env("AWS_ACCESS_KEY_ID"),
+                env("AWS_SECRET_ACCESS_KEY").map(Secret::new),
+            ),
+            env("AWS_SESSION_TOKEN").map(Secret::new),
+            "AWS_ACCESS_KEY_ID not set",
+        )
+    }
+
+    /// Keys found when both halves are given, an error naming the missing
+    /// half when only one is (`names`: how the user knows the two halves).
+    fn pair(
+        source: &'static str,
+        names: [&str; 2],
+        (id, secret): (Option<String>, Option<Secret>),
+        session_token: Option<Secret>,
+        why_not: &'static str,
+    ) -> Result<GivenKeys, CredentialsError> {
+        let missing = |set: &str, unset: &str| {
+            Err(CredentialsError::new(format!(
+                "{set} is set but {unset} is not"
+            )))
+        };
+        let found = match (id, secret) {
+            (Some(access_key_id), Some(secret_access_key)) => Some(Credentials {
+                access_key_id,
+                secret_access_key,
+                session_token,
+                source,
             }),
-            (Some(_), None) => {
-                return Err(CredentialsError::new(
-                    "AWS_ACCESS_KEY_ID is set but AWS_SECRET_ACCESS_KEY is not",
-                ))
-            }
-            (None, Some(_)) => {
-                return Err(CredentialsError::new(
-                    "AWS_SECRET_ACCESS_KEY is set but AWS_ACCESS_KEY_ID is not",
-                ))
-            }
+            (Some(_), None) => return missing(names[0], names[1]),
+            (None, Some(_)) => return missing(names[1], names[0]),
             (None, None) => None,
         };
         Ok(GivenKeys {
-            name: "environment",
+            name: source,
             found,
-            why_not: "AWS_ACCESS_KEY_ID not set",
+            why_not,
         })
     }
 }
