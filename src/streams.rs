@@ -6,10 +6,16 @@ use crate::failure::Failure;
 use crate::http::TransportError;
 use crate::kinesis::{Cause, FailureType, Kinesis, KinesisError, StreamStatus};
 use crate::retry::Backoff;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 /// How often a stream's status is polled while it is being created.
 const POLL: Duration = Duration::from_millis(500);
+
+/// Streams set up at once: AWS allows 5 CreateStream and 20 DescribeStreamSummary
+/// calls a second per account, and four pollers stay well within both.
+const SETUP_THREADS: usize = 4;
 
 /// How long a command's first call retries a refused connection: long enough
 /// for an emulator that is still starting, short enough that a wrong endpoint
@@ -46,6 +52,67 @@ pub fn ensure_stream(
     stream: &str,
     creation: Creation,
     timeout: Duration,
+) -> Result<Readiness, Failure> {
+    ensure_one(kinesis, stream, creation, timeout, &AtomicBool::new(false))
+}
+
+/// `ensure_stream` for each of `streams`, `SETUP_THREADS` at a time, so that
+/// new streams are created side by side rather than one wait after another.
+/// The first failure (in `streams` order) stops the others.
+pub fn ensure_streams(
+    kinesis: &Kinesis,
+    streams: &[&str],
+    creation: Creation,
+    timeout: Duration,
+) -> Result<Vec<Readiness>, Failure> {
+    let next = AtomicUsize::new(0);
+    let stop = AtomicBool::new(false);
+    let results: Mutex<Vec<Option<Result<Readiness, Failure>>>> =
+        Mutex::new(streams.iter().map(|_| None).collect());
+    std::thread::scope(|scope| {
+        for _ in 0..SETUP_THREADS.min(streams.len()) {
+            scope.spawn(|| {
+                while !stop.load(Ordering::Relaxed) {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(stream) = streams.get(i) else {
+                        return;
+                    };
+                    let result = ensure_one(kinesis, stream, creation, timeout, &stop);
+                    if result.is_err() {
+                        stop.store(true, Ordering::Relaxed);
+                    }
+                    results.lock().unwrap_or_else(PoisonError::into_inner)[i] = Some(result);
+                }
+            });
+        }
+    });
+    let results = results.into_inner().unwrap_or_else(PoisonError::into_inner);
+    // A stream stopped because another failed has no result, or a `Stopped` one:
+    // report the real failure, the first in catalog order.
+    if let Some(failure) = results
+        .iter()
+        .flatten()
+        .filter_map(|r| r.as_ref().err())
+        .find(|f| f.message != STOPPED)
+    {
+        return Err(failure.clone());
+    }
+    results
+        .into_iter()
+        .map(|r| r.unwrap_or_else(|| Err(Failure::new(FailureType::System, STOPPED))))
+        .collect()
+}
+
+/// Why a stream's set-up ended early: another stream's failed.
+const STOPPED: &str = "stream set-up stopped because another stream's failed";
+
+/// `ensure_stream`, giving up early once `stop` is set.
+fn ensure_one(
+    kinesis: &Kinesis,
+    stream: &str,
+    creation: Creation,
+    timeout: Duration,
+    stop: &AtomicBool,
 ) -> Result<Readiness, Failure> {
     let started = Instant::now();
     let mut backoff = Backoff::until(started + timeout);
@@ -102,6 +169,9 @@ pub fn ensure_stream(
                     timeout.as_secs()
                 ),
             ));
+        }
+        if stop.load(Ordering::Relaxed) {
+            return Err(Failure::new(FailureType::System, STOPPED));
         }
         std::thread::sleep(wait);
         answer = kinesis.stream_status(stream);

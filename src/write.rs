@@ -15,7 +15,7 @@ use crate::naming::target_stream_name;
 use crate::partition::KeyPicker;
 use crate::protocol::{parse_line, Emitter, Message, Record, StateScope};
 use crate::session::Session;
-use crate::streams::{ensure_stream, Creation, Readiness};
+use crate::streams::{ensure_streams, Creation, Readiness};
 use std::collections::{HashMap, HashSet};
 use std::io::Read;
 use std::sync::Arc;
@@ -165,12 +165,14 @@ pub fn run(
         shards: config.shard_count,
         when_missing: " and `createStreams` is false: create it, or set `createStreams` to true",
     };
-    let mut created = Vec::new();
-    for t in &targets {
-        if ensure_stream(&kinesis, &t.name, creation, config.retry_timeout)? == Readiness::Created {
-            created.push(t.name.as_str());
-        }
-    }
+    let names: Vec<&str> = targets.iter().map(|t| t.name.as_str()).collect();
+    let readiness = ensure_streams(&kinesis, &names, creation, config.retry_timeout)?;
+    let created: Vec<&str> = names
+        .iter()
+        .zip(readiness)
+        .filter(|(_, r)| *r == Readiness::Created)
+        .map(|(name, _)| *name)
+        .collect();
     let mapping: Vec<String> = catalog
         .streams
         .iter()

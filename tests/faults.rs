@@ -284,6 +284,25 @@ fn stream_that_stays_creating_fails_within_the_retry_budget() {
     assert_eq!(s.stored_len(), 0);
 }
 
+#[test]
+fn new_streams_are_created_side_by_side() {
+    let s = StandIn::start();
+    s.set_stays_creating(true);
+    let streams = [(None, "s1"), (None, "s2"), (None, "s3"), (None, "s4")];
+    let input = input(8, 4, &streams, |_| 1);
+    let config = s.config(json!({"retryTimeoutSeconds": 2}));
+    let live = run_live(&s, &config, &catalog(&streams), input.bytes.clone());
+    assert_eq!(live.code, 1);
+    // One stream's wait ran out; the others were created meanwhile, not after it.
+    assert!(
+        live.error_message().contains("still not writable after 2 s"),
+        "{}",
+        live.error_message()
+    );
+    let created = s.seen().iter().filter(|c| c.op == "CreateStream").count();
+    assert_eq!(created, 4, "every stream was created within one wait");
+}
+
 /// From PutRecords number `from` on, `fault`: the program must stop with a
 /// config error naming `code`, keeping the batches and states before it.
 fn refused_mid_sync(from: u64, fault: Fault, code: &str) -> StandIn {
