@@ -1,7 +1,7 @@
 //! `make bench`: throughput, CPU and memory of the release binary against a
 //! loopback Kinesis sink owned by the benchmark, next to a Python boto3 peer
 //! doing the same job in the same run; latency hiding with a simulated round
-//! trip; KPL aggregation into kinesis-local.
+//! trip; the cost of `keepKeyOrder`; KPL aggregation into kinesis-local.
 //!
 //! Sizes come from the environment (see the Makefile's `bench` target). Run by
 //! `cargo test` (without `--bench`) it does a small smoke run instead and
@@ -18,6 +18,7 @@ use destination_kinesis::config::StreamMode;
 use feed::Feed;
 use serde_json::{json, Value};
 use sink::{Seen, Sink};
+use std::collections::HashSet;
 use std::io::{BufRead, BufReader, Read};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -215,7 +216,7 @@ fn sink_config(sink: &Sink, extra: Value) -> Value {
         "region": "us-east-1",
         "accessKey": "AKIDBENCHMARK",
         "privateKey": "bench-secret-key",
-        "bufferSize": 500,
+        "bufferSize": BUFFER_SIZE,
     });
     if let (Some(c), Some(extra)) = (c.as_object_mut(), extra.as_object()) {
         c.extend(extra.clone());
@@ -308,6 +309,7 @@ fn main() {
         size: env_u64("BENCH_SIZE", 200) as usize,
         streams: env_u64("BENCH_STREAMS", 4) as usize,
         state_every: env_u64("BENCH_STATE_EVERY", 10_000),
+        keys: 0,
     };
     let large = Feed {
         records: env_u64("BENCH_LARGE_RECORDS", 20_000),
@@ -446,6 +448,8 @@ fn main() {
         println!("- {}: {what}", verdict(*met));
     }
 
+    let key_order = key_order_section(&sink, small, rtt, in_flight);
+
     let kl_records = env_u64("BENCH_KL_RECORDS", 5_000);
     if kl_records > 0 {
         println!(
@@ -462,12 +466,167 @@ fn main() {
     }
     rows.extend([one, many]);
     rows.extend(peer_run);
+    rows.extend(key_order);
     let failed: Vec<&Outcome> = rows.iter().filter(|r| !r.ok).collect();
     for r in &failed {
         eprintln!("run `{}` failed: {}", r.label, r.note);
     }
     if !failed.is_empty() {
         std::process::exit(1);
+    }
+}
+
+/// The bufferSize every run uses (see `sink_config`).
+const BUFFER_SIZE: usize = 500;
+
+/// The PutRecords calls `keepKeyOrder` makes for `feed`, by the rule in
+/// `src/write.rs`: a stream's open batch is sent when it is full or when the
+/// next record repeats one of its keys (and each stream's last batch at the
+/// end). Stops once `max_calls` batches are complete; returns the calls and
+/// the records they carry. Lets the benchmark size runs before making them,
+/// and the smoke run check that the writer batches as described.
+fn key_order_batches(feed: &Feed, max_calls: u64) -> (u64, u64) {
+    let mut open: Vec<HashSet<u64>> = vec![HashSet::new(); feed.streams];
+    let mut calls = 0u64;
+    let open_calls = |open: &[HashSet<u64>]| open.iter().filter(|b| !b.is_empty()).count() as u64;
+    for i in 0..feed.records {
+        let batch = &mut open[feed.stream_of(i)];
+        let key = feed.key_of(i);
+        if batch.contains(&key) {
+            batch.clear();
+            calls += 1;
+            if calls >= max_calls {
+                return (calls + open_calls(&open), i);
+            }
+        }
+        let batch = &mut open[feed.stream_of(i)];
+        batch.insert(key);
+        if batch.len() >= BUFFER_SIZE {
+            batch.clear();
+            calls += 1;
+            if calls >= max_calls {
+                return (calls + open_calls(&open), i + 1);
+            }
+        }
+    }
+    (calls + open_calls(&open), feed.records)
+}
+
+/// `keepKeyOrder` false against true on the same input, partition keys taken
+/// from the data (`/customer`), for a few key cardinalities, with no latency
+/// and one request in flight, then with the simulated round trip and
+/// `in_flight` requests. Prints its table; gives its runs.
+fn key_order_section(sink: &Sink, small: Feed, rtt: u64, in_flight: u64) -> Vec<Outcome> {
+    let records = env_u64("BENCH_KKO_RECORDS", 200_000);
+    if records == 0 {
+        return Vec::new();
+    }
+    let cardinalities: Vec<u64> = std::env::var("BENCH_KKO_KEYS")
+        .unwrap_or_else(|_| "10,1000,100000".to_string())
+        .split(',')
+        .map(|k| {
+            k.trim()
+                .replace('_', "")
+                .parse()
+                .ok()
+                .filter(|&n: &u64| n > 0)
+                .expect("BENCH_KKO_KEYS: comma-separated numbers (> 0) of distinct keys")
+        })
+        .collect();
+    // keepKeyOrder sends one batch per stream at a time, and with few keys
+    // batches are tiny (10 keys: ~4 records): with the round trip its run
+    // would take minutes (~4 records per 20 ms), and ~10 s even with no
+    // latency. Its input is then the first records of the same input that
+    // fill this many calls (a few seconds each).
+    let calls = env_u64("BENCH_KKO_CALLS", 20_000);
+    let rtt_calls = env_u64("BENCH_KKO_RTT_CALLS", 150);
+    let streams = env_u64("BENCH_KKO_STREAMS", 1).max(1) as usize;
+    // With no latency a run is CPU-bound and takes about half a second, so on
+    // a shared machine one busy moment halves it: those rows keep the fastest
+    // of a few alternating runs. Round-trip rows are bound by the sink's
+    // delay and repeat to about 1%, so they run once.
+    let repeat = env_u64("BENCH_KKO_REPEAT", 3).max(1);
+    println!(
+        "\n## keepKeyOrder ({} B records, partitionKey `/customer`, {streams} stream{}, bufferSize {BUFFER_SIZE})\n",
+        small.size,
+        if streams == 1 { "" } else { "s" }
+    );
+    println!(
+        "Same input for both; a keepKeyOrder run takes its first records, as many as fill {calls} PutRecords calls ({rtt_calls} with the round trip). With no latency, the fastest of {repeat} alternating runs of each.\n"
+    );
+    println!("| distinct keys | round trip | maxInFlight | records false / true | records/s false | records/s true | true / false | entries/call false / true | CPU s per 1M records false / true |\n|---:|---:|---:|---|---:|---:|---:|---|---|");
+    let started = Instant::now();
+    let mut runs = Vec::new();
+    for (delay, max_in_flight) in [(0, 1), (rtt, in_flight)] {
+        sink.set_delay(Duration::from_millis(delay));
+        for &keys in &cardinalities {
+            let feed = Feed {
+                records,
+                streams,
+                keys,
+                ..small
+            };
+            let budget = if delay > 0 { rtt_calls } else { calls };
+            let ordered = Feed {
+                records: key_order_batches(&feed, budget).1,
+                ..feed
+            };
+            let run = |keep: bool, feed: Feed| {
+                ours(
+                    &format!(
+                        "keepKeyOrder {keep}, {keys} keys, {delay} ms, maxInFlight {max_in_flight}"
+                    ),
+                    sink,
+                    feed,
+                    json!({
+                        "partitionKey": "/customer",
+                        "keepKeyOrder": keep,
+                        "maxInFlight": max_in_flight,
+                    }),
+                )
+            };
+            let (mut off, mut on) = (run(false, feed), run(true, ordered));
+            for _ in 1..if delay > 0 { 1 } else { repeat } {
+                off = faster(off, run(false, feed));
+                on = faster(on, run(true, ordered));
+            }
+            let ratio = on.records_per_s() / off.records_per_s();
+            println!(
+                "| {keys} | {delay} ms | {max_in_flight} | {} / {} | {:.0} | {:.0} | {} | {:.1} / {:.1} | {:.2} / {:.2} |{}",
+                off.feed.records,
+                on.feed.records,
+                off.records_per_s(),
+                on.records_per_s(),
+                // Small ratios are easier to read as 1/n.
+                if ratio >= 0.1 {
+                    format!("{ratio:.2}")
+                } else {
+                    format!("{ratio:.4} (1/{:.0})", 1.0 / ratio)
+                },
+                off.entries_per_call(),
+                on.entries_per_call(),
+                off.cpu_per_million(),
+                on.cpu_per_million(),
+                if off.ok && on.ok { "" } else { " FAILED" }
+            );
+            runs.extend([off, on]);
+        }
+    }
+    sink.set_delay(Duration::ZERO);
+    println!(
+        "\n{} at the end of the keepKeyOrder runs ({:.0} s for them all)",
+        load(),
+        started.elapsed().as_secs_f64()
+    );
+    runs
+}
+
+/// The faster of two runs of the same job; a failed one wins, to be reported.
+fn faster(a: Outcome, b: Outcome) -> Outcome {
+    if !a.ok || (b.ok && a.records_per_s() >= b.records_per_s()) {
+        a
+    } else {
+        b
     }
 }
 
@@ -480,6 +639,7 @@ fn into_kinesis_local(records: u64, size: usize, aggregation: bool) -> String {
         size,
         streams: 1,
         state_every: 1_000,
+        keys: 0,
     };
     let k = kl.client();
     let stream = "_bench_0";
@@ -525,6 +685,7 @@ fn smoke() {
         size: 200,
         streams: 2,
         state_every: 100,
+        keys: 0,
     };
     let mut sample = Vec::new();
     Feed { records: 1, ..feed }
@@ -548,5 +709,35 @@ fn smoke() {
         "aggregation packs records: {} entries",
         packed.seen.entries
     );
+    // keepKeyOrder: keys from the data; the writer batches as the model says.
+    let keyed = Feed { keys: 10, ..feed };
+    let mut sample = Vec::new();
+    Feed {
+        records: 1,
+        ..keyed
+    }
+    .write_to(&mut sample)
+    .expect("write to memory");
+    let line: Value = serde_json::from_slice(&sample).expect("a RECORD line");
+    assert_eq!(
+        line["record"]["data"].to_string().len(),
+        200,
+        "data of the size asked, with a customer"
+    );
+    assert!(line["record"]["data"]["customer"].is_string());
+    let ordered = ours(
+        "smoke",
+        &sink,
+        keyed,
+        json!({"partitionKey": "/customer", "keepKeyOrder": true}),
+    );
+    assert!(ordered.ok, "{}", ordered.note);
+    assert_eq!(ordered.seen.entries, keyed.records);
+    assert_eq!(
+        ordered.seen.calls,
+        key_order_batches(&keyed, u64::MAX).0,
+        "one call per batch of distinct keys"
+    );
+    assert!(ordered.entries_per_call() <= 10.0);
     println!("benchmark smoke run: ok (run `make bench` for figures)");
 }
