@@ -295,7 +295,8 @@ fn new_streams_are_created_side_by_side() {
     assert_eq!(live.code, 1);
     // One stream's wait ran out; the others were created meanwhile, not after it.
     assert!(
-        live.error_message().contains("still not writable after 2 s"),
+        live.error_message()
+            .contains("still not writable after 2 s"),
         "{}",
         live.error_message()
     );
