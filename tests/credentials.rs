@@ -6,7 +6,7 @@
 mod services;
 mod support;
 
-use serde_json::json;
+use serde_json::{json, Value};
 use services::{Relay, Seen, StandIn};
 use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -379,7 +379,6 @@ fn the_chain_keeps_the_aws_cli_order() {
 fn temporary_credentials_are_renewed_during_a_sync() {
     let local = support::KinesisLocal::start();
     let relay = Relay::start(local.port);
-    let dir = TempDir::new("cred-refresh");
     for (lifetime, short) in [(120u64, true), (3600, false)] {
         let fetches = Arc::new(AtomicUsize::new(0));
         let counter = fetches.clone();
@@ -398,18 +397,7 @@ fn temporary_credentials_are_renewed_during_a_sync() {
             .collect::<String>()
             + &support::state_line(1);
         let before = relay.keys().len();
-        let cfg = dir.file("config.json", config.to_string().as_bytes());
-        let cat = dir.file("catalog.json", catalog.to_string().as_bytes());
-        let mut c = command(&[
-            "write",
-            "--config",
-            cfg.to_str().unwrap(),
-            "--catalog",
-            cat.to_str().unwrap(),
-        ]);
-        let uri = format!("{}/creds", ecs.url());
-        apply(&mut c, &[("AWS_CONTAINER_CREDENTIALS_FULL_URI", &uri)]);
-        let run = run_command(c, input.as_bytes());
+        let run = write_with_ecs(&ecs, &config, &catalog, input.as_bytes());
         assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
         assert_eq!(run.states().len(), 1);
         assert_eq!(local.read_stream(stream).len(), 4);
@@ -435,31 +423,26 @@ fn temporary_credentials_are_renewed_during_a_sync() {
     }
 }
 
+/// Runs `write` with the credentials the ECS stand-in `ecs` hands out.
+fn write_with_ecs(ecs: &StandIn, config: &Value, catalog: &Value, input: &[u8]) -> Run {
+    let (mut c, _files) = support::live::write_command(config, catalog);
+    let uri = format!("{}/creds", ecs.url());
+    apply(&mut c, &[("AWS_CONTAINER_CREDENTIALS_FULL_URI", &uri)]);
+    run_command(c, input)
+}
+
 /// A credential service that fails on its side (5xx) fails a sync as a
 /// transient error (exit 1, Airbyte may retry); one that refuses (4xx) as a
 /// configuration error (exit 2).
 #[test]
 fn a_failing_credential_service_is_transient_a_refusing_one_is_config() {
     let kinesis = fake_kinesis();
-    let dir = TempDir::new("cred-outage");
     let config = json!({"endpoint": kinesis.url(), "region": "us-east-1"});
-    let cfg = dir.file("config.json", config.to_string().as_bytes());
-    let cat = dir.file(
-        "catalog.json",
-        support::catalog(&[(None, "s")]).to_string().as_bytes(),
-    );
+    let catalog = support::catalog(&[(None, "s")]);
     for (status, failure_type, code) in [(503, "transient_error", 1), (403, "config_error", 2)] {
         let ecs = StandIn::start(move |_: &Seen| (status, "{\"message\":\"no\"}".into()));
-        let mut c = command(&[
-            "write",
-            "--config",
-            cfg.to_str().unwrap(),
-            "--catalog",
-            cat.to_str().unwrap(),
-        ]);
-        let uri = format!("{}/creds", ecs.url());
-        apply(&mut c, &[("AWS_CONTAINER_CREDENTIALS_FULL_URI", &uri)]);
-        let run = run_command(c, support::record_line(None, "s", "{}", 1).as_bytes());
+        let input = support::record_line(None, "s", "{}", 1);
+        let run = write_with_ecs(&ecs, &config, &catalog, input.as_bytes());
         assert_eq!(run.code, code, "HTTP {status}: {}", run.stderr);
         let error = &run.of_type("TRACE")[0]["trace"]["error"];
         assert_eq!(error["failure_type"], failure_type, "{error}");
