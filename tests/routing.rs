@@ -139,36 +139,25 @@ fn on_demand_mode_for_created_streams() {
         record_line(None, "od", "{}", 1).as_bytes(),
     );
     assert_eq!(run.code, 0, "{run:?}");
-    let k = kl.client();
-    let summary: Value = serde_json::from_slice(
-        &k.call(
-            "DescribeStreamSummary",
-            Some("_od"),
-            br#"{"StreamName":"_od"}"#,
-        )
-        .unwrap(),
-    )
-    .unwrap();
-    assert_eq!(
-        summary["StreamDescriptionSummary"]["StreamModeDetails"]["StreamMode"],
-        "ON_DEMAND"
-    );
+    assert_eq!(stream_mode(&kl, "_od"), "ON_DEMAND");
     // The default stays provisioned.
     let run = run_write(&kl.config(json!({})), &catalog(&[(None, "prov")]), b"");
     assert_eq!(run.code, 0);
-    let summary: Value = serde_json::from_slice(
-        &k.call(
-            "DescribeStreamSummary",
-            Some("_prov"),
-            br#"{"StreamName":"_prov"}"#,
-        )
-        .unwrap(),
-    )
-    .unwrap();
-    assert_eq!(
-        summary["StreamDescriptionSummary"]["StreamModeDetails"]["StreamMode"],
-        "PROVISIONED"
-    );
+    assert_eq!(stream_mode(&kl, "_prov"), "PROVISIONED");
+}
+
+/// The capacity mode DescribeStreamSummary gives for `stream`.
+fn stream_mode(kl: &KinesisLocal, stream: &str) -> String {
+    let body = json!({ "StreamName": stream }).to_string();
+    let answer = kl
+        .client()
+        .call("DescribeStreamSummary", Some(stream), body.as_bytes())
+        .expect("DescribeStreamSummary");
+    let summary: Value = serde_json::from_slice(&answer).expect("JSON answer");
+    summary["StreamDescriptionSummary"]["StreamModeDetails"]["StreamMode"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
 }
 
 #[test]
