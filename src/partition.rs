@@ -2,9 +2,11 @@
 //! data, kept within Kinesis's 256-character limit.
 
 use crate::config::PartitionKeySource;
+use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::value::RawValue;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
+use std::fmt;
 
 /// Longest partition key Kinesis accepts, in characters.
 pub const MAX_KEY_CHARS: usize = 256;
@@ -28,51 +30,32 @@ impl KeyPicker {
 
     /// The key for a record into `out`; false when the data lacks it (the
     /// caller then uses the random one). `primary_key` is the catalog's.
+    ///
+    /// Only the path to the key is read: the rest of the data is skipped, not
+    /// parsed into a tree, since this runs for every record.
     pub fn pick(&self, data: &RawValue, primary_key: &[Vec<String>], out: &mut String) -> bool {
-        out.clear();
-        if !self.from_data() {
-            return false;
-        }
-        match serde_json::from_str::<Value>(data.get()) {
-            Ok(value) => self.pick_from(&value, primary_key, out),
-            Err(_) => false,
-        }
-    }
-
-    /// Like [`KeyPicker::pick`], for data already parsed.
-    pub fn pick_from(&self, value: &Value, primary_key: &[Vec<String>], out: &mut String) -> bool {
         out.clear();
         let found = match &self.source {
             PartitionKeySource::Uuid => return false,
-            PartitionKeySource::Pointer(pointer) => match value.pointer(pointer) {
-                Some(v) => push_value(out, v),
-                None => false,
-            },
+            PartitionKeySource::Pointer(pointer) => {
+                let mut at = Some(data);
+                // RFC 6901: `/`-separated tokens, `~1` for `/` and `~0` for `~`.
+                for token in pointer.split('/').skip(1) {
+                    let token = token.replace("~1", "/").replace("~0", "~");
+                    at = at.and_then(|v| child(v, &token, true));
+                }
+                at.is_some_and(|v| push_value(out, v))
+            }
             PartitionKeySource::PrimaryKey => {
-                if primary_key.is_empty() {
-                    return false;
-                }
-                let mut all = true;
-                for (i, path) in primary_key.iter().enumerate() {
-                    if i > 0 {
-                        out.push('|');
-                    }
-                    let mut v = value;
-                    for field in path {
-                        match v.get(field) {
-                            Some(inner) => v = inner,
-                            None => {
-                                all = false;
-                                break;
-                            }
+                !primary_key.is_empty()
+                    && primary_key.iter().enumerate().all(|(i, path)| {
+                        if i > 0 {
+                            out.push('|');
                         }
-                    }
-                    all = all && push_value(out, v);
-                    if !all {
-                        break;
-                    }
-                }
-                all
+                        path.iter()
+                            .try_fold(data, |v, field| child(v, field, false))
+                            .is_some_and(|v| push_value(out, v))
+                    })
             }
         };
         if !found || out.is_empty() {
@@ -90,14 +73,116 @@ impl KeyPicker {
     }
 }
 
+/// The member `name` of a JSON object, or (when `index_ok`) element `name`
+/// of an array, as raw JSON borrowed from `value`.
+fn child<'a>(value: &'a RawValue, name: &str, index_ok: bool) -> Option<&'a RawValue> {
+    let mut de = serde_json::Deserializer::from_str(value.get());
+    de::Deserializer::deserialize_any(&mut de, Child { name, index_ok })
+        .ok()
+        .flatten()
+}
+
+/// Finds one member or element, skipping the others without building them.
+struct Child<'n> {
+    name: &'n str,
+    index_ok: bool,
+}
+
+impl<'de> Visitor<'de> for Child<'_> {
+    type Value = Option<&'de RawValue>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        // Every entry is read (the parser wants the object whole), and a
+        // repeated name gives its last value, as serde_json's Value does.
+        let mut found = None;
+        while let Some(wanted) = map.next_key_seed(NameIs(self.name))? {
+            if wanted {
+                found = Some(map.next_value()?);
+            } else {
+                map.next_value::<IgnoredAny>()?;
+            }
+        }
+        Ok(found)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        // As serde_json's Value::pointer: digits only, no leading zero.
+        let name = self.name;
+        let canonical =
+            name.bytes().all(|b| b.is_ascii_digit()) && (name == "0" || !name.starts_with('0'));
+        let index = if self.index_ok && canonical {
+            name.parse::<usize>().ok()
+        } else {
+            None
+        };
+        let mut found = None;
+        let mut i = 0;
+        while let Some(element) = seq.next_element::<&'de RawValue>()? {
+            if Some(i) == index {
+                found = Some(element);
+            }
+            i += 1;
+        }
+        Ok(found)
+    }
+
+    // Scalars have no members.
+    fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_str<E>(self, _: &str) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_unit<E>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+}
+
+/// Whether an object member's name is the one looked for, read without
+/// allocating when it has no escapes.
+struct NameIs<'n>(&'n str);
+
+impl<'de> DeserializeSeed<'de> for NameIs<'_> {
+    type Value = bool;
+
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<bool, D::Error> {
+        d.deserialize_str(self)
+    }
+}
+
+impl<'de> Visitor<'de> for NameIs<'_> {
+    type Value = bool;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a member name")
+    }
+
+    fn visit_str<E>(self, name: &str) -> Result<bool, E> {
+        Ok(name == self.0)
+    }
+}
+
 /// Appends a value's key text: strings as they are, numbers and booleans as
 /// JSON; null, objects and arrays are no key.
-fn push_value(out: &mut String, v: &Value) -> bool {
-    match v {
-        Value::String(s) => out.push_str(s),
-        Value::Number(n) => out.push_str(&n.to_string()),
-        Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
-        Value::Null | Value::Object(_) | Value::Array(_) => return false,
+fn push_value(out: &mut String, raw: &RawValue) -> bool {
+    match serde_json::from_str::<Value>(raw.get()) {
+        Ok(Value::String(s)) => out.push_str(&s),
+        Ok(Value::Number(n)) => out.push_str(&n.to_string()),
+        Ok(Value::Bool(b)) => out.push_str(if b { "true" } else { "false" }),
+        _ => return false,
     }
     true
 }
@@ -132,6 +217,54 @@ mod tests {
         assert_eq!(pick(p(), r#"{"customer":{}}"#, &[]), None);
         assert_eq!(pick(p(), r#"{"customer":{"id":null}}"#, &[]), None);
         assert_eq!(pick(p(), r#"{"customer":{"id":""}}"#, &[]), None);
+    }
+
+    #[test]
+    fn pointers_read_as_serde_json_reads_them() {
+        let docs = [
+            r#"{"a":[10,{"b":"x"},true],"a/b":"slash","m~n":1.50,"e\u0073c":"esc","d":1,"d":2}"#,
+            r#"{"a":{"0":"zero","01":"one"},"s":"str","n":null,"deep":{"x":{"y":[[1,2],[3,"4"]]}}}"#,
+            r#"[{"k":"v"},"t"]"#,
+            r#""just a string""#,
+        ];
+        let pointers = [
+            "/a/0",
+            "/a/1/b",
+            "/a/2",
+            "/a/3",
+            "/a/01",
+            "/a/+1",
+            "/a/-1",
+            "/a/0/b",
+            "/a~1b",
+            "/m~0n",
+            "/esc",
+            "/d",
+            "/s",
+            "/s/0",
+            "/n",
+            "/a",
+            "/deep/x/y/1/1",
+            "/deep/x/y/1/0",
+            "/0/k",
+            "/1",
+            "/missing",
+            "",
+        ];
+        for doc in docs {
+            let value: Value = serde_json::from_str(doc).unwrap();
+            for pointer in pointers {
+                // What Value::pointer and the key rule give, the tree built whole.
+                let want = value.pointer(pointer).and_then(|v| match v {
+                    Value::String(s) if !s.is_empty() => Some(s.clone()),
+                    Value::Number(n) => Some(n.to_string()),
+                    Value::Bool(b) => Some(b.to_string()),
+                    _ => None,
+                });
+                let got = pick(PartitionKeySource::Pointer(pointer.into()), doc, &[]);
+                assert_eq!(got, want, "{pointer} in {doc}");
+            }
+        }
     }
 
     #[test]

@@ -11,7 +11,7 @@ use crate::input::{Cancel, Event, LineReader};
 use crate::kinesis::FailureType;
 use crate::partition::{KeyPicker, MAX_KEY_CHARS};
 use crate::streams::{ensure_stream, Creation, Readiness};
-use serde_json::Value;
+use serde_json::value::RawValue;
 use std::io::{Read, Write};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -251,8 +251,8 @@ impl Putter<'_> {
                 self.key_buf.push_str(k);
             }
             KeySource::Field(_) => {
-                let found = serde_json::from_slice::<Value>(line)
-                    .is_ok_and(|v| self.picker.pick_from(&v, &[], &mut self.key_buf));
+                let found = serde_json::from_slice::<&RawValue>(line)
+                    .is_ok_and(|v| self.picker.pick(v, &[], &mut self.key_buf));
                 if !found {
                     self.summary.random_keys += 1;
                     self.ids.next_into(&mut self.key_buf);
