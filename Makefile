@@ -40,13 +40,15 @@ busybox:
 image: static
 	docker build -t airbyte/destination-kinesis:$(VERSION) .
 
+# --all-targets also runs the benchmark's smoke run (tests/bench: its sink, feed and
+# checks agree), not the benchmark itself.
 # The static binary is built first: tests/static_binary.rs runs it in an empty root.
 # Where the musl target cannot be installed (rustup cannot download), that test
 # says so and is skipped; any other failure of `make static` fails it.
 test: $(KL_MAIN) busybox
 	@$(MAKE) -s static || echo "make static failed; tests/static_binary.rs reports why"
 	mkdir -p .cache
-	cargo test 2>&1 | tee .cache/test.log; test $${PIPESTATUS[0]} -eq 0
+	cargo test --all-targets 2>&1 | tee .cache/test.log; test $${PIPESTATUS[0]} -eq 0
 
 # The fixtures end to end: kinesis-local on a free loopback port, fixtures/messages.jsonl
 # written with `write` (fixtures/config.json pointed at it), every Kinesis stream read back.
