@@ -385,17 +385,14 @@ impl Writer<'_> {
         };
         let t = self.target_of[stream];
         self.ids.next_into(&mut self.id_buf);
-        let key = if self.keys.from_data() {
-            let primary_key = &self.catalog.streams[stream].primary_key;
-            if self.keys.pick(r.data, primary_key, &mut self.key_buf) {
-                self.key_buf.as_str()
-            } else {
+        // The partition key goes into `key_buf`: from the data, else the record's ID.
+        let primary_key = &self.catalog.streams[stream].primary_key;
+        if !self.keys.pick(r.data, primary_key, &mut self.key_buf) {
+            if self.keys.from_data() {
                 self.totals.random_keys += 1;
-                self.id_buf.as_str()
             }
-        } else {
-            self.id_buf.as_str()
-        };
+            self.key_buf.push_str(&self.id_buf);
+        }
         self.record_buf.clear();
         self.targets[t].envelope.encode(
             &mut self.record_buf,
@@ -404,7 +401,7 @@ impl Writer<'_> {
             r.data,
             (namespace, &r.stream),
         );
-        let size = self.record_buf.len() + key.len();
+        let size = self.record_buf.len() + self.key_buf.len();
         if size > MAX_RECORD_BYTES {
             return Err(Failure::new(
                 FailureType::System,
@@ -415,11 +412,10 @@ impl Writer<'_> {
             )
             .for_stream(namespace, &r.stream));
         }
-        let data_key = self.keys.from_data() && !self.key_buf.is_empty();
         if self.targets[t].aggregate.is_some() {
-            self.add_aggregated(t, data_key);
+            self.add_aggregated(t);
         } else {
-            self.add_plain(t, size, data_key);
+            self.add_plain(t, size);
         }
         self.checkpoints.count_record(stream);
         self.totals.records += 1;
@@ -449,13 +445,9 @@ impl Writer<'_> {
     }
 
     /// Adds the record in `record_buf` to target `t`'s batch as its own entry.
-    fn add_plain(&mut self, t: usize, size: usize, data_key: bool) {
+    fn add_plain(&mut self, t: usize, size: usize) {
         let buffer_size = self.config.buffer_size;
-        let key = if data_key {
-            &self.key_buf
-        } else {
-            &self.id_buf
-        };
+        let key = &self.key_buf;
         // Under keepKeyOrder a batch holds at most one record per key, so a
         // partial failure can never let a key's later record land first.
         let key_hash = self.config.keep_key_order.then(|| key_hash(key));
@@ -469,13 +461,8 @@ impl Writer<'_> {
             self.flush(t);
         }
         self.open_batch(t);
-        let key = if data_key {
-            &self.key_buf
-        } else {
-            &self.id_buf
-        };
         if let Some(batch) = self.targets[t].open.as_mut() {
-            batch.push(&self.record_buf, key, None, 1);
+            batch.push(&self.record_buf, &self.key_buf, None, 1);
         }
         if let Some(h) = key_hash {
             self.targets[t].keys.insert(h);
@@ -494,7 +481,7 @@ impl Writer<'_> {
     /// aggregate is kept small enough to go into the open batch as its next
     /// entry, so its records always travel in the batch that was open when
     /// they came (which the states after them wait for).
-    fn add_aggregated(&mut self, t: usize, data_key: bool) {
+    fn add_aggregated(&mut self, t: usize) {
         let buffer_size = self.config.buffer_size;
         loop {
             self.open_batch(t);
@@ -503,11 +490,7 @@ impl Writer<'_> {
             else {
                 return;
             };
-            let key = if data_key {
-                &self.key_buf
-            } else {
-                &self.id_buf
-            };
+            let key = &self.key_buf;
             // Under keepKeyOrder a batch carries one aggregate: a partial
             // failure then never lets a later aggregate of a key land first.
             let room = if self.config.keep_key_order && !batch.is_empty() {
