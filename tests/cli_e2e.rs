@@ -611,3 +611,43 @@ fn put_fails_when_kinesis_refuses_a_batch() {
         "{stderr}"
     );
 }
+
+#[test]
+fn put_shows_progress_on_a_terminal_only() {
+    // `script` runs put with a terminal as its stderr; lines come 1.2 s apart,
+    // long enough for a progress line (every 0.5 s).
+    let shell = format!(
+        "(echo one; sleep 1.2; echo two) | {} put --stream cli-tty --create --shards 1 --endpoint {}",
+        support::binary(),
+        kl().endpoint()
+    );
+    let mut c = std::process::Command::new("script");
+    c.args(["-qec", &shell, "/dev/null"]);
+    for (k, v) in clirun::cli(&[]).get_envs() {
+        match v {
+            Some(v) => c.env(k, v),
+            None => c.env_remove(k),
+        };
+    }
+    let out = output_with_stdin(c, b"");
+    let terminal = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{terminal}");
+    assert!(
+        terminal.contains("records sent,") && terminal.contains("records/s"),
+        "{terminal:?}"
+    );
+    assert!(
+        terminal.contains("\r\x1b[Kdestination-kinesis: put 2 of 2 lines"),
+        "the summary clears the progress line: {terminal:?}"
+    );
+    // With stderr a pipe: the summary alone, no terminal codes.
+    let run = put("cli-tty", &[], b"three\n");
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(
+        run.stderr
+            .starts_with("destination-kinesis: put 1 of 1 lines")
+            && !run.stderr.contains('\x1b'),
+        "{}",
+        run.stderr
+    );
+}

@@ -11,7 +11,7 @@ use serde_json::json;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use support::run_check;
 use support::standin::{
-    self, canonical_request, signature, verify, Authorization, Request, StandIn,
+    self, canonical_request, signature, verify, Authorization, Call, Fault, Request, StandIn,
 };
 
 const VECTOR_KEY: &str = "AKIDEXAMPLE";
@@ -301,4 +301,24 @@ fn stand_in_accepts_the_program_and_refuses_wrong_credentials() {
         json!({"accessKey": "AKIALONGTERM00000000", "privateKey": "long/term+secret", "sessionToken": null}),
     ));
     assert_eq!(status, "SUCCEEDED", "{message}");
+}
+
+#[test]
+fn check_names_the_missing_permission() {
+    let s = StandIn::start();
+    s.script(|c: &Call| {
+        if c.op == "ListStreams" {
+            Fault::access_denied("ListStreams")
+        } else {
+            Fault::None
+        }
+    });
+    let (status, message) = check_status(s.config(json!({})));
+    assert_eq!(status, "FAILED");
+    assert!(
+        message.contains("lack permission")
+            && message.contains("kinesis:ListStreams")
+            && message.contains("AccessDeniedException"),
+        "{message}"
+    );
 }
