@@ -82,6 +82,14 @@ impl Failure {
     }
 }
 
+/// Standard input could not be read.
+pub fn stdin_failed(detail: &str) -> Failure {
+    Failure::new(
+        FailureType::System,
+        format!("cannot read standard input: {detail}"),
+    )
+}
+
 impl fmt::Display for Failure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.message)

@@ -223,12 +223,7 @@ impl Putter<'_> {
                         format!("interrupted by {signal}: the lines read before it were sent"),
                     ))
                 }
-                Event::Failed(e) => {
-                    return Err(Failure::new(
-                        FailureType::System,
-                        format!("cannot read standard input: {e}"),
-                    ))
-                }
+                Event::Failed(e) => return Err(crate::failure::stdin_failed(&e)),
             }
             self.show_progress();
         }

@@ -330,9 +330,7 @@ impl Writer<'_> {
                         format!("sync cancelled by {signal}: sent what was buffered and echoed the states it covered"),
                     ))
                 }
-                Event::Failed(e) => {
-                    return Err(Failure::new(FailureType::System, format!("cannot read standard input: {e}")))
-                }
+                Event::Failed(e) => return Err(crate::failure::stdin_failed(&e)),
             }
         }
     }

@@ -677,6 +677,15 @@ fn into_kinesis_local(records: u64, size: usize, aggregation: bool) -> String {
     )
 }
 
+/// The first line `feed` generates, parsed.
+fn first_line(feed: Feed) -> Value {
+    let mut sample = Vec::new();
+    Feed { records: 1, ..feed }
+        .write_to(&mut sample)
+        .expect("write to memory");
+    serde_json::from_slice(&sample).expect("a RECORD line")
+}
+
 /// The small run `cargo test` makes: the benchmark's parts work and agree.
 fn smoke() {
     let sink = Sink::start().expect("start the loopback sink");
@@ -687,11 +696,7 @@ fn smoke() {
         state_every: 100,
         keys: 0,
     };
-    let mut sample = Vec::new();
-    Feed { records: 1, ..feed }
-        .write_to(&mut sample)
-        .expect("write to memory");
-    let line: Value = serde_json::from_slice(&sample).expect("a RECORD line");
+    let line = first_line(feed);
     assert_eq!(
         line["record"]["data"].to_string().len(),
         200,
@@ -711,14 +716,7 @@ fn smoke() {
     );
     // keepKeyOrder: keys from the data; the writer batches as the model says.
     let keyed = Feed { keys: 10, ..feed };
-    let mut sample = Vec::new();
-    Feed {
-        records: 1,
-        ..keyed
-    }
-    .write_to(&mut sample)
-    .expect("write to memory");
-    let line: Value = serde_json::from_slice(&sample).expect("a RECORD line");
+    let line = first_line(keyed);
     assert_eq!(
         line["record"]["data"].to_string().len(),
         200,
