@@ -119,10 +119,10 @@ impl Batch {
         self.body.extend_from_slice(b"{\"Data\":\"");
         base64_simd::STANDARD.encode_append(data, &mut self.body);
         self.body.extend_from_slice(b"\",\"PartitionKey\":");
-        crate::envelope::json_string(&mut self.body, partition_key);
+        crate::json::json_string(&mut self.body, partition_key);
         if let Some(hash) = explicit_hash_key {
             self.body.extend_from_slice(b",\"ExplicitHashKey\":");
-            crate::envelope::json_string(&mut self.body, hash);
+            crate::json::json_string(&mut self.body, hash);
         }
         self.body.push(b'}');
         self.spans.push(Span {
@@ -171,7 +171,7 @@ const BODY_END: &[u8] = b"]}";
 /// Writes the opening of a PutRecords body for `stream`.
 fn body_start(out: &mut Vec<u8>, stream: &str) {
     out.extend_from_slice(b"{\"StreamName\":");
-    crate::envelope::json_string(out, stream);
+    crate::json::json_string(out, stream);
     out.extend_from_slice(b",\"Records\":[");
 }
 

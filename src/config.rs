@@ -35,6 +35,8 @@ pub enum ConfigError {
     Unreadable { path: String, reason: String },
     /// The file is not a JSON object.
     NotJson { path: String, reason: String },
+    /// A command-line flag that overrides a field has a wrong value.
+    Flag { flag: &'static str, problem: String },
     /// One field has a wrong type or value.
     Field {
         field: &'static str,
@@ -51,6 +53,7 @@ impl fmt::Display for ConfigError {
             ConfigError::NotJson { path, reason } => {
                 write!(f, "config file {path} is not a JSON object: {reason}")
             }
+            ConfigError::Flag { flag, problem } => write!(f, "{flag} {problem}"),
             ConfigError::Field { field, problem } => {
                 write!(f, "config field `{field}` {problem}")
             }
@@ -258,6 +261,60 @@ impl Config {
     }
 }
 
+/// Command-line flags that override the config file's fields.
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    /// `--endpoint`.
+    pub endpoint: Option<String>,
+    /// `--region`.
+    pub region: Option<String>,
+    /// `--max-in-flight`.
+    pub max_in_flight: Option<usize>,
+    /// `--shards`.
+    pub shards: Option<u32>,
+}
+
+impl Config {
+    /// The config: the file's when given (else the defaults), then the flags.
+    pub fn load(file: Option<&Path>, flags: &Overrides) -> Result<Config, ConfigError> {
+        let mut config = match file {
+            Some(path) => Config::from_file(path)?,
+            None => Config::default(),
+        };
+        if let Some(url) = &flags.endpoint {
+            config.endpoint =
+                Some(
+                    normalize_endpoint(url).map_err(|problem| ConfigError::Flag {
+                        flag: "--endpoint",
+                        problem,
+                    })?,
+                );
+        }
+        if let Some(region) = &flags.region {
+            config.region = Some(region.clone());
+        }
+        if let Some(n) = flags.max_in_flight {
+            if !(1..=64).contains(&n) {
+                return Err(ConfigError::Flag {
+                    flag: "--max-in-flight",
+                    problem: format!("must be between 1 and 64, got {n}"),
+                });
+            }
+            config.max_in_flight = n;
+        }
+        if let Some(n) = flags.shards {
+            if !(1..=100_000).contains(&n) {
+                return Err(ConfigError::Flag {
+                    flag: "--shards",
+                    problem: format!("must be between 1 and 100000, got {n}"),
+                });
+            }
+            config.shard_count = n;
+        }
+        Ok(config)
+    }
+}
+
 /// Typed, named access to the fields of a config object.
 struct Fields<'a>(&'a Map<String, Value>);
 
@@ -373,6 +430,67 @@ fn check_template(template: &str) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn flags_override_the_file() {
+        let dir = std::env::temp_dir().join(format!("dk-cli-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("c.json");
+        std::fs::write(
+            &file,
+            r#"{"endpoint":"http://127.0.0.1:1","region":"eu-west-1","maxInFlight":3,"shardCount":7}"#,
+        )
+        .unwrap();
+        let c = Config::load(Some(&file), &Overrides::default()).unwrap();
+        assert_eq!(c.endpoint.as_deref(), Some("http://127.0.0.1:1"));
+        assert_eq!((c.max_in_flight, c.shard_count), (3, 7));
+        let flags = Overrides {
+            endpoint: Some("http://localhost:4566/".into()),
+            region: Some("us-west-2".into()),
+            max_in_flight: Some(4),
+            shards: Some(1),
+        };
+        let c = Config::load(Some(&file), &flags).unwrap();
+        assert_eq!(c.endpoint.as_deref(), Some("http://localhost:4566"));
+        assert_eq!(c.region.as_deref(), Some("us-west-2"));
+        assert_eq!((c.max_in_flight, c.shard_count), (4, 1));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn bad_flags_are_usage_errors() {
+        let bad = |flags: Overrides, expected: &str| {
+            let f = Config::load(None, &flags).unwrap_err().to_string();
+            assert!(f.contains(expected), "{f}");
+        };
+        bad(
+            Overrides {
+                endpoint: Some("ftp://x".into()),
+                ..Overrides::default()
+            },
+            "--endpoint must start with http",
+        );
+        bad(
+            Overrides {
+                max_in_flight: Some(0),
+                ..Overrides::default()
+            },
+            "--max-in-flight",
+        );
+        bad(
+            Overrides {
+                shards: Some(0),
+                ..Overrides::default()
+            },
+            "--shards",
+        );
+        let f = Config::load(
+            Some(Path::new("/nonexistent/c.json")),
+            &Overrides::default(),
+        )
+        .unwrap_err();
+        assert!(f.to_string().contains("cannot read config file"));
+    }
     use serde_json::json;
 
     fn parse(v: Value) -> Result<Config, ConfigError> {

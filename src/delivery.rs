@@ -5,7 +5,8 @@
 use crate::batch::Batch;
 use crate::failure::Failure;
 use crate::input::Cancel;
-use crate::kinesis::{AwsError, Cause, EntryOutcome, FailureType, Kinesis, KinesisError};
+use crate::kinesis::{AwsError, Cause, EntryOutcome, Kinesis, KinesisError};
+use crate::protocol::FailureType;
 use crate::retry::Backoff;
 use std::sync::mpsc::{channel, sync_channel, Receiver, Sender as ChannelSender, SyncSender};
 use std::sync::Arc;
@@ -59,7 +60,7 @@ impl DeliveryError {
         let failure_type = if self.gave_up_after.is_some() {
             FailureType::Transient
         } else {
-            self.error.failure_type()
+            crate::failure::classify(&self.error)
         };
         let context = match (self.gave_up_after, self.cancelled_by) {
             (Some(_), Some(signal)) => format!(

@@ -4,8 +4,9 @@
 use crate::catalog::CatalogError;
 use crate::config::ConfigError;
 use crate::credentials::CredentialsError;
-use crate::kinesis::{FailureType, KinesisError};
-use crate::protocol::{error_message, Emitter};
+use crate::http::TransportError;
+use crate::kinesis::{Cause, KinesisError};
+use crate::protocol::{error_message, Emitter, FailureType};
 use std::fmt;
 
 /// Exit code for a failed run.
@@ -57,9 +58,14 @@ impl Failure {
         self
     }
 
+    /// A usage or configuration error (exit code 2).
+    pub fn usage(message: impl Into<String>) -> Failure {
+        Failure::new(FailureType::Config, message)
+    }
+
     /// A failure from a Kinesis call, with the user message leading.
     pub fn from_kinesis(context: &str, e: &KinesisError) -> Failure {
-        let failure_type = e.failure_type();
+        let failure_type = classify(e);
         Failure {
             message: format!("{context}: {e}"),
             internal: format!("{e:?}"),
@@ -79,6 +85,20 @@ impl Failure {
             self.failure_type,
             stream,
         ));
+    }
+}
+
+/// How Airbyte should classify a failed Kinesis call that ends a sync: what
+/// the user must fix (endpoint, credentials, a missing stream) is a config
+/// error, what may pass is transient, anything else a system error.
+pub fn classify(e: &KinesisError) -> FailureType {
+    match &e.cause {
+        Cause::Transport(TransportError::Dns { .. } | TransportError::Tls { .. }) => {
+            FailureType::Config
+        }
+        _ if e.is_credential_error() || e.is_not_found() => FailureType::Config,
+        _ if e.is_retryable() => FailureType::Transient,
+        _ => FailureType::System,
     }
 }
 
@@ -116,5 +136,44 @@ impl From<CredentialsError> for Failure {
             FailureType::Config
         };
         Failure::new(kind, e.message)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kinesis::AwsError;
+
+    fn aws(code: &str, status: u16) -> KinesisError {
+        KinesisError {
+            op: "PutRecords",
+            stream: Some("s".into()),
+            cause: Cause::Aws(AwsError {
+                status,
+                code: code.into(),
+                message: String::new(),
+            }),
+        }
+    }
+
+    #[test]
+    fn classifies_kinesis_errors() {
+        assert_eq!(
+            classify(&aws("AccessDeniedException", 400)),
+            FailureType::Config
+        );
+        assert_eq!(
+            classify(&aws("ResourceNotFoundException", 400)),
+            FailureType::Config
+        );
+        assert_eq!(
+            classify(&aws("ValidationException", 400)),
+            FailureType::System
+        );
+        assert_eq!(
+            classify(&aws("ThrottlingException", 400)),
+            FailureType::Transient
+        );
+        assert_eq!(classify(&aws("HTTP503", 503)), FailureType::Transient);
     }
 }

@@ -29,28 +29,6 @@ pub enum Cause {
     BadAnswer(String),
 }
 
-/// What a failure asks of the user, in Airbyte's terms.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FailureType {
-    /// The user must change the configuration.
-    Config,
-    /// A defect or bad input.
-    System,
-    /// Retrying later may succeed.
-    Transient,
-}
-
-impl FailureType {
-    /// The protocol's spelling.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            FailureType::Config => "config_error",
-            FailureType::System => "system_error",
-            FailureType::Transient => "transient_error",
-        }
-    }
-}
-
 /// A failed Kinesis call, with the operation and stream it concerned.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KinesisError {
@@ -140,17 +118,14 @@ impl KinesisError {
         }
     }
 
-    /// How Airbyte should classify this failure when it ends a sync.
-    pub fn failure_type(&self) -> FailureType {
-        match &self.cause {
-            Cause::Transport(TransportError::Dns { .. } | TransportError::Tls { .. }) => {
-                FailureType::Config
-            }
-            Cause::Aws(e) if CREDENTIAL_CODES.contains(&e.code.as_str()) => FailureType::Config,
-            Cause::Aws(e) if e.code == "ResourceNotFoundException" => FailureType::Config,
-            _ if self.is_retryable() => FailureType::Transient,
-            _ => FailureType::System,
-        }
+    /// Whether AWS refused the credentials or the permissions: no retry can fix it.
+    pub fn is_credential_error(&self) -> bool {
+        self.code().is_some_and(|c| CREDENTIAL_CODES.contains(&c))
+    }
+
+    /// Whether the stream (or another resource named) does not exist.
+    pub fn is_not_found(&self) -> bool {
+        self.code() == Some("ResourceNotFoundException")
     }
 
     /// Whether AWS says the request's time is too far from its own clock.
@@ -410,7 +385,7 @@ impl Kinesis {
             Ok(a) => Ok(Some(StreamStatus::parse(
                 &a.stream_description_summary.stream_status,
             ))),
-            Err(e) if e.code() == Some("ResourceNotFoundException") => Ok(None),
+            Err(e) if e.is_not_found() => Ok(None),
             Err(e) => Err(e),
         }
     }
@@ -659,18 +634,8 @@ mod tests {
         assert!(err(500, "InternalFailure", "").is_retryable());
         assert!(err(502, "HTTP502", "").is_retryable());
         assert!(!err(400, "AccessDeniedException", "").is_retryable());
-        assert_eq!(
-            err(400, "AccessDeniedException", "").failure_type(),
-            FailureType::Config
-        );
-        assert_eq!(
-            err(400, "ValidationException", "").failure_type(),
-            FailureType::System
-        );
-        assert_eq!(
-            err(400, "ThrottlingException", "").failure_type(),
-            FailureType::Transient
-        );
+        assert!(err(400, "AccessDeniedException", "").is_credential_error());
+        assert!(!err(400, "ValidationException", "").is_credential_error());
         assert!(err(
             400,
             "InvalidSignatureException",

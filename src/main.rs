@@ -2,9 +2,10 @@
 
 use argh::FromArgs;
 use destination_kinesis::catalog::Catalog;
-use destination_kinesis::cli::{load_config, Overrides};
+use destination_kinesis::config::{Config, Overrides};
 use destination_kinesis::failure::{Failure, EXIT_CONFIG, EXIT_FAILURE};
 use destination_kinesis::kinesis::StartPosition;
+use destination_kinesis::naming::check_stream_name;
 use destination_kinesis::protocol::{connection_status, spec_message, Emitter};
 use destination_kinesis::put::{KeySource, PutOptions};
 use destination_kinesis::read::{parse_format, parse_from, OutputFormat, ReadOptions};
@@ -99,7 +100,7 @@ struct WriteCmd {
 )]
 struct PutCmd {
     /// the Kinesis stream to write to
-    #[argh(option)]
+    #[argh(option, from_str_fn(stream_name))]
     stream: String,
     /// take each partition key from this JSON Pointer into the line (e.g. /customer/id); lines without it get a random key
     #[argh(option)]
@@ -147,7 +148,7 @@ struct PutCmd {
 )]
 struct ReadCmd {
     /// the Kinesis stream to read
-    #[argh(option)]
+    #[argh(option, from_str_fn(stream_name))]
     stream: String,
     /// where to start: trim-horizon (oldest kept, the default), latest, or an RFC 3339 time
     #[argh(
@@ -174,6 +175,11 @@ struct ReadCmd {
     /// JSON config file, the same as write's; flags override it
     #[argh(option)]
     config: Option<PathBuf>,
+}
+
+/// A `--stream` value, checked against Kinesis's naming rule.
+fn stream_name(value: &str) -> Result<String, String> {
+    check_stream_name(value).map(|()| value.to_string())
 }
 
 fn main() -> ExitCode {
@@ -229,7 +235,7 @@ fn run_write(w: &WriteCmd, out: &Emitter) -> Result<(), Failure> {
         max_in_flight: w.max_in_flight,
         ..Overrides::default()
     };
-    let config = load_config(Some(&w.config), &flags)?;
+    let config = Config::load(Some(&w.config), &flags)?;
     let catalog = Catalog::from_file(&w.catalog)?;
     write::run(&config, &catalog, std::io::stdin(), out).map(|_| ())
 }
@@ -252,7 +258,7 @@ fn exit(result: Result<(), Failure>) -> ExitCode {
 fn run_put(p: PutCmd) -> Result<put::PutSummary, Failure> {
     let keys = match (p.partition_key_field, p.partition_key) {
         (Some(_), Some(_)) => {
-            return Err(destination_kinesis::cli::usage(
+            return Err(Failure::usage(
                 "give --partition-key-field or --partition-key, not both",
             ))
         }
@@ -266,7 +272,7 @@ fn run_put(p: PutCmd) -> Result<put::PutSummary, Failure> {
         max_in_flight: p.max_in_flight,
         shards: p.shards,
     };
-    let config = load_config(p.config.as_deref(), &flags)?;
+    let config = Config::load(p.config.as_deref(), &flags)?;
     let options = PutOptions {
         stream: p.stream,
         keys,
@@ -283,7 +289,7 @@ fn run_read(r: ReadCmd) -> Result<read::ReadSummary, Failure> {
         region: r.region,
         ..Overrides::default()
     };
-    let config = load_config(r.config.as_deref(), &flags)?;
+    let config = Config::load(r.config.as_deref(), &flags)?;
     let options = ReadOptions {
         stream: r.stream,
         from: r.from,

@@ -2,7 +2,7 @@
 //! `AWS_CA_BUNDLE`, and proxies from `HTTPS_PROXY` / `HTTP_PROXY` / `ALL_PROXY`
 //! chosen by the target's scheme, with `NO_PROXY` exceptions.
 
-use crate::credentials::Env;
+use crate::environment::Env;
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;

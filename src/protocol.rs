@@ -1,7 +1,6 @@
 //! Airbyte protocol messages: reading the ones a destination receives and
 //! writing the ones it sends.
 
-use crate::kinesis::FailureType;
 use serde::de::{MapAccess, Visitor};
 use serde::{Deserialize, Deserializer};
 use serde_json::value::RawValue;
@@ -11,6 +10,28 @@ use std::fmt;
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
+
+/// What a failure asks of the user, in Airbyte's terms.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailureType {
+    /// The user must change the configuration.
+    Config,
+    /// A defect or bad input.
+    System,
+    /// Retrying later may succeed.
+    Transient,
+}
+
+impl FailureType {
+    /// The protocol's spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FailureType::Config => "config_error",
+            FailureType::System => "system_error",
+            FailureType::Transient => "transient_error",
+        }
+    }
+}
 
 /// A RECORD message, borrowing from the input line.
 #[derive(Debug)]

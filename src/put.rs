@@ -2,14 +2,14 @@
 //! bounded exactly as `write` sends Airbyte records.
 
 use crate::batch::{Batch, MAX_RECORD_BYTES};
-use crate::cli;
 use crate::config::{Config, PartitionKeySource};
 use crate::delivery::{Dispatcher, Done, Sender, Sent};
-use crate::envelope::UuidPool;
 use crate::failure::{Failure, EXIT_FAILURE};
+use crate::ids::UuidPool;
 use crate::input::{Cancel, Event, LineReader};
-use crate::kinesis::FailureType;
 use crate::partition::{KeyPicker, MAX_KEY_CHARS};
+use crate::protocol::FailureType;
+use crate::session::Session;
 use crate::streams::{ensure_stream, Creation, Readiness};
 use serde_json::value::RawValue;
 use std::io::{Read, Write};
@@ -36,11 +36,11 @@ impl KeySource {
         match self {
             KeySource::Random => Ok(()),
             KeySource::Field(p) if p.starts_with('/') => Ok(()),
-            KeySource::Field(p) => Err(cli::usage(format!(
+            KeySource::Field(p) => Err(Failure::usage(format!(
                 "--partition-key-field must be a JSON Pointer such as /customer/id, got `{p}`"
             ))),
             KeySource::Fixed(k) if !k.is_empty() && k.chars().count() <= MAX_KEY_CHARS => Ok(()),
-            KeySource::Fixed(k) => Err(cli::usage(format!(
+            KeySource::Fixed(k) => Err(Failure::usage(format!(
                 "--partition-key must be 1 to {MAX_KEY_CHARS} characters, got {}",
                 k.chars().count()
             ))),
@@ -80,6 +80,11 @@ pub struct PutSummary {
     pub sent: Sent,
 }
 
+/// Whole megabytes with one decimal, for the progress line and summary.
+fn megabytes(bytes: u64) -> String {
+    format!("{:.1}", bytes as f64 / (1024.0 * 1024.0))
+}
+
 /// The running state of one `put`.
 struct Putter<'a> {
     config: &'a Config,
@@ -107,14 +112,13 @@ pub fn run(
     input: impl Read + Send + 'static,
 ) -> Result<PutSummary, Failure> {
     options.keys.validate()?;
-    cli::check_stream(&options.stream)?;
     if config.aggregation || config.keep_key_order {
         eprintln!(
             "destination-kinesis: put sends each line as its own Kinesis record and does not keep key order \
              through retries; the config's aggregation and keepKeyOrder apply to write only"
         );
     }
-    let kinesis = Arc::new(cli::open(config)?);
+    let kinesis = Arc::new(Session::open_for_pipeline(config)?.kinesis);
     prepare(&kinesis, config, options)?;
     // Signals are caught only from here on: until a line is read nothing is
     // buffered, so the default action (exit at once) loses nothing.
@@ -354,7 +358,7 @@ impl Putter<'_> {
             err,
             "\r\x1b[K{} records sent, {} MB, {:.0} records/s",
             s.accepted,
-            cli::megabytes(s.bytes),
+            megabytes(s.bytes),
             s.accepted as f64 / secs
         );
         let _ = err.flush();
@@ -368,7 +372,7 @@ impl Putter<'_> {
             s.accepted,
             s.lines,
             self.options.stream,
-            cli::megabytes(s.bytes),
+            megabytes(s.bytes),
             s.sent.requests,
             s.accepted as f64 / secs.max(0.001),
         );

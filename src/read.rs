@@ -3,11 +3,12 @@
 //! GetRecords limits; KPL aggregates are unpacked.
 
 use crate::aggregate::{deaggregate, is_aggregated};
-use crate::cli;
 use crate::config::Config;
 use crate::failure::Failure;
-use crate::kinesis::{FailureType, Kinesis, KinesisError, ReadRecord, Shard, StartPosition};
+use crate::kinesis::{Kinesis, KinesisError, ReadRecord, Shard, StartPosition};
+use crate::protocol::FailureType;
 use crate::retry::Backoff;
+use crate::session::Session;
 use aws_smithy_types::date_time::{DateTime, Format};
 use base64::Engine;
 use serde_json::{json, Map, Value};
@@ -130,10 +131,9 @@ pub fn run(
     options: &ReadOptions,
     out: impl Write,
 ) -> Result<ReadSummary, Failure> {
-    cli::check_stream(&options.stream)?;
-    let kinesis = cli::open(config)?;
+    let kinesis = Session::open_for_pipeline(config)?.kinesis;
     let stream = options.stream.as_str();
-    let shards = crate::streams::first_contact(|| kinesis.list_shards(stream))
+    let shards = crate::retry::first_contact(|| kinesis.list_shards(stream))
         .map_err(|e| read_failure(&e, stream))?;
     let mut reader = Reader {
         kinesis: &kinesis,
@@ -153,7 +153,7 @@ pub fn run(
 }
 
 fn read_failure(e: &KinesisError, stream: &str) -> Failure {
-    if e.code() == Some("ResourceNotFoundException") {
+    if e.is_not_found() {
         return Failure::new(
             FailureType::Config,
             format!("Kinesis stream `{stream}` does not exist ({e})"),

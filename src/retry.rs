@@ -1,5 +1,8 @@
-//! Retry policy: exponential backoff with full jitter, within a time budget.
+//! Retry policy: exponential backoff with full jitter, within a time budget;
+//! and the short patience of a command's first call.
 
+use crate::http::TransportError;
+use crate::kinesis::{Cause, KinesisError};
 use std::time::{Duration, Instant};
 
 /// First backoff ceiling.
@@ -54,6 +57,33 @@ pub fn random_fraction() -> f64 {
         return 0.5;
     }
     (u64::from_le_bytes(bytes) >> 11) as f64 / (1u64 << 53) as f64
+}
+
+/// How long a command's first call retries a refused connection: long enough
+/// for an emulator that is still starting, short enough that a wrong endpoint
+/// is reported in seconds rather than after the whole retry budget.
+const FIRST_CONTACT_PATIENCE: Duration = Duration::from_secs(3);
+
+/// Makes the first call of a command, retrying a refused connection only
+/// for `FIRST_CONTACT_PATIENCE`.
+pub fn first_contact<T>(
+    mut call: impl FnMut() -> Result<T, KinesisError>,
+) -> Result<T, KinesisError> {
+    let mut backoff = Backoff::until(Instant::now() + FIRST_CONTACT_PATIENCE);
+    loop {
+        match call() {
+            Err(e) if is_refused(&e) => match backoff.next_delay() {
+                Some(delay) => std::thread::sleep(delay),
+                None => return Err(e),
+            },
+            other => return other,
+        }
+    }
+}
+
+/// Whether nothing accepts connections at the endpoint.
+pub fn is_refused(e: &KinesisError) -> bool {
+    matches!(e.cause, Cause::Transport(TransportError::Connect { .. }))
 }
 
 #[cfg(test)]

@@ -3,12 +3,14 @@
 
 use crate::config::Config;
 use crate::credentials::profile::Profiles;
-use crate::credentials::{process_env, resolve, resolve_endpoint, resolve_region, Context};
+use crate::credentials::{resolve, resolve_endpoint, resolve_region, Context};
+use crate::environment::process_env;
 use crate::failure::Failure;
 use crate::http::{Client, Timeouts};
-use crate::kinesis::{FailureType, Kinesis};
+use crate::kinesis::Kinesis;
 use crate::network::Network;
 use crate::protocol::Emitter;
+use crate::protocol::FailureType;
 use std::time::Duration;
 
 /// Connection set-up time allowed.
@@ -22,19 +24,32 @@ pub struct Session {
     pub credentials_source: &'static str,
 }
 
+/// The timeouts `config` asks for: its request timeout, and connection
+/// set-up within that.
+pub fn timeouts(config: &Config) -> Timeouts {
+    Timeouts {
+        connect: CONNECT_TIMEOUT.min(config.request_timeout),
+        request: config.request_timeout,
+    }
+}
+
 impl Session {
-    /// Builds a client for `config`; notices (clock correction) go to `out` as LOG lines.
+    /// Builds a client for `config`, for the Airbyte commands: notices (clock
+    /// correction) go to `out` as LOG lines.
     pub fn open(config: &Config, out: &Emitter) -> Result<Session, Failure> {
-        let timeouts = Timeouts {
-            connect: CONNECT_TIMEOUT.min(config.request_timeout),
-            request: config.request_timeout,
-        };
         let log = out.clone();
         Session::open_with(
             config,
-            timeouts,
+            timeouts(config),
             Box::new(move |m: &str| log.log("WARN", m)),
         )
+    }
+
+    /// Builds a client for `config`, for the pipeline commands (`put`,
+    /// `read`), whose stdout carries data: notices go to stderr.
+    pub fn open_for_pipeline(config: &Config) -> Result<Session, Failure> {
+        let notice = Box::new(|m: &str| eprintln!("destination-kinesis: {m}"));
+        Session::open_with(config, timeouts(config), notice)
     }
 
     /// Builds a client with the given timeouts and notice sink.

@@ -3,9 +3,9 @@
 
 use crate::config::StreamMode;
 use crate::failure::Failure;
-use crate::http::TransportError;
-use crate::kinesis::{Cause, FailureType, Kinesis, KinesisError, StreamStatus};
-use crate::retry::Backoff;
+use crate::kinesis::{Kinesis, StreamStatus};
+use crate::protocol::FailureType;
+use crate::retry::{first_contact, is_refused, Backoff};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
@@ -16,11 +16,6 @@ const POLL: Duration = Duration::from_millis(500);
 /// Streams set up at once: AWS allows 5 CreateStream and 20 DescribeStreamSummary
 /// calls a second per account, and four pollers stay well within both.
 const SETUP_THREADS: usize = 4;
-
-/// How long a command's first call retries a refused connection: long enough
-/// for an emulator that is still starting, short enough that a wrong endpoint
-/// is reported in seconds rather than after the whole retry budget.
-const FIRST_CONTACT_PATIENCE: Duration = Duration::from_secs(3);
 
 /// What setup found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -176,28 +171,6 @@ fn ensure_one(
         std::thread::sleep(wait);
         answer = kinesis.stream_status(stream);
     }
-}
-
-/// Makes the first call of a command, retrying a refused connection only
-/// for `FIRST_CONTACT_PATIENCE`.
-pub fn first_contact<T>(
-    mut call: impl FnMut() -> Result<T, KinesisError>,
-) -> Result<T, KinesisError> {
-    let mut backoff = Backoff::until(Instant::now() + FIRST_CONTACT_PATIENCE);
-    loop {
-        match call() {
-            Err(e) if is_refused(&e) => match backoff.next_delay() {
-                Some(delay) => std::thread::sleep(delay),
-                None => return Err(e),
-            },
-            other => return other,
-        }
-    }
-}
-
-/// Whether nothing accepts connections at the endpoint.
-fn is_refused(e: &KinesisError) -> bool {
-    matches!(e.cause, Cause::Transport(TransportError::Connect { .. }))
 }
 
 fn backoff_delay(

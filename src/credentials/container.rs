@@ -3,7 +3,8 @@
 //! `AWS_CONTAINER_CREDENTIALS_FULL_URI` with an optional authorization token.
 
 use super::remote::{get, parse_document};
-use super::{CredentialsError, Env, Found, Setup, Source};
+use super::{CredentialsError, Found, Setup, Source};
+use crate::environment::Env;
 use crate::network::Network;
 use std::time::Duration;
 

@@ -3,7 +3,8 @@
 //! `AWS_EC2_METADATA_SERVICE_ENDPOINT` moves it.
 
 use super::remote::{get, parse_document, Call};
-use super::{CredentialsError, Env, Found, Setup, Source};
+use super::{CredentialsError, Found, Setup, Source};
+use crate::environment::Env;
 use crate::network::Network;
 use std::time::Duration;
 

@@ -12,19 +12,12 @@ mod web_identity;
 pub use provider::{Fixed as FixedCredentials, ProvideCredentials, Refreshing, REFRESH_WINDOW};
 
 use crate::config::{normalize_endpoint, Config, Secret};
+use crate::environment::Env;
 use crate::network::Network;
 use profile::Profiles;
 use std::fmt;
 use std::sync::Arc;
 use std::time::SystemTime;
-
-/// Looks up an environment variable; tests pass their own.
-pub type Env<'a> = &'a dyn Fn(&str) -> Option<String>;
-
-/// The process environment, with empty values treated as unset.
-pub fn process_env(name: &str) -> Option<String> {
-    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
-}
 
 /// A set of AWS credentials.
 #[derive(Clone, PartialEq, Eq)]

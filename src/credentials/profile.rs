@@ -2,8 +2,9 @@
 //! `AWS_SHARED_CREDENTIALS_FILE`, `AWS_CONFIG_FILE`), profile `AWS_PROFILE` or
 //! `default`; `[name]` sections in the credentials file, `[profile name]` in the config.
 
-use super::{Credentials, CredentialsError, Env, Found, Issued, Source};
+use super::{Credentials, CredentialsError, Found, Issued, Source};
 use crate::config::Secret;
+use crate::environment::Env;
 use std::collections::HashMap;
 use std::path::PathBuf;
 

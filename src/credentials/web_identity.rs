@@ -4,10 +4,11 @@
 
 use super::remote::Call;
 use super::{
-    default_endpoint, env_endpoint, parse_expiry, Context, Credentials, CredentialsError, Env,
-    Found, Issued, Setup, Source,
+    default_endpoint, env_endpoint, parse_expiry, Context, Credentials, CredentialsError, Found,
+    Issued, Setup, Source,
 };
 use crate::config::Secret;
+use crate::environment::Env;
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use std::time::{Duration, SystemTime};
 
