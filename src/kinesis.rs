@@ -176,6 +176,64 @@ impl StreamStatus {
     }
 }
 
+/// A stream as DescribeStreamSummary describes it. Fields newer than the
+/// emulators (`MaxRecordSizeInKiB`) are optional.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct StreamSummary {
+    /// Its name.
+    pub stream_name: String,
+    /// Its ARN.
+    #[serde(rename = "StreamARN", default)]
+    pub stream_arn: Option<String>,
+    /// CREATING, ACTIVE, UPDATING or DELETING, as AWS spells it.
+    pub stream_status: String,
+    /// Its capacity mode.
+    #[serde(default)]
+    pub stream_mode_details: Option<StreamModeDetails>,
+    /// How long records are kept.
+    #[serde(default)]
+    pub retention_period_hours: Option<u32>,
+    /// `NONE` or `KMS`.
+    #[serde(default)]
+    pub encryption_type: Option<String>,
+    /// The KMS key, when encrypted.
+    #[serde(default)]
+    pub key_id: Option<String>,
+    /// Shards that take records.
+    #[serde(default)]
+    pub open_shard_count: Option<u32>,
+    /// Registered enhanced fan-out consumers.
+    #[serde(default)]
+    pub consumer_count: Option<u32>,
+    /// The largest record the stream takes, in KiB (1024 to 10240); None
+    /// where the service predates large records (the limit is then 1 MiB).
+    #[serde(rename = "MaxRecordSizeInKiB", default)]
+    pub max_record_size_kib: Option<u32>,
+}
+
+/// The capacity mode part of a stream's summary.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct StreamModeDetails {
+    /// `PROVISIONED` or `ON_DEMAND`.
+    pub stream_mode: String,
+}
+
+impl StreamSummary {
+    /// The stream's status.
+    pub fn status(&self) -> StreamStatus {
+        StreamStatus::parse(&self.stream_status)
+    }
+
+    /// `PROVISIONED` or `ON_DEMAND`, when given.
+    pub fn mode(&self) -> Option<&str> {
+        self.stream_mode_details
+            .as_ref()
+            .map(|d| d.stream_mode.as_str())
+    }
+}
+
 /// The outcome of one PutRecords entry.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum EntryOutcome {
@@ -365,29 +423,27 @@ impl Kinesis {
         Ok(a.stream_names)
     }
 
-    /// The stream's status, or None when it does not exist.
-    pub fn stream_status(&self, stream: &str) -> Result<Option<StreamStatus>, KinesisError> {
+    /// What DescribeStreamSummary says of the stream, or None when it does not exist.
+    pub fn describe_stream(&self, stream: &str) -> Result<Option<StreamSummary>, KinesisError> {
         #[derive(Deserialize)]
         #[serde(rename_all = "PascalCase")]
         struct Answer {
-            stream_description_summary: Summary,
-        }
-        #[derive(Deserialize)]
-        #[serde(rename_all = "PascalCase")]
-        struct Summary {
-            stream_status: String,
+            stream_description_summary: StreamSummary,
         }
         match self.call_json::<Answer>(
             "DescribeStreamSummary",
             Some(stream),
             &json!({ "StreamName": stream }),
         ) {
-            Ok(a) => Ok(Some(StreamStatus::parse(
-                &a.stream_description_summary.stream_status,
-            ))),
+            Ok(a) => Ok(Some(a.stream_description_summary)),
             Err(e) if e.is_not_found() => Ok(None),
             Err(e) => Err(e),
         }
+    }
+
+    /// The stream's status, or None when it does not exist.
+    pub fn stream_status(&self, stream: &str) -> Result<Option<StreamStatus>, KinesisError> {
+        Ok(self.describe_stream(stream)?.map(|s| s.status()))
     }
 
     /// Creates a stream; Ok(false) when it already exists.
@@ -648,6 +704,25 @@ mod tests {
             "The request signature we calculated does not match"
         )
         .is_clock_skew());
+    }
+
+    #[test]
+    fn reads_stream_summaries_old_and_new() {
+        let old: StreamSummary = serde_json::from_str(
+            r#"{"StreamName":"s","StreamStatus":"ACTIVE","StreamModeDetails":{"StreamMode":"ON_DEMAND"},
+               "RetentionPeriodHours":24,"OpenShardCount":4,"EncryptionType":"NONE"}"#,
+        )
+        .unwrap();
+        assert_eq!(old.status(), StreamStatus::Active);
+        assert_eq!(old.mode(), Some("ON_DEMAND"));
+        assert_eq!(old.max_record_size_kib, None);
+        let new: StreamSummary = serde_json::from_str(
+            r#"{"StreamName":"s","StreamARN":"arn:aws:kinesis:us-east-1:123456789012:stream/s",
+               "StreamStatus":"UPDATING","MaxRecordSizeInKiB":4096}"#,
+        )
+        .unwrap();
+        assert!(new.status().is_writable());
+        assert_eq!(new.max_record_size_kib, Some(4096));
     }
 
     #[test]
