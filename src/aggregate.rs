@@ -222,6 +222,14 @@ impl<'a> Reader<'a> {
     }
 }
 
+/// The most decimal digits of a 128-bit hash key.
+const HASH_KEY_MAX_DIGITS: usize = 39;
+
+/// Bytes of one `Record` message (without its own key and length).
+fn record_inner_len(key_index: u64, data_len: usize) -> usize {
+    1 + varint_len(key_index) + HASH_INDEX_BYTES + 1 + varint_len(data_len as u64) + data_len
+}
+
 /// Bytes a varint of `n` takes.
 fn varint_len(n: u64) -> usize {
     (64 - (n | 1).leading_zeros() as usize).div_ceil(7)
@@ -289,9 +297,15 @@ impl Aggregator {
             + self.first_key.len()
     }
 
-    /// Adds a user record if the aggregate then stays within `limit` bytes
-    /// (as `size` counts them); false, and nothing added, if it would not.
-    pub fn try_add(&mut self, data: &[u8], key: &str, limit: usize) -> bool {
+    /// The size (as `size` counts it) the aggregate would have with one
+    /// more record of `data_len` bytes under `key`.
+    pub fn size_with(&self, data_len: usize, key: &str) -> usize {
+        self.size() + self.growth(data_len, key).0
+    }
+
+    /// What adding a record adds to `size`, and the key's table index if the
+    /// key is already in the table.
+    fn growth(&self, data_len: usize, key: &str) -> (usize, Option<u64>) {
         let known = if self.share_keys {
             self.key_index.get(key).copied()
         } else {
@@ -302,18 +316,27 @@ impl Aggregator {
             Some(_) => 0,
             None => 1 + varint_len(key.len() as u64) + key.len(),
         };
-        let inner = 1
-            + varint_len(index)
-            + HASH_INDEX_BYTES
-            + 1
-            + varint_len(data.len() as u64)
-            + data.len();
+        let inner = record_inner_len(index, data_len);
         let entry = 1 + varint_len(inner as u64) + inner;
-        let hash_key = (self.count == 0).then(|| hash_key_of(key));
-        let own_key = hash_key.as_ref().map_or(0, |h| key.len() + 2 + h.len());
-        if self.size() + key_entry + entry + own_key > limit {
+        // The first record's key becomes the aggregate's own, with its hash in the table.
+        let own_key = if self.count == 0 {
+            key.len() + 2 + HASH_KEY_MAX_DIGITS
+        } else {
+            0
+        };
+        (key_entry + entry + own_key, known)
+    }
+
+    /// Adds a user record if the aggregate then stays within `limit` bytes
+    /// (as `size` counts it); false, and nothing added, if it would not.
+    pub fn try_add(&mut self, data: &[u8], key: &str, limit: usize) -> bool {
+        let (growth, known) = self.growth(data.len(), key);
+        if self.size() + growth > limit {
             return false;
         }
+        let index = known.unwrap_or(self.key_count);
+        let inner = record_inner_len(index, data.len());
+        let hash_key = (self.count == 0).then(|| hash_key_of(key));
         if known.is_none() {
             self.keys.push(KEY_PARTITION_KEY_TABLE);
             put_varint(&mut self.keys, key.len() as u64);

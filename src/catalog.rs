@@ -1,6 +1,7 @@
 //! The configured catalog: which streams a sync writes and how.
 
 use serde::Deserialize;
+use std::collections::HashMap;
 use std::fmt;
 use std::path::Path;
 
@@ -15,6 +16,12 @@ pub struct CatalogStream {
     pub destination_sync_mode: String,
     /// Primary key paths, each a list of field names.
     pub primary_key: Vec<Vec<String>>,
+    /// The refresh generation this sync writes (absent in old catalogs).
+    pub generation_id: Option<i64>,
+    /// The oldest generation to keep (absent in old catalogs).
+    pub minimum_generation_id: Option<i64>,
+    /// The sync's ID (absent in old catalogs).
+    pub sync_id: Option<i64>,
 }
 
 impl CatalogStream {
@@ -24,6 +31,23 @@ impl CatalogStream {
             Some(ns) => format!("{ns}.{}", self.name),
             None => self.name.clone(),
         }
+    }
+
+    /// What Kinesis cannot do of what the stream's sync mode asks, when it
+    /// asks for more than appending; every record is appended whatever the mode.
+    pub fn sync_mode_caveat(&self) -> Option<String> {
+        let what = match self.destination_sync_mode.as_str() {
+            "append" => return None,
+            "overwrite" => "replace the stream's data: Kinesis cannot delete records, so the records already in the stream stay until its retention period ends",
+            "append_dedup" => "deduplicate on the primary key: Kinesis cannot deduplicate or update records, so every record is appended, duplicates included (consumers can keep the latest per key)",
+            "update" | "soft_delete" => "update or delete records: Kinesis cannot change or delete a record once written",
+            _ => "a mode this destination does not know: Kinesis can only append records",
+        };
+        Some(format!(
+            "stream `{}` asks for destination sync mode `{}`, which would {what}; its records are written as append",
+            self.display_name(),
+            self.destination_sync_mode
+        ))
     }
 }
 
@@ -57,6 +81,9 @@ struct WireConfigured {
     destination_sync_mode: Option<String>,
     #[serde(default)]
     primary_key: Option<Vec<Vec<String>>>,
+    generation_id: Option<i64>,
+    minimum_generation_id: Option<i64>,
+    sync_id: Option<i64>,
 }
 
 #[derive(Deserialize)]
@@ -96,23 +123,47 @@ impl Catalog {
                         .destination_sync_mode
                         .unwrap_or_else(|| "append".into()),
                     primary_key: s.primary_key.unwrap_or_default(),
+                    generation_id: s.generation_id,
+                    minimum_generation_id: s.minimum_generation_id,
+                    sync_id: s.sync_id,
                 })
                 .collect(),
         })
     }
 
-    /// The first stream whose sync mode this destination cannot honour.
-    pub fn unsupported_stream(&self) -> Option<&CatalogStream> {
-        self.streams
-            .iter()
-            .find(|s| s.destination_sync_mode != "append")
+    /// A constant-time index of the streams by namespace and name.
+    pub fn index(&self) -> StreamIndex {
+        let mut index = StreamIndex::default();
+        for (i, s) in self.streams.iter().enumerate() {
+            let key = index.key(s.namespace.as_deref(), &s.name).to_string();
+            index.positions.entry(key).or_insert(i);
+        }
+        index
+    }
+}
+
+/// Finds a catalog stream by namespace and name without allocating.
+#[derive(Debug, Default)]
+pub struct StreamIndex {
+    positions: HashMap<String, usize>,
+    scratch: String,
+}
+
+impl StreamIndex {
+    /// The position of the stream with this namespace and name.
+    pub fn find(&mut self, namespace: Option<&str>, name: &str) -> Option<usize> {
+        self.key(namespace, name);
+        self.positions.get(&self.scratch).copied()
     }
 
-    /// The index of the stream with this namespace and name.
-    pub fn position(&self, namespace: Option<&str>, name: &str) -> Option<usize> {
-        self.streams
-            .iter()
-            .position(|s| s.name == name && s.namespace.as_deref() == namespace)
+    /// The lookup key: the namespace's length first, so that no two pairs
+    /// of namespace and name share one.
+    fn key(&mut self, namespace: Option<&str>, name: &str) -> &str {
+        use std::fmt::Write;
+        self.scratch.clear();
+        let ns = namespace.unwrap_or("");
+        let _ = write!(self.scratch, "{}:{ns}{name}", ns.len());
+        &self.scratch
     }
 }
 
@@ -130,9 +181,13 @@ mod tests {
         assert_eq!(c.streams.len(), 2);
         assert_eq!(c.streams[0].primary_key, vec![vec!["id".to_string()]]);
         assert_eq!(c.streams[1].namespace, None);
-        assert_eq!(c.position(Some("p"), "u"), Some(0));
-        assert_eq!(c.position(None, "u"), None);
-        assert!(c.unsupported_stream().is_none());
+        let mut index = c.index();
+        assert_eq!(index.find(Some("p"), "u"), Some(0));
+        assert_eq!(index.find(None, "u"), None);
+        assert_eq!(index.find(None, "v"), Some(1));
+        assert_eq!(index.find(Some("p"), "v"), None);
+        assert!(c.streams.iter().all(|s| s.sync_mode_caveat().is_none()));
+        assert_eq!(c.streams[0].generation_id, None);
     }
 
     #[test]
@@ -143,10 +198,35 @@ mod tests {
             .contains("no streams"));
         assert!(Catalog::from_json("{}").is_err());
         assert!(Catalog::from_json("nope").is_err());
+    }
+
+    #[test]
+    fn takes_every_sync_mode_and_the_refresh_ids() {
         let c = Catalog::from_json(
-            r#"{"streams":[{"stream":{"name":"u"},"destination_sync_mode":"overwrite"}]}"#,
+            r#"{"streams":[
+              {"stream":{"name":"a"},"destination_sync_mode":"overwrite","generation_id":7,"minimum_generation_id":7,"sync_id":42},
+              {"stream":{"name":"b"},"destination_sync_mode":"append_dedup","primary_key":[["id"]]},
+              {"stream":{"name":"c"},"destination_sync_mode":"soft_delete"},
+              {"stream":{"name":"d"},"destination_sync_mode":"some_future_mode"}]}"#,
         )
         .unwrap();
-        assert_eq!(c.unsupported_stream().unwrap().name, "u");
+        let a = &c.streams[0];
+        assert_eq!(
+            (a.generation_id, a.minimum_generation_id, a.sync_id),
+            (Some(7), Some(7), Some(42))
+        );
+        let caveats: Vec<String> = c
+            .streams
+            .iter()
+            .filter_map(|s| s.sync_mode_caveat())
+            .collect();
+        assert_eq!(caveats.len(), 4);
+        assert!(
+            caveats[0].contains("cannot delete records"),
+            "{}",
+            caveats[0]
+        );
+        assert!(caveats[1].contains("cannot deduplicate"));
+        assert!(caveats[3].contains("some_future_mode"));
     }
 }

@@ -92,6 +92,26 @@ pub enum DataFormat {
     Object,
 }
 
+/// Which fields each Kinesis record carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RecordFormat {
+    /// The Java connector's: `_airbyte_ab_id`, `_airbyte_emitted_at` (when
+    /// the destination read the record, in decimal epoch seconds) and `_airbyte_data`.
+    Legacy,
+    /// Airbyte's current destinations': `_airbyte_raw_id`,
+    /// `_airbyte_extracted_at`, `_airbyte_generation_id`, `_airbyte_meta`, `_airbyte_data`.
+    V2,
+}
+
+/// What happens to a record larger than its Kinesis stream takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OversizePolicy {
+    /// The sync fails, naming the record.
+    Fail,
+    /// The record is not sent, and is counted and named.
+    Skip,
+}
+
 /// A validated configuration, as the user wrote it (before any environment fallback).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
@@ -129,6 +149,14 @@ pub struct Config {
     pub keep_key_order: bool,
     /// How `_airbyte_data` is written.
     pub data_format: DataFormat,
+    /// Which fields each record carries.
+    pub record_format: RecordFormat,
+    /// What happens to a record larger than its stream takes.
+    pub oversize: OversizePolicy,
+    /// `MaxRecordSizeInKiB` of streams the connector creates; None leaves AWS's default.
+    pub max_record_size_kib: Option<u32>,
+    /// Longest a record waits to share a PutRecords call.
+    pub linger: Duration,
 }
 
 impl Default for Config {
@@ -151,9 +179,19 @@ impl Default for Config {
             partition_key: PartitionKeySource::Uuid,
             keep_key_order: false,
             data_format: DataFormat::String,
+            record_format: RecordFormat::Legacy,
+            oversize: OversizePolicy::Fail,
+            max_record_size_kib: None,
+            linger: DEFAULT_LINGER,
         }
     }
 }
+
+/// How long a record waits at most for others to share its PutRecords call,
+/// in `write` and `put` alike: short enough that a quiet source's states are
+/// echoed within a fraction of a second, long enough that a trickle of
+/// records still shares calls.
+pub const DEFAULT_LINGER: Duration = Duration::from_millis(200);
 
 impl Config {
     /// Reads and validates a config file.
@@ -229,6 +267,30 @@ impl Config {
                 })
             }
         };
+        let record_format = match fields.string("recordFormat")?.as_deref() {
+            None | Some("legacy") => RecordFormat::Legacy,
+            Some("v2") => RecordFormat::V2,
+            Some(other) => {
+                return Err(ConfigError::Field {
+                    field: "recordFormat",
+                    problem: format!("must be `legacy` or `v2`, got `{other}`"),
+                })
+            }
+        };
+        let oversize = match fields.string("oversizeRecords")?.as_deref() {
+            None | Some("fail") => OversizePolicy::Fail,
+            Some("skip") => OversizePolicy::Skip,
+            Some(other) => {
+                return Err(ConfigError::Field {
+                    field: "oversizeRecords",
+                    problem: format!("must be `fail` or `skip`, got `{other}`"),
+                })
+            }
+        };
+        let max_record_size_kib = match fields.0.get("maxRecordSizeKiB") {
+            None | Some(Value::Null) => None,
+            Some(_) => Some(fields.integer("maxRecordSizeKiB", 1024, 10240, 1024)? as u32),
+        };
         Ok(Config {
             endpoint,
             region: fields.string("region")?,
@@ -257,6 +319,15 @@ impl Config {
             partition_key,
             keep_key_order: fields.boolean("keepKeyOrder", d.keep_key_order)?,
             data_format,
+            record_format,
+            oversize,
+            max_record_size_kib,
+            linger: Duration::from_millis(fields.integer(
+                "lingerMs",
+                0,
+                60_000,
+                d.linger.as_millis() as u64,
+            )?),
         })
     }
 }
@@ -272,6 +343,8 @@ pub struct Overrides {
     pub max_in_flight: Option<usize>,
     /// `--shards`.
     pub shards: Option<u32>,
+    /// `--linger-ms`.
+    pub linger_ms: Option<u64>,
 }
 
 impl Config {
@@ -310,6 +383,15 @@ impl Config {
                 });
             }
             config.shard_count = n;
+        }
+        if let Some(ms) = flags.linger_ms {
+            if ms > 60_000 {
+                return Err(ConfigError::Flag {
+                    flag: "--linger-ms",
+                    problem: format!("must be between 0 and 60000, got {ms}"),
+                });
+            }
+            config.linger = Duration::from_millis(ms);
         }
         Ok(config)
     }
@@ -449,11 +531,13 @@ mod tests {
             region: Some("us-west-2".into()),
             max_in_flight: Some(4),
             shards: Some(1),
+            linger_ms: Some(5),
         };
         let c = Config::load(Some(&file), &flags).unwrap();
         assert_eq!(c.endpoint.as_deref(), Some("http://localhost:4566"));
         assert_eq!(c.region.as_deref(), Some("us-west-2"));
         assert_eq!((c.max_in_flight, c.shard_count), (4, 1));
+        assert_eq!(c.linger, Duration::from_millis(5));
         let _ = std::fs::remove_dir_all(&dir);
     }
 

@@ -1,12 +1,13 @@
-//! Delivery: sending one batch until Kinesis has accepted every entry, resending
-//! only the failed ones, within the retry budget; and running up to
-//! `maxInFlight` such deliveries at once on plain threads.
+//! Delivery: sending one batch until Kinesis has accepted every entry,
+//! resending only the entries it did not store, within the retry budget; and
+//! running up to `maxInFlight` such deliveries at once on plain threads.
 
 use crate::batch::Batch;
-use crate::failure::Failure;
+use crate::failure::{classify_entry, Failure};
 use crate::input::Cancel;
-use crate::kinesis::{AwsError, Cause, EntryOutcome, Kinesis, KinesisError};
+use crate::kinesis::{Cause, Kinesis, KinesisError};
 use crate::protocol::FailureType;
+use crate::put_records::{read_answer, EntryFailure, EntryResult};
 use crate::retry::Backoff;
 use std::sync::mpsc::{channel, sync_channel, Receiver, Sender as ChannelSender, SyncSender};
 use std::sync::Arc;
@@ -16,7 +17,7 @@ use std::time::{Duration, Instant};
 /// How long a cancelled sync may still spend sending what it holds.
 pub const CANCEL_GRACE: Duration = Duration::from_secs(10);
 
-/// What it took to deliver a batch.
+/// What it took to deliver batches.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Sent {
     /// PutRecords calls made.
@@ -39,14 +40,41 @@ impl Sent {
     }
 }
 
+/// Why entries were not stored.
+#[derive(Debug, Clone)]
+pub enum Refusal {
+    /// The whole call failed.
+    Call(Box<KinesisError>),
+    /// The call succeeded but some entries were refused or left unconfirmed.
+    Entries {
+        /// The first refusal that no resend cures, else the first refusal;
+        /// None when the entries were only left unconfirmed.
+        first: Option<EntryFailure>,
+        /// Entries in the request.
+        of: usize,
+    },
+}
+
+impl Refusal {
+    /// Whether a resend may cure it.
+    fn is_retryable(&self) -> bool {
+        match self {
+            Refusal::Call(e) => e.is_retryable(),
+            Refusal::Entries { first, .. } => first.as_ref().is_none_or(EntryFailure::is_retryable),
+        }
+    }
+}
+
 /// A batch that could not be delivered in full.
 #[derive(Debug, Clone)]
 pub struct DeliveryError {
-    /// The last error seen.
-    pub error: Box<KinesisError>,
-    /// Entries not accepted.
-    pub unsent: usize,
-    /// Whether the retry budget ran out (the error itself was retryable).
+    /// The stream.
+    pub stream: Arc<str>,
+    /// The last refusal seen.
+    pub refusal: Box<Refusal>,
+    /// The entries not accepted, by index in the batch.
+    pub unsent: Vec<usize>,
+    /// How long it was retried when the retry budget ran out (the refusal itself was retryable).
     pub gave_up_after: Option<Duration>,
     /// The signal that cut the retry budget short, if one did.
     pub cancelled_by: Option<&'static str>,
@@ -57,38 +85,45 @@ pub struct DeliveryError {
 impl DeliveryError {
     /// The failure that ends a run, for a batch of `entries` entries.
     pub fn to_failure(&self, entries: usize) -> Failure {
-        let failure_type = if self.gave_up_after.is_some() {
-            FailureType::Transient
-        } else {
-            crate::failure::classify(&self.error)
-        };
+        let unsent = self.unsent.len();
         let context = match (self.gave_up_after, self.cancelled_by) {
             (Some(_), Some(signal)) => format!(
-                "sync cancelled by {signal}: {} of {entries} records were still not accepted by Kinesis \
+                "sync cancelled by {signal}: {unsent} of {entries} records were still not accepted by Kinesis \
                  when the {} s allowed after a signal ran out",
-                self.unsent,
                 CANCEL_GRACE.as_secs(),
             ),
             (Some(d), None) => format!(
-                "gave up after retrying for {} s with {} of {entries} records not accepted by Kinesis",
+                "gave up after retrying for {} s with {unsent} of {entries} records not accepted by Kinesis",
                 d.as_secs(),
-                self.unsent,
             ),
-            (None, _) => format!("Kinesis refused {} of {entries} records", self.unsent),
+            (None, _) => format!("Kinesis refused {unsent} of {entries} records"),
         };
-        let mut f = Failure::from_kinesis(&context, &self.error);
-        f.failure_type = failure_type;
-        f
+        let mut failure = match self.refusal.as_ref() {
+            Refusal::Call(e) => Failure::from_kinesis(&context, e),
+            Refusal::Entries { first, of } => {
+                let (failure_type, detail) = match first {
+                    Some(f) => (classify_entry(f), format!("{}: {}", f.code, f.message)),
+                    None => (
+                        FailureType::Transient,
+                        "the answer gave neither a sequence number nor an error".to_string(),
+                    ),
+                };
+                Failure::new(
+                    failure_type,
+                    format!(
+                        "{context}: PutRecords on stream `{}`: {unsent} of {of} entries not stored; first: {detail}",
+                        self.stream
+                    ),
+                )
+                .with_exit_code(crate::failure::EXIT_FAILURE)
+            }
+        };
+        if self.gave_up_after.is_some() {
+            failure.failure_type = FailureType::Transient;
+        }
+        failure
     }
 }
-
-/// Entry error codes that a resend can cure.
-const RETRYABLE_ENTRY_CODES: &[&str] = &[
-    "ProvisionedThroughputExceededException",
-    "InternalFailure",
-    "KMSThrottlingException",
-    "ServiceUnavailable",
-];
 
 /// Sends batches one at a time, retrying as the policy says.
 pub struct Sender {
@@ -96,6 +131,14 @@ pub struct Sender {
     retry_timeout: Duration,
     cancel: Arc<Cancel>,
     body: Vec<u8>,
+}
+
+/// What one attempt left to do.
+enum Attempt {
+    /// Every pending entry is stored.
+    Done,
+    /// These entries must go again (or the batch fails), for this reason.
+    Again(Vec<usize>, Refusal),
 }
 
 impl Sender {
@@ -114,99 +157,97 @@ impl Sender {
         let started = Instant::now();
         let mut backoff = Backoff::until(started + self.retry_timeout);
         let mut sent = Sent::default();
-        let mut pending: Option<Vec<usize>> = None;
+        let mut pending: Vec<usize> = (0..batch.len()).collect();
         loop {
             if let Some(since) = self.cancel.since() {
                 backoff.shorten_to(since + CANCEL_GRACE);
             }
-            let count = pending.as_ref().map_or(batch.len(), Vec::len);
-            let body = batch.request_body(pending.as_deref(), &mut self.body);
-            sent.requests += 1;
-            let failure = match self.kinesis.put_records(&batch.stream, body, count) {
-                Ok(outcomes) => {
-                    let indexes: Vec<usize> =
-                        pending.take().unwrap_or_else(|| (0..batch.len()).collect());
-                    let mut failed = Vec::new();
-                    let mut first_error = None;
-                    for (index, outcome) in indexes.into_iter().zip(outcomes) {
-                        if let EntryOutcome::Failed { code, message } = outcome {
-                            if code == "ProvisionedThroughputExceededException" {
-                                sent.throttled_entries += 1;
-                            }
-                            if first_error.is_none()
-                                || !RETRYABLE_ENTRY_CODES.contains(&code.as_str())
-                            {
-                                first_error = Some((code, message));
-                            }
-                            failed.push(index);
-                        }
-                    }
-                    let Some((code, message)) = first_error else {
-                        return Ok(sent);
-                    };
-                    let error = KinesisError {
-                        op: "PutRecords",
-                        stream: Some(batch.stream.clone()),
-                        cause: Cause::Aws(AwsError {
-                            status: 200,
-                            message: format!(
-                                "{} of {count} records failed; first: {message}",
-                                failed.len()
-                            ),
-                            code,
-                        }),
-                    };
-                    let retryable = error
-                        .code()
-                        .is_some_and(|c| RETRYABLE_ENTRY_CODES.contains(&c));
-                    let unsent = failed.len();
-                    pending = Some(failed);
-                    if !retryable {
-                        return Err(DeliveryError {
-                            error: Box::new(error),
-                            unsent,
-                            gave_up_after: None,
-                            cancelled_by: None,
-                            sent,
-                        });
-                    }
-                    sent.retried_entries += unsent as u64;
-                    error
-                }
-                Err(error) => {
-                    if !error.is_retryable() {
-                        return Err(DeliveryError {
-                            error: Box::new(error),
-                            unsent: count,
-                            gave_up_after: None,
-                            cancelled_by: None,
-                            sent,
-                        });
-                    }
-                    if error.outcome_unknown() {
-                        sent.possible_duplicates += count as u64;
-                    }
-                    if error.code() == Some("ProvisionedThroughputExceededException") {
-                        sent.throttled_entries += count as u64;
-                    }
-                    sent.retried_entries += count as u64;
-                    error
-                }
+            let resend = pending.len() < batch.len();
+            let attempt = self.attempt(batch, &pending, resend, &mut sent);
+            let Attempt::Again(failed, refusal) = attempt else {
+                return Ok(sent);
             };
-            match backoff.next_delay() {
-                Some(delay) => self.sleep(delay, &mut backoff),
-                None => {
-                    let unsent = pending.as_ref().map_or(batch.len(), Vec::len);
-                    return Err(DeliveryError {
-                        error: Box::new(failure),
-                        unsent,
-                        gave_up_after: Some(started.elapsed()),
-                        cancelled_by: self.cancel.signal(),
-                        sent,
-                    });
+            pending = failed;
+            if refusal.is_retryable() {
+                if let Some(delay) = backoff.next_delay() {
+                    sent.retried_entries += pending.len() as u64;
+                    self.sleep(delay, &mut backoff);
+                    continue;
+                }
+            }
+            let gave_up_after = refusal.is_retryable().then(|| started.elapsed());
+            return Err(DeliveryError {
+                stream: Arc::clone(&batch.stream),
+                refusal: Box::new(refusal),
+                unsent: pending,
+                gave_up_after,
+                cancelled_by: gave_up_after.and(self.cancel.signal()),
+                sent,
+            });
+        }
+    }
+
+    /// One PutRecords call for the `pending` entries of `batch`.
+    fn attempt(
+        &mut self,
+        batch: &Batch,
+        pending: &[usize],
+        resend: bool,
+        sent: &mut Sent,
+    ) -> Attempt {
+        let body = batch.request(resend.then_some(pending), &mut self.body);
+        sent.requests += 1;
+        let answer = self
+            .kinesis
+            .call("PutRecords", Some(&batch.stream), body)
+            .and_then(|bytes| {
+                read_answer(&bytes, pending.len()).map_err(|why| KinesisError {
+                    op: "PutRecords",
+                    stream: Some(batch.stream.to_string()),
+                    cause: Cause::BadAnswer(why),
+                })
+            });
+        let results = match answer {
+            Ok(results) => results,
+            Err(e) => {
+                if e.outcome_unknown() {
+                    sent.possible_duplicates += pending.len() as u64;
+                }
+                if e.code() == Some("ProvisionedThroughputExceededException") {
+                    sent.throttled_entries += pending.len() as u64;
+                }
+                return Attempt::Again(pending.to_vec(), Refusal::Call(Box::new(e)));
+            }
+        };
+        let mut failed = Vec::new();
+        let mut first: Option<EntryFailure> = None;
+        for (&index, result) in pending.iter().zip(results) {
+            match result {
+                EntryResult::Stored { .. } => {}
+                EntryResult::Refused(f) => {
+                    if f.is_throttle() {
+                        sent.throttled_entries += 1;
+                    }
+                    // The reason shown is one no resend cures, if there is one.
+                    if first
+                        .as_ref()
+                        .is_none_or(|seen| seen.is_retryable() && !f.is_retryable())
+                    {
+                        first = Some(f);
+                    }
+                    failed.push(index);
+                }
+                EntryResult::Unconfirmed => {
+                    sent.possible_duplicates += 1;
+                    failed.push(index);
                 }
             }
         }
+        if failed.is_empty() {
+            return Attempt::Done;
+        }
+        let of = pending.len();
+        Attempt::Again(failed, Refusal::Entries { first, of })
     }
 
     /// Sleeps, waking early if a cancellation moves the deadline closer.
@@ -226,7 +267,7 @@ impl Sender {
 
 /// A finished delivery, handing the batch back for reuse.
 pub struct Done {
-    /// The batch, with its id.
+    /// The batch.
     pub batch: Batch,
     /// Its outcome.
     pub result: Result<Sent, DeliveryError>,
@@ -249,16 +290,24 @@ pub struct Dispatcher {
 }
 
 impl Dispatcher {
-    /// A dispatcher allowing `max_in_flight` concurrent PutRecords calls (at least one).
-    pub fn new(max_in_flight: usize, make_sender: impl Fn() -> Sender) -> Dispatcher {
+    /// A dispatcher allowing `max_in_flight` concurrent PutRecords calls (at
+    /// least one); `wake` is called after each delivery finishes, so that a
+    /// caller waiting for input learns of it at once.
+    pub fn new(
+        max_in_flight: usize,
+        make_sender: impl Fn() -> Sender,
+        wake: impl Fn() + Send + Sync + 'static,
+    ) -> Dispatcher {
         let max = max_in_flight.max(1);
         let (work_tx, work_rx) = sync_channel::<Batch>(0);
         let work_rx = Arc::new(std::sync::Mutex::new(work_rx));
         let (done_tx, done) = channel();
+        let wake = Arc::new(wake);
         let workers = (0..max)
             .map(|_| {
                 let work_rx = Arc::clone(&work_rx);
                 let done_tx: ChannelSender<Done> = done_tx.clone();
+                let wake = Arc::clone(&wake);
                 let mut sender = make_sender();
                 std::thread::spawn(move || loop {
                     let next = match work_rx.lock() {
@@ -270,6 +319,7 @@ impl Dispatcher {
                     if done_tx.send(Done { batch, result }).is_err() {
                         return;
                     }
+                    wake();
                 })
             })
             .collect();
@@ -280,6 +330,11 @@ impl Dispatcher {
             max,
             workers,
         }
+    }
+
+    /// Whether a delivery could start now without waiting.
+    pub fn has_free_slot(&self) -> bool {
+        self.in_flight < self.max
     }
 
     /// Waits until another delivery may start; returns the deliveries that
@@ -294,17 +349,15 @@ impl Dispatcher {
         finished
     }
 
-    /// Starts delivering `batch`, first waiting for a free slot; returns
-    /// whatever deliveries finished meanwhile.
-    pub fn submit(&mut self, batch: Batch) -> Vec<Done> {
-        let mut finished = self.wait_for_slot();
-        if let Some(work) = &self.work {
-            if work.send(batch).is_ok() {
-                self.in_flight += 1;
-            }
-        }
-        finished.extend(self.collect(Wait::No));
-        finished
+    /// Starts delivering `batch`; the caller has made sure a slot is free
+    /// (`wait_for_slot`). Gives the batch back if no worker can take it.
+    pub fn submit(&mut self, batch: Batch) -> Result<(), Batch> {
+        let Some(work) = &self.work else {
+            return Err(batch);
+        };
+        work.send(batch).map_err(|e| e.0)?;
+        self.in_flight += 1;
+        Ok(())
     }
 
     /// Deliveries that finished, without waiting.

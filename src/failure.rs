@@ -6,7 +6,8 @@ use crate::config::ConfigError;
 use crate::credentials::CredentialsError;
 use crate::http::TransportError;
 use crate::kinesis::{Cause, KinesisError};
-use crate::protocol::{error_message, Emitter, FailureType};
+use crate::protocol::{error_message, Emitter, FailureType, OutputError};
+use crate::put_records::EntryFailure;
 use std::fmt;
 
 /// Exit code for a failed run.
@@ -79,7 +80,8 @@ impl Failure {
     /// Writes this failure as a TRACE error.
     pub fn emit(&self, out: &Emitter) {
         let stream = self.stream.as_ref().map(|(ns, name)| (ns, name.as_str()));
-        out.emit(&error_message(
+        // stdout may be what failed; the message also goes to stderr.
+        let _ = out.emit(&error_message(
             &self.message,
             &self.internal,
             self.failure_type,
@@ -102,6 +104,18 @@ pub fn classify(e: &KinesisError) -> FailureType {
     }
 }
 
+/// How Airbyte should classify a PutRecords entry that Kinesis refused and
+/// no resend cured: a KMS key the user must fix is a config error.
+pub fn classify_entry(f: &EntryFailure) -> FailureType {
+    if f.is_retryable() {
+        FailureType::Transient
+    } else if f.code.starts_with("KMS") || f.code == "AccessDeniedException" {
+        FailureType::Config
+    } else {
+        FailureType::System
+    }
+}
+
 /// Standard input could not be read.
 pub fn stdin_failed(detail: &str) -> Failure {
     Failure::new(
@@ -113,6 +127,15 @@ pub fn stdin_failed(detail: &str) -> Failure {
 impl fmt::Display for Failure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.message)
+    }
+}
+
+impl From<OutputError> for Failure {
+    fn from(e: OutputError) -> Failure {
+        Failure::new(
+            FailureType::System,
+            format!("{e}: the platform can get no more states from this run, so it stops here"),
+        )
     }
 }
 

@@ -14,6 +14,8 @@ const CHUNK_BYTES: usize = 256 * 1024;
 const CHUNKS_IN_FLIGHT: usize = 8;
 /// How often a wait for input looks at the signal flag.
 const SIGNAL_POLL: Duration = Duration::from_millis(50);
+/// Bytes of a refused line kept to say what it was.
+pub const REFUSED_PREFIX: usize = 256;
 /// Lines returned between two looks at the clock while lines keep coming:
 /// often enough for a timely flush, rarely enough to cost nothing per line.
 const CLOCK_EVERY: u32 = 64;
@@ -23,8 +25,9 @@ const CLOCK_EVERY: u32 = 64;
 pub enum Event<'a> {
     /// One line, without its newline (and without a trailing `\r`).
     Line(&'a [u8]),
-    /// The current line passed the length limit; the rest of it is skipped.
-    TooLong,
+    /// The current line passed the length limit; the rest of it is
+    /// skipped. Its first bytes (at most `REFUSED_PREFIX`) tell what it was.
+    TooLong(&'a [u8]),
     /// No new line for the idle time given.
     Idle,
     /// The end of input.
@@ -39,6 +42,35 @@ enum Chunk {
     Data(Vec<u8>),
     Eof,
     Failed(String),
+    /// Something else the reader's owner waits for happened (a delivery finished).
+    Wake,
+}
+
+/// How input is cut into lines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Framing {
+    /// The byte that ends a line (`\n`, whose `\r\n` form is also taken).
+    pub delimiter: u8,
+    /// Longest line accepted; a longer one is refused without being held.
+    pub max_line: usize,
+    /// Whether a UTF-8 byte order mark before the first line is dropped
+    /// (text formats; never for data passed through as it is).
+    pub skip_bom: bool,
+}
+
+/// The UTF-8 byte order mark some Windows tools write before text.
+const BOM: &[u8] = b"\xEF\xBB\xBF";
+
+/// Wakes a `LineReader` that waits for input, from another thread.
+#[derive(Clone)]
+pub struct Waker(SyncSender<Chunk>);
+
+impl Waker {
+    /// Makes the reader's current or next wait return `Idle` at once.
+    pub fn wake(&self) {
+        // A full channel holds input, which ends the wait anyway.
+        let _ = self.0.try_send(Chunk::Wake);
+    }
 }
 
 /// Cancellation by SIGTERM or SIGINT, shared with whoever must stop early.
@@ -83,11 +115,14 @@ pub struct LineReader {
     recycle: SyncSender<Vec<u8>>,
     current: Vec<u8>,
     pos: usize,
+    framing: Framing,
+    wake: SyncSender<Chunk>,
     carry: Vec<u8>,
     carry_is_line: bool,
+    /// The start of the line last refused as too long.
+    refused: Vec<u8>,
     skipping: bool,
     eof: bool,
-    max_line: usize,
     line_number: u64,
     /// Lines returned since the clock was last read.
     lines_unclocked: u32,
@@ -95,24 +130,42 @@ pub struct LineReader {
 }
 
 impl LineReader {
-    /// Starts reading `source` on its own thread; lines over `max_line` bytes are refused.
+    /// Starts reading `source` on its own thread, cut into lines as `framing` says.
     pub fn spawn(
         mut source: impl Read + Send + 'static,
-        max_line: usize,
+        framing: Framing,
         cancel: Arc<Cancel>,
     ) -> LineReader {
         let (tx, chunks) = sync_channel(CHUNKS_IN_FLIGHT);
+        let wake = tx.clone();
         let (recycle, reuse) = sync_channel::<Vec<u8>>(CHUNKS_IN_FLIGHT + 2);
+        let mut head = framing.skip_bom.then(Vec::new);
         std::thread::spawn(move || loop {
             let mut buf = reuse.try_recv().unwrap_or_default();
             buf.resize(CHUNK_BYTES, 0);
             match source.read(&mut buf) {
                 Ok(0) => {
+                    // Input shorter than a BOM is passed on as it is.
+                    if let Some(short) = head.take().filter(|h| !h.is_empty()) {
+                        let _ = tx.send(Chunk::Data(short));
+                    }
                     let _ = tx.send(Chunk::Eof);
                     return;
                 }
                 Ok(n) => {
                     buf.truncate(n);
+                    if let Some(mut start) = head.take() {
+                        start.extend_from_slice(&buf);
+                        // The mark may arrive split over reads: wait for three bytes.
+                        if start.len() < BOM.len() && BOM.starts_with(&start) {
+                            head = Some(start);
+                            continue;
+                        }
+                        if start.starts_with(BOM) {
+                            start.drain(..BOM.len());
+                        }
+                        buf = start;
+                    }
                     if tx.send(Chunk::Data(buf)).is_err() {
                         return;
                     }
@@ -129,15 +182,27 @@ impl LineReader {
             recycle,
             current: Vec::new(),
             pos: 0,
+            framing,
+            wake,
             carry: Vec::new(),
             carry_is_line: false,
+            refused: Vec::new(),
             skipping: false,
             eof: false,
-            max_line,
             line_number: 0,
             lines_unclocked: 0,
             cancel,
         }
+    }
+
+    /// A handle that ends a wait for input from another thread.
+    pub fn waker(&self) -> Waker {
+        Waker(self.wake.clone())
+    }
+
+    /// Whether any line (or part of one) was read.
+    pub fn read_anything(&self) -> bool {
+        self.line_number > 0 || !self.carry.is_empty()
     }
 
     /// The number of the line last returned (1-based).
@@ -165,7 +230,7 @@ impl LineReader {
             }
             if self.pos < self.current.len() {
                 let rest = &self.current[self.pos..];
-                match memchr::memchr(b'\n', rest) {
+                match memchr::memchr(self.framing.delimiter, rest) {
                     Some(i) => {
                         let (start, end) = (self.pos, self.pos + i);
                         self.pos = end + 1;
@@ -176,28 +241,40 @@ impl LineReader {
                         self.line_number += 1;
                         self.lines_unclocked += 1;
                         if self.carry.is_empty() {
-                            if end - start > self.max_line {
-                                return Event::TooLong;
+                            if end - start > self.framing.max_line {
+                                let head = &self.current[start..end];
+                                keep_prefix(&mut self.refused, head);
+                                return Event::TooLong(&self.refused);
                             }
-                            return Event::Line(trim_cr(&self.current[start..end]));
+                            return Event::Line(trim_cr(
+                                &self.current[start..end],
+                                self.framing.delimiter,
+                            ));
                         }
-                        if self.carry.len() + (end - start) > self.max_line {
+                        if self.carry.len() + (end - start) > self.framing.max_line {
+                            keep_prefix(&mut self.refused, &self.carry);
                             self.carry.clear();
-                            return Event::TooLong;
+                            return Event::TooLong(&self.refused);
                         }
                         self.carry.extend_from_slice(&self.current[start..end]);
                         self.carry_is_line = true;
-                        return Event::Line(trim_cr(&self.carry));
+                        return Event::Line(trim_cr(&self.carry, self.framing.delimiter));
                     }
                     None => {
                         if !self.skipping {
-                            if self.carry.len() + rest.len() > self.max_line {
+                            if self.carry.len() + rest.len() > self.framing.max_line {
                                 // Refuse now, without holding the whole line.
+                                let head = if self.carry.is_empty() {
+                                    rest
+                                } else {
+                                    &self.carry
+                                };
+                                keep_prefix(&mut self.refused, head);
                                 self.carry.clear();
                                 self.skipping = true;
                                 self.pos = self.current.len();
                                 self.line_number += 1;
-                                return Event::TooLong;
+                                return Event::TooLong(&self.refused);
                             }
                             self.carry.extend_from_slice(rest);
                         }
@@ -210,7 +287,7 @@ impl LineReader {
                     // A last line without a newline.
                     self.line_number += 1;
                     self.carry_is_line = true;
-                    return Event::Line(trim_cr(&self.carry));
+                    return Event::Line(trim_cr(&self.carry, self.framing.delimiter));
                 }
                 return Event::Eof;
             }
@@ -227,14 +304,26 @@ impl LineReader {
                 }
                 Ok(Chunk::Eof) | Err(RecvTimeoutError::Disconnected) => self.eof = true,
                 Ok(Chunk::Failed(e)) => return Event::Failed(e),
+                Ok(Chunk::Wake) => return Event::Idle,
                 Err(RecvTimeoutError::Timeout) => {}
             }
         }
     }
 }
 
-fn trim_cr(line: &[u8]) -> &[u8] {
-    line.strip_suffix(b"\r").unwrap_or(line)
+/// Keeps the first bytes of a refused line.
+fn keep_prefix(into: &mut Vec<u8>, line: &[u8]) {
+    into.clear();
+    into.extend_from_slice(&line[..line.len().min(REFUSED_PREFIX)]);
+}
+
+/// The line without the `\r` of a `\r\n` ending, when lines end with `\n`.
+fn trim_cr(line: &[u8], delimiter: u8) -> &[u8] {
+    if delimiter == b'\n' {
+        line.strip_suffix(b"\r").unwrap_or(line)
+    } else {
+        line
+    }
 }
 
 #[cfg(test)]
@@ -245,14 +334,29 @@ mod tests {
         Instant::now() + Duration::from_secs(secs)
     }
 
+    fn lines(max_line: usize) -> Framing {
+        Framing {
+            delimiter: b'\n',
+            max_line,
+            skip_bom: true,
+        }
+    }
+
     /// Reads everything from `input` and names each event.
     fn events(input: &'static [u8], max_line: usize) -> Vec<String> {
-        let mut r = LineReader::spawn(input, max_line, Arc::new(Cancel::default()));
+        events_framed(input, lines(max_line))
+    }
+
+    fn events_framed(input: impl Read + Send + 'static, framing: Framing) -> Vec<String> {
+        let mut r = LineReader::spawn(input, framing, Arc::new(Cancel::default()));
         let mut out = Vec::new();
         loop {
             match r.next_event(in_secs(5)) {
                 Event::Line(l) => out.push(format!("line {}", String::from_utf8_lossy(l))),
-                Event::TooLong => out.push("too long".into()),
+                Event::TooLong(head) => out.push(format!(
+                    "too long {}",
+                    String::from_utf8_lossy(&head[..head.len().min(4)])
+                )),
                 Event::Eof => return out,
                 other => out.push(format!("{other:?}")),
             }
@@ -272,7 +376,7 @@ mod tests {
     fn refuses_long_lines_and_goes_on() {
         assert_eq!(
             events(b"ok\nxxxxxxxxxxxxxxxx\nfine\n", 8),
-            ["line ok", "too long", "line fine"]
+            ["line ok", "too long xxxx", "line fine"]
         );
     }
 
@@ -283,13 +387,13 @@ mod tests {
         big.extend_from_slice(b"after\n");
         let leaked: &'static [u8] = Box::leak(big.into_boxed_slice());
         assert_eq!(events(leaked, CHUNK_BYTES * 4)[1], "line after");
-        assert_eq!(events(leaked, 1000), ["too long", "line after"]);
+        assert_eq!(events(leaked, 1000), ["too long yyyy", "line after"]);
     }
 
     #[test]
     fn idle_once_due_even_while_lines_keep_coming() {
         let input: &'static [u8] = Box::leak("x\n".repeat(1000).into_boxed_str()).as_bytes();
-        let mut r = LineReader::spawn(input, 100, Arc::new(Cancel::default()));
+        let mut r = LineReader::spawn(input, lines(100), Arc::new(Cancel::default()));
         // The first line waits for the reader thread; the rest are at hand.
         assert!(matches!(r.next_event(in_secs(5)), Event::Line(b"x")));
         let past = Instant::now();
@@ -306,7 +410,7 @@ mod tests {
     #[test]
     fn idle_when_no_input() {
         let (r, mut w) = std::io::pipe().unwrap();
-        let mut lines = LineReader::spawn(r, 100, Arc::new(Cancel::default()));
+        let mut lines = LineReader::spawn(r, lines(100), Arc::new(Cancel::default()));
         assert!(matches!(
             lines.next_event(Instant::now() + Duration::from_millis(30)),
             Event::Idle
@@ -315,5 +419,64 @@ mod tests {
         assert!(matches!(lines.next_event(in_secs(5)), Event::Line(b"x")));
         drop(w);
         assert!(matches!(lines.next_event(in_secs(5)), Event::Eof));
+    }
+
+    #[test]
+    fn drops_a_leading_bom_only_when_asked() {
+        assert_eq!(events(b"\xEF\xBB\xBFa\nb\n", 100), ["line a", "line b"]);
+        assert_eq!(events(b"a\n\xEF\xBB\xBFb\n", 100)[1], "line \u{feff}b");
+        assert_eq!(events(b"\xEF\xBB", 100), ["line \u{fffd}"]);
+        let raw = Framing {
+            skip_bom: false,
+            ..lines(100)
+        };
+        assert_eq!(
+            events_framed(&b"\xEF\xBB\xBFa\n"[..], raw),
+            ["line \u{feff}a"]
+        );
+        // A mark that arrives one byte at a time is still found.
+        struct Trickle(&'static [u8]);
+        impl Read for Trickle {
+            fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+                let Some((&b, rest)) = self.0.split_first() else {
+                    return Ok(0);
+                };
+                buf[0] = b;
+                self.0 = rest;
+                Ok(1)
+            }
+        }
+        assert_eq!(
+            events_framed(Trickle(b"\xEF\xBB\xBFok\n"), lines(100)),
+            ["line ok"]
+        );
+    }
+
+    #[test]
+    fn other_delimiters() {
+        let nul = Framing {
+            delimiter: 0,
+            skip_bom: false,
+            max_line: 100,
+        };
+        assert_eq!(
+            events_framed(&b"a\r\nb\0c\0"[..], nul),
+            ["line a\r\nb", "line c"]
+        );
+    }
+
+    #[test]
+    fn a_waker_ends_the_wait() {
+        let (r, _w) = std::io::pipe().unwrap();
+        let mut lines = LineReader::spawn(r, lines(100), Arc::new(Cancel::default()));
+        let waker = lines.waker();
+        std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(20));
+            waker.wake();
+        });
+        let started = Instant::now();
+        assert!(matches!(lines.next_event(in_secs(30)), Event::Idle));
+        assert!(started.elapsed() < Duration::from_secs(20));
+        assert!(!lines.read_anything());
     }
 }

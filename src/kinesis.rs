@@ -2,6 +2,7 @@
 
 use crate::config::StreamMode;
 use crate::http::{Client, Reply, TransportError};
+use crate::retry::{is_retryable_code, is_retryable_status};
 use base64::Engine;
 use serde::Deserialize;
 use serde_json::json;
@@ -71,20 +72,6 @@ const CREDENTIAL_CODES: &[&str] = &[
     "KMSAccessDeniedException",
 ];
 
-/// Error codes worth another try after a pause.
-const RETRYABLE_CODES: &[&str] = &[
-    "ProvisionedThroughputExceededException",
-    "LimitExceededException",
-    "ThrottlingException",
-    "Throttling",
-    "InternalFailure",
-    "InternalFailureException",
-    "ServiceUnavailable",
-    "ServiceUnavailableException",
-    "KMSThrottlingException",
-    "RequestLimitExceeded",
-];
-
 impl KinesisError {
     /// The AWS error code, if AWS answered.
     pub fn code(&self) -> Option<&str> {
@@ -103,7 +90,7 @@ impl KinesisError {
                     | TransportError::Tls { .. }
                     | TransportError::Signing { .. }
             ),
-            Cause::Aws(e) => e.status >= 500 || RETRYABLE_CODES.contains(&e.code.as_str()),
+            Cause::Aws(e) => is_retryable_status(e.status) || is_retryable_code(&e.code),
             Cause::BadAnswer(_) => false,
         }
     }
@@ -212,6 +199,28 @@ pub struct StreamSummary {
     pub max_record_size_kib: Option<u32>,
 }
 
+/// How a stream this program creates is made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NewStream {
+    /// Its capacity mode.
+    pub mode: StreamMode,
+    /// Its shards in provisioned mode.
+    pub shards: u32,
+    /// Its largest record in KiB (1024 to 10240); None leaves AWS's default (1 MiB).
+    pub max_record_size_kib: Option<u32>,
+}
+
+impl NewStream {
+    /// A provisioned stream of `shards` shards with the default record size.
+    pub fn provisioned(shards: u32) -> NewStream {
+        NewStream {
+            mode: StreamMode::Provisioned,
+            shards,
+            max_record_size_kib: None,
+        }
+    }
+}
+
 /// The capacity mode part of a stream's summary.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "PascalCase")]
@@ -232,18 +241,6 @@ impl StreamSummary {
             .as_ref()
             .map(|d| d.stream_mode.as_str())
     }
-}
-
-/// The outcome of one PutRecords entry.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum EntryOutcome {
-    /// Stored, with this sequence number and shard.
-    Stored {
-        sequence_number: String,
-        shard_id: String,
-    },
-    /// Rejected with this code and message.
-    Failed { code: String, message: String },
 }
 
 /// One shard of a stream, as ListShards gives it.
@@ -447,77 +444,22 @@ impl Kinesis {
     }
 
     /// Creates a stream; Ok(false) when it already exists.
-    pub fn create_stream(
-        &self,
-        stream: &str,
-        mode: StreamMode,
-        shards: u32,
-    ) -> Result<bool, KinesisError> {
-        let body = match mode {
-            StreamMode::Provisioned => json!({ "StreamName": stream, "ShardCount": shards }),
+    pub fn create_stream(&self, stream: &str, shape: &NewStream) -> Result<bool, KinesisError> {
+        let mut body = match shape.mode {
+            StreamMode::Provisioned => json!({ "StreamName": stream, "ShardCount": shape.shards }),
             StreamMode::OnDemand => json!({
                 "StreamName": stream,
                 "StreamModeDetails": { "StreamMode": "ON_DEMAND" }
             }),
         };
+        if let Some(kib) = shape.max_record_size_kib {
+            body["MaxRecordSizeInKiB"] = json!(kib);
+        }
         match self.call("CreateStream", Some(stream), body.to_string().as_bytes()) {
             Ok(_) => Ok(true),
             Err(e) if e.code() == Some("ResourceInUseException") => Ok(false),
             Err(e) => Err(e),
         }
-    }
-
-    /// Sends a prepared PutRecords body; returns one outcome per entry, in order.
-    pub fn put_records(
-        &self,
-        stream: &str,
-        body: &[u8],
-        entries: usize,
-    ) -> Result<Vec<EntryOutcome>, KinesisError> {
-        #[derive(Deserialize)]
-        #[serde(rename_all = "PascalCase")]
-        struct Answer {
-            records: Vec<Entry>,
-        }
-        #[derive(Deserialize)]
-        #[serde(rename_all = "PascalCase")]
-        struct Entry {
-            sequence_number: Option<String>,
-            shard_id: Option<String>,
-            error_code: Option<String>,
-            error_message: Option<String>,
-        }
-        let bytes = self.call("PutRecords", Some(stream), body)?;
-        let bad = |why: String| KinesisError {
-            op: "PutRecords",
-            stream: Some(stream.to_string()),
-            cause: Cause::BadAnswer(why),
-        };
-        let answer: Answer = serde_json::from_slice(&bytes).map_err(|e| bad(e.to_string()))?;
-        if answer.records.len() != entries {
-            return Err(bad(format!(
-                "{} results for {entries} records",
-                answer.records.len()
-            )));
-        }
-        Ok(answer
-            .records
-            .into_iter()
-            .map(|e| match (e.error_code, e.sequence_number) {
-                (Some(code), _) if !code.is_empty() => EntryOutcome::Failed {
-                    code,
-                    message: e.error_message.unwrap_or_default(),
-                },
-                (_, Some(sequence_number)) => EntryOutcome::Stored {
-                    sequence_number,
-                    shard_id: e.shard_id.unwrap_or_default(),
-                },
-                _ => EntryOutcome::Failed {
-                    code: "MissingSequenceNumber".into(),
-                    message: "the answer gave neither a sequence number nor an error".into(),
-                },
-            })
-            .collect())
     }
 
     /// Every shard of the stream, following pagination.

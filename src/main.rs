@@ -13,7 +13,6 @@ use destination_kinesis::{check, put, read, spec, write};
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Duration;
 
 /// Airbyte destination and pipeline tool for Amazon Kinesis Data Streams.
 #[derive(FromArgs)]
@@ -126,9 +125,9 @@ struct PutCmd {
     /// how many PutRecords calls may be in flight at once (default: the config's maxInFlight, 1)
     #[argh(option)]
     max_in_flight: Option<usize>,
-    /// send buffered lines at the latest this many ms after the first of them was read (default 200)
-    #[argh(option, default = "200")]
-    linger_ms: u64,
+    /// send buffered lines at the latest this many ms after the first of them was read (default: the config's lingerMs, 200)
+    #[argh(option)]
+    linger_ms: Option<u64>,
 }
 
 /// Print the records of a Kinesis stream on stdout, one a line.
@@ -208,18 +207,14 @@ fn main() -> ExitCode {
     };
     let out = Emitter::stdout();
     let result = match cli.command {
-        Command::Spec(_) => {
-            out.emit(&spec_message(spec::spec()));
-            Ok(())
-        }
+        Command::Spec(_) => out.emit(&spec_message(spec::spec())).map_err(Failure::from),
         Command::Check(c) => {
             // A failed check is an answer, not an error: Airbyte expects exit 0.
             let line = match check::run(&c.config) {
                 Ok(summary) => connection_status(true, &summary),
                 Err(why) => connection_status(false, &why),
             };
-            out.emit(&line);
-            Ok(())
+            out.emit(&line).map_err(Failure::from)
         }
         // Airbyte reads a failed write's reason from a TRACE message on stdout.
         Command::Write(w) => run_write(&w, &out).inspect_err(|f| f.emit(&out)),
@@ -271,13 +266,13 @@ fn run_put(p: PutCmd) -> Result<put::PutSummary, Failure> {
         region: p.region,
         max_in_flight: p.max_in_flight,
         shards: p.shards,
+        linger_ms: p.linger_ms,
     };
     let config = Config::load(p.config.as_deref(), &flags)?;
     let options = PutOptions {
         stream: p.stream,
         keys,
         create: p.create || (p.config.is_some() && config.create_streams),
-        linger: Duration::from_millis(p.linger_ms),
         progress: std::io::stderr().is_terminal(),
     };
     put::run(&config, &options, std::io::stdin())

@@ -44,6 +44,9 @@ pub struct Record<'a> {
     pub data: &'a RawValue,
     /// When the source emitted it, epoch milliseconds.
     pub emitted_at: i64,
+    /// `meta.changes` as sent: the fields the source nulled or truncated,
+    /// with reasons (a JSON array), when there are any.
+    pub changes: Option<&'a RawValue>,
 }
 
 /// Which records a STATE message vouches for.
@@ -159,6 +162,14 @@ struct WireRecord<'a> {
     // Raw, so that a number beyond f64 is reported as a bad `emitted_at`, not as bad JSON.
     #[serde(borrow)]
     emitted_at: Option<&'a RawValue>,
+    #[serde(borrow)]
+    meta: Option<WireMeta<'a>>,
+}
+
+#[derive(Deserialize)]
+struct WireMeta<'a> {
+    #[serde(borrow)]
+    changes: Option<&'a RawValue>,
 }
 
 #[derive(Deserialize)]
@@ -236,6 +247,10 @@ pub fn parse_line(line: &[u8]) -> Result<Message<'_>, ParseError> {
                 stream,
                 data,
                 emitted_at,
+                changes: r
+                    .meta
+                    .and_then(|m| m.changes)
+                    .filter(|c| c.get().starts_with('[')),
             }))
         }
         "STATE" => {
@@ -304,10 +319,28 @@ impl<'de> Deserialize<'de> for OrderedObject {
     }
 }
 
+/// What a destination says of the records a state covers.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct StateStats {
+    /// Records received for the state's scope since the scope's last state.
+    pub records: u64,
+    /// Of those, records deliberately not written (counted so that the
+    /// platform's own count still agrees).
+    pub rejected: u64,
+}
+
 /// The STATE message to echo: the input state, fields and values as they
-/// came, with `destinationStats.recordCount` set.
-pub fn state_message(state: &RawValue, record_count: u64) -> String {
-    let stats = format!("{{\"recordCount\":{:?}}}", record_count as f64);
+/// came (its `id` among them), with `destinationStats` set.
+pub fn state_message(state: &RawValue, stats: StateStats) -> String {
+    let mut stats_json = format!("{{\"recordCount\":{:?}", stats.records as f64);
+    if stats.rejected > 0 {
+        stats_json.push_str(&format!(
+            ",\"rejectedRecordCount\":{:?}",
+            stats.rejected as f64
+        ));
+    }
+    stats_json.push('}');
+    let stats = stats_json;
     let mut out = String::with_capacity(state.get().len() + 64);
     out.push_str("{\"type\":\"STATE\",\"state\":{");
     let fields = serde_json::from_str::<OrderedObject>(state.get())
@@ -379,10 +412,26 @@ pub fn spec_message(spec: Value) -> String {
     json!({"type": "SPEC", "spec": spec}).to_string()
 }
 
-/// Where AirbyteMessages go: one line each, flushed, from any thread.
+/// Standard output could not take a message: nothing more can reach the
+/// platform, so the run must stop.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutputError(pub String);
+
+impl fmt::Display for OutputError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "cannot write to standard output ({})", self.0)
+    }
+}
+
+impl std::error::Error for OutputError {}
+
+/// Where AirbyteMessages go: one line each, flushed, from any thread. The
+/// first failed write is remembered, so that writers that cannot return an
+/// error (notices from other threads) still stop the run.
 #[derive(Clone)]
 pub struct Emitter {
     out: Arc<Mutex<Box<dyn Write + Send>>>,
+    broken: Arc<std::sync::OnceLock<OutputError>>,
 }
 
 impl Emitter {
@@ -390,6 +439,7 @@ impl Emitter {
     pub fn new(out: Box<dyn Write + Send>) -> Emitter {
         Emitter {
             out: Arc::new(Mutex::new(out)),
+            broken: Arc::new(std::sync::OnceLock::new()),
         }
     }
 
@@ -398,21 +448,35 @@ impl Emitter {
         Emitter::new(Box::new(std::io::stdout()))
     }
 
-    /// Writes one message line and flushes it. A closed stdout is ignored:
-    /// nobody is left to tell.
-    pub fn emit(&self, line: &str) {
+    /// Writes one message line and flushes it; fails, now and from then on,
+    /// once a write failed (a closed pipe, a full disk).
+    pub fn emit(&self, line: &str) -> Result<(), OutputError> {
+        if let Some(e) = self.broken.get() {
+            return Err(e.clone());
+        }
         let mut out = match self.out.lock() {
             Ok(g) => g,
             Err(poisoned) => poisoned.into_inner(),
         };
-        let _ = out.write_all(line.as_bytes());
-        let _ = out.write_all(b"\n");
-        let _ = out.flush();
+        let written = out
+            .write_all(line.as_bytes())
+            .and_then(|()| out.write_all(b"\n"))
+            .and_then(|()| out.flush());
+        written.map_err(|e| {
+            self.broken
+                .get_or_init(|| OutputError(e.to_string()))
+                .clone()
+        })
     }
 
     /// Writes a LOG message.
-    pub fn log(&self, level: &str, message: &str) {
-        self.emit(&log_message(level, message));
+    pub fn log(&self, level: &str, message: &str) -> Result<(), OutputError> {
+        self.emit(&log_message(level, message))
+    }
+
+    /// The failed write, once one failed.
+    pub fn broken(&self) -> Option<&OutputError> {
+        self.broken.get()
     }
 }
 
@@ -508,14 +572,24 @@ mod tests {
             r#"{"type":"STREAM","zeta":1.10,"alpha":{"big":123456789012345678901234},"destinationStats":{"recordCount":1.0}}"#,
         )
         .unwrap();
+        let stats = |records, rejected| StateStats { records, rejected };
         assert_eq!(
-            state_message(&raw, 3),
+            state_message(&raw, stats(3, 0)),
             r#"{"type":"STATE","state":{"type":"STREAM","zeta":1.10,"alpha":{"big":123456789012345678901234},"destinationStats":{"recordCount":3.0}}}"#
         );
         let empty: Box<RawValue> = serde_json::from_str("{}").unwrap();
         assert_eq!(
-            state_message(&empty, 0),
+            state_message(&empty, stats(0, 0)),
             r#"{"type":"STATE","state":{"destinationStats":{"recordCount":0.0}}}"#
+        );
+        // The platform's `id` goes back unchanged; rejected records are counted.
+        let with_id: Box<RawValue> = serde_json::from_str(
+            r#"{"type":"STREAM","stream":{"stream_descriptor":{"name":"s"},"stream_state":null},"id":4711}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            state_message(&with_id, stats(5, 2)),
+            r#"{"type":"STATE","state":{"type":"STREAM","stream":{"stream_descriptor":{"name":"s"},"stream_state":null},"id":4711,"destinationStats":{"recordCount":5.0,"rejectedRecordCount":2.0}}}"#
         );
     }
 

@@ -1,16 +1,19 @@
-//! `put`: each stdin line becomes one Kinesis record, batched, retried and
-//! bounded exactly as `write` sends Airbyte records.
+//! `put`, the line adapter of the engine: each stdin line becomes one
+//! Kinesis record, batched, aggregated, retried and bounded as `write` sends
+//! Airbyte records.
 
-use crate::batch::{Batch, MAX_RECORD_BYTES};
+use crate::batch::{Batch, TargetId};
 use crate::config::{Config, PartitionKeySource};
-use crate::delivery::{Dispatcher, Done, Sender, Sent};
+use crate::engine::{self, Adapter, Report};
 use crate::failure::{Failure, EXIT_FAILURE};
 use crate::ids::UuidPool;
-use crate::input::{Cancel, Event, LineReader};
+use crate::input::Framing;
+use crate::kinesis::NewStream;
+use crate::outbox::{Outbox, Settings, TargetSpec};
 use crate::partition::{KeyPicker, MAX_KEY_CHARS};
 use crate::protocol::FailureType;
 use crate::session::Session;
-use crate::streams::{ensure_stream, Creation, Readiness};
+use crate::streams::{ensure_stream, Creation};
 use serde_json::value::RawValue;
 use std::io::{Read, Write};
 use std::sync::Arc;
@@ -57,8 +60,6 @@ pub struct PutOptions {
     pub keys: KeySource,
     /// Whether a missing stream is created.
     pub create: bool,
-    /// Longest a line waits in the buffer for others to share its call.
-    pub linger: Duration,
     /// Whether to redraw a progress line on stderr.
     pub progress: bool,
 }
@@ -76,30 +77,16 @@ pub struct PutSummary {
     pub empty: u64,
     /// Lines without the partition key field, given a random key.
     pub random_keys: u64,
-    /// Request figures.
-    pub sent: Sent,
 }
 
-/// Whole megabytes with one decimal, for the progress line and summary.
-fn megabytes(bytes: u64) -> String {
-    format!("{:.1}", bytes as f64 / (1024.0 * 1024.0))
-}
-
-/// The running state of one `put`.
+/// The line adapter's state during a `put`.
 struct Putter<'a> {
-    config: &'a Config,
     options: &'a PutOptions,
-    dispatcher: Dispatcher,
-    open: Option<Batch>,
-    /// When the open batch's first line was read.
-    oldest: Option<Instant>,
-    spare: Vec<Batch>,
-    next_id: u64,
+    target: TargetId,
     ids: UuidPool,
     picker: KeyPicker,
     key_buf: String,
     summary: PutSummary,
-    failed: Option<Failure>,
     started: Instant,
     last_progress: Instant,
 }
@@ -112,136 +99,117 @@ pub fn run(
     input: impl Read + Send + 'static,
 ) -> Result<PutSummary, Failure> {
     options.keys.validate()?;
-    if config.aggregation || config.keep_key_order {
-        eprintln!(
-            "destination-kinesis: put sends each line as its own Kinesis record and does not keep key order \
-             through retries; the config's aggregation and keepKeyOrder apply to write only"
-        );
-    }
     let kinesis = Arc::new(Session::open_for_pipeline(config)?.kinesis);
-    prepare(&kinesis, config, options)?;
-    // Signals are caught only from here on: until a line is read nothing is
-    // buffered, so the default action (exit at once) loses nothing.
-    let cancel = Cancel::install();
-    let dispatcher = Dispatcher::new(config.max_in_flight, || {
-        Sender::new(
-            Arc::clone(&kinesis),
-            config.retry_timeout,
-            Arc::clone(&cancel),
-        )
-    });
-    let picker = KeyPicker::new(match &options.keys {
-        KeySource::Field(pointer) => PartitionKeySource::Pointer(pointer.clone()),
-        _ => PartitionKeySource::Uuid,
-    });
-    let now = Instant::now();
-    let mut putter = Putter {
-        config,
-        options,
-        dispatcher,
-        open: None,
-        oldest: None,
-        spare: Vec::new(),
-        next_id: 0,
-        ids: UuidPool::new(),
-        picker,
-        key_buf: String::new(),
-        summary: PutSummary::default(),
-        failed: None,
-        started: now,
-        last_progress: now,
-    };
-    let mut lines = LineReader::spawn(input, MAX_RECORD_BYTES, cancel);
-    let outcome = putter.read_all(&mut lines);
-    // Whatever ended the input, what was read before it is still sent.
-    putter.flush();
-    let in_flight = putter.dispatcher.drain();
-    putter.collect(in_flight);
-    putter.print_summary();
-    if let Some(f) = putter.failed.take() {
-        return Err(f);
-    }
-    outcome.map(|()| putter.summary)
-}
-
-/// Makes sure the stream exists and is writable, creating it when allowed.
-fn prepare(
-    kinesis: &crate::kinesis::Kinesis,
-    config: &Config,
-    options: &PutOptions,
-) -> Result<(), Failure> {
     let stream = options.stream.as_str();
     let creation = Creation {
         allowed: options.create,
-        mode: config.stream_mode,
-        shards: config.shard_count,
+        shape: NewStream {
+            mode: config.stream_mode,
+            shards: config.shard_count,
+            max_record_size_kib: config.max_record_size_kib,
+        },
         when_missing: ": create it, or pass --create (and --shards N)",
     };
     // A missing stream is a failed run here, not a configuration error.
-    let readiness = ensure_stream(kinesis, stream, creation, config.retry_timeout)
+    let ready = ensure_stream(&kinesis, stream, creation, config.retry_timeout)
         .map_err(|f| f.with_exit_code(EXIT_FAILURE))?;
-    if readiness == Readiness::Created {
+    if ready.created {
         eprintln!(
             "destination-kinesis: created Kinesis stream `{stream}` ({} shards)",
             config.shard_count
         );
     }
-    Ok(())
+    let target = TargetSpec {
+        stream: options.stream.clone(),
+        limits: ready.limits,
+    };
+    let mut settings = Settings::from_config(config);
+    settings.keys_repeat = !matches!(options.keys, KeySource::Random);
+    let outbox = Outbox::new(vec![target], settings);
+    let now = Instant::now();
+    let mut putter = Putter {
+        options,
+        target: TargetId(0),
+        ids: UuidPool::new(),
+        picker: KeyPicker::new(match &options.keys {
+            KeySource::Field(pointer) => PartitionKeySource::Pointer(pointer.clone()),
+            _ => PartitionKeySource::Uuid,
+        }),
+        key_buf: String::new(),
+        summary: PutSummary::default(),
+        started: now,
+        last_progress: now,
+    };
+    let settings = engine::Settings {
+        framing: Framing {
+            delimiter: b'\n',
+            // A line is a record: it may be as long as the stream's records.
+            max_line: ready.limits.record,
+            skip_bom: false,
+        },
+        max_in_flight: config.max_in_flight,
+        retry_timeout: config.retry_timeout,
+    };
+    let (report, result) = engine::run(kinesis, outbox, &settings, input, &mut putter);
+    putter.print_summary(&report);
+    result.map(|()| putter.summary)
+}
+
+impl Adapter for Putter<'_> {
+    fn line(&mut self, line: &[u8], line_no: u64, outbox: &mut Outbox) -> Result<(), Failure> {
+        if line.is_empty() {
+            self.summary.empty += 1;
+            return Ok(());
+        }
+        self.pick_key(line);
+        if let Err(o) = outbox.check_size(self.target, line.len(), &self.key_buf) {
+            return Err(Failure::new(
+                FailureType::System,
+                format!(
+                    "input line {line_no} is {} bytes; with its {}-byte partition key that is over the {}-byte \
+                     record limit of Kinesis stream `{}`; it was not sent, nor anything after it",
+                    line.len(),
+                    self.key_buf.len(),
+                    o.limit,
+                    self.options.stream
+                ),
+            ));
+        }
+        outbox.add(self.target, line, &self.key_buf);
+        self.summary.lines += 1;
+        self.summary.bytes += line.len() as u64;
+        Ok(())
+    }
+
+    fn too_long(&self, line_no: u64, limit: usize, _head: &[u8]) -> Failure {
+        Failure::new(
+            FailureType::System,
+            format!(
+                "input line {line_no} is longer than {limit} bytes, the most a record of Kinesis stream `{}` holds; \
+                 it was not sent, nor anything after it",
+                self.options.stream
+            ),
+        )
+    }
+
+    fn stopped_by(&self, signal: &str) -> Failure {
+        Failure::new(
+            FailureType::Transient,
+            format!("interrupted by {signal}: the lines read before it were sent"),
+        )
+    }
+
+    fn accepted(&mut self, _batch: &Batch, records: u64) {
+        self.summary.accepted += records;
+    }
+
+    fn settle(&mut self, _outbox: &Outbox) -> Result<(), Failure> {
+        self.show_progress();
+        Ok(())
+    }
 }
 
 impl Putter<'_> {
-    /// Reads lines until the end of input, a bad line, a signal or a delivery failure.
-    fn read_all(&mut self, lines: &mut LineReader) -> Result<(), Failure> {
-        loop {
-            if self.failed.is_some() {
-                return Ok(());
-            }
-            let deadline = match self.oldest {
-                Some(t) => t + self.options.linger,
-                None => Instant::now() + PROGRESS_EVERY,
-            };
-            let line_no = lines.line_number() + 1;
-            match lines.next_event(deadline) {
-                Event::Line([]) => self.summary.empty += 1,
-                Event::Line(line) => self.add(line, line_no)?,
-                Event::TooLong => {
-                    return Err(Failure::new(
-                        FailureType::System,
-                        format!(
-                            "input line {line_no} is longer than {MAX_RECORD_BYTES} bytes (1 MiB), the most a Kinesis record holds; \
-                             it was not sent, nor anything after it"
-                        ),
-                    ))
-                }
-                Event::Idle => {
-                    if self.oldest.is_some_and(|t| t.elapsed() >= self.options.linger) {
-                        self.flush();
-                    }
-                    let done = self.dispatcher.poll();
-                    self.collect(done);
-                }
-                Event::Eof => return Ok(()),
-                Event::Cancelled(signal) => {
-                    return Err(Failure::new(
-                        FailureType::Transient,
-                        format!("interrupted by {signal}: the lines read before it were sent"),
-                    ))
-                }
-                Event::Failed(e) => return Err(crate::failure::stdin_failed(&e)),
-            }
-            self.show_progress();
-        }
-    }
-
-    /// Buffers one line as a record, sending the batch when it is full.
-    fn add(&mut self, line: &[u8], line_no: u64) -> Result<(), Failure> {
-        self.pick_key(line);
-        let key = std::mem::take(&mut self.key_buf);
-        let result = self.push(line, &key, line_no);
-        self.key_buf = key;
-        result
-    }
-
     /// The line's partition key into `key_buf`.
     fn pick_key(&mut self, line: &[u8]) {
         match &self.options.keys {
@@ -258,91 +226,6 @@ impl Putter<'_> {
                 }
             }
             KeySource::Random => self.ids.next_into(&mut self.key_buf),
-        }
-    }
-
-    fn push(&mut self, line: &[u8], key: &str, line_no: u64) -> Result<(), Failure> {
-        let size = line.len() + key.len();
-        if size > MAX_RECORD_BYTES {
-            return Err(Failure::new(
-                FailureType::System,
-                format!(
-                    "input line {line_no} is {} bytes; with its {}-byte partition key that is over the {MAX_RECORD_BYTES}-byte (1 MiB) \
-                     Kinesis record limit; it was not sent, nor anything after it",
-                    line.len(),
-                    key.len()
-                ),
-            ));
-        }
-        let buffer_size = self.config.buffer_size;
-        if self
-            .open
-            .as_ref()
-            .is_some_and(|b| !b.fits(size, buffer_size))
-        {
-            self.send_open();
-        }
-        let batch = match self.open.take() {
-            Some(b) => b,
-            None => {
-                self.oldest = Some(Instant::now());
-                self.next_id += 1;
-                match self.spare.pop() {
-                    Some(mut b) => {
-                        b.reset(self.next_id);
-                        b
-                    }
-                    None => Batch::new(&self.options.stream, self.next_id),
-                }
-            }
-        };
-        let batch = self.open.insert(batch);
-        batch.push(line, key, None, 1);
-        let full = batch.len() >= buffer_size;
-        self.summary.lines += 1;
-        self.summary.bytes += line.len() as u64;
-        if full {
-            self.send_open();
-        }
-        Ok(())
-    }
-
-    /// Sends the open batch, unless a delivery already failed.
-    fn send_open(&mut self) {
-        self.oldest = None;
-        let Some(batch) = self.open.take() else {
-            return;
-        };
-        if self.failed.is_some() {
-            return;
-        }
-        let done = self.dispatcher.submit(batch);
-        self.collect(done);
-    }
-
-    /// Sends what is buffered and collects finished deliveries.
-    fn flush(&mut self) {
-        self.send_open();
-        let done = self.dispatcher.poll();
-        self.collect(done);
-    }
-
-    fn collect(&mut self, done: Vec<Done>) {
-        for Done { batch, result } in done {
-            match result {
-                Ok(sent) => {
-                    self.summary.accepted += batch.record_count();
-                    self.summary.sent.add(&sent);
-                    self.spare.push(batch);
-                }
-                Err(e) => {
-                    self.summary.sent.add(&e.sent);
-                    self.summary.accepted += (batch.len() - e.unsent) as u64;
-                    if self.failed.is_none() {
-                        self.failed = Some(e.to_failure(batch.len()));
-                    }
-                }
-            }
         }
     }
 
@@ -364,16 +247,17 @@ impl Putter<'_> {
         let _ = err.flush();
     }
 
-    fn print_summary(&self) {
+    fn print_summary(&self, report: &Report) {
         let s = &self.summary;
-        let secs = self.started.elapsed().as_secs_f64();
+        let sent = &report.sent;
+        let secs = report.elapsed.as_secs_f64();
         let mut text = format!(
             "put {} of {} lines into Kinesis stream `{}` ({} MB) in {} PutRecords calls, {secs:.1} s ({:.0} records/s)",
             s.accepted,
             s.lines,
             self.options.stream,
             megabytes(s.bytes),
-            s.sent.requests,
+            sent.requests,
             s.accepted as f64 / secs.max(0.001),
         );
         if s.empty > 0 {
@@ -385,17 +269,20 @@ impl Putter<'_> {
                 s.random_keys
             ));
         }
-        if s.sent.retried_entries > 0 {
+        if sent.retried_entries > 0 {
             text.push_str(&format!(
                 "; {} entries retried ({} throttled)",
-                s.sent.retried_entries, s.sent.throttled_entries
+                sent.retried_entries, sent.throttled_entries
             ));
         }
-        if s.sent.possible_duplicates > 0 {
+        if sent.possible_duplicates > 0 {
             text.push_str(&format!(
                 "; {} records may have been stored twice (an answer was lost)",
-                s.sent.possible_duplicates
+                sent.possible_duplicates
             ));
+        }
+        if !report.read_anything {
+            text.push_str("; no input was read (standard input was empty or closed)");
         }
         let clear = if self.options.progress {
             "\r\x1b[K"
@@ -404,6 +291,11 @@ impl Putter<'_> {
         };
         eprintln!("{clear}destination-kinesis: {text}");
     }
+}
+
+/// Whole megabytes with one decimal, for the progress line and summary.
+fn megabytes(bytes: u64) -> String {
+    format!("{:.1}", bytes as f64 / (1024.0 * 1024.0))
 }
 
 #[cfg(test)]

@@ -5,6 +5,33 @@ use crate::http::TransportError;
 use crate::kinesis::{Cause, KinesisError};
 use std::time::{Duration, Instant};
 
+/// AWS error codes that a later attempt may cure, for whole calls and for
+/// single PutRecords entries alike.
+const RETRYABLE_CODES: &[&str] = &[
+    "ProvisionedThroughputExceededException",
+    "LimitExceededException",
+    "ThrottlingException",
+    "Throttling",
+    "TooManyRequestsException",
+    "InternalFailure",
+    "InternalFailureException",
+    "ServiceUnavailable",
+    "ServiceUnavailableException",
+    "KMSThrottlingException",
+    "RequestLimitExceeded",
+];
+
+/// Whether an AWS error code is worth another try after a pause.
+pub fn is_retryable_code(code: &str) -> bool {
+    RETRYABLE_CODES.contains(&code)
+}
+
+/// Whether an HTTP error status is worth another try: the service's own
+/// failures (5xx) and its "slow down" (429).
+pub fn is_retryable_status(status: u16) -> bool {
+    status >= 500 || status == 429
+}
+
 /// First backoff ceiling.
 const BASE: Duration = Duration::from_millis(100);
 /// Largest backoff ceiling.

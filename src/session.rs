@@ -41,7 +41,10 @@ impl Session {
         Session::open_with(
             config,
             timeouts(config),
-            Box::new(move |m: &str| log.log("WARN", m)),
+            // A failed write is remembered by the emitter and stops the run there.
+            Box::new(move |m: &str| {
+                let _ = log.log("WARN", m);
+            }),
         )
     }
 

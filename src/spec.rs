@@ -147,6 +147,39 @@ pub fn spec() -> Value {
                     "enum": ["string", "object"],
                     "default": "string",
                     "order": 16
+                },
+                "recordFormat": {
+                    "title": "Record Format",
+                    "description": "`legacy`: the Java connector's records (_airbyte_ab_id, _airbyte_emitted_at in decimal epoch seconds when the destination read the record, _airbyte_data). `v2`: the fields of Airbyte's current destinations (_airbyte_raw_id, _airbyte_extracted_at in epoch ms, _airbyte_generation_id, _airbyte_meta with sync_id and changes, _airbyte_data).",
+                    "type": "string",
+                    "enum": ["legacy", "v2"],
+                    "default": "legacy",
+                    "order": 17
+                },
+                "oversizeRecords": {
+                    "title": "Records Too Large for the Stream",
+                    "description": "`fail`: the sync fails, naming the record. `skip`: the record is not sent; it is counted in a WARN log, the final log and the states' destinationStats.rejectedRecordCount.",
+                    "type": "string",
+                    "enum": ["fail", "skip"],
+                    "default": "fail",
+                    "order": 18
+                },
+                "maxRecordSizeKiB": {
+                    "title": "Maximum Record Size of Created Streams (KiB)",
+                    "description": "MaxRecordSizeInKiB of the streams the connector creates, 1024 to 10240. Unset, AWS's default (1024). Existing streams keep theirs; the connector reads each stream's own limit.",
+                    "type": "integer",
+                    "minimum": 1024,
+                    "maximum": 10240,
+                    "order": 19
+                },
+                "lingerMs": {
+                    "title": "Linger (ms)",
+                    "description": "Longest a record waits for others to share its PutRecords call.",
+                    "type": "integer",
+                    "minimum": 0,
+                    "maximum": 60000,
+                    "default": 200,
+                    "order": 20
                 }
             }
         }

@@ -1,10 +1,10 @@
 //! Stream setup: making sure a Kinesis stream exists and is writable before
 //! the first record, creating it when allowed.
 
-use crate::config::StreamMode;
 use crate::failure::Failure;
-use crate::kinesis::{Kinesis, StreamStatus};
+use crate::kinesis::{Kinesis, NewStream, StreamStatus, StreamSummary};
 use crate::protocol::FailureType;
+use crate::put_records::Limits;
 use crate::retry::{first_contact, is_refused, Backoff};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Mutex, PoisonError};
@@ -17,13 +17,13 @@ const POLL: Duration = Duration::from_millis(500);
 /// calls a second per account, and four pollers stay well within both.
 const SETUP_THREADS: usize = 4;
 
-/// What setup found.
+/// A stream ready to be written, as set-up found it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Readiness {
-    /// The stream already existed.
-    Existed,
-    /// This program created it.
-    Created,
+pub struct Ready {
+    /// Whether this program created it.
+    pub created: bool,
+    /// What its PutRecords calls may carry.
+    pub limits: Limits,
 }
 
 /// How a missing stream is handled.
@@ -31,10 +31,8 @@ pub enum Readiness {
 pub struct Creation {
     /// Whether a missing stream may be created.
     pub allowed: bool,
-    /// Its capacity mode.
-    pub mode: StreamMode,
-    /// Its shards in provisioned mode.
-    pub shards: u32,
+    /// How it is made.
+    pub shape: NewStream,
     /// What follows "stream `x` does not exist" when creation is not allowed:
     /// how this command's user allows it.
     pub when_missing: &'static str,
@@ -47,7 +45,7 @@ pub fn ensure_stream(
     stream: &str,
     creation: Creation,
     timeout: Duration,
-) -> Result<Readiness, Failure> {
+) -> Result<Ready, Failure> {
     ensure_one(kinesis, stream, creation, timeout, &AtomicBool::new(false))
 }
 
@@ -59,10 +57,10 @@ pub fn ensure_streams(
     streams: &[&str],
     creation: Creation,
     timeout: Duration,
-) -> Result<Vec<Readiness>, Failure> {
+) -> Result<Vec<Ready>, Failure> {
     let next = AtomicUsize::new(0);
     let stop = AtomicBool::new(false);
-    let results: Mutex<Vec<Option<Result<Readiness, Failure>>>> =
+    let results: Mutex<Vec<Option<Result<Ready, Failure>>>> =
         Mutex::new(streams.iter().map(|_| None).collect());
     std::thread::scope(|scope| {
         for _ in 0..SETUP_THREADS.min(streams.len()) {
@@ -108,12 +106,12 @@ fn ensure_one(
     creation: Creation,
     timeout: Duration,
     stop: &AtomicBool,
-) -> Result<Readiness, Failure> {
+) -> Result<Ready, Failure> {
     let started = Instant::now();
     let mut backoff = Backoff::until(started + timeout);
-    let mut readiness = Readiness::Existed;
+    let mut created = false;
     let mut last_status = String::from("unknown");
-    let mut answer = first_contact(|| kinesis.stream_status(stream));
+    let mut answer = first_contact(|| kinesis.describe_stream(stream));
     if let Err(e) = &answer {
         if is_refused(e) {
             return Err(Failure::from_kinesis(
@@ -124,15 +122,20 @@ fn ensure_one(
     }
     loop {
         let wait = match answer {
-            Ok(Some(status)) if status.is_writable() => return Ok(readiness),
-            Ok(Some(StreamStatus::Deleting)) => {
+            Ok(Some(summary)) if summary.status().is_writable() => {
+                return Ok(Ready {
+                    created,
+                    limits: limits_of(&summary),
+                })
+            }
+            Ok(Some(summary)) if summary.status() == StreamStatus::Deleting => {
                 return Err(Failure::new(
                     FailureType::Config,
                     format!("Kinesis stream `{stream}` is being deleted; wait until it is gone, then run again"),
                 ))
             }
-            Ok(Some(status)) => {
-                last_status = format!("{status:?}").to_uppercase();
+            Ok(Some(summary)) => {
+                last_status = summary.stream_status;
                 POLL
             }
             Ok(None) if !creation.allowed => {
@@ -141,11 +144,9 @@ fn ensure_one(
                     format!("Kinesis stream `{stream}` does not exist{}", creation.when_missing),
                 ))
             }
-            Ok(None) => match kinesis.create_stream(stream, creation.mode, creation.shards) {
-                Ok(created) => {
-                    if created {
-                        readiness = Readiness::Created;
-                    }
+            Ok(None) => match kinesis.create_stream(stream, &creation.shape) {
+                Ok(made) => {
+                    created |= made;
                     last_status = "CREATING".into();
                     POLL
                 }
@@ -169,8 +170,13 @@ fn ensure_one(
             return Err(Failure::new(FailureType::System, STOPPED));
         }
         std::thread::sleep(wait);
-        answer = kinesis.stream_status(stream);
+        answer = kinesis.describe_stream(stream);
     }
+}
+
+/// What the stream's PutRecords calls may carry, from its summary.
+fn limits_of(summary: &StreamSummary) -> Limits {
+    Limits::for_stream(summary.max_record_size_kib)
 }
 
 fn backoff_delay(

@@ -4,10 +4,10 @@
 mod support;
 
 use destination_kinesis::aggregate::{deaggregate, AggregateError, UserRecord, MAGIC};
-use destination_kinesis::batch::MAX_RECORD_BYTES;
-use destination_kinesis::config::DataFormat;
-use destination_kinesis::envelope::Envelope;
+use destination_kinesis::config::{DataFormat, RecordFormat};
+use destination_kinesis::envelope::{Envelope, Fields};
 use destination_kinesis::kinesis::ReadRecord;
+use destination_kinesis::put_records::Limits;
 use md5::{Digest, Md5};
 use serde_json::{json, Value};
 use std::collections::HashMap;
@@ -62,12 +62,11 @@ fn unpack(
     users
 }
 
-/// (data text, emitted_at, ab_id) of a record envelope.
-fn envelope_fields(bytes: &[u8]) -> (String, i64, String) {
+/// (data text, ab_id) of a record envelope.
+fn envelope_fields(bytes: &[u8]) -> (String, String) {
     let e: Value = serde_json::from_slice(bytes).expect("envelope JSON");
     (
         e["_airbyte_data"].as_str().unwrap().to_string(),
-        e["_airbyte_emitted_at"].as_i64().unwrap(),
         e["_airbyte_ab_id"].as_str().unwrap().to_string(),
     )
 }
@@ -91,8 +90,8 @@ fn fixtures_come_back_exactly_from_aggregates() {
         (Some("Ventes-Été"), "Café Orders"),
         (None, "events"),
     ] {
-        // The input records of this stream: raw data text and emitted_at, in order.
-        let want: Vec<(String, i64)> = input
+        // The input records of this stream: raw data text, in order.
+        let want: Vec<String> = input
             .lines()
             .filter_map(|line| {
                 let v: Value = serde_json::from_str(line).ok()?;
@@ -101,7 +100,7 @@ fn fixtures_come_back_exactly_from_aggregates() {
                     .then(|| {
                         let start = line.find("\"data\":")? + 7;
                         let end = line.rfind(",\"emitted_at\"")?;
-                        Some((line[start..end].to_string(), r["emitted_at"].as_i64()?))
+                        Some(line[start..end].to_string())
                     })?
             })
             .collect();
@@ -113,15 +112,16 @@ fn fixtures_come_back_exactly_from_aggregates() {
             "one aggregate for the few records of {name}"
         );
         let users = unpack(&hash_ranges(&kl, &name), &landed[0]);
-        let got: Vec<(String, i64)> = users
+        let got: Vec<String> = users
             .iter()
             .map(|u| {
-                let (data, at, id) = envelope_fields(&u.data);
+                let (data, id) = envelope_fields(&u.data);
                 assert_eq!(
                     u.partition_key, id,
                     "each record keeps its ab_id as its key"
                 );
-                (data, at)
+                legacy_emitted_at(&u.data);
+                data
             })
             .collect();
         assert_eq!(got, want, "{name}: byte for byte, in input order");
@@ -151,7 +151,7 @@ fn keys_from_data_are_kept_per_record() {
     let users = unpack(&hash_ranges(&kl, "_orders"), &landed[0]);
     assert_eq!(users.len(), 30);
     for (i, u) in users.iter().enumerate() {
-        let (data, _, id) = envelope_fields(&u.data);
+        let (data, id) = envelope_fields(&u.data);
         let data: Value = serde_json::from_str(&data).unwrap();
         assert_eq!(data["i"], i);
         match data["customer"].as_str() {
@@ -170,21 +170,31 @@ fn aggregates_stay_within_a_mebibyte_and_a_record_too_big_for_one_goes_alone() {
             serde_json::from_str(&format!("{{\"i\":99,\"pad\":\"{}\"}}", "p".repeat(pad))).unwrap();
         let mut out = Vec::new();
         let envelope = Envelope {
-            format: DataFormat::String,
+            format: RecordFormat::Legacy,
+            data: DataFormat::String,
             with_stream: false,
         };
+        let id = "0".repeat(36);
         envelope.encode(
             &mut out,
-            &"0".repeat(36),
-            1_700_000_000_000,
-            &data,
-            (None, "big"),
+            &Fields {
+                id: &id,
+                // Epoch seconds take as many characters as at any time this century.
+                received_at: std::time::SystemTime::now(),
+                emitted_at: 1_700_000_000_000,
+                data: &data,
+                changes: None,
+                namespace: None,
+                stream: "big",
+                generation_id: None,
+                sync_id: None,
+            },
         );
         out.len() + 36
     };
     // Fits as a plain Kinesis record, not inside an aggregate (magic, MD5, key table).
-    let alone = MAX_RECORD_BYTES - 4 - kinesis_size(0);
-    assert_eq!(kinesis_size(alone), MAX_RECORD_BYTES - 4);
+    let alone = Limits::CLASSIC.record - 4 - kinesis_size(0);
+    assert_eq!(kinesis_size(alone), Limits::CLASSIC.record - 4);
     let pads: Vec<usize> = (0..12)
         .map(|i| if i == 7 { alone } else { 200_000 })
         .collect();
@@ -196,8 +206,9 @@ fn aggregates_stay_within_a_mebibyte_and_a_record_too_big_for_one_goes_alone() {
             input.push_str(&state_line(i as u64));
         }
     }
-    // One shard, so that reading back gives the records in the order they landed.
-    let config = kl.config(json!({"aggregation": true, "shardCount": 1}));
+    // One shard, so that reading back gives the records in the order they
+    // landed; a long linger, so that only sizes close batches.
+    let config = kl.config(json!({"aggregation": true, "shardCount": 1, "lingerMs": 10000}));
     let run = run_write(&config, &catalog(&[(None, "big")]), input.as_bytes());
     assert_eq!(run.code, 0, "{run:?}");
     assert_eq!(run.states().len(), 3);
@@ -209,7 +220,7 @@ fn aggregates_stay_within_a_mebibyte_and_a_record_too_big_for_one_goes_alone() {
     for landed_record in &landed {
         let r = &landed_record.1;
         assert!(
-            r.data.len() + r.partition_key.len() <= MAX_RECORD_BYTES,
+            r.data.len() + r.partition_key.len() <= Limits::CLASSIC.record,
             "{} bytes",
             r.data.len() + r.partition_key.len()
         );
@@ -224,7 +235,7 @@ fn aggregates_stay_within_a_mebibyte_and_a_record_too_big_for_one_goes_alone() {
                 .collect(),
         };
         for e in envelopes {
-            let (data, _, _) = envelope_fields(&e);
+            let (data, _) = envelope_fields(&e);
             let data: Value = serde_json::from_str(&data).unwrap();
             assert_eq!(data["pad"].as_str().unwrap().len(), pads[order.len()]);
             order.push(data["i"].as_u64().unwrap());

@@ -6,8 +6,9 @@ mod clirun;
 mod support;
 
 use clirun::{run_cli, CliRun, Running};
-use destination_kinesis::batch::Batch;
+use destination_kinesis::kinesis::NewStream;
 use destination_kinesis::kinesis::{Kinesis, StreamStatus};
+use destination_kinesis::put_records::{read_answer, Body, EntryResult};
 use md5::{Digest, Md5};
 use serde_json::{json, Value};
 use std::collections::{HashMap, HashSet};
@@ -99,20 +100,24 @@ fn put_one_line_and_wait(
 /// with the library's client, bypassing `put`.
 fn put_raw(stream: &str, records: &[(&[u8], &str)]) {
     let k = kl().client();
-    k.create_stream(
-        stream,
-        destination_kinesis::config::StreamMode::Provisioned,
-        1,
-    )
-    .unwrap();
+    k.create_stream(stream, &NewStream::provisioned(1)).unwrap();
     wait_active(&k, stream);
-    let mut batch = Batch::new(stream, 0);
+    let mut body = Body::default();
     for (data, key) in records {
-        batch.push(data, key, None, 1);
+        body.push(stream, data, key, None);
     }
     let mut scratch = Vec::new();
-    let body = batch.request_body(None, &mut scratch);
-    k.put_records(stream, body, records.len()).unwrap();
+    let answer = k
+        .call(
+            "PutRecords",
+            Some(stream),
+            body.request(stream, None, &mut scratch),
+        )
+        .unwrap();
+    let results = read_answer(&answer, records.len()).unwrap();
+    assert!(results
+        .iter()
+        .all(|r| matches!(r, EntryResult::Stored { .. })));
 }
 
 /// `prefix0`, `prefix1`, ... as lines.
@@ -614,10 +619,11 @@ fn put_fails_when_kinesis_refuses_a_batch() {
 
 #[test]
 fn put_shows_progress_on_a_terminal_only() {
-    // `script` runs put with a terminal as its stderr; lines come 1.2 s apart,
-    // long enough for a progress line (every 0.5 s).
+    // `script` runs put with a terminal as its stderr; lines come 2 s apart
+    // (the first may wait while the stream is created), long enough for a
+    // progress line (every 0.5 s).
     let shell = format!(
-        "(echo one; sleep 1.2; echo two) | {} put --stream cli-tty --create --shards 1 --endpoint {}",
+        "(echo one; sleep 2; echo two) | {} put --stream cli-tty --create --shards 1 --endpoint {}",
         support::binary(),
         kl().endpoint()
     );

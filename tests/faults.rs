@@ -83,7 +83,7 @@ fn thousands_of_records_through_mixed_faults() {
         d.duplicates > 0,
         "lost answers were injected, so duplicates exist"
     );
-    let possible = live.figure("possible duplicates");
+    let possible = live.figures()["possibleDuplicates"].as_u64().unwrap();
     assert_eq!(
         possible,
         unknown_outcome_entries(&s),
@@ -91,7 +91,7 @@ fn thousands_of_records_through_mixed_faults() {
     );
     assert!(d.duplicates as u64 <= possible);
     assert_eq!(
-        live.figure("records ("),
+        live.figures()["records"],
         4000,
         "the final LOG counts every record read"
     );
@@ -141,7 +141,7 @@ fn slow_answers_past_the_request_timeout_give_duplicates_only() {
     let d = check_delivery(&s, &input, &live, true);
     assert_eq!(d.unique, 1500);
     assert_eq!(d.duplicates, 200, "two slow answers of 100 records each");
-    assert_eq!(live.figure("possible duplicates"), 200);
+    assert_eq!(live.figures()["possibleDuplicates"], 200);
 }
 
 #[test]
@@ -464,7 +464,7 @@ fn sigint_during_a_steady_stream_stops_reading_and_keeps_the_checkpoint_rule() {
         live.error_message()
     );
     let d = check_delivery(&s, &input, &live, false);
-    let read = live.figure("records (") as usize;
+    let read = live.figures()["records"].as_u64().unwrap() as usize;
     assert!(read < input.records, "it stopped reading");
     assert_eq!(d.unique, read, "everything read was sent");
     assert!((0..read).all(|i| d.copies[i] == 1));

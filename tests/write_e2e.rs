@@ -3,6 +3,7 @@
 
 mod support;
 
+use destination_kinesis::kinesis::NewStream;
 use serde_json::{json, Value};
 use std::collections::HashMap;
 use support::*;
@@ -34,7 +35,9 @@ fn fixtures_round_trip_exactly() {
     let kl = KinesisLocal::start();
     let config = kl.config(json!({}));
     let catalog: Value = serde_json::from_str(&fixture("catalog.json")).unwrap();
+    let before = std::time::SystemTime::now();
     let run = run_write(&config, &catalog, fixture("messages.jsonl").as_bytes());
+    let after = std::time::SystemTime::now();
     assert_eq!(run.code, 0, "{run:?}");
 
     let expected = fixture_records();
@@ -53,21 +56,27 @@ fn fixtures_round_trip_exactly() {
             .filter(|(n, s, _, _)| n.as_deref() == ns && s == stream)
             .collect();
         assert_eq!(records.len(), want.len(), "records in {kinesis_name}");
-        let mut got: Vec<(String, i64)> = records
+        let mut got: Vec<String> = records
             .iter()
             .map(|(_, r)| {
                 let e = envelope(r);
+                assert_eq!(e.as_object().unwrap().len(), 3, "{e}");
+                let text = String::from_utf8_lossy(&r.data);
+                let at = |field: &str| text.find(&format!("\"{field}\":")).unwrap();
+                assert!(
+                    text.starts_with("{\"_airbyte_ab_id\":")
+                        && at("_airbyte_ab_id") < at("_airbyte_emitted_at")
+                        && at("_airbyte_emitted_at") < at("_airbyte_data"),
+                    "the Java connector's fields, in its order: {text}"
+                );
                 let id = e["_airbyte_ab_id"].as_str().unwrap();
                 assert_eq!(id, r.partition_key, "the ab_id is the partition key");
                 assert_eq!(uuid::Uuid::parse_str(id).unwrap().get_version_num(), 4);
-                (
-                    e["_airbyte_data"].as_str().unwrap().to_string(),
-                    e["_airbyte_emitted_at"].as_i64().unwrap(),
-                )
+                assert_read_between(&r.data, before, after);
+                e["_airbyte_data"].as_str().unwrap().to_string()
             })
             .collect();
-        let mut want: Vec<(String, i64)> =
-            want.iter().map(|(_, _, d, t)| (d.clone(), *t)).collect();
+        let mut want: Vec<String> = want.iter().map(|(_, _, d, _)| d.clone()).collect();
         got.sort();
         want.sort();
         assert_eq!(got, want, "data must come back byte for byte");
@@ -92,10 +101,11 @@ fn fixtures_round_trip_exactly() {
         .as_str()
         .unwrap()
         .contains("public.users -> public_users"));
-    assert!(logs.last().unwrap()["log"]["message"]
-        .as_str()
-        .unwrap()
-        .contains("Kinesis accepted 9 records"));
+    // For people, the summary; for programs, the same figures as JSON.
+    let summary = logs[logs.len() - 2]["log"]["message"].as_str().unwrap();
+    assert!(summary.contains("Kinesis accepted 9 records"), "{summary}");
+    assert_eq!(logs.last().unwrap()["log"]["level"], "DEBUG");
+    assert_eq!(run.figures()["accepted"], 9);
 }
 
 #[test]
@@ -133,23 +143,14 @@ fn batches_by_buffer_size_and_echoes_each_state_after_its_records() {
         .iter()
         .all(|s| s["state"]["destinationStats"]["recordCount"] == 10.0));
     // 66 records to `a` in batches of 7 and 34 to `b`: ceil(66/7) + ceil(34/7) calls.
-    let last = run.of_type("LOG").last().unwrap()["log"]["message"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    assert!(last.contains("in 15 PutRecords calls"), "{last}");
+    assert_eq!(run.figures()["requests"], 15);
 }
 
 #[test]
 fn existing_stream_is_kept_and_missing_one_created_with_shard_count() {
     let kl = KinesisLocal::start();
     let k = kl.client();
-    k.create_stream(
-        "_pre",
-        destination_kinesis::config::StreamMode::Provisioned,
-        1,
-    )
-    .unwrap();
+    k.create_stream("_pre", &NewStream::provisioned(1)).unwrap();
     let config = kl.config(json!({ "shardCount": 3 }));
     let run = run_write(
         &config,

@@ -89,7 +89,7 @@ impl CredentialsError {
 
     /// `unreachable` for HTTP 5xx (and 429), else `new`.
     pub fn for_status(status: u16, message: impl Into<String>) -> CredentialsError {
-        if status >= 500 || status == 429 {
+        if crate::retry::is_retryable_status(status) {
             CredentialsError::unreachable(message)
         } else {
             CredentialsError::new(message)

@@ -14,7 +14,7 @@ mod feed;
 mod sink;
 
 use destination_kinesis::aggregate::deaggregate;
-use destination_kinesis::config::StreamMode;
+use destination_kinesis::kinesis::NewStream;
 use feed::Feed;
 use serde_json::{json, Value};
 use sink::{Seen, Sink};
@@ -643,7 +643,7 @@ fn into_kinesis_local(records: u64, size: usize, aggregation: bool) -> String {
     };
     let k = kl.client();
     let stream = "_bench_0";
-    k.create_stream(stream, StreamMode::Provisioned, 2)
+    k.create_stream(stream, &NewStream::provisioned(2))
         .expect("CreateStream");
     let deadline = Instant::now() + Duration::from_secs(30);
     while !matches!(k.stream_status(stream), Ok(Some(s)) if s.is_writable()) {

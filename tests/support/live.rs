@@ -116,17 +116,9 @@ impl Live {
             })
             .collect()
     }
-    /// The figure before `label` in the final LOG, e.g. "possible duplicates".
-    pub fn figure(&self, label: &str) -> u64 {
-        let last = self.logs().last().copied().unwrap_or("").to_string();
-        let at = last
-            .find(label)
-            .unwrap_or_else(|| panic!("no `{label}` in {last}"));
-        last[..at]
-            .split_whitespace()
-            .last()
-            .and_then(|n| n.parse().ok())
-            .unwrap_or_else(|| panic!("no figure before `{label}` in {last}"))
+    /// The final LOG's figures.
+    pub fn figures(&self) -> Value {
+        super::figures_of(&self.messages)
     }
 }
 

@@ -246,7 +246,24 @@ pub struct Run {
     pub messages: Vec<Value>,
 }
 
+/// The final LOG's figures (the machine-readable DEBUG line `write` ends with).
+pub fn figures_of(messages: &[Value]) -> Value {
+    let prefix = destination_kinesis::write::FIGURES_PREFIX;
+    messages
+        .iter()
+        .rev()
+        .filter(|m| m["type"] == "LOG")
+        .find_map(|m| m["log"]["message"].as_str()?.strip_prefix(prefix))
+        .map(|json| serde_json::from_str(json).expect("figures are JSON"))
+        .unwrap_or_else(|| panic!("no `{prefix}` LOG line in {messages:?}"))
+}
+
 impl Run {
+    /// The final LOG's figures.
+    pub fn figures(&self) -> Value {
+        figures_of(&self.messages)
+    }
+
     /// Messages of a given `type`.
     pub fn of_type(&self, kind: &str) -> Vec<&Value> {
         self.messages.iter().filter(|m| m["type"] == kind).collect()
@@ -435,4 +452,47 @@ pub fn state_line(n: u64) -> String {
 /// Decodes a Kinesis record written by the connector into its envelope.
 pub fn envelope(r: &ReadRecord) -> Value {
     serde_json::from_slice(&r.data).expect("record data is the JSON envelope")
+}
+
+/// `_airbyte_emitted_at` of a legacy envelope, read as Jackson reads an
+/// `Instant` from a number (epoch seconds, the fraction as nanoseconds),
+/// after checking it is written as the Java connector wrote it: a plain
+/// decimal with exactly nine fraction digits.
+pub fn legacy_emitted_at(envelope: &[u8]) -> std::time::SystemTime {
+    #[derive(serde::Deserialize)]
+    struct Legacy<'a> {
+        #[serde(borrow, rename = "_airbyte_emitted_at")]
+        emitted_at: &'a serde_json::value::RawValue,
+    }
+    let e: Legacy<'_> = serde_json::from_slice(envelope).expect("a legacy envelope");
+    let text = e.emitted_at.get();
+    let (secs, nanos) = text
+        .split_once('.')
+        .unwrap_or_else(|| panic!("`{text}` has no fraction"));
+    assert_eq!(nanos.len(), 9, "`{text}` has nine fraction digits");
+    assert!(
+        secs.bytes()
+            .chain(nanos.bytes())
+            .all(|b| b.is_ascii_digit()),
+        "{text}"
+    );
+    std::time::UNIX_EPOCH
+        + Duration::new(
+            secs.parse().expect("seconds"),
+            nanos.parse().expect("nanoseconds"),
+        )
+}
+
+/// Asserts that a legacy envelope's `_airbyte_emitted_at` falls in the run's
+/// time window: it is when the destination read the record.
+pub fn assert_read_between(
+    envelope: &[u8],
+    from: std::time::SystemTime,
+    to: std::time::SystemTime,
+) {
+    let at = legacy_emitted_at(envelope);
+    assert!(
+        from <= at && at <= to,
+        "emitted_at {at:?} outside the run's window {from:?}..{to:?}"
+    );
 }

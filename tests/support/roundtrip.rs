@@ -6,10 +6,10 @@
 #![allow(dead_code)]
 
 use base64::Engine;
-use destination_kinesis::batch::Batch;
-use destination_kinesis::config::DataFormat;
-use destination_kinesis::envelope::Envelope;
-use destination_kinesis::protocol::{parse_line, state_message, Message, ParseError};
+use destination_kinesis::batch::{Batch, TargetId};
+use destination_kinesis::config::{DataFormat, RecordFormat};
+use destination_kinesis::envelope::{Envelope, Fields};
+use destination_kinesis::protocol::{parse_line, state_message, Message, ParseError, StateStats};
 use serde_json::Value;
 
 /// What one line turned out to be, for counting coverage.
@@ -126,77 +126,110 @@ fn check_record(line: &[u8], namespace: Option<&str>, stream: &str, data: &str, 
         }
     };
     let id = "0b7c5e4e-2f7a-4c53-9f35-6a0f8d1e2c3b";
-    let mut batch = Batch::new("fuzz-stream", 1);
+    let mut batch = Batch::new(TargetId(0), "fuzz-stream".into(), 1, 0);
     let mut envelopes = Vec::new();
-    for format in [DataFormat::String, DataFormat::Object] {
-        for with_stream in [false, true] {
-            let env = Envelope {
-                format,
-                with_stream,
-            };
-            let mut out = Vec::new();
-            let raw: Box<serde_json::value::RawValue> =
-                serde_json::value::RawValue::from_string(data.to_string())
-                    .expect("raw data re-wraps");
-            env.encode(&mut out, id, emitted_at, &raw, (namespace, stream));
-            if format == DataFormat::Object && data_value.is_none() {
+    let shapes = [RecordFormat::Legacy, RecordFormat::V2]
+        .into_iter()
+        .flat_map(|r| {
+            [DataFormat::String, DataFormat::Object]
+                .into_iter()
+                .flat_map(move |d| [false, true].map(|w| (r, d, w)))
+        });
+    for (record_format, format, with_stream) in shapes {
+        let env = Envelope {
+            format: record_format,
+            data: format,
+            with_stream,
+        };
+        let mut out = Vec::new();
+        let raw: Box<serde_json::value::RawValue> =
+            serde_json::value::RawValue::from_string(data.to_string()).expect("raw data re-wraps");
+        let received_at = std::time::UNIX_EPOCH + std::time::Duration::new(1_700_000_000, 5);
+        env.encode(
+            &mut out,
+            &Fields {
+                id,
+                received_at,
+                emitted_at,
+                data: &raw,
+                changes: None,
+                namespace,
+                stream,
+                generation_id: Some(1),
+                sync_id: Some(2),
+            },
+        );
+        if format == DataFormat::Object && data_value.is_none() {
+            let text = String::from_utf8_lossy(&out);
+            assert!(
+                text.contains(data),
+                "object data not verbatim: {}",
+                show(line)
+            );
+            batch.push(&out, stream, None, 1);
+            envelopes.push((out, stream.to_string()));
+            continue;
+        }
+        let v: Value = serde_json::from_slice(&out).unwrap_or_else(|e| {
+            panic!(
+                "envelope is not JSON ({e}): {} from {}",
+                String::from_utf8_lossy(&out),
+                show(line)
+            )
+        });
+        match record_format {
+            RecordFormat::Legacy => {
+                assert_eq!(v["_airbyte_ab_id"], id);
+                let text = String::from_utf8_lossy(&out);
+                assert!(text.contains(r#""_airbyte_emitted_at":1700000000.000000005,"#));
+            }
+            RecordFormat::V2 => {
+                assert_eq!(v["_airbyte_raw_id"], id);
+                assert_eq!(v["_airbyte_extracted_at"].as_i64(), Some(emitted_at));
+                assert_eq!(v["_airbyte_generation_id"], 1);
+                assert_eq!(
+                    v["_airbyte_meta"],
+                    serde_json::json!({"sync_id": 2, "changes": []})
+                );
+            }
+        }
+        match format {
+            DataFormat::String => assert_eq!(
+                v["_airbyte_data"].as_str(),
+                Some(data),
+                "string data changed: {}",
+                show(line)
+            ),
+            DataFormat::Object => {
+                assert_eq!(
+                    Some(&v["_airbyte_data"]),
+                    data_value.as_ref(),
+                    "object data changed: {}",
+                    show(line)
+                );
+                // Byte for byte: the data text stands in the envelope unchanged.
                 let text = String::from_utf8_lossy(&out);
                 assert!(
                     text.contains(data),
                     "object data not verbatim: {}",
                     show(line)
                 );
-                batch.push(&out, stream, None, 1);
-                envelopes.push((out, stream.to_string()));
-                continue;
             }
-            let v: Value = serde_json::from_slice(&out).unwrap_or_else(|e| {
-                panic!(
-                    "envelope is not JSON ({e}): {} from {}",
-                    String::from_utf8_lossy(&out),
-                    show(line)
-                )
-            });
-            assert_eq!(v["_airbyte_ab_id"], id);
-            assert_eq!(v["_airbyte_emitted_at"].as_i64(), Some(emitted_at));
-            match format {
-                DataFormat::String => assert_eq!(
-                    v["_airbyte_data"].as_str(),
-                    Some(data),
-                    "string data changed: {}",
-                    show(line)
-                ),
-                DataFormat::Object => {
-                    assert_eq!(
-                        Some(&v["_airbyte_data"]),
-                        data_value.as_ref(),
-                        "object data changed: {}",
-                        show(line)
-                    );
-                    // Byte for byte: the data text stands in the envelope unchanged.
-                    let text = String::from_utf8_lossy(&out);
-                    assert!(
-                        text.contains(data),
-                        "object data not verbatim: {}",
-                        show(line)
-                    );
-                }
-            }
-            if with_stream {
-                assert_eq!(v["_airbyte_stream"].as_str(), Some(stream));
-                assert_eq!(v["_airbyte_namespace"].as_str(), namespace);
-            } else {
-                assert!(v.get("_airbyte_stream").is_none());
-            }
-            // Partition keys with JSON-special characters survive too.
-            let key = stream;
-            batch.push(&out, key, None, 1);
-            envelopes.push((out, key.to_string()));
         }
+        if with_stream {
+            assert_eq!(v["_airbyte_stream"].as_str(), Some(stream));
+            assert_eq!(v["_airbyte_namespace"].as_str(), namespace);
+        } else {
+            assert!(v.get("_airbyte_stream").is_none());
+        }
+        // Partition keys with JSON-special characters survive too.
+        let key = stream;
+        batch.push(&out, key, None, 1);
+        envelopes.push((out, key.to_string()));
     }
     let mut scratch = Vec::new();
     for indexes in [None, Some(&[3usize, 0][..])] {
-        let body = batch.request_body(indexes, &mut scratch);
+        let body = batch.request(indexes, &mut scratch);
         let v: Value = serde_json::from_slice(body)
             .unwrap_or_else(|e| panic!("PutRecords body is not JSON ({e}) for {}", show(line)));
         assert_eq!(v["StreamName"], "fuzz-stream");
@@ -221,14 +254,20 @@ fn check_record(line: &[u8], namespace: Option<&str>, stream: &str, data: &str, 
         }
     }
     let payload: usize = envelopes.iter().map(|(d, k)| d.len() + k.len()).sum();
-    assert_eq!(batch.payload_bytes(), payload);
+    assert_eq!(batch.payload(), payload);
     assert_eq!(batch.record_count(), envelopes.len() as u64);
 }
 
 fn check_state(line: &[u8], raw: &str) {
     let raw_value: Box<serde_json::value::RawValue> =
         serde_json::value::RawValue::from_string(raw.to_string()).expect("raw state re-wraps");
-    let echoed = state_message(&raw_value, 7);
+    let echoed = state_message(
+        &raw_value,
+        StateStats {
+            records: 7,
+            rejected: 0,
+        },
+    );
     if serde_json::from_str::<Value>(raw).is_err() {
         // Legal JSON beyond what values hold (see check_record): echoed verbatim.
         if let Err(e) = serde_json::from_str::<serde::de::IgnoredAny>(&echoed) {

@@ -1,0 +1,233 @@
+//! The sending engine that `write` and `put` both drive. It reads stdin line
+//! by line and hands each line to the command's adapter, which turns it into
+//! records in the outbox; it sends the batches the outbox closes, up to
+//! `maxInFlight` at once, and gives the results back to the adapter as they
+//! come. At the end of input, on a bad line, on a signal or on a failed
+//! delivery, it stops reading, sends what is buffered (unless a delivery
+//! failed) and waits for every answer.
+
+use crate::batch::Batch;
+use crate::delivery::{Dispatcher, Done, Sender, Sent};
+use crate::failure::{stdin_failed, Failure};
+use crate::input::{Cancel, Event, Framing, LineReader};
+use crate::kinesis::Kinesis;
+use crate::outbox::Outbox;
+use crate::protocol::FailureType;
+use std::io::Read;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// How long the engine waits for input when nothing is due, before it looks
+/// again at what the adapter may want to do (redraw progress).
+const IDLE_TICK: Duration = Duration::from_millis(500);
+
+/// What a command does with the lines and the results: the part of `write`
+/// and `put` that differs.
+pub trait Adapter {
+    /// Takes one input line (without its delimiter); records go into `outbox`.
+    fn line(&mut self, line: &[u8], line_no: u64, outbox: &mut Outbox) -> Result<(), Failure>;
+
+    /// The failure for a line longer than the engine's line limit, given
+    /// the line's first bytes.
+    fn too_long(&self, line_no: u64, limit: usize, head: &[u8]) -> Failure;
+
+    /// The failure for a run stopped by a signal, once what was read is sent.
+    fn stopped_by(&self, signal: &str) -> Failure;
+
+    /// `records` input records of `batch` were accepted: all of them, unless
+    /// its delivery failed.
+    fn accepted(&mut self, batch: &Batch, records: u64);
+
+    /// Results came in, or time passed: echo what became safe, redraw progress.
+    fn settle(&mut self, outbox: &Outbox) -> Result<(), Failure>;
+}
+
+/// How the engine reads and sends.
+#[derive(Debug, Clone, Copy)]
+pub struct Settings {
+    /// How input is cut into lines.
+    pub framing: Framing,
+    /// PutRecords calls in flight at once.
+    pub max_in_flight: usize,
+    /// How long one batch may be retried.
+    pub retry_timeout: Duration,
+}
+
+/// What a run did, whatever its outcome.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Report {
+    /// Lines read.
+    pub lines: u64,
+    /// Whether any input at all was read.
+    pub read_anything: bool,
+    /// Request figures.
+    pub sent: Sent,
+    /// Bytes of Kinesis records put into batches.
+    pub entry_bytes: u64,
+    /// How long the run took.
+    pub elapsed: Duration,
+}
+
+/// The running state of one run.
+struct Engine {
+    outbox: Outbox,
+    dispatcher: Dispatcher,
+    lines: LineReader,
+    sent: Sent,
+    /// The first failure that stops sending (a delivery, or stdout); once
+    /// set, nothing more is sent.
+    failed: Option<Failure>,
+}
+
+/// Reads `input` to its end through `adapter`, sending with `kinesis`.
+/// Signals (SIGTERM, SIGINT) are caught from here on.
+pub fn run<A: Adapter>(
+    kinesis: Arc<Kinesis>,
+    outbox: Outbox,
+    settings: &Settings,
+    input: impl Read + Send + 'static,
+    adapter: &mut A,
+) -> (Report, Result<(), Failure>) {
+    let started = Instant::now();
+    let cancel = Cancel::install();
+    let lines = LineReader::spawn(input, settings.framing, Arc::clone(&cancel));
+    let waker = lines.waker();
+    let retry_timeout = settings.retry_timeout;
+    let dispatcher = Dispatcher::new(
+        settings.max_in_flight,
+        || Sender::new(Arc::clone(&kinesis), retry_timeout, Arc::clone(&cancel)),
+        move || waker.wake(),
+    );
+    let mut engine = Engine {
+        outbox,
+        dispatcher,
+        lines,
+        sent: Sent::default(),
+        failed: None,
+    };
+    let read = engine.read_all(adapter, settings.framing.max_line);
+    // Whatever ended the input, what was read is sent, so that the states
+    // it covers can be echoed; unless sending already failed.
+    if engine.failed.is_none() {
+        engine.outbox.close_all();
+        engine.send_ready(adapter);
+    }
+    let done = engine.dispatcher.drain();
+    engine.collect(done, adapter);
+    let report = Report {
+        lines: engine.lines.line_number(),
+        read_anything: engine.lines.read_anything(),
+        sent: engine.sent,
+        entry_bytes: engine.outbox.entry_bytes(),
+        elapsed: started.elapsed(),
+    };
+    let result = match engine.failed.take() {
+        Some(f) => Err(f),
+        None => read,
+    };
+    (report, result)
+}
+
+impl Engine {
+    /// Reads lines until the end of input, a bad line, a signal or a failure.
+    fn read_all<A: Adapter>(&mut self, adapter: &mut A, max_line: usize) -> Result<(), Failure> {
+        while self.failed.is_none() {
+            let line_no = self.lines.line_number() + 1;
+            // While every call is in flight a due batch could not go out
+            // anyway: it goes on filling until a call returns (which wakes
+            // the wait), so slow answers make batches fuller, not smaller.
+            let deadline = self
+                .outbox
+                .next_deadline()
+                .filter(|_| self.dispatcher.has_free_slot())
+                .unwrap_or_else(|| Instant::now() + IDLE_TICK);
+            match self.lines.next_event(deadline) {
+                Event::Line(line) => adapter.line(line, line_no, &mut self.outbox)?,
+                Event::TooLong(head) => return Err(adapter.too_long(line_no, max_line, head)),
+                Event::Idle => {
+                    let done = self.dispatcher.poll();
+                    self.collect(done, adapter);
+                    if self.dispatcher.has_free_slot() {
+                        self.outbox.close_due(Instant::now());
+                    }
+                    self.settle(adapter);
+                }
+                Event::Eof => return Ok(()),
+                Event::Cancelled(signal) => return Err(adapter.stopped_by(signal)),
+                Event::Failed(e) => return Err(stdin_failed(&e)),
+            }
+            self.send_ready(adapter);
+        }
+        Ok(())
+    }
+
+    /// Sends the batches the outbox closed, waiting for a free slot (and,
+    /// under keepKeyOrder, for the stream's previous batch) as needed.
+    fn send_ready<A: Adapter>(&mut self, adapter: &mut A) {
+        while let Some(batch) = self.outbox.pop_ready() {
+            // Under keepKeyOrder a stream has one batch in flight at a time,
+            // so a key's next record never overtakes a retried earlier one.
+            if self.outbox.keeps_key_order() {
+                while self.outbox.in_flight(batch.target) > 0 && self.failed.is_none() {
+                    let done = self.dispatcher.wait_one();
+                    if done.is_empty() {
+                        break;
+                    }
+                    self.collect(done, adapter);
+                }
+            }
+            let done = self.dispatcher.wait_for_slot();
+            self.collect(done, adapter);
+            // Once sending failed nothing more goes out: its records stay
+            // unaccepted, so no state after them is echoed.
+            if self.failed.is_some() {
+                self.outbox.discard(batch);
+                continue;
+            }
+            self.outbox.sending(&batch);
+            if let Err(batch) = self.dispatcher.submit(batch) {
+                self.outbox.finished(batch, false);
+                self.fail(Failure::new(
+                    FailureType::System,
+                    "internal error: no thread is left to send requests; run again from the last echoed state",
+                ));
+            }
+        }
+    }
+
+    /// Takes in finished deliveries.
+    fn collect<A: Adapter>(&mut self, done: Vec<Done>, adapter: &mut A) {
+        if done.is_empty() {
+            return;
+        }
+        for Done { batch, result } in done {
+            match result {
+                Ok(sent) => {
+                    self.sent.add(&sent);
+                    adapter.accepted(&batch, batch.record_count());
+                    self.outbox.finished(batch, true);
+                }
+                Err(e) => {
+                    self.sent.add(&e.sent);
+                    let unsent = batch.records_in(&e.unsent);
+                    adapter.accepted(&batch, batch.record_count() - unsent);
+                    let failure = e.to_failure(batch.len());
+                    self.outbox.finished(batch, false);
+                    self.fail(failure);
+                }
+            }
+        }
+        self.settle(adapter);
+    }
+
+    fn settle<A: Adapter>(&mut self, adapter: &mut A) {
+        if let Err(f) = adapter.settle(&self.outbox) {
+            self.fail(f);
+        }
+    }
+
+    /// Notes the first failure; later ones follow from it.
+    fn fail(&mut self, failure: Failure) {
+        self.failed.get_or_insert(failure);
+    }
+}

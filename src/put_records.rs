@@ -1,0 +1,316 @@
+//! The PutRecords wire format, both ways: the request body, built entry by
+//! entry so that it is ready to send the moment a batch closes, and the
+//! answer, read into one result per entry.
+
+use crate::json::json_string;
+use crate::retry::is_retryable_code;
+use serde::Deserialize;
+
+/// Most entries in one PutRecords call.
+pub const MAX_ENTRIES: usize = 500;
+
+const MIB: usize = 1024 * 1024;
+
+/// What one stream's PutRecords calls may carry: the largest entry (data
+/// plus partition key) and the largest request (all data plus all keys).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Largest entry, bytes.
+    pub record: usize,
+    /// Largest request payload, bytes.
+    pub request: usize,
+}
+
+impl Limits {
+    /// The limits before large records (and of services that report no
+    /// `MaxRecordSizeInKiB`): 1 MiB an entry, 5 MiB a request.
+    pub const CLASSIC: Limits = Limits {
+        record: MIB,
+        request: 5 * MIB,
+    };
+
+    /// The limits of a stream that reports `MaxRecordSizeInKiB` (or none):
+    /// the current PutRecords reference allows entries up to the stream's
+    /// maximum and 10 MiB a request.
+    pub fn for_stream(max_record_size_kib: Option<u32>) -> Limits {
+        match max_record_size_kib {
+            None => Limits::CLASSIC,
+            Some(kib) => {
+                let record = (kib as usize * 1024).clamp(MIB, 10 * MIB);
+                Limits {
+                    record,
+                    request: 10 * MIB,
+                }
+            }
+        }
+    }
+}
+
+/// One entry's place in the body.
+#[derive(Debug, Clone, Copy)]
+struct Span {
+    start: usize,
+    end: usize,
+}
+
+/// A PutRecords request body, complete after every push:
+/// `{"StreamName":…,"Records":[{"Data":…,"PartitionKey":…},…]}`.
+#[derive(Debug, Default)]
+pub struct Body {
+    bytes: Vec<u8>,
+    spans: Vec<Span>,
+    payload: usize,
+}
+
+/// What closes a PutRecords body.
+const BODY_END: &[u8] = b"]}";
+
+impl Body {
+    /// Number of entries.
+    pub fn len(&self) -> usize {
+        self.spans.len()
+    }
+
+    /// Whether there are no entries.
+    pub fn is_empty(&self) -> bool {
+        self.spans.is_empty()
+    }
+
+    /// Data plus partition key bytes of all entries: what the request limit counts.
+    pub fn payload(&self) -> usize {
+        self.payload
+    }
+
+    /// Bytes of body held.
+    pub fn byte_len(&self) -> usize {
+        self.bytes.len()
+    }
+
+    /// Bytes of memory the body keeps, used or not.
+    pub fn capacity(&self) -> usize {
+        self.bytes.capacity() + self.spans.capacity() * std::mem::size_of::<Span>()
+    }
+
+    /// Empties the body, keeping at most `keep` bytes of its memory.
+    pub fn clear(&mut self, keep: usize) {
+        self.bytes.clear();
+        self.bytes.shrink_to(keep);
+        self.spans.clear();
+        self.payload = 0;
+    }
+
+    /// Adds an entry for `stream` (the name opens the body on the first push).
+    pub fn push(
+        &mut self,
+        stream: &str,
+        data: &[u8],
+        partition_key: &str,
+        explicit_hash_key: Option<&str>,
+    ) {
+        if self.bytes.is_empty() {
+            body_start(&mut self.bytes, stream);
+        } else {
+            self.bytes.truncate(self.bytes.len() - BODY_END.len());
+            self.bytes.push(b',');
+        }
+        let start = self.bytes.len();
+        self.bytes.extend_from_slice(b"{\"Data\":\"");
+        base64_simd::STANDARD.encode_append(data, &mut self.bytes);
+        self.bytes.extend_from_slice(b"\",\"PartitionKey\":");
+        json_string(&mut self.bytes, partition_key);
+        if let Some(hash) = explicit_hash_key {
+            self.bytes.extend_from_slice(b",\"ExplicitHashKey\":");
+            json_string(&mut self.bytes, hash);
+        }
+        self.bytes.push(b'}');
+        self.spans.push(Span {
+            start,
+            end: self.bytes.len(),
+        });
+        self.bytes.extend_from_slice(BODY_END);
+        self.payload += data.len() + partition_key.len();
+    }
+
+    /// The request for the entries at `indexes` (every entry when None): the
+    /// body itself, or one built in `scratch` for a resend of some entries.
+    #[must_use]
+    pub fn request<'a>(
+        &'a self,
+        stream: &str,
+        indexes: Option<&[usize]>,
+        scratch: &'a mut Vec<u8>,
+    ) -> &'a [u8] {
+        if indexes.is_none() && !self.bytes.is_empty() {
+            return &self.bytes;
+        }
+        scratch.clear();
+        body_start(scratch, stream);
+        let mut first = true;
+        let mut put = |span: &Span, out: &mut Vec<u8>| {
+            if !first {
+                out.push(b',');
+            }
+            first = false;
+            out.extend_from_slice(&self.bytes[span.start..span.end]);
+        };
+        match indexes {
+            None => self.spans.iter().for_each(|s| put(s, scratch)),
+            Some(ix) => ix.iter().for_each(|&i| put(&self.spans[i], scratch)),
+        }
+        scratch.extend_from_slice(BODY_END);
+        scratch
+    }
+}
+
+/// Writes the opening of a PutRecords body for `stream`.
+fn body_start(out: &mut Vec<u8>, stream: &str) {
+    out.extend_from_slice(b"{\"StreamName\":");
+    json_string(out, stream);
+    out.extend_from_slice(b",\"Records\":[");
+}
+
+/// One entry that Kinesis did not store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EntryFailure {
+    /// Its error code, e.g. `ProvisionedThroughputExceededException`.
+    pub code: String,
+    /// Kinesis's message.
+    pub message: String,
+}
+
+impl EntryFailure {
+    /// Whether sending the entry again may succeed.
+    pub fn is_retryable(&self) -> bool {
+        is_retryable_code(&self.code)
+    }
+
+    /// Whether the shard refused it for throughput.
+    pub fn is_throttle(&self) -> bool {
+        self.code == "ProvisionedThroughputExceededException"
+    }
+}
+
+/// What the answer says of one entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EntryResult {
+    /// Stored on this shard.
+    Stored { shard_id: String },
+    /// Refused, with a reason.
+    Refused(EntryFailure),
+    /// Neither a sequence number nor an error: not an acknowledgement, and
+    /// the entry may or may not be stored.
+    Unconfirmed,
+}
+
+/// Reads a PutRecords answer: one result per entry of a request of `entries`.
+pub fn read_answer(bytes: &[u8], entries: usize) -> Result<Vec<EntryResult>, String> {
+    #[derive(Deserialize)]
+    #[serde(rename_all = "PascalCase")]
+    struct Answer {
+        records: Vec<Entry>,
+    }
+    #[derive(Deserialize)]
+    #[serde(rename_all = "PascalCase")]
+    struct Entry {
+        sequence_number: Option<String>,
+        shard_id: Option<String>,
+        error_code: Option<String>,
+        error_message: Option<String>,
+    }
+    let answer: Answer = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
+    if answer.records.len() != entries {
+        return Err(format!(
+            "{} results for {entries} records",
+            answer.records.len()
+        ));
+    }
+    Ok(answer
+        .records
+        .into_iter()
+        .map(|e| {
+            let code = e.error_code.filter(|c| !c.is_empty());
+            let sequence_number = e.sequence_number.filter(|s| !s.is_empty());
+            match (code, sequence_number) {
+                (Some(code), _) => EntryResult::Refused(EntryFailure {
+                    code,
+                    message: e.error_message.unwrap_or_default(),
+                }),
+                (None, Some(_)) => EntryResult::Stored {
+                    shard_id: e.shard_id.unwrap_or_default(),
+                },
+                (None, None) => EntryResult::Unconfirmed,
+            }
+        })
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::Value;
+
+    #[test]
+    fn builds_request_bodies() {
+        let mut b = Body::default();
+        b.push("my-stream", b"hello", "k1", None);
+        b.push("my-stream", b"{\"x\":1}", "k\"2", Some("123"));
+        assert_eq!(b.len(), 2);
+        assert_eq!(b.payload(), 5 + 2 + 7 + 3);
+        let mut scratch = Vec::new();
+        let v: Value = serde_json::from_slice(b.request("my-stream", None, &mut scratch)).unwrap();
+        assert!(scratch.is_empty(), "the whole body is sent as it is");
+        assert_eq!(v["StreamName"], "my-stream");
+        assert_eq!(v["Records"][0]["Data"], "aGVsbG8=");
+        assert_eq!(v["Records"][1]["PartitionKey"], "k\"2");
+        assert_eq!(v["Records"][1]["ExplicitHashKey"], "123");
+        let v: Value =
+            serde_json::from_slice(b.request("my-stream", Some(&[1]), &mut scratch)).unwrap();
+        assert_eq!(v["Records"].as_array().unwrap().len(), 1);
+        assert_eq!(v["StreamName"], "my-stream");
+        assert_eq!(v["Records"][0]["PartitionKey"], "k\"2");
+        b.clear(0);
+        assert!(b.is_empty() && b.payload() == 0 && b.byte_len() == 0);
+        let v: Value = serde_json::from_slice(b.request("other", None, &mut scratch)).unwrap();
+        assert_eq!(v, serde_json::json!({"StreamName": "other", "Records": []}));
+    }
+
+    #[test]
+    fn reads_answers_entry_by_entry() {
+        let answer = br#"{"FailedRecordCount":2,"Records":[
+            {"SequenceNumber":"1","ShardId":"shardId-000000000001"},
+            {"ErrorCode":"ProvisionedThroughputExceededException","ErrorMessage":"slow down"},
+            {"SequenceNumber":""},
+            {"ErrorCode":"","SequenceNumber":"2","ShardId":"s"},
+            {}]}"#;
+        let r = read_answer(answer, 5).unwrap();
+        assert_eq!(
+            r[0],
+            EntryResult::Stored {
+                shard_id: "shardId-000000000001".into()
+            }
+        );
+        let EntryResult::Refused(f) = &r[1] else {
+            panic!("{:?}", r[1])
+        };
+        assert!(f.is_throttle() && f.is_retryable());
+        assert_eq!(
+            r[2],
+            EntryResult::Unconfirmed,
+            "an empty sequence number is no acknowledgement"
+        );
+        assert!(matches!(r[3], EntryResult::Stored { .. }));
+        assert_eq!(r[4], EntryResult::Unconfirmed);
+        assert!(read_answer(answer, 4)
+            .unwrap_err()
+            .contains("5 results for 4"));
+        assert!(read_answer(b"nope", 1).is_err());
+    }
+
+    #[test]
+    fn limits_follow_the_stream() {
+        assert_eq!(Limits::for_stream(None), Limits::CLASSIC);
+        let big = Limits::for_stream(Some(4096));
+        assert_eq!((big.record, big.request), (4 * MIB, 10 * MIB));
+        assert_eq!(Limits::for_stream(Some(1024)).record, MIB);
+    }
+}
