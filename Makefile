@@ -6,7 +6,8 @@ KINESIS_LOCAL_VERSION := 0.6.2
 KL_DIR := .cache/kinesis-local
 KL_MAIN := $(KL_DIR)/node_modules/kinesis-local/main.js
 BIN := target/release/destination-kinesis
-# The static binaries, by Docker's platform names (TARGETARCH).
+# The static binaries, by Docker's platform names (the Dockerfile's TARGETARCH picks
+# the binary from these paths, and tests/static_binary.rs checks that they agree).
 RUST_TARGET_amd64 := x86_64-unknown-linux-musl
 RUST_TARGET_arm64 := aarch64-unknown-linux-musl
 STATIC_BIN_amd64 := target/$(RUST_TARGET_amd64)/release/destination-kinesis
@@ -63,9 +64,10 @@ busybox:
 qemu:
 	@command -v qemu-aarch64-static >/dev/null || { apt-get update -qq && $(APT_INSTALL) qemu-user-static; }
 
-# The FROM scratch image for Airbyte (needs docker, which CI does not have).
+# The FROM scratch image for Airbyte, for this machine's platform (needs docker with
+# BuildKit, which CI does not have). Its io.airbyte.version label is Cargo.toml's version.
 image: static
-	docker build -t airbyte/destination-kinesis:$(VERSION) .
+	docker build --build-arg VERSION=$(VERSION) -t airbyte/destination-kinesis:$(VERSION) .
 
 # --all-targets also runs the benchmark's smoke run (tests/bench: its sink, feed and
 # checks agree), not the benchmark itself.

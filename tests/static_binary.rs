@@ -5,7 +5,7 @@
 //! binary runs under qemu's user-mode emulator, copied into the root beside it. With
 //! the image's static busybox as `/bin/sh`, Airbyte's launcher command
 //! (`sh -c 'eval "$AIRBYTE_ENTRYPOINT ..."'`) works too, as the image's user in its
-//! working directory. Also checks the Dockerfile.
+//! working directory. Also checks that the Dockerfile agrees with the Makefile.
 
 mod support;
 
@@ -77,6 +77,13 @@ fn make(args: &[&str]) -> std::process::Output {
         }
     }
     make.output().expect("run make")
+}
+
+/// The value of a Makefile variable, as make expands it.
+fn make_var(name: &str) -> String {
+    let out = make(&["--eval", "print-%: ; @echo $($*)", &format!("print-{name}")]);
+    assert!(out.status.success(), "{out:?}");
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
 /// The full path of a program on PATH.
@@ -357,30 +364,119 @@ fn arm64_runs_alone_in_an_empty_root_under_qemu() {
 }
 
 #[test]
-fn dockerfile_is_a_scratch_image_with_airbyte_labels() {
+fn dockerfile_builds_each_platform_from_the_makefile_outputs() {
     let text = std::fs::read_to_string(root_dir().join("Dockerfile")).expect("Dockerfile");
     let lines: Vec<&str> = text
         .lines()
         .map(str::trim)
         .filter(|l| !l.is_empty() && !l.starts_with('#'))
         .collect();
-    let last_from = lines.iter().rposition(|l| l.starts_with("FROM ")).unwrap();
-    assert_eq!(lines[last_from], "FROM scratch");
-    let image = &lines[last_from..];
+    // The instructions of each stage, by the stage's name ("" for the last, the image).
+    let mut stages: Vec<(String, Vec<&str>)> = Vec::new();
+    for line in &lines {
+        if let Some(from) = line.strip_prefix("FROM ") {
+            let name = from.split_once(" AS ").map(|(_, n)| n.trim()).unwrap_or("");
+            stages.push((name.to_string(), vec![line]));
+        } else if let Some((_, stage)) = stages.last_mut() {
+            stage.push(line);
+        }
+    }
+    let stage = |name: &str| -> &Vec<&str> {
+        &stages
+            .iter()
+            .find(|(n, _)| n == name)
+            .unwrap_or_else(|| panic!("Dockerfile has no stage {name:?}"))
+            .1
+    };
+
+    // One stage per platform, copying the very file `make static-<arch>` writes, and
+    // TARGETARCH choosing between them.
+    let binary_stages: Vec<&str> = stages
+        .iter()
+        .filter_map(|(n, _)| n.strip_prefix("binary-"))
+        .collect();
+    assert_eq!(binary_stages, [AMD64.arch, ARM64.arch]);
+    let dockerignore =
+        std::fs::read_to_string(root_dir().join(".dockerignore")).expect(".dockerignore");
+    for p in [&AMD64, &ARM64] {
+        let path = make_var(&format!("STATIC_BIN_{}", p.arch));
+        assert_eq!(
+            path,
+            format!("target/{}/release/destination-kinesis", p.rust_target)
+        );
+        let name = format!("binary-{}", p.arch);
+        assert_eq!(
+            stage(&name),
+            &[
+                format!("FROM scratch AS {name}").as_str(),
+                format!("COPY {path} /destination-kinesis").as_str(),
+            ]
+        );
+        // The build context holds only what .dockerignore lets through.
+        assert!(
+            dockerignore.lines().any(|l| l == format!("!{path}")),
+            ".dockerignore keeps out {path}"
+        );
+    }
+    assert_eq!(stage("binary"), &["FROM binary-${TARGETARCH} AS binary"]);
+    assert_eq!(
+        make_var("STATIC_MAX_BYTES"),
+        STATIC_MAX_BYTES.to_string(),
+        "the Makefile's size limit"
+    );
+
+    // The shell is the target platform's busybox-static, unpacked without emulation.
+    let shell = stage("shell");
+    assert_eq!(
+        shell[0],
+        "FROM --platform=$BUILDPLATFORM debian:bookworm-slim AS shell"
+    );
+    assert!(shell.contains(&"ARG TARGETARCH"));
+    assert!(
+        shell
+            .iter()
+            .any(|l| l.contains("\"busybox-static:$TARGETARCH\"")),
+        "the shell stage downloads busybox-static for TARGETARCH"
+    );
+
+    let image = stage("");
+    assert_eq!(image[0], "FROM scratch");
+    let user = format!("{IMAGE_USER}:{IMAGE_USER}");
     for expected in [
-        "COPY --from=shell /bin/busybox /bin/sh".to_string(),
-        format!(
-            "COPY target/{}/release/destination-kinesis /destination-kinesis",
-            AMD64.rust_target
-        ),
+        "ARG VERSION".to_string(),
+        "COPY --from=shell /rootfs/bin/sh /bin/sh".to_string(),
+        "COPY --from=binary /destination-kinesis /destination-kinesis".to_string(),
+        format!("COPY --from=shell --chown={user} /rootfs/airbyte /airbyte"),
+        "WORKDIR /airbyte".to_string(),
+        format!("USER {user}"),
         "ENV AIRBYTE_ENTRYPOINT=\"/destination-kinesis\"".to_string(),
         "ENTRYPOINT [\"/destination-kinesis\"]".to_string(),
         "LABEL io.airbyte.name=\"airbyte/destination-kinesis\"".to_string(),
-        format!("LABEL io.airbyte.version=\"{}\"", env!("CARGO_PKG_VERSION")),
+        "LABEL io.airbyte.version=\"${VERSION}\"".to_string(),
     ] {
         assert!(
             image.contains(&expected.as_str()),
-            "Dockerfile lacks `{expected}`"
+            "Dockerfile's image lacks `{expected}`"
         );
     }
+    // Nothing after USER switches back to root.
+    let user_at = image.iter().position(|l| l.starts_with("USER ")).unwrap();
+    assert!(!image[user_at + 1..].iter().any(|l| l.starts_with("USER ")));
+
+    // `make image` passes Cargo.toml's version as the VERSION build argument.
+    assert_eq!(make_var("VERSION"), env!("CARGO_PKG_VERSION"));
+    let out = make(&["-n", "image"]);
+    assert!(out.status.success(), "{out:?}");
+    let recipe = String::from_utf8_lossy(&out.stdout);
+    let docker = recipe
+        .lines()
+        .find(|l| l.starts_with("docker build"))
+        .unwrap_or_else(|| panic!("make image runs no docker build:\n{recipe}"));
+    assert!(
+        docker.contains(&format!(
+            "--build-arg VERSION={}",
+            env!("CARGO_PKG_VERSION")
+        )),
+        "{docker}"
+    );
 }
