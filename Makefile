@@ -45,11 +45,13 @@ static-amd64:
 	@$(call check_size,$(STATIC_BIN_amd64))
 
 # Debian's aarch64 cross gcc compiles ring's C and assembly and drives the link. Its
-# glibc headers are enough for ring (stdint.h, string.h and the like); the musl C
-# library and start files linked in are the ones rustup ships with the target.
+# glibc headers are enough for ring (string.h and the like; only a recommendation of
+# the compiler's package, hence named); the musl C library and start files linked in
+# are the ones rustup ships with the target.
 static-arm64:
 	@rustup target list --installed | grep -qx $(RUST_TARGET_arm64) || rustup target add $(RUST_TARGET_arm64)
-	@command -v aarch64-linux-gnu-gcc >/dev/null || { apt-get update -qq && $(APT_INSTALL) gcc-aarch64-linux-gnu; }
+	@{ command -v aarch64-linux-gnu-gcc && test -e /usr/aarch64-linux-gnu/include/string.h; } >/dev/null || \
+	  { apt-get update -qq && $(APT_INSTALL) gcc-aarch64-linux-gnu libc6-dev-arm64-cross; }
 	CC_aarch64_unknown_linux_musl=aarch64-linux-gnu-gcc AR_aarch64_unknown_linux_musl=aarch64-linux-gnu-ar \
 	  CARGO_TARGET_AARCH64_UNKNOWN_LINUX_MUSL_LINKER=aarch64-linux-gnu-gcc \
 	  cargo build --release --target $(RUST_TARGET_arm64)
