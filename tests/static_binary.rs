@@ -24,25 +24,29 @@ const STATIC_MAX_BYTES: u64 = 6 * 1024 * 1024;
 const IMAGE_USER: u32 = 1000;
 
 /// An image platform: Docker's name for it (TARGETARCH, `make static-<arch>`), its
-/// Rust target, the C compiler its build needs, and the emulator that runs it here.
+/// Rust target, the C toolchain its build needs (programs on PATH, or absolute
+/// paths), and the emulator that runs it here.
 struct Platform {
     arch: &'static str,
     rust_target: &'static str,
-    cc: &'static str,
+    c_toolchain: &'static [&'static str],
     emulator: Option<&'static str>,
 }
 
 const AMD64: Platform = Platform {
     arch: "amd64",
     rust_target: "x86_64-unknown-linux-musl",
-    cc: "musl-gcc",
+    c_toolchain: &["musl-gcc"],
     emulator: None,
 };
 
 const ARM64: Platform = Platform {
     arch: "arm64",
     rust_target: "aarch64-unknown-linux-musl",
-    cc: "aarch64-linux-gnu-gcc",
+    c_toolchain: &[
+        "aarch64-linux-gnu-gcc",
+        "/usr/aarch64-linux-gnu/include/string.h",
+    ],
     emulator: Some("qemu-aarch64-static"),
 };
 
@@ -56,8 +60,8 @@ fn skip(why: &str) {
     let _ = writeln!(std::io::stderr(), "SKIPPED: {why}");
 }
 
-/// One make at a time: the tests run in parallel, and two apt-get or cargo runs at
-/// once would wait on each other's locks anyway.
+/// One make at a time: the tests run in parallel, and apt-get update fails rather
+/// than wait while another holds its lock (two cargo builds would only wait).
 static MAKE: Mutex<()> = Mutex::new(());
 
 /// Runs `make -s <args>` in the crate.
@@ -107,7 +111,7 @@ fn rust_target_installed(target: &str) -> bool {
 }
 
 /// Builds (or finds up to date) the platform's static binary with `make
-/// static-<arch>`; None when its Rust target or C compiler cannot be installed here.
+/// static-<arch>`; None when its Rust target or C toolchain cannot be installed here.
 fn static_binary(p: &Platform) -> Option<PathBuf> {
     let out = make(&[&format!("static-{}", p.arch)]);
     if !out.status.success() {
@@ -116,16 +120,24 @@ fn static_binary(p: &Platform) -> Option<PathBuf> {
                 "the {} Rust target (rustup target add)",
                 p.rust_target
             ))
-        } else if on_path(p.cc).is_none() {
-            Some(format!("its C compiler {} (apt-get)", p.cc))
         } else {
-            None
+            let absent = |f: &&&str| {
+                if f.starts_with('/') {
+                    !Path::new(f).exists()
+                } else {
+                    on_path(f).is_none()
+                }
+            };
+            p.c_toolchain
+                .iter()
+                .find(absent)
+                .map(|f| format!("its C toolchain's {f} (apt-get)"))
         };
         if let Some(missing) = missing {
             skip(&format!(
                 "the {} static binary: {missing} cannot be installed here: {}",
                 p.arch,
-                String::from_utf8_lossy(&out.stderr)
+                String::from_utf8_lossy(&out.stderr).trim()
             ));
             return None;
         }
@@ -155,7 +167,7 @@ fn emulator(p: &Platform) -> Option<Option<PathBuf>> {
             skip(&format!(
                 "the {} static binary: the emulator {program} cannot be installed here (make qemu): {}",
                 p.arch,
-                String::from_utf8_lossy(&out.stderr)
+                String::from_utf8_lossy(&out.stderr).trim()
             ));
             None
         }
