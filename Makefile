@@ -6,12 +6,19 @@ KINESIS_LOCAL_VERSION := 0.6.2
 KL_DIR := .cache/kinesis-local
 KL_MAIN := $(KL_DIR)/node_modules/kinesis-local/main.js
 BIN := target/release/destination-kinesis
-MUSL_TARGET := x86_64-unknown-linux-musl
-STATIC_BIN := target/$(MUSL_TARGET)/release/destination-kinesis
+# The static binaries, by Docker's platform names (the Dockerfile's TARGETARCH picks
+# the binary from these paths, and tests/static_binary.rs checks that they agree).
+RUST_TARGET_amd64 := x86_64-unknown-linux-musl
+RUST_TARGET_arm64 := aarch64-unknown-linux-musl
+STATIC_BIN_amd64 := target/$(RUST_TARGET_amd64)/release/destination-kinesis
+STATIC_BIN_arm64 := target/$(RUST_TARGET_arm64)/release/destination-kinesis
 STATIC_MAX_BYTES := 6291456
 VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
+# Another build on the machine may be installing at the same moment: wait for dpkg's
+# lock rather than fail.
+APT_INSTALL := apt-get -o DPkg::Lock::Timeout=300 install -y -qq --no-install-recommends
 
-.PHONY: build test demo lint kinesis-local static image busybox bench
+.PHONY: build test demo lint kinesis-local static static-amd64 static-arm64 image busybox qemu bench
 
 build:
 	cargo build --release
@@ -23,30 +30,55 @@ $(KL_MAIN):
 	mkdir -p $(KL_DIR)
 	npm install --no-audit --no-fund --prefix $(KL_DIR) kinesis-local@$(KINESIS_LOCAL_VERSION)
 
-# A static, stripped x86-64 binary that runs alone (empty root, FROM scratch image).
-# ring compiles C, so the musl C compiler is needed too.
-static:
-	@rustup target list --installed | grep -qx $(MUSL_TARGET) || rustup target add $(MUSL_TARGET)
-	@command -v musl-gcc >/dev/null || { apt-get update -qq && apt-get install -y -qq musl-tools; }
-	CC_x86_64_unknown_linux_musl=musl-gcc cargo build --release --target $(MUSL_TARGET)
-	@size=$$(stat -c %s $(STATIC_BIN)); echo "$(STATIC_BIN): $$size bytes"; \
-	  test $$size -le $(STATIC_MAX_BYTES) || { echo "static binary over $(STATIC_MAX_BYTES) bytes"; exit 1; }
+# Static, stripped binaries that run alone (empty root, FROM scratch image), one per
+# image platform. ring compiles C, so each needs a C compiler for its target.
+static: static-amd64 static-arm64
+
+# Fails when the binary is over the size limit (both platforms have the same).
+check_size = size=$$(stat -c %s $(1)); echo "$(1): $$size bytes"; \
+	test $$size -le $(STATIC_MAX_BYTES) || { echo "$(1): over $(STATIC_MAX_BYTES) bytes"; exit 1; }
+
+static-amd64:
+	@rustup target list --installed | grep -qx $(RUST_TARGET_amd64) || rustup target add $(RUST_TARGET_amd64)
+	@command -v musl-gcc >/dev/null || { apt-get update -qq && $(APT_INSTALL) musl-tools; }
+	CC_x86_64_unknown_linux_musl=musl-gcc cargo build --release --target $(RUST_TARGET_amd64)
+	@$(call check_size,$(STATIC_BIN_amd64))
+
+# Debian's aarch64 cross gcc compiles ring's C and assembly and drives the link. Its
+# glibc headers are enough for ring (string.h and the like; only a recommendation of
+# the compiler's package, hence named); the musl C library and start files linked in
+# are the ones rustup ships with the target.
+static-arm64:
+	@rustup target list --installed | grep -qx $(RUST_TARGET_arm64) || rustup target add $(RUST_TARGET_arm64)
+	@{ command -v aarch64-linux-gnu-gcc && test -e /usr/aarch64-linux-gnu/include/string.h; } >/dev/null || \
+	  { apt-get update -qq && $(APT_INSTALL) gcc-aarch64-linux-gnu libc6-dev-arm64-cross; }
+	CC_aarch64_unknown_linux_musl=aarch64-linux-gnu-gcc AR_aarch64_unknown_linux_musl=aarch64-linux-gnu-ar \
+	  CARGO_TARGET_AARCH64_UNKNOWN_LINUX_MUSL_LINKER=aarch64-linux-gnu-gcc \
+	  cargo build --release --target $(RUST_TARGET_arm64)
+	@$(call check_size,$(STATIC_BIN_arm64))
 
 # The static shell the image carries for Airbyte's launcher (the empty-root test uses it).
 busybox:
-	@test -x /bin/busybox || { apt-get update -qq && apt-get install -y -qq busybox-static; }
+	@test -x /bin/busybox || { apt-get update -qq && $(APT_INSTALL) busybox-static; }
 
-# The FROM scratch image for Airbyte (needs docker, which CI does not have).
+# A static user-mode emulator, so the empty-root test runs the arm64 binary on x86-64:
+# being static, it is copied into the empty root next to the binary.
+qemu:
+	@command -v qemu-aarch64-static >/dev/null || { apt-get update -qq && $(APT_INSTALL) qemu-user-static; }
+
+# The FROM scratch image for Airbyte, for this machine's platform (needs docker with
+# BuildKit, which CI does not have). Its io.airbyte.version label is Cargo.toml's version.
 image: static
-	docker build -t airbyte/destination-kinesis:$(VERSION) .
+	docker build --build-arg VERSION=$(VERSION) -t airbyte/destination-kinesis:$(VERSION) .
 
 # --all-targets also runs the benchmark's smoke run (tests/bench: its sink, feed and
 # checks agree), not the benchmark itself.
-# The static binary is built first: tests/static_binary.rs runs it in an empty root.
-# Where the musl target cannot be installed (rustup cannot download), that test
-# says so and is skipped; any other failure of `make static` fails it.
+# The static binaries are built first (-k: one platform's failure does not stop the
+# other's build): tests/static_binary.rs runs each in an empty root, arm64 under qemu.
+# Where a platform's Rust target, cross compiler or qemu cannot be installed, its test
+# says so (SKIPPED) and passes; any other failure of `make static` fails it.
 test: $(KL_MAIN) busybox
-	@$(MAKE) -s static || echo "make static failed; tests/static_binary.rs reports why"
+	@$(MAKE) -s -k static qemu || echo "make static or qemu failed; tests/static_binary.rs reports why"
 	mkdir -p .cache
 	cargo test --all-targets 2>&1 | tee .cache/test.log; test $${PIPESTATUS[0]} -eq 0
 
