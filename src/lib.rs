@@ -23,6 +23,7 @@ pub mod protocol;
 pub mod put;
 pub mod read;
 pub mod retry;
+pub mod role;
 pub mod session;
 pub mod spec;
 pub mod streams;
