@@ -143,7 +143,8 @@ impl AssumeRole {
             _ => String::new(),
         };
         let refusal = format!(
-            "STS refused to let access key {key} assume role {arn}: HTTP {status} {code}: {message}"
+            "STS refused to let access key {key} assume role {arn}: HTTP {status} {code}: {}",
+            message.trim_end_matches('.')
         );
         let text = if advice.is_empty() {
             refusal

@@ -83,7 +83,7 @@ impl Source for Process {
     }
 
     fn describe(&self) -> String {
-        format!("credentials from the {}", self.shown())
+        format!("credentials from {}", self.shown())
     }
 
     fn fetch(&self) -> Result<Found, CredentialsError> {
