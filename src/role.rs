@@ -71,9 +71,7 @@ pub fn check_arn(arn: &str) -> Result<(), String> {
 
 /// A RoleSessionName: 2 to 64 of `[A-Za-z0-9_+=,.@-]`.
 pub fn check_session_name(name: &str) -> Result<(), String> {
-    let ok = (2..=64).contains(&name.len())
-        && name.bytes().all(|b| is_word(b) || b"+=,.@-".contains(&b));
-    if ok {
+    if made_of(name, 2..=64, b"+=,.@-") {
         Ok(())
     } else {
         Err(format!(
@@ -85,9 +83,7 @@ pub fn check_session_name(name: &str) -> Result<(), String> {
 /// An ExternalId: 2 to 1224 of `[A-Za-z0-9_+=,.@:/-]`. The value is not repeated
 /// in the message: the field is treated as a secret.
 pub fn check_external_id(id: &str) -> Result<(), String> {
-    let ok = (2..=1224).contains(&id.len())
-        && id.bytes().all(|b| is_word(b) || b"+=,.@:/-".contains(&b));
-    if ok {
+    if made_of(id, 2..=1224, b"+=,.@:/-") {
         Ok(())
     } else {
         Err(
@@ -110,6 +106,11 @@ pub fn check_duration(text: &str) -> Result<u32, String> {
 
 fn is_word(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b == b'_'
+}
+
+/// Whether `text` has a length in `len` and only letters, digits, `_` and `extra`.
+fn made_of(text: &str, len: std::ops::RangeInclusive<usize>, extra: &[u8]) -> bool {
+    len.contains(&text.len()) && text.bytes().all(|b| is_word(b) || extra.contains(&b))
 }
 
 #[cfg(test)]

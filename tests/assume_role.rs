@@ -15,7 +15,10 @@ use std::io::Write;
 use std::sync::Arc;
 use std::time::Duration;
 use support::standin::{self, StandIn as Kinesis};
-use support::{catalog, command, record_line, run_command, state_line, Run, TempDir};
+use support::{
+    assert_failed, assert_succeeded, catalog, command, record_line, run_command, state_line, Run,
+    TempDir,
+};
 
 /// The long-term key of the principal that assumes roles.
 const BASE_KEY: &str = "AKIABASEPRINCIPAL001";
@@ -73,40 +76,18 @@ fn check(dir: &TempDir, config: &Value, env: &[(&str, &str)]) -> Run {
 }
 
 /// `write` of `input` with `config` and `env`, to stream `events`.
-fn write(dir: &TempDir, config: &Value, env: &[(&str, &str)], input: &str) -> Run {
+fn write(config: &Value, env: &[(&str, &str)], input: &str) -> Run {
     let mut config = config.clone();
     config["streamName"] = json!("events");
-    let cfg = dir.file("write.json", config.to_string().as_bytes());
-    let cat = dir.file(
-        "catalog.json",
-        catalog(&[(None, "s")]).to_string().as_bytes(),
-    );
-    let mut c = command(&[
-        "write",
-        "--config",
-        cfg.to_str().unwrap(),
-        "--catalog",
-        cat.to_str().unwrap(),
-    ]);
+    let (mut c, _files) = support::live::write_command(&config, &catalog(&[(None, "s")]));
     c.envs(env.iter().copied());
     run_command(c, input.as_bytes())
 }
 
-fn succeeded(run: &Run) -> String {
-    let (state, message) = run.connection_status();
-    assert_eq!(state, "SUCCEEDED", "{message}\n{}", run.stderr);
-    message
-}
-
-fn failed(run: &Run) -> String {
-    let (state, message) = run.connection_status();
-    assert_eq!(state, "FAILED", "{message}");
-    message
-}
-
 /// Fails if stdout or stderr shows any of `secrets`, or the base secret.
-fn assert_hidden(run: &Run, secrets: &[&str]) {
-    for secret in secrets.iter().chain([&BASE_SECRET]) {
+fn assert_hidden<S: AsRef<str>>(run: &Run, secrets: &[S]) {
+    let all = secrets.iter().map(AsRef::as_ref).chain([BASE_SECRET]);
+    for secret in all {
         assert!(
             !run.stdout.contains(secret) && !run.stderr.contains(secret),
             "output shows the secret {secret}:\n{}\n{}",
@@ -116,11 +97,15 @@ fn assert_hidden(run: &Run, secrets: &[&str]) {
     }
 }
 
-/// The secrets and tokens STS issued.
-fn issued_secrets(sts: &Sts) -> Vec<String> {
+/// No secret besides the base secret.
+const NONE: &[&str] = &[];
+
+/// The secrets and tokens STS issued, and `more`.
+fn issued_secrets(sts: &Sts, more: &[&str]) -> Vec<String> {
     sts.issued()
         .iter()
         .flat_map(|i| [i.secret.clone(), i.token.clone()])
+        .chain(more.iter().map(|s| s.to_string()))
         .collect()
 }
 
@@ -145,7 +130,7 @@ fn the_config_role_is_assumed_with_the_config_keys() {
     let dir = TempDir::new("role-config");
     // The Kinesis stand-in refuses the base keys themselves.
     let plain = config(&kinesis, json!({}));
-    let message = failed(&check(&dir, &plain, &[]));
+    let message = assert_failed(&check(&dir, &plain, &[]));
     assert!(
         message.contains("does not know this access key"),
         "{message}"
@@ -156,7 +141,7 @@ fn the_config_role_is_assumed_with_the_config_keys() {
         json!({"roleArn": role_arn("writer"), "externalId": EXTERNAL_ID, "stsEndpoint": sts.url()}),
     );
     let run = check(&dir, &with_role, &[]);
-    let message = succeeded(&run);
+    let message = assert_succeeded(&run);
     assert!(
         message.contains(&format!("assumed role {}", role_arn("writer")))
             && message.contains("credentials from the config"),
@@ -190,10 +175,7 @@ fn the_config_role_is_assumed_with_the_config_keys() {
         kinesis_keys(&kinesis, "ListStreams"),
         vec![issued[0].access_key.clone()]
     );
-    let secrets = issued_secrets(&sts);
-    let mut hidden: Vec<&str> = secrets.iter().map(String::as_str).collect();
-    hidden.push(EXTERNAL_ID);
-    assert_hidden(&run, &hidden);
+    assert_hidden(&run, &issued_secrets(&sts, &[EXTERNAL_ID]));
 }
 
 /// Credentials that expire within the refresh window's reach during the sync
@@ -247,7 +229,7 @@ fn a_long_sync_renews_the_assumed_role() {
         *ranks.last().unwrap() > 0,
         "the last PutRecords was signed with the first key: {ranks:?}"
     );
-    for secret in issued_secrets(&sts) {
+    for secret in issued_secrets(&sts, &[]) {
         assert!(!live.stdout.contains(&secret) && !live.stderr.contains(&secret));
     }
     assert!(!live.stdout.contains(BASE_SECRET) && !live.stderr.contains(BASE_SECRET));
@@ -266,7 +248,7 @@ fn refusals_say_what_to_fix() {
         json!({"roleArn": role, "externalId": "wrong-ext-000", "stsEndpoint": sts.url()}),
     );
     let run = check(&dir, &wrong, &[]);
-    let message = failed(&run);
+    let message = assert_failed(&run);
     for part in [
         "`externalId`",
         "sts:ExternalId",
@@ -277,7 +259,7 @@ fn refusals_say_what_to_fix() {
         assert!(message.contains(part), "{part} not in: {message}");
     }
     assert_hidden(&run, &["wrong-ext-000"]);
-    let run = write(&dir, &wrong, &[], &record_line(None, "s", "{}", 1));
+    let run = write(&wrong, &[], &record_line(None, "s", "{}", 1));
     assert_eq!(run.code, 2, "{}", run.stderr);
     assert_eq!(run.failure_type(), "config_error");
     assert!(run.error_message().contains("`externalId`"));
@@ -295,7 +277,7 @@ fn refusals_say_what_to_fix() {
         json!({"roleArn": role, "stsEndpoint": other.url()}),
     );
     let run = check(&dir, &untrusted, &[]);
-    let message = failed(&run);
+    let message = assert_failed(&run);
     assert!(
         message.contains(&format!(
             "trust policy must allow this principal (access key {BASE_KEY})"
@@ -303,14 +285,14 @@ fn refusals_say_what_to_fix() {
             && message.contains("set `externalId`"),
         "{message}"
     );
-    assert_hidden(&run, &[]);
+    assert_hidden(&run, NONE);
 
     // A base key STS does not know.
     let unknown = config(
         &kinesis,
         json!({"roleArn": role, "stsEndpoint": sts.url(), "accessKey": "AKIAUNKNOWNKEY000001"}),
     );
-    let message = failed(&check(&dir, &unknown, &[]));
+    let message = assert_failed(&check(&dir, &unknown, &[]));
     assert!(
         message.contains("AWS does not know access key AKIAUNKNOWNKEY000001"),
         "{message}"
@@ -322,7 +304,7 @@ fn refusals_say_what_to_fix() {
         &kinesis,
         json!({"roleArn": "writer", "stsEndpoint": sts.url()}),
     );
-    let message = failed(&check(&dir, &bad, &[]));
+    let message = assert_failed(&check(&dir, &bad, &[]));
     assert!(message.starts_with("config field `roleArn`"), "{message}");
     assert_eq!(sts.calls().len(), calls);
 }
@@ -331,7 +313,6 @@ fn refusals_say_what_to_fix() {
 #[test]
 fn sts_down_is_transient() {
     let kinesis = kinesis();
-    let dir = TempDir::new("role-down");
     let failing = services::StandIn::start(|_: &Seen| {
         (503, services::sts_error("ServiceUnavailable", "try later"))
     });
@@ -342,7 +323,7 @@ fn sts_down_is_transient() {
             &kinesis,
             json!({"roleArn": role_arn("writer"), "stsEndpoint": url}),
         );
-        let run = write(&dir, &c, &[], &record_line(None, "s", "{}", 1));
+        let run = write(&c, &[], &record_line(None, "s", "{}", 1));
         assert_eq!(run.code, 1, "{}", run.stderr);
         assert_eq!(run.failure_type(), "transient_error");
         assert!(
@@ -350,7 +331,7 @@ fn sts_down_is_transient() {
             "{}",
             run.error_message()
         );
-        assert_hidden(&run, &[]);
+        assert_hidden(&run, NONE);
     }
     assert!(
         failing.seen().len() >= 2,
@@ -405,7 +386,7 @@ fn a_profile_chain_of_two_roles() {
     env.push(("AWS_ENDPOINT_URL_STS".into(), sts.url()));
     let keyless = json!({"endpoint": kinesis.endpoint(), "region": standin::REGION});
     let run = check(&dir, &keyless, &as_env(&env));
-    let message = succeeded(&run);
+    let message = assert_succeeded(&run);
     assert!(
         message.contains(&format!(
             "assumed role {} of profile `top`",
@@ -431,10 +412,7 @@ fn a_profile_chain_of_two_roles() {
         kinesis_keys(&kinesis, "ListStreams"),
         vec![issued[1].access_key.clone()]
     );
-    let secrets = issued_secrets(&sts);
-    let mut hidden: Vec<&str> = secrets.iter().map(String::as_str).collect();
-    hidden.push(EXTERNAL_ID);
-    assert_hidden(&run, &hidden);
+    assert_hidden(&run, &issued_secrets(&sts, &[EXTERNAL_ID]));
 }
 
 #[test]
@@ -452,7 +430,7 @@ fn a_cycle_of_source_profiles_is_refused() {
     env.push(("AWS_PROFILE".into(), "a".into()));
     env.push(("AWS_ENDPOINT_URL_STS".into(), sts.url()));
     let keyless = json!({"endpoint": kinesis.endpoint(), "region": standin::REGION});
-    let message = failed(&check(&dir, &keyless, &as_env(&env)));
+    let message = assert_failed(&check(&dir, &keyless, &as_env(&env)));
     assert!(
         message.contains("profile role_arn") && message.contains("`a` → `b` → `a`"),
         "{message}"
@@ -483,13 +461,13 @@ fn credential_source_environment_assumes_the_role_with_the_environment_keys() {
     env.push(("AWS_ENDPOINT_URL_STS".into(), sts.url()));
     let keyless = json!({"endpoint": kinesis.endpoint(), "region": standin::REGION});
     let run = check(&dir, &keyless, &as_env(&env));
-    let message = succeeded(&run);
+    let message = assert_succeeded(&run);
     assert!(
         message.contains("credentials from the environment"),
         "{message}"
     );
     assert_eq!(sts.issued()[0].signed_by, BASE_KEY);
-    assert_hidden(&run, &[]);
+    assert_hidden(&run, NONE);
 }
 
 /// Writes a credential process script that prints `key` (numbered by run
@@ -537,7 +515,7 @@ fn credential_process_is_run_and_run_again_when_its_keys_expire() {
     let keyless =
         json!({"endpoint": kinesis.endpoint(), "region": standin::REGION, "bufferSize": 1});
     let run = check(&dir, &keyless, &env);
-    let message = succeeded(&run);
+    let message = assert_succeeded(&run);
     assert!(
         message.contains("credential_process `sh ...` of profile `proc`"),
         "{message}"
@@ -548,7 +526,7 @@ fn credential_process_is_run_and_run_again_when_its_keys_expire() {
         .collect::<String>()
         + &state_line(1);
     let before = runs(&dir, "short");
-    let run = write(&dir, &keyless, &env, &input);
+    let run = write(&keyless, &env, &input);
     assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
     assert_eq!(kinesis.stored_len(), 3);
     let puts = kinesis_keys(&kinesis, "PutRecords");
@@ -597,7 +575,7 @@ fn a_role_assumed_with_credential_process_keys() {
     env.push(("AWS_ENDPOINT_URL_STS", &url));
     let keyless = json!({"endpoint": kinesis.endpoint(), "region": standin::REGION});
     let run = check(&dir, &keyless, &env);
-    let message = succeeded(&run);
+    let message = assert_succeeded(&run);
     assert!(
         message.contains("assumed role")
             && message.contains("credential_process `sh ...` of profile `proc`"),
@@ -605,10 +583,7 @@ fn a_role_assumed_with_credential_process_keys() {
     );
     assert_eq!(sts.issued()[0].signed_by, "ASIAPROCBASE00000001");
     assert_eq!(runs(&dir, "good"), 1);
-    let secrets = issued_secrets(&sts);
-    let mut hidden: Vec<&str> = secrets.iter().map(String::as_str).collect();
-    hidden.push(secret);
-    assert_hidden(&run, &hidden);
+    assert_hidden(&run, &issued_secrets(&sts, &[secret]));
 }
 
 #[test]
@@ -641,7 +616,7 @@ fn a_failing_or_garbled_credential_process_is_a_config_error() {
         );
         let env = as_env(&files);
         let run = check(&dir, &keyless, &env);
-        let message = failed(&run);
+        let message = assert_failed(&run);
         for part in expected
             .iter()
             .chain(&["credential_process `sh ...` of profile `default`"])
@@ -649,7 +624,7 @@ fn a_failing_or_garbled_credential_process_is_a_config_error() {
             assert!(message.contains(part), "{part} not in: {message}");
         }
         assert_hidden(&run, &[secret]);
-        let run = write(&dir, &keyless, &env, &record_line(None, "s", "{}", 1));
+        let run = write(&keyless, &env, &record_line(None, "s", "{}", 1));
         assert_eq!((run.code, run.failure_type().as_str()), (2, "config_error"));
         assert_hidden(&run, &[secret]);
     }

@@ -11,7 +11,7 @@ use services::{in_secs, Relay, Seen, StandIn};
 use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use support::{command, run_command, Run, TempDir};
+use support::{assert_failed, assert_succeeded, command, run_command, Run, TempDir};
 
 /// A Kinesis stand-in that answers ListStreams and records who signed.
 fn fake_kinesis() -> StandIn {
@@ -57,18 +57,6 @@ fn apply(c: &mut Command, env: &[(&str, &str)]) {
             c.env(k, v);
         }
     }
-}
-
-fn assert_succeeded(run: &Run) -> String {
-    let (state, message) = run.connection_status();
-    assert_eq!(state, "SUCCEEDED", "{message}\n{}", run.stderr);
-    message
-}
-
-fn assert_failed(run: &Run) -> String {
-    let (state, message) = run.connection_status();
-    assert_eq!(state, "FAILED", "{message}");
-    message
 }
 
 /// The Kinesis requests' access keys and session tokens.

@@ -427,6 +427,21 @@ pub(crate) mod tests {
     use super::*;
     use std::collections::HashMap;
 
+    /// Runs `f` with a context for `profiles` in us-east-1, STS at `sts_endpoint`.
+    pub(crate) fn with_context<T>(
+        profiles: &Profiles,
+        sts_endpoint: Option<&str>,
+        f: impl FnOnce(&Context) -> T,
+    ) -> T {
+        let network = Network::default();
+        f(&Context {
+            region: "us-east-1",
+            network: &network,
+            profiles,
+            sts_endpoint,
+        })
+    }
+
     pub(crate) fn env_of(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
         let map: HashMap<String, String> = pairs
             .iter()
@@ -447,14 +462,9 @@ pub(crate) mod tests {
         all.extend_from_slice(pairs);
         let env = env_of(&all);
         let profiles = Profiles::load(&env);
-        let network = Network::default();
-        let cx = Context {
-            region: "us-east-1",
-            network: &network,
-            profiles: &profiles,
-            sts_endpoint: None,
-        };
-        resolve(config, &env, &cx).map(|p| p.current().expect("resolved credentials"))
+        with_context(&profiles, None, |cx| {
+            resolve(config, &env, cx).map(|p| p.current().expect("resolved credentials"))
+        })
     }
 
     #[test]

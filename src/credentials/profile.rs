@@ -210,11 +210,10 @@ fn parse_ini(text: &str) -> Vec<IniSection> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
-    use crate::credentials::tests::env_of;
-    use crate::credentials::{profile_chain, Context, Found};
-    use crate::network::Network;
+    use crate::credentials::tests::{env_of, with_context};
+    use crate::credentials::{profile_chain, Found};
 
     const CREDENTIALS: &str = "\
 # comment
@@ -243,7 +242,12 @@ aws_secret_access_key = cfgsecret
 sso_session = corp
 ";
 
-    fn with_files<T>(f: impl FnOnce(&str, &str) -> T) -> T {
+    /// Runs `f` with a credentials file and a config file of these contents
+    /// (their paths), in a directory of this test's own.
+    pub(crate) fn with_files<T>(
+        (credentials, config): (&str, &str),
+        f: impl FnOnce(&str, &str) -> T,
+    ) -> T {
         let dir = std::env::temp_dir().join(format!(
             "dk-profile-{}-{:?}",
             std::process::id(),
@@ -251,29 +255,24 @@ sso_session = corp
         ));
         std::fs::create_dir_all(&dir).unwrap();
         let creds = dir.join("credentials");
-        let config = dir.join("config");
-        std::fs::write(&creds, CREDENTIALS).unwrap();
-        std::fs::write(&config, CONFIG).unwrap();
-        let out = f(creds.to_str().unwrap(), config.to_str().unwrap());
+        let config_file = dir.join("config");
+        std::fs::write(&creds, credentials).unwrap();
+        std::fs::write(&config_file, config).unwrap();
+        let out = f(creds.to_str().unwrap(), config_file.to_str().unwrap());
         let _ = std::fs::remove_dir_all(&dir);
         out
     }
 
     /// What the chain's "shared files" source makes of the selected profile.
     fn keys(p: &Profiles) -> Result<Found, CredentialsError> {
-        let network = Network::default();
-        let cx = Context {
-            region: "us-east-1",
-            network: &network,
-            profiles: p,
-            sts_endpoint: None,
-        };
-        profile_chain::selected_keys(&env_of(&[]), &cx).fetch()
+        with_context(p, None, |cx| {
+            profile_chain::selected_keys(&env_of(&[]), cx).fetch()
+        })
     }
 
     #[test]
     fn profiles_from_both_files() {
-        with_files(|creds, config| {
+        with_files((CREDENTIALS, CONFIG), |creds, config| {
             let base = [
                 ("AWS_SHARED_CREDENTIALS_FILE", creds),
                 ("AWS_CONFIG_FILE", config),
@@ -319,7 +318,7 @@ sso_session = corp
 
     #[test]
     fn home_directory_files_and_absence() {
-        with_files(|creds, _| {
+        with_files((CREDENTIALS, CONFIG), |creds, _| {
             let dir = std::path::Path::new(creds)
                 .parent()
                 .unwrap()

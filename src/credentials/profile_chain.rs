@@ -322,9 +322,9 @@ impl Source for Configured {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::credentials::profile::tests::with_files;
     use crate::credentials::profile::Profiles;
-    use crate::credentials::tests::env_of;
-    use crate::network::Network;
+    use crate::credentials::tests::{env_of, with_context};
 
     const CREDENTIALS: &str = "\
 [base]
@@ -411,32 +411,15 @@ sso_session = corp
 
     /// Runs `f` with the files above, profile `profile` selected.
     fn with_profile<T>(profile: &str, f: impl FnOnce(&Context) -> T) -> T {
-        let dir = std::env::temp_dir().join(format!(
-            "dk-chain-{}-{:?}",
-            std::process::id(),
-            std::thread::current().id()
-        ));
-        std::fs::create_dir_all(&dir).unwrap();
-        let creds = dir.join("credentials");
-        let config = dir.join("config");
-        std::fs::write(&creds, CREDENTIALS).unwrap();
-        std::fs::write(&config, CONFIG).unwrap();
-        let env = env_of(&[
-            ("AWS_SHARED_CREDENTIALS_FILE", creds.to_str().unwrap()),
-            ("AWS_CONFIG_FILE", config.to_str().unwrap()),
-            ("AWS_PROFILE", profile),
-        ]);
-        let profiles = Profiles::load(&env);
-        let network = Network::default();
-        let cx = Context {
-            region: "us-east-1",
-            network: &network,
-            profiles: &profiles,
-            sts_endpoint: Some("http://127.0.0.1:9"),
-        };
-        let out = f(&cx);
-        let _ = std::fs::remove_dir_all(&dir);
-        out
+        with_files((CREDENTIALS, CONFIG), |creds, config| {
+            let env = env_of(&[
+                ("AWS_SHARED_CREDENTIALS_FILE", creds),
+                ("AWS_CONFIG_FILE", config),
+                ("AWS_PROFILE", profile),
+            ]);
+            let profiles = Profiles::load(&env);
+            with_context(&profiles, Some("http://127.0.0.1:9"), f)
+        })
     }
 
     /// What the role source says of the profile: its description, or its error.
