@@ -152,7 +152,7 @@ pub fn spec() -> Value {
                     "title": "Role ARN",
                     "description": "IAM role to assume with STS AssumeRole, e.g. to write to a stream in another account. The role is assumed with the access key above, or else with the credentials the AWS credential chain finds; its credentials are renewed before they expire. Empty: no role is assumed.",
                     "type": "string",
-                    "pattern": "^(arn:aws[a-z-]*:iam::[0-9]{12}:role/.+)?$",
+                    "pattern": "^(arn:aws(-[a-z-]+)?:iam::[0-9]{12}:role/[A-Za-z0-9_+=,.@/-]+)?$",
                     "examples": ["arn:aws:iam::123456789012:role/airbyte-kinesis-writer"],
                     "order": 17
                 },

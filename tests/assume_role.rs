@@ -430,11 +430,13 @@ fn a_cycle_of_source_profiles_is_refused() {
     env.push(("AWS_PROFILE".into(), "a".into()));
     env.push(("AWS_ENDPOINT_URL_STS".into(), sts.url()));
     let keyless = json!({"endpoint": kinesis.endpoint(), "region": standin::REGION});
-    let message = assert_failed(&check(&dir, &keyless, &as_env(&env)));
+    let run = check(&dir, &keyless, &as_env(&env));
+    let message = assert_failed(&run);
     assert!(
         message.contains("profile role_arn") && message.contains("`a` → `b` → `a`"),
         "{message}"
     );
+    assert_hidden(&run, NONE);
     assert!(sts.calls().is_empty());
     assert!(kinesis.seen().is_empty());
 }

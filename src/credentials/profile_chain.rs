@@ -52,6 +52,10 @@ pub fn selected_role(env: Env, cx: &Context) -> Box<dyn Source> {
                 Err(e) => Setup::Broken(e.message),
             }
         }
+        (None, Some(p)) if p.get("role_arn").is_some() => Setup::Off(format!(
+            "the role_arn of profile `{}` is for its web_identity_token_file",
+            p.name
+        )),
         (None, _) => Setup::Off(format!("profile `{}` has no role_arn", cx.profiles.name)),
     };
     Box::new(Configured {
@@ -511,7 +515,7 @@ sso_session = corp
             assert!(e.contains(&expected), "{profile}: {e}");
         }
         // Not a role for AssumeRole: web identity's, or none.
-        assert!(role("web").unwrap_err().contains("no role_arn"));
+        assert!(role("web").unwrap_err().contains("web_identity_token_file"));
         assert!(role("empty").unwrap_err().contains("no role_arn"));
     }
 
