@@ -23,10 +23,10 @@ pub fn run(config_path: &Path) -> Result<String, String> {
     let kinesis = &session.kinesis;
     match kinesis.list_streams(1) {
         Ok(_) => Ok(format!(
-            "connected to Kinesis at {} in {} with credentials from the {}; ListStreams allowed",
+            "connected to Kinesis at {} in {} with {}; ListStreams allowed",
             kinesis.http().endpoint(),
             kinesis.http().region(),
-            session.credentials_source
+            session.credentials
         )),
         Err(e) => Err(explain(&e, kinesis.http().endpoint())),
     }

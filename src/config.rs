@@ -2,6 +2,7 @@
 //! names and defaults, plus this connector's own, each validated with an error
 //! that names the field.
 
+use crate::role::{self, Role};
 use serde_json::{Map, Value};
 use std::fmt;
 use std::path::Path;
@@ -127,6 +128,10 @@ pub struct Config {
     pub private_key: Option<Secret>,
     /// AWS session token for temporary credentials.
     pub session_token: Option<Secret>,
+    /// The role to assume with the credentials found (`roleArn` and its fields).
+    pub assume_role: Option<Role>,
+    /// STS endpoint URL, when not the AWS default.
+    pub sts_endpoint: Option<String>,
     /// Records per PutRecords call.
     pub buffer_size: usize,
     /// How long one batch may be retried before the sync fails.
@@ -168,6 +173,8 @@ impl Default for Config {
             access_key: None,
             private_key: None,
             session_token: None,
+            assume_role: None,
+            sts_endpoint: None,
             buffer_size: 100,
             retry_timeout: Duration::from_secs(300),
             request_timeout: Duration::from_secs(30),
@@ -218,15 +225,9 @@ impl Config {
     pub fn from_map(map: &Map<String, Value>) -> Result<Config, ConfigError> {
         let d = Config::default();
         let fields = Fields(map);
-        let endpoint = match fields.string("endpoint")? {
-            Some(url) => Some(
-                normalize_endpoint(&url).map_err(|problem| ConfigError::Field {
-                    field: "endpoint",
-                    problem,
-                })?,
-            ),
-            None => None,
-        };
+        let endpoint = fields.endpoint("endpoint")?;
+        let sts_endpoint = fields.endpoint("stsEndpoint")?;
+        let assume_role = assume_role(&fields)?;
         let stream_name = fields.string("streamName")?;
         if let Some(template) = &stream_name {
             check_template(template).map_err(|problem| ConfigError::Field {
@@ -298,6 +299,8 @@ impl Config {
             access_key: fields.string("accessKey")?,
             private_key: fields.string("privateKey")?.map(Secret::new),
             session_token: fields.string("sessionToken")?.map(Secret::new),
+            assume_role,
+            sts_endpoint,
             buffer_size: fields.integer("bufferSize", 1, 500, d.buffer_size as u64)? as usize,
             retry_timeout: Duration::from_secs(fields.integer(
                 "retryTimeoutSeconds",
@@ -397,10 +400,55 @@ impl Config {
     }
 }
 
+/// `roleArn` with `externalId` and `roleSessionName`, each checked; the two
+/// without `roleArn` are refused, as they would otherwise be silently ignored.
+fn assume_role(fields: &Fields) -> Result<Option<Role>, ConfigError> {
+    let checked = |field: &'static str, check: fn(&str) -> Result<(), String>| {
+        fields.string(field).and_then(|value| match value {
+            Some(v) => check(&v)
+                .map(|()| Some(v))
+                .map_err(|problem| ConfigError::Field { field, problem }),
+            None => Ok(None),
+        })
+    };
+    let arn = checked("roleArn", role::check_arn)?;
+    let external_id = checked("externalId", role::check_external_id)?;
+    let session_name = checked("roleSessionName", role::check_session_name)?;
+    let Some(arn) = arn else {
+        return match (&external_id, &session_name) {
+            (None, None) => Ok(None),
+            (Some(_), _) => Err(ConfigError::Field {
+                field: "externalId",
+                problem: "is set but `roleArn` is not".into(),
+            }),
+            (None, Some(_)) => Err(ConfigError::Field {
+                field: "roleSessionName",
+                problem: "is set but `roleArn` is not".into(),
+            }),
+        };
+    };
+    Ok(Some(Role {
+        arn,
+        external_id,
+        session_name: session_name.unwrap_or_else(role::default_session_name),
+        duration_seconds: role::DEFAULT_DURATION_SECONDS,
+    }))
+}
+
 /// Typed, named access to the fields of a config object.
 struct Fields<'a>(&'a Map<String, Value>);
 
 impl Fields<'_> {
+    /// An endpoint URL field, normalized.
+    fn endpoint(&self, field: &'static str) -> Result<Option<String>, ConfigError> {
+        match self.string(field)? {
+            Some(url) => normalize_endpoint(&url)
+                .map(Some)
+                .map_err(|problem| ConfigError::Field { field, problem }),
+            None => Ok(None),
+        }
+    }
+
     /// A string field; absent, null and empty all mean "not set".
     fn string(&self, field: &'static str) -> Result<Option<String>, ConfigError> {
         match self.0.get(field) {
@@ -659,6 +707,58 @@ mod tests {
         let c = parse(json!({"privateKey": "TOPSECRET", "sessionToken": "TOKENSECRET"})).unwrap();
         let shown = format!("{c:?}");
         assert!(!shown.contains("TOPSECRET") && !shown.contains("TOKENSECRET"));
+    }
+
+    #[test]
+    fn assume_role_fields() {
+        let c = parse(json!({"roleArn": "arn:aws:iam::123456789012:role/writer",
+            "externalId": "ext-hidden-1", "roleSessionName": "airbyte-1",
+            "stsEndpoint": "http://127.0.0.1:5/"}))
+        .unwrap();
+        let role = c.assume_role.clone().unwrap();
+        assert_eq!(role.arn, "arn:aws:iam::123456789012:role/writer");
+        assert_eq!(role.external_id.as_deref(), Some("ext-hidden-1"));
+        assert_eq!(role.session_name, "airbyte-1");
+        assert_eq!(role.duration_seconds, 3600);
+        assert_eq!(c.sts_endpoint.as_deref(), Some("http://127.0.0.1:5"));
+        assert!(!format!("{c:?}").contains("ext-hidden-1"));
+        let c = parse(json!({"roleArn": "arn:aws:iam::123456789012:role/writer"})).unwrap();
+        let name = c.assume_role.unwrap().session_name;
+        assert!(name.starts_with("destination-kinesis-"), "{name}");
+        for (bad, field) in [
+            (
+                json!({"roleArn": "writer"}),
+                "config field `roleArn` `writer` is not a role ARN",
+            ),
+            (
+                json!({"roleArn": "arn:aws:iam::123456789012:role/w", "roleSessionName": "a b"}),
+                "config field `roleSessionName`",
+            ),
+            (
+                json!({"externalId": "ext-1"}),
+                "config field `externalId` is set but `roleArn` is not",
+            ),
+            (
+                json!({"roleSessionName": "s1"}),
+                "config field `roleSessionName` is set but `roleArn` is not",
+            ),
+            (
+                json!({"roleArn": "arn:aws:iam::123456789012:role/w", "externalId": "bad id!"}),
+                "config field `externalId` must be",
+            ),
+            (
+                json!({"stsEndpoint": "ftp://x"}),
+                "config field `stsEndpoint`",
+            ),
+            (
+                json!({"roleArn": 5}),
+                "config field `roleArn` must be a string",
+            ),
+        ] {
+            let e = parse(bad.clone()).unwrap_err().to_string();
+            assert!(e.starts_with(field), "{bad}: {e}");
+            assert!(!e.contains("bad id!"), "{e}");
+        }
     }
 
     #[test]

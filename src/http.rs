@@ -15,6 +15,9 @@ use std::time::{Duration, SystemTime};
 /// Content type of the AWS JSON 1.1 protocol.
 pub const CONTENT_TYPE: &str = "application/x-amz-json-1.1";
 
+/// Content type of the AWS Query protocol (STS): a form.
+pub const FORM_CONTENT_TYPE: &str = "application/x-www-form-urlencoded; charset=utf-8";
+
 /// Largest response body we read; Kinesis answers are far smaller.
 const MAX_RESPONSE_BYTES: u64 = 64 * 1024 * 1024;
 
@@ -45,10 +48,23 @@ pub enum TransportError {
     /// The request could not be signed.
     Signing { detail: String },
     /// No valid credentials to sign with (temporary ones expired and could not be renewed).
-    Credentials { detail: String },
+    Credentials {
+        /// What the credentials' source said.
+        detail: String,
+        /// Whether the source may answer if asked again.
+        transient: bool,
+    },
 }
 
 impl TransportError {
+    /// No credentials to sign with, as their source said.
+    pub fn from_credentials(e: crate::credentials::CredentialsError) -> TransportError {
+        TransportError::Credentials {
+            detail: e.message,
+            transient: e.transient,
+        }
+    }
+
     /// Whether the server may have received and acted on the request.
     pub fn outcome_unknown(&self) -> bool {
         matches!(
@@ -80,7 +96,7 @@ impl fmt::Display for TransportError {
                 write!(f, "connection to {endpoint} broke before an answer came ({detail})")
             }
             TransportError::Signing { detail } => write!(f, "cannot sign the request: {detail}"),
-            TransportError::Credentials { detail } => {
+            TransportError::Credentials { detail, .. } => {
                 write!(f, "no valid AWS credentials to sign with: {detail}")
             }
         }
@@ -181,13 +197,25 @@ impl Client {
 
     /// POSTs a JSON-protocol call (`X-Amz-Target: <target>`) and returns the answer, any status.
     pub fn post(&self, target: &str, body: &[u8]) -> Result<Reply, TransportError> {
+        self.send(
+            &[("content-type", CONTENT_TYPE), ("x-amz-target", target)],
+            body,
+        )
+    }
+
+    /// POSTs a Query-protocol form (STS) and returns the answer, any status.
+    pub fn post_form(&self, form: &str) -> Result<Reply, TransportError> {
+        self.send(&[("content-type", FORM_CONTENT_TYPE)], form.as_bytes())
+    }
+
+    /// POSTs `body` to the endpoint's root with `headers`, signed.
+    fn send(&self, headers: &[(&str, &str)], body: &[u8]) -> Result<Reply, TransportError> {
         let url = format!("{}/", self.endpoint);
-        let signed = self.sign(&url, target, body)?;
-        let mut request = self
-            .agent
-            .post(&url)
-            .header("content-type", CONTENT_TYPE)
-            .header("x-amz-target", target);
+        let signed = self.sign(&url, headers, body)?;
+        let mut request = self.agent.post(&url);
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
         for (name, value) in &signed {
             request = request.header(name.as_str(), value.as_str());
         }
@@ -215,17 +243,17 @@ impl Client {
     fn sign(
         &self,
         url: &str,
-        target: &str,
+        headers: &[(&str, &str)],
         body: &[u8],
     ) -> Result<Vec<(String, String)>, TransportError> {
         let identity = self
             .credentials
             .identity()
-            .map_err(|e| TransportError::Credentials { detail: e.message })?;
+            .map_err(TransportError::from_credentials)?;
         let request = Unsigned {
             method: "POST",
             url,
-            headers: &[("content-type", CONTENT_TYPE), ("x-amz-target", target)],
+            headers,
             body,
         };
         let scope = Scope {
@@ -325,7 +353,7 @@ pub fn sign_request(
 ) -> Result<Vec<(String, String)>, TransportError> {
     let identity = FixedCredentials::new(credentials)
         .identity()
-        .map_err(|e| TransportError::Credentials { detail: e.message })?;
+        .map_err(TransportError::from_credentials)?;
     sign_with(&identity, scope, request)
 }
 
@@ -432,7 +460,14 @@ mod tests {
             timeouts,
         );
         let headers = c
-            .sign("http://127.0.0.1:9/", "Kinesis_20131202.ListStreams", b"{}")
+            .sign(
+                "http://127.0.0.1:9/",
+                &[
+                    ("content-type", CONTENT_TYPE),
+                    ("x-amz-target", "Kinesis_20131202.ListStreams"),
+                ],
+                b"{}",
+            )
             .unwrap();
         let get = |n: &str| headers.iter().find(|(k, _)| k == n).map(|(_, v)| v.clone());
         let auth = get("authorization").unwrap();

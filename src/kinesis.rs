@@ -89,6 +89,10 @@ impl KinesisError {
                 TransportError::Dns { .. }
                     | TransportError::Tls { .. }
                     | TransportError::Signing { .. }
+                    | TransportError::Credentials {
+                        transient: false,
+                        ..
+                    }
             ),
             Cause::Aws(e) => is_retryable_status(e.status) || is_retryable_code(&e.code),
             Cause::BadAnswer(_) => false,
@@ -105,9 +109,16 @@ impl KinesisError {
         }
     }
 
-    /// Whether AWS refused the credentials or the permissions: no retry can fix it.
+    /// Whether AWS refused the credentials or the permissions, or their source
+    /// refused to renew them: no retry can fix it.
     pub fn is_credential_error(&self) -> bool {
-        self.code().is_some_and(|c| CREDENTIAL_CODES.contains(&c))
+        matches!(
+            self.cause,
+            Cause::Transport(TransportError::Credentials {
+                transient: false,
+                ..
+            })
+        ) || self.code().is_some_and(|c| CREDENTIAL_CODES.contains(&c))
     }
 
     /// Whether the stream (or another resource named) does not exist.

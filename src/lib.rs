@@ -1,5 +1,8 @@
 //! destination-kinesis: an Airbyte destination and pipeline tool for Amazon Kinesis Data Streams.
 
+// The connector specification is one `json!` literal, deeper than the default allows.
+#![recursion_limit = "256"]
+
 pub mod aggregate;
 pub mod batch;
 pub mod catalog;
@@ -26,6 +29,7 @@ pub mod put;
 pub mod put_records;
 pub mod read;
 pub mod retry;
+pub mod role;
 pub mod session;
 pub mod spec;
 pub mod streams;

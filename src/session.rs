@@ -20,8 +20,9 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 pub struct Session {
     /// The client.
     pub kinesis: Kinesis,
-    /// Where the credentials came from ("config", "web identity", ...).
-    pub credentials_source: &'static str,
+    /// Where the credentials came from: "credentials from the environment",
+    /// "assumed role arn:... (assumed with credentials from the config)".
+    pub credentials: String,
 }
 
 /// The timeouts `config` asks for: its request timeout, and connection
@@ -71,9 +72,10 @@ impl Session {
             region: &region,
             network: &network,
             profiles: &profiles,
+            sts_endpoint: config.sts_endpoint.as_deref(),
         };
         let credentials = resolve(config, &env, &cx)?;
-        let credentials_source = credentials.source_name();
+        let described = credentials.describe();
         let http = Client::with_provider(
             &endpoint,
             &region,
@@ -84,7 +86,7 @@ impl Session {
         );
         Ok(Session {
             kinesis: Kinesis::new(http, notice),
-            credentials_source,
+            credentials: described,
         })
     }
 }

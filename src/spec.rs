@@ -180,6 +180,35 @@ pub fn spec() -> Value {
                     "maximum": 60000,
                     "default": 200,
                     "order": 20
+                },
+                "roleArn": {
+                    "title": "Role ARN",
+                    "description": "IAM role to assume with STS AssumeRole, e.g. to write to a stream in another account. The role is assumed with the access key above, or else with the credentials the AWS credential chain finds; its credentials are renewed before they expire. Empty: no role is assumed.",
+                    "type": "string",
+                    "pattern": "^(arn:aws(-[a-z-]+)?:iam::[0-9]{12}:role/[A-Za-z0-9_+=,.@/-]+)?$",
+                    "examples": ["arn:aws:iam::123456789012:role/airbyte-kinesis-writer"],
+                    "order": 21
+                },
+                "externalId": {
+                    "title": "External ID",
+                    "description": "External ID the role's trust policy asks for (its sts:ExternalId condition). Only with Role ARN.",
+                    "type": "string",
+                    "airbyte_secret": true,
+                    "order": 22
+                },
+                "roleSessionName": {
+                    "title": "Role Session Name",
+                    "description": "Session name of the assumed role, shown in CloudTrail: 2 to 64 letters, digits or _+=,.@-. Empty means destination-kinesis-<unix time>. Only with Role ARN.",
+                    "type": "string",
+                    "pattern": "^([A-Za-z0-9_+=,.@-]{2,64})?$",
+                    "order": 23
+                },
+                "stsEndpoint": {
+                    "title": "STS Endpoint",
+                    "description": "STS endpoint URL for assuming roles. Empty means AWS_ENDPOINT_URL_STS, then AWS_ENDPOINT_URL, then https://sts.<region>.amazonaws.com.",
+                    "type": "string",
+                    "examples": ["https://sts.eu-west-1.amazonaws.com"],
+                    "order": 24
                 }
             }
         }
@@ -198,11 +227,39 @@ mod tests {
         assert_eq!(p["bufferSize"]["default"], 100);
         assert_eq!(p["bufferSize"]["minimum"], 1);
         assert_eq!(p["bufferSize"]["maximum"], 500);
-        for secret in ["accessKey", "privateKey", "sessionToken"] {
+        for secret in ["accessKey", "privateKey", "sessionToken", "externalId"] {
             assert_eq!(p[secret]["airbyte_secret"], true, "{secret}");
         }
         assert_eq!(p["retryTimeoutSeconds"]["default"], 300);
         assert_eq!(s["supported_destination_sync_modes"], json!(["append"]));
+    }
+
+    #[test]
+    fn patterns_agree_with_config_checks() {
+        use crate::config::Config;
+        let s = spec();
+        let p = &s["connectionSpecification"]["properties"];
+        for field in ["roleArn", "externalId", "roleSessionName", "stsEndpoint"] {
+            assert!(p[field]["description"].is_string(), "{field}");
+        }
+        // Every example the spec gives is accepted by the config's checks.
+        let role = p["roleArn"]["examples"][0].as_str().unwrap();
+        let sts = p["stsEndpoint"]["examples"][0].as_str().unwrap();
+        let mut map = serde_json::Map::new();
+        map.insert("roleArn".into(), json!(role));
+        map.insert("stsEndpoint".into(), json!(sts));
+        assert!(Config::from_map(&map).is_ok());
+        // The order numbers are distinct.
+        let mut orders: Vec<u64> = p
+            .as_object()
+            .unwrap()
+            .values()
+            .map(|v| v["order"].as_u64().unwrap())
+            .collect();
+        let n = orders.len();
+        orders.sort_unstable();
+        orders.dedup();
+        assert_eq!(orders.len(), n);
     }
 
     #[test]

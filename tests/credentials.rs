@@ -7,12 +7,11 @@ mod services;
 mod support;
 
 use serde_json::{json, Value};
-use services::{Relay, Seen, StandIn};
+use services::{in_secs, Relay, Seen, StandIn};
 use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
-use support::{command, run_command, Run, TempDir};
+use support::{assert_failed, assert_succeeded, command, run_command, Run, TempDir};
 
 /// A Kinesis stand-in that answers ListStreams and records who signed.
 fn fake_kinesis() -> StandIn {
@@ -22,14 +21,6 @@ fn fake_kinesis() -> StandIn {
         }
         _ => (400, r#"{"__type":"UnknownOperationException"}"#.into()),
     })
-}
-
-/// An ISO 8601 time `secs` from now.
-fn in_secs(secs: u64) -> String {
-    let t = SystemTime::now() + Duration::from_secs(secs);
-    let dt = aws_smithy_types::DateTime::from(t);
-    dt.fmt(aws_smithy_types::date_time::Format::DateTime)
-        .unwrap()
 }
 
 /// A credentials document as the container endpoint and IMDS give it.
@@ -66,18 +57,6 @@ fn apply(c: &mut Command, env: &[(&str, &str)]) {
             c.env(k, v);
         }
     }
-}
-
-fn assert_succeeded(run: &Run) -> String {
-    let (state, message) = run.connection_status();
-    assert_eq!(state, "SUCCEEDED", "{message}\n{}", run.stderr);
-    message
-}
-
-fn assert_failed(run: &Run) -> String {
-    let (state, message) = run.connection_status();
-    assert_eq!(state, "FAILED", "{message}");
-    message
 }
 
 /// The Kinesis requests' access keys and session tokens.

@@ -1,12 +1,17 @@
 //! AWS credentials, region and endpoint, found where the AWS CLI looks for them,
-//! in its order: the config's keys, the environment, web identity (EKS), the
-//! shared files, the ECS container endpoint, EC2 instance metadata.
+//! in its order: the config's keys, the environment, the profile's role, web
+//! identity (EKS), the shared files, the ECS container endpoint, EC2 instance
+//! metadata; and the config's `roleArn` assumed with what was found.
 
+mod assume_role;
 mod container;
 mod imds;
+mod process;
 pub mod profile;
+mod profile_chain;
 mod provider;
 mod remote;
+mod sts;
 mod web_identity;
 
 pub use provider::{Fixed as FixedCredentials, ProvideCredentials, Refreshing, REFRESH_WINDOW};
@@ -120,6 +125,10 @@ pub trait Source: Send + Sync {
     fn name(&self) -> &'static str;
     /// Fresh credentials; `Found::No` when not set up here, Err when set up but failing.
     fn fetch(&self) -> Result<Found, CredentialsError>;
+    /// Where its credentials come from, for `check`: "credentials from the environment".
+    fn describe(&self) -> String {
+        format!("credentials from the {}", self.name())
+    }
 }
 
 /// Whether a source is set up here, read once from the environment.
@@ -151,16 +160,32 @@ pub struct Context<'a> {
     pub network: &'a Network,
     /// The shared config and credentials files.
     pub profiles: &'a Profiles,
+    /// The config's `stsEndpoint`, when set.
+    pub sts_endpoint: Option<&'a str>,
 }
 
 /// Walks the chain and returns a provider that keeps the first source that
-/// answered, refreshing its credentials before they expire.
+/// answered, refreshing its credentials before they expire; with `roleArn`,
+/// one that assumes that role with them.
 pub fn resolve(
     config: &Config,
     env: Env,
     cx: &Context,
 ) -> Result<Arc<Refreshing>, CredentialsError> {
-    let sources = chain(config, env, cx)?;
+    let found = walk(chain(config, env, cx)?)?;
+    let Some(role) = &config.assume_role else {
+        return Ok(found);
+    };
+    let source =
+        assume_role::AssumeRole::new(role.clone(), assume_role::Origin::Config, found, env, cx)?;
+    match source.fetch()? {
+        Found::Yes(issued) => Ok(Arc::new(Refreshing::new(Box::new(source), issued))),
+        Found::No(why) => Err(CredentialsError::new(why)),
+    }
+}
+
+/// The first source that answers, kept; an error naming the sources tried.
+fn walk(sources: Vec<Box<dyn Source>>) -> Result<Arc<Refreshing>, CredentialsError> {
     let mut tried = Vec::new();
     for source in sources {
         match source.fetch() {
@@ -195,21 +220,33 @@ fn chain(
     env: Env,
     cx: &Context,
 ) -> Result<Vec<Box<dyn Source>>, CredentialsError> {
+    let environment: Box<dyn Source> = Box::new(GivenKeys::from_env(env)?);
+    let role = profile_chain::selected_role(env, cx);
+    // A profile role based on the environment's keys comes first, or they
+    // would be used as they are (as `aws --profile NAME` does it).
+    let (first, second) = if profile_chain::role_uses_environment(cx) {
+        (role, environment)
+    } else {
+        (environment, role)
+    };
     Ok(vec![
         Box::new(GivenKeys::from_config(config)?),
-        Box::new(GivenKeys::from_env(env)?),
+        first,
+        second,
         Box::new(web_identity::WebIdentity::from_env(env, cx)),
-        Box::new(profile::ProfileKeys::new(cx.profiles)),
+        profile_chain::selected_keys(env, cx),
         Box::new(container::Container::from_env(env, cx.network)),
         Box::new(imds::InstanceMetadata::from_env(env, cx.network)),
     ])
 }
 
-/// Keys given outright: the config's or the environment's.
+/// Keys given outright: the config's, the environment's or a profile's.
 struct GivenKeys {
     name: &'static str,
     found: Option<Credentials>,
     why_not: &'static str,
+    /// What `check` says of them, when not "credentials from the <name>".
+    described: Option<String>,
 }
 
 impl GivenKeys {
@@ -234,6 +271,19 @@ impl GivenKeys {
             env("AWS_SESSION_TOKEN").map(Secret::new),
             "AWS_ACCESS_KEY_ID not set",
         )
+    }
+
+    /// Whether both halves were given.
+    fn is_set(&self) -> bool {
+        self.found.is_some()
+    }
+
+    /// The same keys, described for `check` as `text`.
+    fn described(self, text: String) -> GivenKeys {
+        GivenKeys {
+            described: Some(text),
+            ..self
+        }
     }
 
     /// Keys found when both halves are given, an error naming the missing
@@ -265,6 +315,7 @@ impl GivenKeys {
             name: source,
             found,
             why_not,
+            described: None,
         })
     }
 }
@@ -272,6 +323,12 @@ impl GivenKeys {
 impl Source for GivenKeys {
     fn name(&self) -> &'static str {
         self.name
+    }
+
+    fn describe(&self) -> String {
+        self.described
+            .clone()
+            .unwrap_or_else(|| format!("credentials from the {}", self.name))
     }
 
     fn fetch(&self) -> Result<Found, CredentialsError> {
@@ -370,6 +427,21 @@ pub(crate) mod tests {
     use super::*;
     use std::collections::HashMap;
 
+    /// Runs `f` with a context for `profiles` in us-east-1, STS at `sts_endpoint`.
+    pub(crate) fn with_context<T>(
+        profiles: &Profiles,
+        sts_endpoint: Option<&str>,
+        f: impl FnOnce(&Context) -> T,
+    ) -> T {
+        let network = Network::default();
+        f(&Context {
+            region: "us-east-1",
+            network: &network,
+            profiles,
+            sts_endpoint,
+        })
+    }
+
     pub(crate) fn env_of(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
         let map: HashMap<String, String> = pairs
             .iter()
@@ -390,13 +462,9 @@ pub(crate) mod tests {
         all.extend_from_slice(pairs);
         let env = env_of(&all);
         let profiles = Profiles::load(&env);
-        let network = Network::default();
-        let cx = Context {
-            region: "us-east-1",
-            network: &network,
-            profiles: &profiles,
-        };
-        resolve(config, &env, &cx).map(|p| p.current())
+        with_context(&profiles, None, |cx| {
+            resolve(config, &env, cx).map(|p| p.current().expect("resolved credentials"))
+        })
     }
 
     #[test]

@@ -2,21 +2,18 @@
 //! `AWS_SHARED_CREDENTIALS_FILE`, `AWS_CONFIG_FILE`), profile `AWS_PROFILE` or
 //! `default`; `[name]` sections in the credentials file, `[profile name]` in the config.
 
-use super::{Credentials, CredentialsError, Found, Issued, Source};
-use crate::config::Secret;
+use super::CredentialsError;
 use crate::environment::Env;
 use std::collections::HashMap;
 use std::path::PathBuf;
 
-/// One profile's keys (lower-cased) from both files.
+/// Every profile of both files, and which one is selected.
 #[derive(Debug, Default, Clone)]
 pub struct Profiles {
-    /// The profile's name.
+    /// The selected profile's name.
     pub name: String,
-    /// Its section of the credentials file.
-    credentials: HashMap<String, String>,
-    /// Its section of the config file.
-    config: HashMap<String, String>,
+    /// Each profile's keys (lower-cased) by profile name.
+    sections: HashMap<String, Section>,
     /// The files read, for messages.
     files: Vec<PathBuf>,
     /// Why the profile cannot be used (unreadable file, unknown `AWS_PROFILE`); an
@@ -24,14 +21,56 @@ pub struct Profiles {
     problem: Option<CredentialsError>,
 }
 
+/// One profile's keys, file by file.
+#[derive(Debug, Default, Clone)]
+struct Section {
+    /// Its section of the credentials file.
+    credentials: HashMap<String, String>,
+    /// Its section of the config file.
+    config: HashMap<String, String>,
+}
+
+/// Which shared file a key is in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum File {
+    /// `~/.aws/credentials`.
+    Credentials,
+    /// `~/.aws/config`.
+    Config,
+}
+
+/// One profile of the shared files.
+#[derive(Debug, Clone, Copy)]
+pub struct Profile<'a> {
+    /// Its name.
+    pub name: &'a str,
+    section: &'a Section,
+}
+
+impl<'a> Profile<'a> {
+    /// A key of the profile: the credentials file's, else the config file's.
+    pub fn get(&self, key: &str) -> Option<&'a str> {
+        self.in_file(File::Credentials, key)
+            .or_else(|| self.in_file(File::Config, key))
+    }
+
+    /// A key as one file has it.
+    pub fn in_file(&self, file: File, key: &str) -> Option<&'a str> {
+        let keys = match file {
+            File::Credentials => &self.section.credentials,
+            File::Config => &self.section.config,
+        };
+        keys.get(key).map(String::as_str).filter(|v| !v.is_empty())
+    }
+}
+
 impl Profiles {
-    /// Reads the selected profile from the shared files; missing files are empty.
-    /// A profile named by `AWS_PROFILE` must exist in one of them, or using it fails.
+    /// Reads the shared files; missing files are empty. A profile named by
+    /// `AWS_PROFILE` must exist in one of them, or using it fails.
     pub fn load(env: Env) -> Profiles {
         let mut profiles = Profiles::default();
         if let Err(e) = profiles.read(env) {
-            profiles.credentials.clear();
-            profiles.config.clear();
+            profiles.sections.clear();
             profiles.problem = Some(e);
         }
         profiles
@@ -46,48 +85,69 @@ impl Profiles {
             (None, h) => h.as_ref().map(|h| h.join(".aws").join(name)),
         };
         let explicit = env("AWS_PROFILE");
-        let name = explicit.clone().unwrap_or_else(|| "default".into());
-        let profiles = self;
-        profiles.name = name.clone();
-        let mut found = false;
+        self.name = explicit.clone().unwrap_or_else(|| "default".into());
         if let Some(file) = path("AWS_SHARED_CREDENTIALS_FILE", "credentials") {
-            if let Some(section) = read_section(&file, std::slice::from_ref(&name))? {
-                profiles.credentials = section;
-                found = true;
+            for (header, keys) in read_sections(&file)? {
+                // Every section of the credentials file is a profile.
+                self.sections
+                    .entry(header)
+                    .or_default()
+                    .credentials
+                    .extend_missing(keys);
             }
-            profiles.files.push(file);
+            self.files.push(file);
         }
         if let Some(file) = path("AWS_CONFIG_FILE", "config") {
-            let headers = if name == "default" {
-                vec!["default".to_string(), "profile default".to_string()]
-            } else {
-                vec![format!("profile {name}")]
-            };
-            if let Some(section) = read_section(&file, &headers)? {
-                profiles.config = section;
-                found = true;
+            for (header, keys) in read_sections(&file)? {
+                // `[profile name]`, and `[default]`; other sections (sso-session,
+                // services) are not profiles.
+                let name = match header.strip_prefix("profile ") {
+                    Some(name) => name.to_string(),
+                    None if header == "default" => header,
+                    None => continue,
+                };
+                self.sections
+                    .entry(name)
+                    .or_default()
+                    .config
+                    .extend_missing(keys);
             }
-            profiles.files.push(file);
+            self.files.push(file);
         }
-        if explicit.is_some() && !found {
+        if explicit.is_some() && !self.sections.contains_key(&self.name) {
             return Err(CredentialsError::new(format!(
-                "AWS_PROFILE names profile `{name}`, which is in neither {}",
-                profiles.shown_files()
+                "AWS_PROFILE names profile `{}`, which is in neither {}",
+                self.name,
+                self.shown_files()
             )));
         }
         Ok(())
     }
 
-    /// A key of the profile: the credentials file's, else the config file's.
+    /// A key of the selected profile.
     pub fn get(&self, key: &str) -> Option<&str> {
-        self.credentials
-            .get(key)
-            .or_else(|| self.config.get(key))
-            .map(String::as_str)
-            .filter(|v| !v.is_empty())
+        self.selected().and_then(|p| p.get(key))
     }
 
-    fn shown_files(&self) -> String {
+    /// The selected profile, when either file has it.
+    pub fn selected(&self) -> Option<Profile<'_>> {
+        self.profile(&self.name)
+    }
+
+    /// A profile by name, when either file has it.
+    pub fn profile(&self, name: &str) -> Option<Profile<'_>> {
+        self.sections
+            .get_key_value(name)
+            .map(|(name, section)| Profile { name, section })
+    }
+
+    /// Why the files cannot be used, if they cannot.
+    pub fn problem(&self) -> Option<&CredentialsError> {
+        self.problem.as_ref()
+    }
+
+    /// The files read, for messages: "a nor b".
+    pub fn shown_files(&self) -> String {
         let shown: Vec<String> = self.files.iter().map(|f| f.display().to_string()).collect();
         if shown.is_empty() {
             "shared file (HOME is not set)".into()
@@ -97,32 +157,38 @@ impl Profiles {
     }
 }
 
-/// The keys of the first section whose header is one of `headers`; None when the
-/// file or section is absent.
-fn read_section(
-    file: &PathBuf,
-    headers: &[String],
-) -> Result<Option<HashMap<String, String>>, CredentialsError> {
-    let text = match std::fs::read_to_string(file) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => {
-            return Err(CredentialsError::new(format!(
-                "cannot read the AWS file {}: {e}",
-                file.display()
-            )))
+/// A section of an INI file: its header and keys.
+type IniSection = (String, HashMap<String, String>);
+
+/// Adds the keys not there yet: the first section of a name wins, key by key.
+trait ExtendMissing {
+    fn extend_missing(&mut self, keys: HashMap<String, String>);
+}
+
+impl ExtendMissing for HashMap<String, String> {
+    fn extend_missing(&mut self, keys: HashMap<String, String>) {
+        for (k, v) in keys {
+            self.entry(k).or_insert(v);
         }
-    };
-    Ok(parse_ini(&text)
-        .into_iter()
-        .find(|(name, _)| headers.contains(name))
-        .map(|(_, keys)| keys))
+    }
+}
+
+/// The sections of a file; none when the file is absent.
+fn read_sections(file: &PathBuf) -> Result<Vec<IniSection>, CredentialsError> {
+    match std::fs::read_to_string(file) {
+        Ok(text) => Ok(parse_ini(&text)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
+        Err(e) => Err(CredentialsError::new(format!(
+            "cannot read the AWS file {}: {e}",
+            file.display()
+        ))),
+    }
 }
 
 /// Sections of an AWS INI file: `[header]` then `key = value` lines. Comments
 /// (`#`, `;`) and indented lines (nested settings such as `s3 =` blocks) are skipped.
-fn parse_ini(text: &str) -> Vec<(String, HashMap<String, String>)> {
-    let mut sections: Vec<(String, HashMap<String, String>)> = Vec::new();
+fn parse_ini(text: &str) -> Vec<IniSection> {
+    let mut sections: Vec<IniSection> = Vec::new();
     for raw in text.lines() {
         let line = raw.trim();
         if line.is_empty() || line.starts_with('#') || line.starts_with(';') {
@@ -143,70 +209,11 @@ fn parse_ini(text: &str) -> Vec<(String, HashMap<String, String>)> {
     sections
 }
 
-/// Static keys of the selected profile.
-pub struct ProfileKeys(Result<Found, CredentialsError>);
-
-impl ProfileKeys {
-    /// Looks at the loaded profile once; the files are not read again on refresh.
-    pub fn new(p: &Profiles) -> ProfileKeys {
-        if let Some(problem) = &p.problem {
-            return ProfileKeys(Err(problem.clone()));
-        }
-        let id = p.get("aws_access_key_id");
-        let secret = p.get("aws_secret_access_key");
-        let outcome = match (id, secret) {
-            (Some(id), Some(secret)) => Ok(Found::Yes(Issued::lasting(Credentials {
-                access_key_id: id.to_string(),
-                secret_access_key: Secret::new(secret),
-                session_token: p.get("aws_session_token").map(Secret::new),
-                source: "shared files",
-            }))),
-            (Some(_), None) | (None, Some(_)) => Err(CredentialsError::new(format!(
-                "profile `{}` has only one of aws_access_key_id and aws_secret_access_key",
-                p.name
-            ))),
-            (None, None) => match ["credential_process", "sso_session", "sso_start_url", "source_profile"]
-                .into_iter()
-                .find(|k| p.get(k).is_some())
-            {
-                // A profile that asks for something this program cannot do must not
-                // silently fall through to instance credentials.
-                Some(unsupported) if p.get("web_identity_token_file").is_none() => {
-                    Err(CredentialsError::new(format!(
-                        "profile `{}` uses `{unsupported}`, which this program does not support; \
-                         export the credentials (e.g. `eval $(aws configure export-credentials --format env)`)",
-                        p.name
-                    )))
-                }
-                _ => Ok(Found::No(format!(
-                    "no keys for profile `{}` in {}",
-                    p.name,
-                    p.shown_files()
-                ))),
-            },
-        };
-        ProfileKeys(outcome)
-    }
-}
-
-impl Source for ProfileKeys {
-    fn name(&self) -> &'static str {
-        "shared files"
-    }
-
-    fn fetch(&self) -> Result<Found, CredentialsError> {
-        match &self.0 {
-            Ok(Found::Yes(issued)) => Ok(Found::Yes(issued.clone())),
-            Ok(Found::No(why)) => Ok(Found::No(why.clone())),
-            Err(e) => Err(e.clone()),
-        }
-    }
-}
-
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
-    use crate::credentials::tests::env_of;
+    use crate::credentials::tests::{env_of, with_context};
+    use crate::credentials::{profile_chain, Found};
 
     const CREDENTIALS: &str = "\
 # comment
@@ -235,7 +242,12 @@ aws_secret_access_key = cfgsecret
 sso_session = corp
 ";
 
-    fn with_files<T>(f: impl FnOnce(&str, &str) -> T) -> T {
+    /// Runs `f` with a credentials file and a config file of these contents
+    /// (their paths), in a directory of this test's own.
+    pub(crate) fn with_files<T>(
+        (credentials, config): (&str, &str),
+        f: impl FnOnce(&str, &str) -> T,
+    ) -> T {
         let dir = std::env::temp_dir().join(format!(
             "dk-profile-{}-{:?}",
             std::process::id(),
@@ -243,21 +255,24 @@ sso_session = corp
         ));
         std::fs::create_dir_all(&dir).unwrap();
         let creds = dir.join("credentials");
-        let config = dir.join("config");
-        std::fs::write(&creds, CREDENTIALS).unwrap();
-        std::fs::write(&config, CONFIG).unwrap();
-        let out = f(creds.to_str().unwrap(), config.to_str().unwrap());
+        let config_file = dir.join("config");
+        std::fs::write(&creds, credentials).unwrap();
+        std::fs::write(&config_file, config).unwrap();
+        let out = f(creds.to_str().unwrap(), config_file.to_str().unwrap());
         let _ = std::fs::remove_dir_all(&dir);
         out
     }
 
+    /// What the chain's "shared files" source makes of the selected profile.
     fn keys(p: &Profiles) -> Result<Found, CredentialsError> {
-        ProfileKeys::new(p).fetch()
+        with_context(p, None, |cx| {
+            profile_chain::selected_keys(&env_of(&[]), cx).fetch()
+        })
     }
 
     #[test]
     fn profiles_from_both_files() {
-        with_files(|creds, config| {
+        with_files((CREDENTIALS, CONFIG), |creds, config| {
             let base = [
                 ("AWS_SHARED_CREDENTIALS_FILE", creds),
                 ("AWS_CONFIG_FILE", config),
@@ -303,7 +318,7 @@ sso_session = corp
 
     #[test]
     fn home_directory_files_and_absence() {
-        with_files(|creds, _| {
+        with_files((CREDENTIALS, CONFIG), |creds, _| {
             let dir = std::path::Path::new(creds)
                 .parent()
                 .unwrap()

@@ -43,7 +43,8 @@ struct Cached {
 pub struct Refreshing {
     source: Box<dyn Source>,
     window: Duration,
-    cached: RwLock<Cached>,
+    /// None until the source first answers (see [`Refreshing::pending`]).
+    cached: RwLock<Option<Cached>>,
     /// Held while fetching, so concurrent requests wait for one refresh; holds
     /// when the next attempt is allowed after a failure.
     refresh: Mutex<Option<Instant>>,
@@ -55,29 +56,50 @@ impl Refreshing {
         Refreshing {
             source,
             window: REFRESH_WINDOW,
-            cached: RwLock::new(cache(issued)),
+            cached: RwLock::new(Some(cache(issued))),
             refresh: Mutex::new(None),
         }
     }
 
-    /// The credentials now cached (for messages and tests).
-    pub fn current(&self) -> Credentials {
+    /// Asks `source` only when credentials are first needed: the base of an
+    /// assumed role, which nothing needs until the role is assumed.
+    pub fn pending(source: Box<dyn Source>) -> Refreshing {
+        Refreshing {
+            source,
+            window: REFRESH_WINDOW,
+            cached: RwLock::new(None),
+            refresh: Mutex::new(None),
+        }
+    }
+
+    /// The credentials now cached (for messages and tests); None before the first fetch.
+    pub fn current(&self) -> Option<Credentials> {
         let cached = self.cached.read().unwrap_or_else(PoisonError::into_inner);
-        cached.issued.credentials.clone()
+        cached.as_ref().map(|c| c.issued.credentials.clone())
     }
 
-    /// The name of the source in use.
-    pub fn source_name(&self) -> &'static str {
-        self.source.name()
+    /// Where the credentials come from, for `check` ("credentials from the environment").
+    pub fn describe(&self) -> String {
+        self.source.describe()
     }
 
-    /// The cached identity if it is good for longer than the window.
+    /// The cached identity if it is good for longer than the window; else
+    /// when the cached one expires (None: nothing cached, or it never expires).
     fn fresh(&self, now: SystemTime) -> Result<Identity, Option<SystemTime>> {
         let cached = self.cached.read().unwrap_or_else(PoisonError::into_inner);
-        match cached.issued.expires {
-            Some(at) if now + self.window >= at => Err(Some(at)),
-            _ => Ok(cached.identity.clone()),
+        match cached.as_ref() {
+            None => Err(None),
+            Some(c) => match c.issued.expires {
+                Some(at) if now + self.window >= at => Err(Some(at)),
+                _ => Ok(c.identity.clone()),
+            },
         }
+    }
+
+    /// The cached identity, whatever its age.
+    fn cached_identity(&self) -> Option<Identity> {
+        let cached = self.cached.read().unwrap_or_else(PoisonError::into_inner);
+        cached.as_ref().map(|c| c.identity.clone())
     }
 }
 
@@ -94,32 +116,38 @@ impl ProvideCredentials for Refreshing {
             Err(at) => at.or(expires),
         };
         let still_valid = expires.is_some_and(|at| SystemTime::now() < at);
-        let keep_old = || {
-            let cached = self.cached.read().unwrap_or_else(PoisonError::into_inner);
-            cached.identity.clone()
-        };
         if still_valid && next_attempt.is_some_and(|t| Instant::now() < t) {
-            return Ok(keep_old());
+            if let Some(identity) = self.cached_identity() {
+                return Ok(identity);
+            }
         }
-        let why = match self.source.fetch() {
+        let failure = match self.source.fetch() {
             Ok(Found::Yes(issued)) => {
                 *next_attempt = None;
                 let fresh = cache(issued);
                 let identity = fresh.identity.clone();
-                *self.cached.write().unwrap_or_else(PoisonError::into_inner) = fresh;
+                *self.cached.write().unwrap_or_else(PoisonError::into_inner) = Some(fresh);
                 return Ok(identity);
             }
-            Ok(Found::No(why)) => why,
-            Err(e) => e.message,
+            Ok(Found::No(why)) => CredentialsError::new(why),
+            Err(e) => e,
+        };
+        let Some(old) = self.cached_identity() else {
+            // Never fetched: the source's own message says what is wrong.
+            return Err(failure);
         };
         if still_valid {
             *next_attempt = Some(Instant::now() + RETRY_REFRESH_AFTER);
-            return Ok(keep_old());
+            return Ok(old);
         }
-        Err(CredentialsError::new(format!(
-            "the credentials from the {} have expired and cannot be renewed: {why}",
-            self.source.name()
-        )))
+        Err(CredentialsError {
+            message: format!(
+                "the credentials from the {} have expired and cannot be renewed: {}",
+                self.source.name(),
+                failure.message
+            ),
+            transient: failure.transient,
+        })
     }
 }
 
@@ -216,6 +244,31 @@ mod tests {
         assert_eq!(key(&p), "AK1");
         assert_eq!(key(&p), "AK1");
         assert_eq!(calls.load(Ordering::SeqCst), 1);
+    }
+
+    #[test]
+    fn pending_credentials_are_fetched_on_first_use() {
+        let calls = Arc::new(AtomicUsize::new(0));
+        let source = Counter {
+            calls: calls.clone(),
+            lifetime: Duration::from_secs(3600),
+            failing: false,
+        };
+        let p = Refreshing::pending(Box::new(source));
+        assert!(p.current().is_none());
+        assert_eq!(calls.load(Ordering::SeqCst), 0);
+        assert_eq!(key(&p), "AK1");
+        assert_eq!(key(&p), "AK1");
+        assert_eq!(p.current().map(|c| c.access_key_id).as_deref(), Some("AK1"));
+        // A first fetch that fails says so in the source's own words, every time asked.
+        let failing = Refreshing::pending(Box::new(Counter {
+            calls: calls.clone(),
+            lifetime: Duration::ZERO,
+            failing: true,
+        }));
+        assert_eq!(failing.identity().unwrap_err().message, "down");
+        assert_eq!(failing.identity().unwrap_err().message, "down");
+        assert_eq!(calls.load(Ordering::SeqCst), 3);
     }
 
     #[test]

@@ -309,6 +309,20 @@ impl Run {
     }
 }
 
+/// The message of `check`'s CONNECTION_STATUS, which must be SUCCEEDED.
+pub fn assert_succeeded(run: &Run) -> String {
+    let (state, message) = run.connection_status();
+    assert_eq!(state, "SUCCEEDED", "{message}\n{}", run.stderr);
+    message
+}
+
+/// The message of `check`'s CONNECTION_STATUS, which must be FAILED.
+pub fn assert_failed(run: &Run) -> String {
+    let (state, message) = run.connection_status();
+    assert_eq!(state, "FAILED", "{message}");
+    message
+}
+
 /// Checks that every stdout line is a JSON AirbyteMessage with a known type.
 pub fn parse_messages(stdout: &str) -> Vec<Value> {
     stdout

@@ -1,13 +1,17 @@
 //! Loopback stand-ins for the services around Kinesis: a scripted HTTP server
-//! (credential endpoints, STS, a fake Kinesis), a relay that notes which access
-//! key signed each request on its way to the emulator, and a CONNECT proxy.
+//! (credential endpoints, STS, a fake Kinesis), an STS that checks AssumeRole's
+//! signature and trust and issues short-lived keys, a relay that notes which
+//! access key signed each request on its way to the emulator, and a CONNECT proxy.
 #![allow(dead_code)]
 
-use std::io::{BufRead, BufReader, Read, Write};
+use super::support::standin::{self, Authorization, Key, Request};
+use std::collections::HashMap;
+use std::io::{BufReader, Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
+use std::time::{Duration, SystemTime};
 
 /// One request a stand-in received.
 #[derive(Debug, Clone)]
@@ -20,6 +24,8 @@ pub struct Seen {
     pub headers: Vec<(String, String)>,
     /// Body as text.
     pub body: String,
+    /// The request as received, for checking its signature.
+    pub request: Request,
 }
 
 impl Seen {
@@ -129,38 +135,17 @@ fn answer_requests(
 ) -> std::io::Result<()> {
     let mut reader = BufReader::new(conn.try_clone()?);
     let mut out = conn;
-    loop {
-        let mut line = String::new();
-        if reader.read_line(&mut line)? == 0 {
-            return Ok(());
-        }
-        let mut parts = line.split_whitespace();
-        let method = parts.next().unwrap_or_default().to_string();
-        let path = parts.next().unwrap_or_default().to_string();
-        let mut headers = Vec::new();
-        loop {
-            let mut h = String::new();
-            reader.read_line(&mut h)?;
-            let h = h.trim_end();
-            if h.is_empty() {
-                break;
-            }
-            if let Some((k, v)) = h.split_once(':') {
-                headers.push((k.trim().to_ascii_lowercase(), v.trim().to_string()));
-            }
-        }
-        let len = headers
-            .iter()
-            .find(|(k, _)| k == "content-length")
-            .and_then(|(_, v)| v.parse::<usize>().ok())
-            .unwrap_or(0);
-        let mut body = vec![0; len];
-        reader.read_exact(&mut body)?;
+    while let Some(request) = standin::read_request(&mut reader) {
         let seen = Seen {
-            method,
-            path,
-            headers,
-            body: String::from_utf8_lossy(&body).to_string(),
+            method: request.method.clone(),
+            path: request.target.clone(),
+            headers: request
+                .headers
+                .iter()
+                .map(|(k, v)| (k.to_ascii_lowercase(), v.clone()))
+                .collect(),
+            body: String::from_utf8_lossy(&request.body).to_string(),
+            request,
         };
         let (status, text) = handler(&seen);
         log.lock().unwrap().push(seen);
@@ -171,6 +156,7 @@ fn answer_requests(
         )?;
         out.flush()?;
     }
+    Ok(())
 }
 
 /// Copies `from` to `to` until either side closes, calling `watch` on each chunk.
@@ -328,4 +314,241 @@ fn tunnel(
     client.write_all(b"HTTP/1.1 200 Connection established\r\n\r\n")?;
     splice(client, server, |_| {});
     Ok(())
+}
+
+/// An ISO 8601 time `secs` from now.
+pub fn in_secs(secs: u64) -> String {
+    let t = SystemTime::now() + Duration::from_secs(secs);
+    let dt = aws_smithy_types::DateTime::from(t);
+    dt.fmt(aws_smithy_types::date_time::Format::DateTime)
+        .expect("a time formats")
+}
+
+/// The account of the roles the STS stand-in knows.
+pub const STS_ACCOUNT: &str = "123456789012";
+
+/// A role the STS stand-in lets principals assume.
+#[derive(Debug, Clone)]
+pub struct TrustedRole {
+    /// The role's ARN.
+    pub arn: String,
+    /// Who may assume it, as its trust policy says: long-term access keys, or
+    /// role ARNs (then any key issued for that role).
+    pub principals: Vec<String>,
+    /// The `sts:ExternalId` the trust policy requires.
+    pub external_id: Option<String>,
+}
+
+impl TrustedRole {
+    /// `arn:aws:iam::<STS_ACCOUNT>:role/<name>`, assumable by `principals`.
+    pub fn new(name: &str, principals: &[&str], external_id: Option<&str>) -> TrustedRole {
+        TrustedRole {
+            arn: role_arn(name),
+            principals: principals.iter().map(|p| p.to_string()).collect(),
+            external_id: external_id.map(str::to_string),
+        }
+    }
+}
+
+/// The ARN of role `name` in the stand-in's account.
+pub fn role_arn(name: &str) -> String {
+    format!("arn:aws:iam::{STS_ACCOUNT}:role/{name}")
+}
+
+/// Credentials the STS stand-in issued, and the call that asked for them.
+#[derive(Debug, Clone)]
+pub struct Issued {
+    /// The role they are for.
+    pub role: String,
+    /// The access key that signed the AssumeRole call.
+    pub signed_by: String,
+    /// The call's form fields.
+    pub form: HashMap<String, String>,
+    /// The issued access key.
+    pub access_key: String,
+    /// Its secret: must never appear in anything the program prints.
+    pub secret: String,
+    /// Its session token: must never appear in anything the program prints.
+    pub token: String,
+}
+
+/// STS on loopback: checks each AssumeRole's SigV4 signature (service `sts`,
+/// with the same verifier as the Kinesis stand-in), the caller's key and token,
+/// the role's trust and external id, then issues temporary credentials that
+/// last `lifetime` and hands them to `on_issue` (to make the Kinesis stand-in
+/// accept them). Issued keys can themselves assume roles that trust their role.
+pub struct Sts {
+    server: StandIn,
+    keys: Arc<Mutex<HashMap<String, Key>>>,
+    issued: Arc<Mutex<Vec<Issued>>>,
+}
+
+impl Sts {
+    /// Starts it knowing the long-term `base` keys (access key, secret).
+    pub fn start(
+        base: &[(&str, &str)],
+        roles: Vec<TrustedRole>,
+        lifetime: Duration,
+        on_issue: impl Fn(&Issued) + Send + Sync + 'static,
+    ) -> Sts {
+        let keys: HashMap<String, Key> = base
+            .iter()
+            .map(|(id, secret)| (id.to_string(), Key::new(secret, None)))
+            .collect();
+        let keys = Arc::new(Mutex::new(keys));
+        let issued = Arc::new(Mutex::new(Vec::<Issued>::new()));
+        let (known, log) = (keys.clone(), issued.clone());
+        let server = StandIn::start(move |seen: &Seen| {
+            let keys = &known;
+            let mut keys = keys.lock().unwrap();
+            let mut log = log.lock().unwrap();
+            match assume_role(seen, &keys, &roles, &log) {
+                Err((status, code, message)) => (status, sts_error(code, &message)),
+                Ok((role, signed_by, form)) => {
+                    let n = log.len() + 1;
+                    let nonce = std::process::id();
+                    let new = Issued {
+                        role,
+                        signed_by,
+                        form,
+                        access_key: format!("ASIASTSISSUED{n:07}"),
+                        secret: format!("sts/issued+secret-{n}-{nonce}-q8Zr3"),
+                        token: format!("sts-issued-session-token-{n}-{nonce}-Wk2v9Lp"),
+                    };
+                    keys.insert(
+                        new.access_key.clone(),
+                        Key::new(&new.secret, Some(&new.token)),
+                    );
+                    on_issue(&new);
+                    let answer = format!(
+                        "<AssumeRoleResponse xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\"><AssumeRoleResult>\
+                         <AssumedRoleUser><Arn>{}</Arn><AssumedRoleId>AROA:{}</AssumedRoleId></AssumedRoleUser>\
+                         <Credentials><AccessKeyId>{}</AccessKeyId><SecretAccessKey>{}</SecretAccessKey>\
+                         <SessionToken>{}</SessionToken><Expiration>{}</Expiration></Credentials>\
+                         </AssumeRoleResult></AssumeRoleResponse>",
+                        new.role,
+                        new.form.get("RoleSessionName").cloned().unwrap_or_default(),
+                        new.access_key,
+                        new.secret,
+                        new.token,
+                        in_secs(lifetime.as_secs())
+                    );
+                    log.push(new);
+                    (200, answer)
+                }
+            }
+        });
+        Sts {
+            server,
+            keys,
+            issued,
+        }
+    }
+
+    /// Knows one more key, e.g. temporary credentials from another source.
+    pub fn trust_key(&self, access_key: &str, secret: &str, token: Option<&str>) {
+        self.keys
+            .lock()
+            .unwrap()
+            .insert(access_key.to_string(), Key::new(secret, token));
+    }
+
+    /// `http://127.0.0.1:<port>`.
+    pub fn url(&self) -> String {
+        self.server.url()
+    }
+
+    /// Every request received, answered or refused.
+    pub fn calls(&self) -> Vec<Seen> {
+        self.server.seen()
+    }
+
+    /// The credentials issued so far, in order.
+    pub fn issued(&self) -> Vec<Issued> {
+        self.issued.lock().unwrap().clone()
+    }
+}
+
+/// An STS error answer (Query API XML).
+pub fn sts_error(code: &str, message: &str) -> String {
+    format!(
+        "<ErrorResponse xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\"><Error><Type>Sender</Type>\
+         <Code>{code}</Code><Message>{}</Message></Error><RequestId>standin</RequestId></ErrorResponse>",
+        message.replace('&', "&amp;").replace('<', "&lt;")
+    )
+}
+
+type Refusal = (u16, &'static str, String);
+
+/// Checks one AssumeRole call as STS would: signature, key and token, action,
+/// trust, external id, duration. Ok: the role, the caller's key, the form.
+fn assume_role(
+    seen: &Seen,
+    keys: &HashMap<String, Key>,
+    roles: &[TrustedRole],
+    issued: &[Issued],
+) -> Result<(String, String, HashMap<String, String>), Refusal> {
+    standin::authenticate(&seen.request, keys, 0, "sts").map_err(|e| {
+        let code = match e.code {
+            "UnrecognizedClientException" => "InvalidClientTokenId",
+            "InvalidSignatureException" => "SignatureDoesNotMatch",
+            "ExpiredTokenException" => "ExpiredToken",
+            "IncompleteSignatureException" => "IncompleteSignature",
+            _ => "MissingAuthenticationToken",
+        };
+        (403, code, e.message)
+    })?;
+    let caller = Authorization::parse(&seen.request)
+        .map(|a| a.access_key)
+        .unwrap_or_default();
+    let form = parse_form(&seen.body);
+    let field = |k: &str| form.get(k).map(String::as_str).unwrap_or("");
+    if field("Action") != "AssumeRole" || field("Version") != "2011-06-15" {
+        return Err((
+            400,
+            "InvalidAction",
+            format!(
+                "Could not find operation {} for version {}",
+                field("Action"),
+                field("Version")
+            ),
+        ));
+    }
+    let arn = field("RoleArn");
+    let denied = || {
+        (
+            403,
+            "AccessDenied",
+            format!("User: arn:aws:iam::{STS_ACCOUNT}:user/loader is not authorized to perform: sts:AssumeRole on resource: {arn}"),
+        )
+    };
+    let role = roles.iter().find(|r| r.arn == arn).ok_or_else(denied)?;
+    let caller_role = issued
+        .iter()
+        .find(|i| i.access_key == caller)
+        .map(|i| i.role.as_str());
+    let trusted = role
+        .principals
+        .iter()
+        .any(|p| *p == caller || Some(p.as_str()) == caller_role);
+    if !trusted || role.external_id.as_deref() != form.get("ExternalId").map(String::as_str) {
+        return Err(denied());
+    }
+    let session = field("RoleSessionName");
+    let duration = field("DurationSeconds").parse::<u32>().unwrap_or(0);
+    if !(2..=64).contains(&session.len()) || !(900..=43_200).contains(&duration) {
+        return Err((400, "ValidationError", "1 validation error detected".into()));
+    }
+    Ok((role.arn.clone(), caller, form))
+}
+
+/// The fields of a form body, decoded.
+pub fn parse_form(body: &str) -> HashMap<String, String> {
+    body.split('&')
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            let (k, v) = p.split_once('=').unwrap_or((p, ""));
+            (standin::percent_decode(k), standin::percent_decode(v))
+        })
+        .collect()
 }

@@ -151,12 +151,29 @@ pub struct Seen {
     pub error: Option<String>,
     /// The request's x-amz-date.
     pub amz_date: String,
+    /// The access key that signed it, if it was signed.
+    pub access_key: Option<String>,
 }
 
-struct Key {
-    secret: String,
-    token: Option<String>,
-    token_expired: bool,
+/// A key a stand-in knows.
+pub struct Key {
+    /// Its secret.
+    pub secret: String,
+    /// The session token that must come with it, for temporary credentials.
+    pub token: Option<String>,
+    /// Whether that token has expired.
+    pub token_expired: bool,
+}
+
+impl Key {
+    /// A key with `secret` and, for temporary credentials, `token`.
+    pub fn new(secret: &str, token: Option<&str>) -> Key {
+        Key {
+            secret: secret.to_string(),
+            token: token.map(str::to_string),
+            token_expired: false,
+        }
+    }
 }
 
 struct StreamState {
@@ -196,11 +213,7 @@ impl StandIn {
         let mut keys = HashMap::new();
         keys.insert(
             ACCESS_KEY.to_string(),
-            Key {
-                secret: SECRET_KEY.to_string(),
-                token: Some(SESSION_TOKEN.to_string()),
-                token_expired: false,
-            },
+            Key::new(SECRET_KEY, Some(SESSION_TOKEN)),
         );
         let inner = Arc::new(Mutex::new(Inner {
             keys,
@@ -315,14 +328,22 @@ impl StandIn {
 
     /// Adds a long-term key (no session token).
     pub fn add_key(&self, access_key: &str, secret: &str) {
-        lock(&self.inner).keys.insert(
-            access_key.to_string(),
-            Key {
-                secret: secret.to_string(),
-                token: None,
-                token_expired: false,
-            },
-        );
+        lock(&self.inner)
+            .keys
+            .insert(access_key.to_string(), Key::new(secret, None));
+    }
+
+    /// Adds temporary credentials: the key, its secret and its session token.
+    pub fn add_session_key(&self, access_key: &str, secret: &str, token: &str) {
+        lock(&self.inner)
+            .keys
+            .insert(access_key.to_string(), Key::new(secret, Some(token)));
+    }
+
+    /// Forgets a key, so requests signed with it are refused (e.g. the default
+    /// key, when only keys issued by another stand-in may be used).
+    pub fn forget_key(&self, access_key: &str) {
+        lock(&self.inner).keys.remove(access_key);
     }
 
     /// How many records were stored so far (the accept counter).
@@ -413,7 +434,8 @@ impl AwsError {
     }
 }
 
-fn read_request(reader: &mut BufReader<TcpStream>) -> Option<Request> {
+/// Reads one HTTP/1.1 request; None at the end of the connection or on garbage.
+pub fn read_request(reader: &mut BufReader<TcpStream>) -> Option<Request> {
     let mut line = String::new();
     if reader.read_line(&mut line).ok()? == 0 {
         return None;
@@ -512,7 +534,7 @@ fn handle(request: &Request, inner: &Mutex<Inner>) -> Reply {
         .to_string();
     let amz_date = request.header("x-amz-date").unwrap_or("").to_string();
     let mut g = lock(inner);
-    let outcome = authenticate(request, &g).and_then(|()| {
+    let outcome = authenticate(request, &g.keys, g.clock_offset, "kinesis").and_then(|()| {
         let n = {
             let c = g.per_op.entry(op.clone()).or_insert(0);
             *c += 1;
@@ -539,22 +561,29 @@ fn handle(request: &Request, inner: &Mutex<Inner>) -> Reply {
         status,
         error,
         amz_date,
+        access_key: Authorization::parse(request).ok().map(|a| a.access_key),
     });
     reply
 }
 
-/// Checks the signature, key, token and clock as AWS does.
-fn authenticate(request: &Request, g: &Inner) -> Result<(), AwsError> {
+/// Checks the signature for `service`, the key, its token and the clock (the
+/// stand-in's, `clock_offset` seconds off the real one) as AWS does.
+pub fn authenticate(
+    request: &Request,
+    keys: &HashMap<String, Key>,
+    clock_offset: i64,
+    service: &str,
+) -> Result<(), AwsError> {
     let auth = Authorization::parse(request)?;
-    let key = g.keys.get(&auth.access_key).ok_or_else(|| {
+    let key = keys.get(&auth.access_key).ok_or_else(|| {
         AwsError::new(
             400,
             "UnrecognizedClientException",
             "The security token included in the request is invalid.",
         )
     })?;
-    verify(request, &auth, &key.secret, REGION, "kinesis")?;
-    let now = now_secs() + g.clock_offset;
+    verify(request, &auth, &key.secret, REGION, service)?;
+    let now = now_secs() + clock_offset;
     let amz = request.header("x-amz-date").unwrap_or("");
     let at = parse_amz_date(amz).ok_or_else(|| {
         AwsError::new(
@@ -845,7 +874,8 @@ fn uri_encode(s: &str, encode_slash: bool) -> String {
     out
 }
 
-fn percent_decode(s: &str) -> String {
+/// Decodes `%XX` escapes.
+pub fn percent_decode(s: &str) -> String {
     let bytes = s.as_bytes();
     let mut out = Vec::new();
     let mut i = 0;
