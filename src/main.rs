@@ -3,6 +3,7 @@
 use argh::FromArgs;
 use destination_kinesis::catalog::Catalog;
 use destination_kinesis::config::{Config, Overrides};
+use destination_kinesis::describe::{parse_timeout, DescribeOptions, DEFAULT_WAIT};
 use destination_kinesis::failure::{Failure, EXIT_CONFIG, EXIT_FAILURE};
 use destination_kinesis::kinesis::StartPosition;
 use destination_kinesis::naming::check_stream_name;
@@ -14,7 +15,7 @@ use destination_kinesis::read::{
     DEFAULT_POLL_INTERVAL,
 };
 use destination_kinesis::shard_filter::{parse_key, parse_shard_id, ShardFilter};
-use destination_kinesis::{check, put, read, spec, write};
+use destination_kinesis::{check, describe, list, put, read, spec, write};
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -25,9 +26,11 @@ use std::time::Duration;
 #[argh(
     example = "destination-kinesis put --stream events --endpoint http://localhost:4566 < events.jsonl\n\
                destination-kinesis read --stream events --endpoint http://localhost:4566 --format json\n\
+               destination-kinesis list --endpoint http://localhost:4566\n\
+               destination-kinesis describe --stream events --wait-active --timeout 60s\n\
                destination-kinesis --version",
     note = "Credentials, region and endpoint come from --config/flags, then the AWS environment variables. \
-            Messages go to stderr; stdout carries only Airbyte messages (spec, check, write) or data (read).",
+            Messages go to stderr; stdout carries only Airbyte messages (spec, check, write) or data (read, list, describe).",
     error_code(0, "success"),
     error_code(
         1,
@@ -48,6 +51,8 @@ enum Command {
     Write(WriteCmd),
     Put(PutCmd),
     Read(ReadCmd),
+    List(ListCmd),
+    Describe(DescribeCmd),
 }
 
 /// Print the connector specification (one SPEC message).
@@ -208,6 +213,76 @@ struct ReadCmd {
     config: Option<PathBuf>,
 }
 
+/// List the Kinesis streams of the account in the region, with status and capacity mode.
+#[derive(FromArgs)]
+#[argh(
+    subcommand,
+    name = "list",
+    example = "destination-kinesis list\n\
+               destination-kinesis list --endpoint http://localhost:4566 --format json | jq -r 'select(.status == \"ACTIVE\") | .stream'",
+    note = "Text: one stream a line, its name, status (CREATING, ACTIVE, UPDATING, DELETING) and mode (PROVISIONED, ON_DEMAND). \
+            --format json prints one object a stream: stream, status, mode, arn.",
+    error_code(0, "listed (possibly no stream)"),
+    error_code(1, "Kinesis refused or is unreachable"),
+    error_code(2, "usage or configuration error")
+)]
+struct ListCmd {
+    /// text (the default) or json (one object a stream)
+    #[argh(option, from_str_fn(parse_format), default = "OutputFormat::Text")]
+    format: OutputFormat,
+    /// the Kinesis endpoint URL, e.g. http://localhost:4566 (default: AWS's for the region)
+    #[argh(option)]
+    endpoint: Option<String>,
+    /// AWS region (default: the config's, AWS_REGION, AWS_DEFAULT_REGION, us-east-1)
+    #[argh(option)]
+    region: Option<String>,
+    /// JSON config file, the same as write's; flags override it
+    #[argh(option)]
+    config: Option<PathBuf>,
+}
+
+/// Describe a Kinesis stream: status, mode, retention, encryption, max record size, shards.
+#[derive(FromArgs)]
+#[argh(
+    subcommand,
+    name = "describe",
+    example = "destination-kinesis describe --stream events\n\
+               destination-kinesis describe --stream events --format json | jq '.shards[] | select(.open) | .shard'\n\
+               destination-kinesis describe --stream events --wait-active --timeout 60s > /dev/null",
+    note = "Shards are listed with their hash key ranges, whether they are open, and the shards they were split or merged from. \
+            --wait-active first waits until the stream is ACTIVE (as `aws kinesis wait stream-exists` does, a stream that does not \
+            exist yet, and an endpoint that does not answer yet, are waited for too), then describes it.",
+    error_code(0, "described (after --wait-active: the stream is ACTIVE)"),
+    error_code(
+        1,
+        "the stream does not exist, is not ACTIVE within --timeout, or Kinesis refused or is unreachable"
+    ),
+    error_code(2, "usage or configuration error")
+)]
+struct DescribeCmd {
+    /// the Kinesis stream to describe
+    #[argh(option, from_str_fn(stream_name))]
+    stream: String,
+    /// wait until the stream is ACTIVE before describing it (for CI scripts)
+    #[argh(switch)]
+    wait_active: bool,
+    /// how long --wait-active waits, 1s to 7d (default 180s, as aws kinesis wait stream-exists)
+    #[argh(option, from_str_fn(parse_timeout))]
+    timeout: Option<Duration>,
+    /// text (the default) or json (one object)
+    #[argh(option, from_str_fn(parse_format), default = "OutputFormat::Text")]
+    format: OutputFormat,
+    /// the Kinesis endpoint URL, e.g. http://localhost:4566 (default: AWS's for the region)
+    #[argh(option)]
+    endpoint: Option<String>,
+    /// AWS region (default: the config's, AWS_REGION, AWS_DEFAULT_REGION, us-east-1)
+    #[argh(option)]
+    region: Option<String>,
+    /// JSON config file, the same as write's; flags override it
+    #[argh(option)]
+    config: Option<PathBuf>,
+}
+
 /// A `--stream` value, checked against Kinesis's naming rule.
 fn stream_name(value: &str) -> Result<String, String> {
     check_stream_name(value).map(|()| value.to_string())
@@ -257,6 +332,8 @@ fn main() -> ExitCode {
         // The pipeline commands keep stdout for data: failures go to stderr only.
         Command::Put(p) => run_put(p).map(|_| ()),
         Command::Read(r) => run_read(r).map(|_| ()),
+        Command::List(l) => run_list(l).map(|_| ()),
+        Command::Describe(d) => run_describe(d),
     };
     exit(result)
 }
@@ -345,4 +422,24 @@ fn run_read(r: ReadCmd) -> Result<read::ReadSummary, Failure> {
     // Flushed after every page, so --follow shows records as they come.
     let out = std::io::BufWriter::with_capacity(64 * 1024, std::io::stdout().lock());
     read::run(&config, &options, out)
+}
+
+fn run_list(l: ListCmd) -> Result<usize, Failure> {
+    let config = pipeline_config(l.config.as_deref(), l.endpoint, l.region)?;
+    list::run(&config, l.format, std::io::stdout().lock())
+}
+
+fn run_describe(d: DescribeCmd) -> Result<(), Failure> {
+    if d.timeout.is_some() && !d.wait_active {
+        return Err(Failure::usage(
+            "--timeout is how long --wait-active waits: give both",
+        ));
+    }
+    let config = pipeline_config(d.config.as_deref(), d.endpoint, d.region)?;
+    let options = DescribeOptions {
+        stream: d.stream,
+        format: d.format,
+        wait_active: d.wait_active.then(|| d.timeout.unwrap_or(DEFAULT_WAIT)),
+    };
+    describe::run(&config, &options, std::io::stdout().lock())
 }

@@ -6,6 +6,7 @@ use crate::failure::Failure;
 use crate::kinesis::{Kinesis, StreamStatus};
 use crate::protocol::FailureType;
 use crate::retry::{first_contact, is_refused, Backoff};
+use crate::timespec::show;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
@@ -132,7 +133,7 @@ fn ensure_one(
                 ))
             }
             Ok(Some(status)) => {
-                last_status = format!("{status:?}").to_uppercase();
+                last_status = status.as_str().to_string();
                 POLL
             }
             Ok(None) if !creation.allowed => {
@@ -170,6 +171,37 @@ fn ensure_one(
         }
         std::thread::sleep(wait);
         answer = kinesis.stream_status(stream);
+    }
+}
+
+/// Waits until `stream` is ACTIVE, for at most `timeout`, as `aws kinesis wait
+/// stream-exists` does: a stream that does not exist yet, or an endpoint that
+/// does not accept connections yet (an emulator starting), is waited for too.
+pub fn wait_active(kinesis: &Kinesis, stream: &str, timeout: Duration) -> Result<(), Failure> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let state = match kinesis.stream_status(stream) {
+            Ok(Some(StreamStatus::Active)) => return Ok(()),
+            Ok(Some(status)) => format!("it is {}", status.as_str()),
+            Ok(None) => "it does not exist".to_string(),
+            Err(e) if e.is_retryable() => format!("the last look failed: {e}"),
+            Err(e) => {
+                return Err(Failure::from_kinesis(
+                    &format!("cannot check Kinesis stream `{stream}`"),
+                    &e,
+                ))
+            }
+        };
+        if Instant::now() + POLL > deadline {
+            return Err(Failure::new(
+                FailureType::Transient,
+                format!(
+                    "Kinesis stream `{stream}` is not ACTIVE after {}: {state}",
+                    show(timeout)
+                ),
+            ));
+        }
+        std::thread::sleep(POLL);
     }
 }
 

@@ -381,6 +381,33 @@ fn bad_values_of_new_flags_are_usage_errors() {
             ],
             "--until",
         ),
+        (&["list", "--format", "yaml"], "--format"),
+        (&["list", "--endpoint", "ftp://x"], "--endpoint"),
+        (&["describe", "--stream", S, "--timeout", "5s"], "--timeout"),
+        (
+            &[
+                "describe",
+                "--stream",
+                S,
+                "--wait-active",
+                "--timeout",
+                "0s",
+            ],
+            "--timeout",
+        ),
+        (
+            &[
+                "describe",
+                "--stream",
+                S,
+                "--wait-active",
+                "--timeout",
+                "soon",
+            ],
+            "--timeout",
+        ),
+        (&["describe"], "--stream"),
+        (&["describe", "--stream", "bad name"], "--stream"),
     ];
     let endpoint = kl().endpoint();
     let long_key = "k".repeat(257);
@@ -394,5 +421,36 @@ fn bad_values_of_new_flags_are_usage_errors() {
         assert_eq!(run.code, 2, "{full:?}: {run:?}");
         assert!(run.stderr.contains(expected), "{full:?}: {}", run.stderr);
         assert!(run.stdout.is_empty(), "{full:?}");
+    }
+}
+
+#[test]
+fn help_shows_examples_of_the_new_flags_and_commands() {
+    for (command, wanted) in [
+        (
+            "read",
+            &[
+                "--until",
+                "--poll-interval",
+                "--idle-timeout",
+                "--shard",
+                "--key",
+                "after:",
+            ][..],
+        ),
+        ("list", &["--format json"][..]),
+        ("describe", &["--wait-active", "--timeout"][..]),
+    ] {
+        let run = run_cli(&[command, "--help"], b"");
+        assert_eq!(run.code, 0, "{command}");
+        let text = String::from_utf8_lossy(&run.stdout);
+        let examples = text.split("Examples:").nth(1).unwrap_or_default();
+        for flag in wanted {
+            assert!(
+                examples.contains(&format!("destination-kinesis {command}"))
+                    && examples.contains(flag),
+                "{command} --help has an example with {flag}: {text}"
+            );
+        }
     }
 }
