@@ -154,8 +154,14 @@ fn record(bytes: &[u8]) -> Result<(u64, Option<u64>, &[u8]), AggregateError> {
 /// The hash key Kinesis derives from a partition key: MD5 as a 128-bit
 /// big-endian integer, in decimal.
 pub fn hash_key_of(partition_key: &str) -> String {
+    hash_of(partition_key).to_string()
+}
+
+/// The hash key Kinesis derives from a partition key, as an integer: the
+/// shard whose hash key range holds it takes the key's records.
+pub fn hash_of(partition_key: &str) -> u128 {
     let digest: [u8; DIGEST_BYTES] = Md5::digest(partition_key.as_bytes()).into();
-    u128::from_be_bytes(digest).to_string()
+    u128::from_be_bytes(digest)
 }
 
 fn malformed(why: String) -> AggregateError {

@@ -168,6 +168,17 @@ impl StreamStatus {
         }
     }
 
+    /// The status as AWS spells it.
+    pub fn as_str(&self) -> &str {
+        match self {
+            StreamStatus::Creating => "CREATING",
+            StreamStatus::Active => "ACTIVE",
+            StreamStatus::Updating => "UPDATING",
+            StreamStatus::Deleting => "DELETING",
+            StreamStatus::Other(s) => s,
+        }
+    }
+
     /// Whether records can be written now.
     pub fn is_writable(&self) -> bool {
         matches!(self, StreamStatus::Active | StreamStatus::Updating)
@@ -254,6 +265,45 @@ impl StreamSummary {
     }
 }
 
+/// Where a page of ListStreams starts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PageStart {
+    /// At the first stream.
+    First,
+    /// After this stream name (`ExclusiveStartStreamName`, for services without `NextToken`).
+    After(String),
+    /// Where the previous page's `NextToken` says.
+    Token(String),
+}
+
+/// A page of ListStreams.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StreamPage {
+    /// Stream names, in the service's order.
+    pub names: Vec<String>,
+    /// Whether more pages follow.
+    pub has_more: bool,
+    /// Where the next page starts, where the service gives tokens.
+    pub next_token: Option<String>,
+    /// Name, ARN, status and mode of each stream, where the service gives them
+    /// (AWS does since 2022; emulators may not).
+    pub summaries: Option<Vec<StreamSummary>>,
+}
+
+impl StreamPage {
+    /// Where the next page starts, or None after the last.
+    pub fn next(&self) -> Option<PageStart> {
+        if !self.has_more {
+            return None;
+        }
+        match (&self.next_token, self.names.last()) {
+            (Some(token), _) => Some(PageStart::Token(token.clone())),
+            (None, Some(last)) => Some(PageStart::After(last.clone())),
+            (None, None) => None,
+        }
+    }
+}
+
 /// One shard of a stream, as ListShards gives it.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "PascalCase")]
@@ -280,6 +330,19 @@ pub struct HashKeyRange {
     pub starting_hash_key: String,
     /// Highest hash key, inclusive.
     pub ending_hash_key: String,
+}
+
+impl HashKeyRange {
+    /// Whether `hash` (a partition key's MD5 as an integer) falls in the range.
+    pub fn contains(&self, hash: u128) -> bool {
+        match (
+            self.starting_hash_key.parse::<u128>(),
+            self.ending_hash_key.parse::<u128>(),
+        ) {
+            (Ok(start), Ok(end)) => (start..=end).contains(&hash),
+            _ => false,
+        }
+    }
 }
 
 impl Shard {
@@ -318,6 +381,8 @@ pub enum StartPosition {
     Latest,
     /// Records that arrived at or after this time (epoch seconds).
     AtTimestamp(f64),
+    /// The record with this sequence number and those after it.
+    AtSequenceNumber(String),
     /// Records after this sequence number.
     AfterSequenceNumber(String),
 }
@@ -431,6 +496,39 @@ impl Kinesis {
         Ok(a.stream_names)
     }
 
+    /// One page of ListStreams, starting where `from` says.
+    pub fn list_streams_page(
+        &self,
+        limit: u32,
+        from: &PageStart,
+    ) -> Result<StreamPage, KinesisError> {
+        #[derive(Deserialize)]
+        #[serde(rename_all = "PascalCase")]
+        struct Answer {
+            #[serde(default)]
+            stream_names: Vec<String>,
+            #[serde(default)]
+            has_more_streams: bool,
+            #[serde(default)]
+            next_token: Option<String>,
+            #[serde(default)]
+            stream_summaries: Option<Vec<StreamSummary>>,
+        }
+        let mut body = json!({ "Limit": limit });
+        match from {
+            PageStart::First => {}
+            PageStart::After(name) => body["ExclusiveStartStreamName"] = json!(name),
+            PageStart::Token(token) => body["NextToken"] = json!(token),
+        }
+        let a: Answer = self.call_json("ListStreams", None, &body)?;
+        Ok(StreamPage {
+            names: a.stream_names,
+            has_more: a.has_more_streams,
+            next_token: a.next_token.filter(|t| !t.is_empty()),
+            summaries: a.stream_summaries,
+        })
+    }
+
     /// What DescribeStreamSummary says of the stream, or None when it does not exist.
     pub fn describe_stream(&self, stream: &str) -> Result<Option<StreamSummary>, KinesisError> {
         #[derive(Deserialize)]
@@ -512,6 +610,10 @@ impl Kinesis {
             StartPosition::AtTimestamp(t) => {
                 body["ShardIteratorType"] = json!("AT_TIMESTAMP");
                 body["Timestamp"] = json!(t);
+            }
+            StartPosition::AtSequenceNumber(n) => {
+                body["ShardIteratorType"] = json!("AT_SEQUENCE_NUMBER");
+                body["StartingSequenceNumber"] = json!(n);
             }
             StartPosition::AfterSequenceNumber(n) => {
                 body["ShardIteratorType"] = json!("AFTER_SEQUENCE_NUMBER");

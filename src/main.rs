@@ -3,25 +3,34 @@
 use argh::FromArgs;
 use destination_kinesis::catalog::Catalog;
 use destination_kinesis::config::{Config, Overrides};
+use destination_kinesis::describe::{parse_timeout, DescribeOptions, DEFAULT_WAIT};
 use destination_kinesis::failure::{Failure, EXIT_CONFIG, EXIT_FAILURE};
 use destination_kinesis::kinesis::StartPosition;
 use destination_kinesis::naming::check_stream_name;
+use destination_kinesis::output::{parse_format, OutputFormat};
 use destination_kinesis::protocol::{connection_status, spec_message, Emitter};
 use destination_kinesis::put::{KeySource, PutOptions};
-use destination_kinesis::read::{parse_format, parse_from, OutputFormat, ReadOptions};
-use destination_kinesis::{check, put, read, spec, write};
+use destination_kinesis::read::{
+    parse_from, parse_idle_timeout, parse_poll_interval, parse_until, ReadOptions,
+    DEFAULT_POLL_INTERVAL,
+};
+use destination_kinesis::shard_filter::{parse_key, parse_shard_id, ShardFilter};
+use destination_kinesis::{check, describe, list, put, read, spec, write};
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 /// Airbyte destination and pipeline tool for Amazon Kinesis Data Streams.
 #[derive(FromArgs)]
 #[argh(
     example = "destination-kinesis put --stream events --endpoint http://localhost:4566 < events.jsonl\n\
                destination-kinesis read --stream events --endpoint http://localhost:4566 --format json\n\
+               destination-kinesis list --endpoint http://localhost:4566\n\
+               destination-kinesis describe --stream events --wait-active --timeout 60s\n\
                destination-kinesis --version",
     note = "Credentials, region and endpoint come from --config/flags, then the AWS environment variables. \
-            Messages go to stderr; stdout carries only Airbyte messages (spec, check, write) or data (read).",
+            Messages go to stderr; stdout carries only Airbyte messages (spec, check, write) or data (read, list, describe).",
     error_code(0, "success"),
     error_code(
         1,
@@ -42,6 +51,8 @@ enum Command {
     Write(WriteCmd),
     Put(PutCmd),
     Read(ReadCmd),
+    List(ListCmd),
+    Describe(DescribeCmd),
 }
 
 /// Print the connector specification (one SPEC message).
@@ -136,12 +147,23 @@ struct PutCmd {
     subcommand,
     name = "read",
     example = "destination-kinesis read --stream events --limit 10\n\
-               destination-kinesis read --stream events --from 2024-05-01T12:00:00Z --format json\n\
-               destination-kinesis read --stream events --from latest --follow | grep ERROR",
+               destination-kinesis read --stream events --from 2024-05-01T12:00:00Z --until 2024-05-01T13:00:00Z --format json\n\
+               destination-kinesis read --stream events --from -10m --until -5m\n\
+               destination-kinesis read --stream events --from latest --follow | grep ERROR\n\
+               destination-kinesis read --stream events --follow --poll-interval 5s\n\
+               destination-kinesis read --stream events --follow --idle-timeout 10s > seen.txt\n\
+               destination-kinesis read --stream events --shard shardId-000000000001 --from after:49590338271490256608559692538361571095921575989136588898\n\
+               destination-kinesis read --stream events --shard 0 --shard 1\n\
+               destination-kinesis read --stream events --key customer-42 --format json | jq 'select(.partitionKey == \"customer-42\")'",
     note = "Reads every shard, parents of split or merged shards before their children, oldest first per shard; \
             KPL aggregated records are unpacked. Without --follow it stops at the end of the data. \
-            --format json prints shard, sequenceNumber, partitionKey, arrivalTime and data (or dataBase64 when not UTF-8).",
-    error_code(0, "read to the end, to --limit, or until stdout closed"),
+            --format json prints shard, sequenceNumber, partitionKey, arrivalTime and data (or dataBase64 when not UTF-8). \
+            A shard is polled about once a second once it has caught up (--poll-interval), up to 5 times a second while behind. \
+            When stderr is a terminal, a status line shows the records read and the lag (MillisBehindLatest of the shard furthest behind).",
+    error_code(
+        0,
+        "read to the end, to --until, --limit or --idle-timeout, or until stdout closed"
+    ),
     error_code(1, "the stream is missing, Kinesis refused or is unreachable"),
     error_code(2, "usage or configuration error")
 )]
@@ -149,20 +171,105 @@ struct ReadCmd {
     /// the Kinesis stream to read
     #[argh(option, from_str_fn(stream_name))]
     stream: String,
-    /// where to start: trim-horizon (oldest kept, the default), latest, or an RFC 3339 time
+    /// where to start: trim-horizon (oldest kept, the default), latest, a time (RFC 3339 or -10m, that long ago), or at:SEQ / after:SEQ in the one shard given with --shard
     #[argh(
         option,
         from_str_fn(parse_from),
         default = "StartPosition::TrimHorizon"
     )]
     from: StartPosition,
+    /// stop each shard at its first record that arrived after this time (RFC 3339 or -10m); with --follow, end once every shard is past it
+    #[argh(option, from_str_fn(parse_until))]
+    until: Option<f64>,
     /// stop after this many records
     #[argh(option)]
     limit: Option<u64>,
     /// keep polling for new records and new shards until interrupted
     #[argh(switch)]
     follow: bool,
+    /// pause between calls to a shard that has caught up, 200ms to 5m (default 1s)
+    #[argh(option, from_str_fn(parse_poll_interval))]
+    poll_interval: Option<Duration>,
+    /// end (exit 0) once no record came for this long, e.g. 10s
+    #[argh(option, from_str_fn(parse_idle_timeout))]
+    idle_timeout: Option<Duration>,
+    /// read only this shard (an ID such as shardId-000000000001, or its number); repeat for more; its children after a reshard are not read
+    #[argh(option, from_str_fn(parse_shard_id))]
+    shard: Vec<String>,
+    /// read only the shard this partition key's records go to (all its records, other keys' too), and its children that take the key after a reshard; repeat for more
+    #[argh(option, from_str_fn(parse_key))]
+    key: Vec<String>,
     /// text (each record's bytes and a newline, the default) or json (one object a record, with metadata; safe for binary data and newlines)
+    #[argh(option, from_str_fn(parse_format), default = "OutputFormat::Text")]
+    format: OutputFormat,
+    /// the Kinesis endpoint URL, e.g. http://localhost:4566 (default: AWS's for the region)
+    #[argh(option)]
+    endpoint: Option<String>,
+    /// AWS region (default: the config's, AWS_REGION, AWS_DEFAULT_REGION, us-east-1)
+    #[argh(option)]
+    region: Option<String>,
+    /// JSON config file, the same as write's; flags override it
+    #[argh(option)]
+    config: Option<PathBuf>,
+}
+
+/// List the Kinesis streams of the account in the region, with status and capacity mode.
+#[derive(FromArgs)]
+#[argh(
+    subcommand,
+    name = "list",
+    example = "destination-kinesis list\n\
+               destination-kinesis list --endpoint http://localhost:4566 --format json | jq -r 'select(.status == \"ACTIVE\") | .stream'",
+    note = "Text: one stream a line, its name, status (CREATING, ACTIVE, UPDATING, DELETING) and mode (PROVISIONED, ON_DEMAND). \
+            --format json prints one object a stream: stream, status, mode, arn.",
+    error_code(0, "listed (possibly no stream)"),
+    error_code(1, "Kinesis refused or is unreachable"),
+    error_code(2, "usage or configuration error")
+)]
+struct ListCmd {
+    /// text (the default) or json (one object a stream)
+    #[argh(option, from_str_fn(parse_format), default = "OutputFormat::Text")]
+    format: OutputFormat,
+    /// the Kinesis endpoint URL, e.g. http://localhost:4566 (default: AWS's for the region)
+    #[argh(option)]
+    endpoint: Option<String>,
+    /// AWS region (default: the config's, AWS_REGION, AWS_DEFAULT_REGION, us-east-1)
+    #[argh(option)]
+    region: Option<String>,
+    /// JSON config file, the same as write's; flags override it
+    #[argh(option)]
+    config: Option<PathBuf>,
+}
+
+/// Describe a Kinesis stream: status, mode, retention, encryption, max record size, shards.
+#[derive(FromArgs)]
+#[argh(
+    subcommand,
+    name = "describe",
+    example = "destination-kinesis describe --stream events\n\
+               destination-kinesis describe --stream events --format json | jq '.shards[] | select(.open) | .shard'\n\
+               destination-kinesis describe --stream events --wait-active --timeout 60s > /dev/null",
+    note = "Shards are listed with their hash key ranges, whether they are open, and the shards they were split or merged from. \
+            --wait-active first waits until the stream is ACTIVE (as `aws kinesis wait stream-exists` does, a stream that does not \
+            exist yet, and an endpoint that does not answer yet, are waited for too), then describes it.",
+    error_code(0, "described (after --wait-active: the stream is ACTIVE)"),
+    error_code(
+        1,
+        "the stream does not exist, is not ACTIVE within --timeout, or Kinesis refused or is unreachable"
+    ),
+    error_code(2, "usage or configuration error")
+)]
+struct DescribeCmd {
+    /// the Kinesis stream to describe
+    #[argh(option, from_str_fn(stream_name))]
+    stream: String,
+    /// wait until the stream is ACTIVE before describing it (for CI scripts)
+    #[argh(switch)]
+    wait_active: bool,
+    /// how long --wait-active waits, 1s to 7d (default 180s, as aws kinesis wait stream-exists)
+    #[argh(option, from_str_fn(parse_timeout))]
+    timeout: Option<Duration>,
+    /// text (the default) or json (one object)
     #[argh(option, from_str_fn(parse_format), default = "OutputFormat::Text")]
     format: OutputFormat,
     /// the Kinesis endpoint URL, e.g. http://localhost:4566 (default: AWS's for the region)
@@ -221,6 +328,8 @@ fn main() -> ExitCode {
         // The pipeline commands keep stdout for data: failures go to stderr only.
         Command::Put(p) => run_put(p).map(|_| ()),
         Command::Read(r) => run_read(r).map(|_| ()),
+        Command::List(l) => run_list(l).map(|_| ()),
+        Command::Describe(d) => run_describe(d),
     };
     exit(result)
 }
@@ -278,28 +387,55 @@ fn run_put(p: PutCmd) -> Result<put::PutSummary, Failure> {
     put::run(&config, &options, std::io::stdin())
 }
 
-fn run_read(r: ReadCmd) -> Result<read::ReadSummary, Failure> {
+/// The config of a pipeline command from its `--config`, `--endpoint` and `--region`.
+fn pipeline_config(
+    file: Option<&std::path::Path>,
+    endpoint: Option<String>,
+    region: Option<String>,
+) -> Result<Config, Failure> {
     let flags = Overrides {
-        endpoint: r.endpoint,
-        region: r.region,
+        endpoint,
+        region,
         ..Overrides::default()
     };
-    let config = Config::load(r.config.as_deref(), &flags)?;
+    Ok(Config::load(file, &flags)?)
+}
+
+fn run_read(r: ReadCmd) -> Result<read::ReadSummary, Failure> {
+    let config = pipeline_config(r.config.as_deref(), r.endpoint, r.region)?;
     let options = ReadOptions {
         stream: r.stream,
         from: r.from,
+        until: r.until,
         limit: r.limit,
         follow: r.follow,
         format: r.format,
+        poll_interval: r.poll_interval.unwrap_or(DEFAULT_POLL_INTERVAL),
+        idle_timeout: r.idle_timeout,
+        shards: ShardFilter::new(r.shard, r.key),
+        progress: std::io::stderr().is_terminal(),
     };
     // Flushed after every page, so --follow shows records as they come.
     let out = std::io::BufWriter::with_capacity(64 * 1024, std::io::stdout().lock());
-    let summary = read::run(&config, &options, out)?;
-    if std::io::stderr().is_terminal() {
-        eprintln!(
-            "destination-kinesis: read {} records from {} shards of `{}`",
-            summary.records, summary.shards, options.stream
-        );
+    read::run(&config, &options, out)
+}
+
+fn run_list(l: ListCmd) -> Result<usize, Failure> {
+    let config = pipeline_config(l.config.as_deref(), l.endpoint, l.region)?;
+    list::run(&config, l.format, std::io::stdout().lock())
+}
+
+fn run_describe(d: DescribeCmd) -> Result<(), Failure> {
+    if d.timeout.is_some() && !d.wait_active {
+        return Err(Failure::usage(
+            "--timeout is how long --wait-active waits: give both",
+        ));
     }
-    Ok(summary)
+    let config = pipeline_config(d.config.as_deref(), d.endpoint, d.region)?;
+    let options = DescribeOptions {
+        stream: d.stream,
+        format: d.format,
+        wait_active: d.wait_active.then(|| d.timeout.unwrap_or(DEFAULT_WAIT)),
+    };
+    describe::run(&config, &options, std::io::stdout().lock())
 }

@@ -1,52 +1,109 @@
 //! `read`: every record of a stream on stdout, one a line, from every shard
-//! (parents before their children), oldest first per shard, within the
-//! GetRecords limits; KPL aggregates are unpacked.
+//! (parents before their children) or the shards chosen, oldest first per
+//! shard, within the GetRecords limits; KPL aggregates are unpacked.
 
 use crate::aggregate::{deaggregate, is_aggregated};
 use crate::config::Config;
-use crate::failure::Failure;
+use crate::failure::{stream_call_failed, Failure};
 use crate::kinesis::{Kinesis, KinesisError, ReadRecord, Shard, StartPosition};
-use crate::protocol::FailureType;
+use crate::output::{closed_or_failed, OutputFormat};
+use crate::progress::StatusLine;
 use crate::retry::Backoff;
 use crate::session::Session;
-use aws_smithy_types::date_time::{DateTime, Format};
+use crate::shard_filter::ShardFilter;
+use crate::timespec::{format_time, now_seconds, parse_duration_within, parse_time_now, show};
 use base64::Engine;
 use serde_json::{json, Map, Value};
 use std::collections::HashMap;
-use std::io::{ErrorKind, Write};
+use std::io::Write;
 use std::time::{Duration, Instant};
 
-/// Kinesis allows 5 GetRecords calls a second per shard.
+/// Kinesis allows 5 GetRecords calls a second per shard: the pace while a
+/// shard is behind.
 const MIN_CALL_INTERVAL: Duration = Duration::from_millis(200);
-/// Wait after an empty page or a throughput refusal before asking that shard again.
+/// The pace once a shard has caught up: AWS advises about one call a second
+/// per consumer, as the 5 calls are shared by every consumer of the stream.
+pub const DEFAULT_POLL_INTERVAL: Duration = Duration::from_secs(1);
+/// The range `--poll-interval` takes: faster than 200 ms breaks the 5 calls/s limit.
+const POLL_INTERVAL_RANGE: (Duration, Duration) = (MIN_CALL_INTERVAL, Duration::from_secs(300));
+/// The range `--idle-timeout` takes.
+const IDLE_TIMEOUT_RANGE: (Duration, Duration) =
+    (Duration::from_millis(100), Duration::from_secs(7 * 86_400));
+/// Wait after a throughput refusal or a failed call before asking that shard again.
 const IDLE_POLL: Duration = Duration::from_secs(1);
+/// How long after `--until` a caught-up shard is taken to have passed it: a
+/// record reaches readers a moment after it arrived.
+const UNTIL_GRACE: Duration = Duration::from_secs(1);
 /// How often `--follow` lists shards again to find new ones.
 const RELIST_EVERY: Duration = Duration::from_secs(10);
 /// Most records one GetRecords call returns.
 const MAX_PAGE: u64 = 10_000;
-
-/// How records are printed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum OutputFormat {
-    /// The record's bytes, then a newline.
-    Text,
-    /// One JSON object a record, with its metadata.
-    Json,
-}
 
 /// What `read` was asked to do.
 #[derive(Debug, Clone)]
 pub struct ReadOptions {
     /// The Kinesis stream.
     pub stream: String,
-    /// Where to start in every shard.
+    /// Where to start in every shard read.
     pub from: StartPosition,
+    /// Stop each shard at its first record that arrived after this time (epoch seconds).
+    pub until: Option<f64>,
     /// Stop after this many records.
     pub limit: Option<u64>,
     /// Keep polling for new records and new shards.
     pub follow: bool,
     /// How records are printed.
     pub format: OutputFormat,
+    /// Pause between calls to a shard that has caught up.
+    pub poll_interval: Duration,
+    /// Stop once no record came for this long.
+    pub idle_timeout: Option<Duration>,
+    /// The shards read.
+    pub shards: ShardFilter,
+    /// Whether to show a status line (with the lag) on stderr and a summary at the end.
+    pub progress: bool,
+}
+
+impl ReadOptions {
+    /// Checks the flags that only make sense together.
+    pub fn validate(&self) -> Result<(), Failure> {
+        if let StartPosition::AtSequenceNumber(_) | StartPosition::AfterSequenceNumber(_) =
+            &self.from
+        {
+            if self.shards.single_shard().is_none() {
+                return Err(Failure::usage(
+                    "--from at:SEQ and after:SEQ name a place in one shard: give that shard with one --shard \
+                     (the `shard` field of --format json), e.g. --shard shardId-000000000001 --from after:4959...",
+                ));
+            }
+        }
+        if let (StartPosition::AtTimestamp(from), Some(until)) = (&self.from, self.until) {
+            if until < *from {
+                return Err(Failure::usage(format!(
+                    "--until ({}) is before --from ({})",
+                    format_time(until).unwrap_or_default(),
+                    format_time(*from).unwrap_or_default()
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Why a `read` ended.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub enum Ending {
+    /// Every shard was read to its end (without `--follow`).
+    #[default]
+    EndOfData,
+    /// `--limit` records were printed.
+    Limit,
+    /// Every shard passed `--until`.
+    Until,
+    /// No record came for `--idle-timeout`.
+    Idle,
+    /// Whoever read stdout closed it (`| head`).
+    StdoutClosed,
 }
 
 /// What a `read` did.
@@ -56,32 +113,57 @@ pub struct ReadSummary {
     pub records: u64,
     /// Shards read.
     pub shards: u64,
-    /// Whether stdout was closed before the end (`| head`).
-    pub stdout_closed: bool,
+    /// Why it ended.
+    pub ending: Ending,
 }
 
-/// Parses `--from`: `trim-horizon`, `latest` or an RFC 3339 time.
+/// Parses `--from`: `trim-horizon`, `latest`, a time (RFC 3339 or `-10m`),
+/// or `at:SEQ` / `after:SEQ` in one shard.
 pub fn parse_from(value: &str) -> Result<StartPosition, String> {
+    let sequence = |seq: &str| -> Result<String, String> {
+        // Kinesis sequence numbers: decimal, no leading zero, at most 129 digits.
+        let valid = !seq.is_empty()
+            && seq.len() <= 129
+            && seq.bytes().all(|b| b.is_ascii_digit())
+            && (seq == "0" || !seq.starts_with('0'));
+        if valid {
+            Ok(seq.to_string())
+        } else {
+            Err(format!(
+                "`{value}`: a sequence number is the digits of `sequenceNumber` in read --format json"
+            ))
+        }
+    };
     match value {
         "trim-horizon" | "TRIM_HORIZON" => Ok(StartPosition::TrimHorizon),
         "latest" | "LATEST" => Ok(StartPosition::Latest),
-        other => DateTime::from_str(other, Format::DateTimeWithOffset)
-            .map(|t| StartPosition::AtTimestamp(t.as_secs_f64()))
-            .map_err(|e| {
-                format!(
-                    "`{other}` is not trim-horizon, latest or an RFC 3339 time such as 2024-05-01T12:00:00Z ({e})"
-                )
-            }),
+        _ => {
+            if let Some(seq) = value.strip_prefix("at:") {
+                return sequence(seq).map(StartPosition::AtSequenceNumber);
+            }
+            if let Some(seq) = value.strip_prefix("after:") {
+                return sequence(seq).map(StartPosition::AfterSequenceNumber);
+            }
+            parse_time_now(value)
+                .map(StartPosition::AtTimestamp)
+                .map_err(|e| format!("not trim-horizon, latest, at:SEQ or after:SEQ; {e}"))
+        }
     }
 }
 
-/// Parses `--format`: `text` or `json`.
-pub fn parse_format(value: &str) -> Result<OutputFormat, String> {
-    match value {
-        "text" => Ok(OutputFormat::Text),
-        "json" => Ok(OutputFormat::Json),
-        other => Err(format!("`{other}` is not text or json")),
-    }
+/// Parses `--until`: an RFC 3339 time or `-10m` (that long before now).
+pub fn parse_until(value: &str) -> Result<f64, String> {
+    parse_time_now(value)
+}
+
+/// Parses `--poll-interval`: 200ms to 5m.
+pub fn parse_poll_interval(value: &str) -> Result<Duration, String> {
+    parse_duration_within(value, POLL_INTERVAL_RANGE.0, POLL_INTERVAL_RANGE.1)
+}
+
+/// Parses `--idle-timeout`: 100ms to 7 days.
+pub fn parse_idle_timeout(value: &str) -> Result<Duration, String> {
+    parse_duration_within(value, IDLE_TIMEOUT_RANGE.0, IDLE_TIMEOUT_RANGE.1)
 }
 
 /// Where one shard's reading stands.
@@ -97,8 +179,17 @@ enum Progress {
         /// Set while calls fail and are retried.
         backoff: Option<Backoff>,
     },
-    /// Read to its end (or its tip, without `--follow`).
+    /// Read to its end (or its tip, without `--follow`), or past `--until`.
     Done,
+    /// Not chosen by `--shard` or `--key`.
+    Skipped,
+}
+
+impl Progress {
+    /// Whether its children may start: it is done with, or never read.
+    fn finished(&self) -> bool {
+        matches!(self, Progress::Done | Progress::Skipped)
+    }
 }
 
 struct ShardRead {
@@ -108,6 +199,8 @@ struct ShardRead {
     start: StartPosition,
     /// The last record's sequence number, to resume after an expired iterator.
     last_sequence: Option<String>,
+    /// MillisBehindLatest of its last page.
+    behind: Option<u64>,
 }
 
 /// The running state of one `read`.
@@ -122,19 +215,30 @@ struct Reader<'a, W: Write> {
     summary: ReadSummary,
     warned_bad_aggregate: bool,
     listed_at: Instant,
+    /// When the last record came (or the read started).
+    last_record_at: Instant,
+    /// Whether a shard stopped at a record after `--until`.
+    passed_until: bool,
+    status: StatusLine,
     line: Vec<u8>,
 }
 
-/// Runs `read`, writing records to `out`.
+/// Runs `read`, writing records to `out`; shows a status line and a summary
+/// on stderr when `options.progress`.
 pub fn run(
     config: &Config,
     options: &ReadOptions,
     out: impl Write,
 ) -> Result<ReadSummary, Failure> {
+    options.validate()?;
     let kinesis = Session::open_for_pipeline(config)?.kinesis;
     let stream = options.stream.as_str();
-    let shards = crate::retry::first_contact(|| kinesis.list_shards(stream))
+    let shards = crate::retry::retrying(config.retry_timeout, || kinesis.list_shards(stream))
         .map_err(|e| read_failure(&e, stream))?;
+    options
+        .shards
+        .check_listed(&shards, stream)
+        .map_err(Failure::usage)?;
     let mut reader = Reader {
         kinesis: &kinesis,
         config,
@@ -145,22 +249,21 @@ pub fn run(
         summary: ReadSummary::default(),
         warned_bad_aggregate: false,
         listed_at: Instant::now(),
+        last_record_at: Instant::now(),
+        passed_until: false,
+        status: StatusLine::new(options.progress),
         line: Vec::new(),
     };
     reader.add_shards(shards, true);
-    reader.read_all()?;
-    Ok(reader.summary)
+    let result = reader.read_all();
+    if reader.status.enabled() {
+        reader.status.finish(&reader.summary_text());
+    }
+    result.map(|()| reader.summary)
 }
 
 fn read_failure(e: &KinesisError, stream: &str) -> Failure {
-    if e.is_not_found() {
-        return Failure::new(
-            FailureType::Config,
-            format!("Kinesis stream `{stream}` does not exist ({e})"),
-        )
-        .with_exit_code(crate::failure::EXIT_FAILURE);
-    }
-    Failure::from_kinesis(&format!("cannot read Kinesis stream `{stream}`"), e)
+    stream_call_failed("read", stream, e)
 }
 
 impl<W: Write> Reader<'_, W> {
@@ -173,12 +276,21 @@ impl<W: Write> Reader<'_, W> {
                 continue;
             }
             let start = match &self.options.from {
-                // Everything in a shard that appeared later is newer than the start.
-                StartPosition::Latest if !initial => StartPosition::TrimHorizon,
+                // Everything in a shard that appeared later is newer than the
+                // start; a sequence number belongs to a shard listed at first.
+                StartPosition::Latest
+                | StartPosition::AtSequenceNumber(_)
+                | StartPosition::AfterSequenceNumber(_)
+                    if !initial =>
+                {
+                    StartPosition::TrimHorizon
+                }
                 other => other.clone(),
             };
-            // From `latest`, a shard closed before the start has nothing to give.
-            let progress = if initial && start == StartPosition::Latest && shard.is_closed() {
+            let progress = if !self.options.shards.selects(&shard) {
+                Progress::Skipped
+            } else if initial && start == StartPosition::Latest && shard.is_closed() {
+                // From `latest`, a shard closed before the start has nothing to give.
                 Progress::Done
             } else {
                 Progress::Waiting
@@ -189,6 +301,7 @@ impl<W: Write> Reader<'_, W> {
                 progress,
                 start,
                 last_sequence: None,
+                behind: None,
             });
         }
         self.start_ready();
@@ -204,7 +317,7 @@ impl<W: Write> Reader<'_, W> {
             let parents_done = self.shards[i].shard.parents().all(|p| {
                 self.index
                     .get(p)
-                    .is_none_or(|&j| matches!(self.shards[j].progress, Progress::Done))
+                    .is_none_or(|&j| self.shards[j].progress.finished())
             });
             if parents_done {
                 self.shards[i].progress = Progress::Reading {
@@ -235,15 +348,37 @@ impl<W: Write> Reader<'_, W> {
             .is_some_and(|limit| self.summary.records >= limit)
     }
 
-    /// Polls shards until each is done (or forever with `--follow`).
+    /// Whether printing stops now (`--limit`, or stdout closed).
+    fn stop_printing(&self) -> bool {
+        self.limit_reached() || self.summary.ending == Ending::StdoutClosed
+    }
+
+    /// Whether `--follow` can end: every shard chosen is done and no new one
+    /// can bring anything (`--until` passed, or only named shards are read).
+    fn follow_done(&self) -> bool {
+        self.options.until.is_some() || !self.options.shards.takes_new_shards()
+    }
+
+    /// Polls shards until each is done (or forever with `--follow`), `--limit`,
+    /// or `--idle-timeout`.
     fn read_all(&mut self) -> Result<(), Failure> {
         loop {
-            if self.limit_reached() || self.summary.stdout_closed {
+            if self.summary.ending == Ending::StdoutClosed {
+                return Ok(());
+            }
+            if self.limit_reached() {
+                self.summary.ending = Ending::Limit;
+                return Ok(());
+            }
+            let idle_deadline = self.options.idle_timeout.map(|d| self.last_record_at + d);
+            if idle_deadline.is_some_and(|t| Instant::now() >= t) {
+                self.summary.ending = Ending::Idle;
                 return Ok(());
             }
             if self.options.follow && self.listed_at.elapsed() >= RELIST_EVERY {
                 self.relist()?;
             }
+            self.show_status();
             let next = self
                 .shards
                 .iter()
@@ -254,16 +389,21 @@ impl<W: Write> Reader<'_, W> {
                 })
                 .min();
             let Some((next_at, i)) = next else {
-                if !self.options.follow {
+                if !self.options.follow || self.follow_done() {
+                    if self.passed_until {
+                        self.summary.ending = Ending::Until;
+                    }
                     return Ok(());
                 }
-                std::thread::sleep(IDLE_POLL);
+                sleep_until(earliest(Instant::now() + IDLE_POLL, idle_deadline));
                 self.relist()?;
                 continue;
             };
-            let now = Instant::now();
-            if next_at > now {
-                std::thread::sleep(next_at - now);
+            let wake = earliest(next_at, idle_deadline);
+            if wake > Instant::now() {
+                sleep_until(wake);
+                // The idle deadline may have come first; look again.
+                continue;
             }
             self.poll(i)?;
         }
@@ -286,6 +426,13 @@ impl<W: Write> Reader<'_, W> {
                 };
                 match kinesis.shard_iterator(stream, &s.shard.shard_id, &position) {
                     Ok(it) => it,
+                    Err(e) if s.last_sequence.is_none() && refuses_start(&e, &position) => {
+                        // A sequence number from another shard or stream: the flag is wrong.
+                        return Err(Failure::usage(format!(
+                            "--from: Kinesis refused it for shard {} of stream `{stream}`: {e}",
+                            s.shard.shard_id
+                        )));
+                    }
                     Err(e) => return self.retry_later(i, &e),
                 }
             }
@@ -306,40 +453,86 @@ impl<W: Write> Reader<'_, W> {
                 return self.retry_later(i, &e);
             }
         };
+        self.shards[i].behind = page.millis_behind_latest;
         let empty = page.records.is_empty();
+        if !empty {
+            self.last_record_at = Instant::now();
+        }
+        let mut printed = None;
+        let mut past_until = false;
         for record in &page.records {
+            if self.is_after_until(record) {
+                past_until = true;
+                break;
+            }
             self.print(i, record)?;
-            if self.limit_reached() || self.summary.stdout_closed {
+            printed = Some(record);
+            if self.stop_printing() {
                 break;
             }
         }
-        if let Some(last) = page.records.last() {
+        if let Some(last) = printed {
             self.shards[i].last_sequence = Some(last.sequence_number.clone());
         }
         if let Err(e) = self.out.flush() {
             self.output_error(e)?;
         }
         let at_tip = empty && page.millis_behind_latest.unwrap_or(0) == 0;
+        // Caught up: nothing more to read now, so no hurry for the next call.
+        // A full page says there is more whatever MillisBehindLatest says
+        // (emulators give 0 throughout).
+        let full = page.records.len() as u64 >= remaining;
+        let caught_up = empty || (page.millis_behind_latest == Some(0) && !full);
+        let follow = self.options.follow;
         match page.next_iterator {
+            _ if past_until => {
+                self.passed_until = true;
+                self.shards[i].progress = Progress::Done;
+                self.start_ready();
+            }
             None => {
                 // A closed shard read to its end: its children may start.
                 self.shards[i].progress = Progress::Done;
-                if self.options.follow {
+                if follow {
                     self.relist()?;
                 } else {
                     self.start_ready();
                 }
             }
-            Some(_) if at_tip && (!self.options.follow || self.shards[i].shard.is_closed()) => {
+            Some(_)
+                if at_tip
+                    && (!follow || self.shards[i].shard.is_closed() || self.until_is_past()) =>
+            {
+                self.passed_until |= self.until_is_past();
                 self.shards[i].progress = Progress::Done;
                 self.start_ready();
             }
             Some(next) => {
-                let wait = if empty { IDLE_POLL } else { MIN_CALL_INTERVAL };
+                let wait = if follow && caught_up {
+                    self.options.poll_interval
+                } else {
+                    MIN_CALL_INTERVAL
+                };
                 self.set_reading(i, Some(next), Instant::now() + wait);
             }
         }
         Ok(())
+    }
+
+    /// Whether a record arrived after `--until`.
+    fn is_after_until(&self, record: &ReadRecord) -> bool {
+        match (self.options.until, record.arrival) {
+            (Some(until), Some(arrival)) => arrival > until,
+            _ => false,
+        }
+    }
+
+    /// Whether `--until` is far enough behind the clock that a caught-up
+    /// shard can get nothing older.
+    fn until_is_past(&self) -> bool {
+        self.options
+            .until
+            .is_some_and(|until| now_seconds() >= until + UNTIL_GRACE.as_secs_f64())
     }
 
     /// Keeps the iterator for the next call, leaving the schedule and backoff as they are.
@@ -389,13 +582,56 @@ impl<W: Write> Reader<'_, W> {
         }
     }
 
+    /// Redraws the status line: records so far and the lag of the shard furthest behind.
+    fn show_status(&mut self) {
+        if !self.status.due() {
+            return;
+        }
+        let lag = self
+            .shards
+            .iter()
+            .filter(|s| matches!(s.progress, Progress::Reading { .. }))
+            .filter_map(|s| s.behind)
+            .max();
+        let mut text = format!(
+            "{} records from {} shards",
+            self.summary.records, self.summary.shards
+        );
+        if let Some(ms) = lag {
+            text.push_str(&format!(
+                ", lag {:.1} s behind the latest",
+                ms as f64 / 1000.0
+            ));
+        }
+        self.status.draw(&text);
+    }
+
+    /// The summary line: what was read and why it ended.
+    fn summary_text(&self) -> String {
+        let s = &self.summary;
+        let why = match s.ending {
+            Ending::EndOfData => String::new(),
+            Ending::Limit => "; reached --limit".into(),
+            Ending::Until => "; reached --until".into(),
+            Ending::Idle => format!(
+                "; no record for {}",
+                show(self.options.idle_timeout.unwrap_or_default())
+            ),
+            Ending::StdoutClosed => "; standard output was closed".into(),
+        };
+        format!(
+            "read {} records from {} shards of `{}`{why}",
+            s.records, s.shards, self.options.stream
+        )
+    }
+
     /// Prints one Kinesis record, unpacking a KPL aggregate.
     fn print(&mut self, i: usize, record: &ReadRecord) -> Result<(), Failure> {
         if is_aggregated(&record.data) {
             match deaggregate(&record.data) {
                 Ok(users) => {
                     for (sub, user) in users.iter().enumerate() {
-                        if self.limit_reached() || self.summary.stdout_closed {
+                        if self.stop_printing() {
                             break;
                         }
                         let meta = Meta {
@@ -454,14 +690,34 @@ impl<W: Write> Reader<'_, W> {
 
     /// A closed stdout ends the read quietly; any other write error fails it.
     fn output_error(&mut self, e: std::io::Error) -> Result<(), Failure> {
-        if e.kind() == ErrorKind::BrokenPipe {
-            self.summary.stdout_closed = true;
-            return Ok(());
+        closed_or_failed(e)?;
+        self.summary.ending = Ending::StdoutClosed;
+        Ok(())
+    }
+}
+
+/// Whether Kinesis refused the start position the user gave: AWS answers a
+/// sequence number of another shard with InvalidArgumentException, emulators
+/// with ResourceNotFoundException.
+fn refuses_start(e: &KinesisError, position: &StartPosition) -> bool {
+    match position {
+        StartPosition::AtSequenceNumber(_) | StartPosition::AfterSequenceNumber(_) => {
+            e.code() == Some("InvalidArgumentException") || e.is_not_found()
         }
-        Err(Failure::new(
-            FailureType::System,
-            format!("cannot write to standard output: {e}"),
-        ))
+        StartPosition::AtTimestamp(_) => e.code() == Some("InvalidArgumentException"),
+        StartPosition::TrimHorizon | StartPosition::Latest => false,
+    }
+}
+
+/// The earlier of `t` and an optional deadline.
+fn earliest(t: Instant, deadline: Option<Instant>) -> Instant {
+    deadline.map_or(t, |d| d.min(t))
+}
+
+fn sleep_until(t: Instant) {
+    let now = Instant::now();
+    if t > now {
+        std::thread::sleep(t - now);
     }
 }
 
@@ -484,15 +740,7 @@ fn json_record(shard: &str, record: &ReadRecord, meta: &Meta<'_>, data: &[u8]) -
     if let Some(h) = meta.explicit_hash_key {
         o.insert("explicitHashKey".into(), json!(h));
     }
-    if let Some(t) = record
-        .arrival
-        // Kinesis keeps milliseconds; rounding hides the float's binary noise.
-        .and_then(|t| {
-            DateTime::from_millis((t * 1000.0).round() as i64)
-                .fmt(Format::DateTime)
-                .ok()
-        })
-    {
+    if let Some(t) = record.arrival.and_then(format_time) {
         o.insert("arrivalTime".into(), json!(t));
     }
     match std::str::from_utf8(data) {
@@ -525,8 +773,79 @@ mod tests {
             let e = parse_from(bad).unwrap_err();
             assert!(e.contains("RFC 3339"), "{bad}: {e}");
         }
-        assert_eq!(parse_format("json"), Ok(OutputFormat::Json));
-        assert!(parse_format("yaml").is_err());
+        assert!(
+            matches!(parse_from("-10m"), Ok(StartPosition::AtTimestamp(t)) if t < now_seconds() - 599.0)
+        );
+        assert_eq!(
+            parse_from("at:49590338271490256608559692538361571095921575989136588898"),
+            Ok(StartPosition::AtSequenceNumber(
+                "49590338271490256608559692538361571095921575989136588898".into()
+            ))
+        );
+        assert_eq!(
+            parse_from("after:0"),
+            Ok(StartPosition::AfterSequenceNumber("0".into()))
+        );
+        for bad in [
+            "at:",
+            "after:12a",
+            "at:0123",
+            "at: 1",
+            &format!("at:{}", "9".repeat(130)),
+        ] {
+            let e = parse_from(bad).unwrap_err();
+            assert!(e.contains("sequence number"), "{bad}: {e}");
+        }
+        assert!(parse_poll_interval("1s").is_ok());
+        assert!(parse_poll_interval("100ms").is_err());
+        assert!(parse_idle_timeout("50ms").is_err());
+        assert!(parse_until("-1h").is_ok());
+    }
+
+    fn options(from: StartPosition, until: Option<f64>, shards: ShardFilter) -> ReadOptions {
+        ReadOptions {
+            stream: "s".into(),
+            from,
+            until,
+            limit: None,
+            follow: false,
+            format: OutputFormat::Text,
+            poll_interval: DEFAULT_POLL_INTERVAL,
+            idle_timeout: None,
+            shards,
+            progress: false,
+        }
+    }
+
+    #[test]
+    fn sequence_starts_need_one_shard() {
+        let seq = StartPosition::AfterSequenceNumber("1".into());
+        let one = ShardFilter::new(vec!["shardId-000000000001".into()], vec![]);
+        assert!(options(seq.clone(), None, one).validate().is_ok());
+        for filter in [
+            ShardFilter::default(),
+            ShardFilter::new(vec!["a".into(), "b".into()], vec![]),
+            ShardFilter::new(vec![], vec!["k".into()]),
+        ] {
+            let e = options(seq.clone(), None, filter).validate().unwrap_err();
+            assert!(e.message.contains("--shard"), "{}", e.message);
+            assert_eq!(e.exit_code, crate::failure::EXIT_CONFIG);
+        }
+        let e = options(
+            StartPosition::AtTimestamp(100.0),
+            Some(50.0),
+            ShardFilter::default(),
+        )
+        .validate()
+        .unwrap_err();
+        assert!(e.message.contains("--until"), "{}", e.message);
+        assert!(options(
+            StartPosition::AtTimestamp(100.0),
+            Some(150.0),
+            ShardFilter::default()
+        )
+        .validate()
+        .is_ok());
     }
 
     fn record(data: &[u8]) -> ReadRecord {

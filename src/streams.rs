@@ -6,6 +6,7 @@ use crate::kinesis::{Kinesis, NewStream, StreamStatus, StreamSummary};
 use crate::protocol::FailureType;
 use crate::put_records::Limits;
 use crate::retry::{first_contact, is_refused, Backoff};
+use crate::timespec::show;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
@@ -177,6 +178,37 @@ fn ensure_one(
 /// What the stream's PutRecords calls may carry, from its summary.
 fn limits_of(summary: &StreamSummary) -> Limits {
     Limits::for_stream(summary.max_record_size_kib)
+}
+
+/// Waits until `stream` is ACTIVE, for at most `timeout`, as `aws kinesis wait
+/// stream-exists` does: a stream that does not exist yet, or an endpoint that
+/// does not accept connections yet (an emulator starting), is waited for too.
+pub fn wait_active(kinesis: &Kinesis, stream: &str, timeout: Duration) -> Result<(), Failure> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let state = match kinesis.stream_status(stream) {
+            Ok(Some(StreamStatus::Active)) => return Ok(()),
+            Ok(Some(status)) => format!("it is {}", status.as_str()),
+            Ok(None) => "it does not exist".to_string(),
+            Err(e) if e.is_retryable() => format!("the last look failed: {e}"),
+            Err(e) => {
+                return Err(Failure::from_kinesis(
+                    &format!("cannot check Kinesis stream `{stream}`"),
+                    &e,
+                ))
+            }
+        };
+        if Instant::now() + POLL > deadline {
+            return Err(Failure::new(
+                FailureType::Transient,
+                format!(
+                    "Kinesis stream `{stream}` is not ACTIVE after {}: {state}",
+                    show(timeout)
+                ),
+            ));
+        }
+        std::thread::sleep(POLL);
+    }
 }
 
 fn backoff_delay(

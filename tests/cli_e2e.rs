@@ -7,25 +7,17 @@ mod support;
 
 use clirun::{run_cli, CliRun, Running};
 use destination_kinesis::kinesis::NewStream;
-use destination_kinesis::kinesis::{Kinesis, StreamStatus};
 use destination_kinesis::put_records::{read_answer, Body, EntryResult};
 use md5::{Digest, Md5};
 use serde_json::{json, Value};
 use std::collections::{HashMap, HashSet};
 use std::io::Write;
-use std::sync::OnceLock;
 use std::time::{Duration, Instant, SystemTime};
 use support::*;
 
 /// One emulator for the whole file; each test uses its own streams.
 fn kl() -> &'static KinesisLocal {
-    static KL: OnceLock<KinesisLocal> = OnceLock::new();
-    KL.get_or_init(|| {
-        let kl = KinesisLocal::start();
-        // A static is never dropped: remove its (unused) working directory now.
-        let _ = std::fs::remove_dir_all(kl.dir());
-        kl
-    })
+    shared_kinesis_local(&[])
 }
 
 fn put(stream: &str, extra: &[&str], stdin: &[u8]) -> CliRun {
@@ -40,28 +32,6 @@ fn read(stream: &str, extra: &[&str]) -> CliRun {
     let mut args = vec!["read", "--stream", stream, "--endpoint", &endpoint];
     args.extend_from_slice(extra);
     run_cli(&args, b"")
-}
-
-/// Waits until the stream is ACTIVE again (after a reshard).
-fn wait_active(k: &Kinesis, stream: &str) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while k.stream_status(stream).unwrap() != Some(StreamStatus::Active) {
-        assert!(Instant::now() < deadline, "{stream} did not become ACTIVE");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
-fn reshard(stream: &str, target: u32) {
-    let k = kl().client();
-    let body =
-        json!({"StreamName": stream, "TargetShardCount": target, "ScalingType": "UNIFORM_SCALING"});
-    k.call(
-        "UpdateShardCount",
-        Some(stream),
-        body.to_string().as_bytes(),
-    )
-    .expect("UpdateShardCount");
-    wait_active(&k, stream);
 }
 
 /// Starts `put --linger-ms <linger>` on a stream that exists, writes `line`
@@ -311,7 +281,7 @@ fn follow_prints_new_records_and_new_shards() {
     );
 
     // After a reshard the parent closes; its children are picked up.
-    reshard("cli-follow", 2);
+    reshard(&kl().client(), "cli-follow", 2);
     let lines = numbered("after ", 10);
     put_lines("cli-follow", &[], &lines);
     let got = follower.take(10, Duration::from_secs(30));
@@ -322,7 +292,7 @@ fn follow_prints_new_records_and_new_shards() {
 fn reads_parents_before_children_after_resharding() {
     let first = numbered("p", 20);
     put_lines("cli-reshard", &["--create", "--shards", "2"], &first);
-    reshard("cli-reshard", 4);
+    reshard(&kl().client(), "cli-reshard", 4);
     let second = numbered("c", 20);
     put_lines("cli-reshard", &[], &second);
     let shards = kl().client().list_shards("cli-reshard").unwrap();
@@ -627,17 +597,8 @@ fn put_shows_progress_on_a_terminal_only() {
         support::binary(),
         kl().endpoint()
     );
-    let mut c = std::process::Command::new("script");
-    c.args(["-qec", &shell, "/dev/null"]);
-    for (k, v) in clirun::cli(&[]).get_envs() {
-        match v {
-            Some(v) => c.env(k, v),
-            None => c.env_remove(k),
-        };
-    }
-    let out = output_with_stdin(c, b"");
-    let terminal = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{terminal}");
+    let (ok, terminal) = clirun::run_on_terminal(&shell);
+    assert!(ok, "{terminal}");
     assert!(
         terminal.contains("records sent,") && terminal.contains("records/s"),
         "{terminal:?}"

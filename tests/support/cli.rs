@@ -45,6 +45,25 @@ pub fn cli(args: &[&str]) -> Command {
     c
 }
 
+/// Runs a shell command line under `script`, so the binary it starts has a
+/// terminal as its stdout and stderr; returns whether it succeeded and what
+/// the terminal showed (both streams, terminal codes included).
+pub fn run_on_terminal(shell: &str) -> (bool, String) {
+    let mut c = Command::new("script");
+    c.args(["-qec", shell, "/dev/null"]);
+    for (k, v) in cli(&[]).get_envs() {
+        match v {
+            Some(v) => c.env(k, v),
+            None => c.env_remove(k),
+        };
+    }
+    let out = output_with_stdin(c, b"");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).to_string(),
+    )
+}
+
 /// Runs a pipeline command with `stdin` and collects its output.
 pub fn run_cli(args: &[&str], stdin: &[u8]) -> CliRun {
     let output = output_with_stdin(cli(args), stdin);

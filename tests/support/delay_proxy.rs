@@ -1,10 +1,12 @@
 //! A loopback HTTP proxy in front of kinesis-local that holds back the answers
-//! of chosen PutRecords calls, so that later calls finish first, and notes the
-//! records each answer accepted before the client can see that answer.
+//! of chosen PutRecords calls, so that later calls finish first, notes the
+//! records each answer accepted before the client can see that answer, and
+//! counts the calls of every operation.
 #![allow(dead_code)]
 
 use base64::Engine;
 use serde_json::Value;
+use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -21,6 +23,7 @@ struct Shared {
     in_flight: AtomicUsize,
     most_in_flight: AtomicUsize,
     accepted: Mutex<Vec<Vec<u8>>>,
+    per_op: Mutex<HashMap<String, usize>>,
 }
 
 /// A running proxy; it lives as long as the test process.
@@ -45,6 +48,7 @@ impl DelayProxy {
             in_flight: AtomicUsize::new(0),
             most_in_flight: AtomicUsize::new(0),
             accepted: Mutex::new(Vec::new()),
+            per_op: Mutex::new(HashMap::new()),
         });
         let s = Arc::clone(&shared);
         std::thread::spawn(move || {
@@ -73,6 +77,12 @@ impl DelayProxy {
     /// PutRecords calls seen.
     pub fn calls(&self) -> usize {
         self.shared.calls.load(Ordering::SeqCst)
+    }
+
+    /// Calls of `op` (e.g. `GetRecords`) seen so far.
+    pub fn calls_of(&self, op: &str) -> usize {
+        let per_op = self.shared.per_op.lock().unwrap_or_else(|p| p.into_inner());
+        per_op.get(op).copied().unwrap_or(0)
     }
 
     /// The most PutRecords calls that were open at the same time.
@@ -122,6 +132,10 @@ fn serve(mut stream: TcpStream, shared: &Shared) {
     let mut buf = Vec::new();
     while let Some((head, body)) = read_request(&mut stream, &mut buf) {
         let target = header(&head, "x-amz-target");
+        if let Some((_, op)) = target.split_once('.') {
+            let mut per_op = shared.per_op.lock().unwrap_or_else(|p| p.into_inner());
+            *per_op.entry(op.to_string()).or_insert(0) += 1;
+        }
         let put = target.ends_with(".PutRecords");
         let call = if put {
             let now = shared.in_flight.fetch_add(1, Ordering::SeqCst) + 1;

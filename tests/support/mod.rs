@@ -5,10 +5,10 @@
 pub mod live;
 pub mod standin;
 
-use destination_kinesis::config::Secret;
+use destination_kinesis::config::{Secret, StreamMode};
 use destination_kinesis::credentials::Credentials;
 use destination_kinesis::http::{Client, Timeouts};
-use destination_kinesis::kinesis::{Kinesis, ReadRecord, StartPosition};
+use destination_kinesis::kinesis::{Kinesis, ReadRecord, StartPosition, StreamStatus};
 use serde_json::Value;
 use std::io::Write;
 use std::net::{TcpListener, TcpStream};
@@ -73,6 +73,16 @@ impl KinesisLocal {
     /// Starts one whose TLS port serves the key and certificate in `server_json`
     /// (kinesis-mock's `{"server":{"key","cert"}}` file); None keeps the package's own.
     pub fn start_with_cert(server_json: Option<&Path>) -> KinesisLocal {
+        KinesisLocal::start_with(server_json, &[])
+    }
+
+    /// Starts one with emulator settings changed from the harness's, e.g.
+    /// `("CREATE_STREAM_DURATION", "3s")`.
+    pub fn start_with_env(env: &[(&str, &str)]) -> KinesisLocal {
+        KinesisLocal::start_with(None, env)
+    }
+
+    fn start_with(server_json: Option<&Path>, env: &[(&str, &str)]) -> KinesisLocal {
         let main = kinesis_local_main();
         let cert = server_json
             .map(Path::to_path_buf)
@@ -93,6 +103,7 @@ impl KinesisLocal {
             .env("SHOULD_PERSIST_DATA", "false")
             .env("LOAD_DATA_IF_EXISTS", "false")
             .env("LOG_LEVEL", "ERROR")
+            .envs(env.iter().copied())
             .stdin(Stdio::piped())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -158,6 +169,52 @@ impl Drop for KinesisLocal {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// One emulator for a whole test file (each test using its own streams),
+/// started with `env` on first use; later calls get the same one.
+pub fn shared_kinesis_local(env: &[(&str, &str)]) -> &'static KinesisLocal {
+    static KL: std::sync::OnceLock<KinesisLocal> = std::sync::OnceLock::new();
+    KL.get_or_init(|| {
+        let kl = KinesisLocal::start_with_env(env);
+        // A static is never dropped: remove its (unused) working directory now.
+        let _ = std::fs::remove_dir_all(kl.dir());
+        kl
+    })
+}
+
+/// Waits until `stream` is ACTIVE (after creating or resharding it).
+pub fn wait_active(k: &Kinesis, stream: &str) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while k.stream_status(stream).expect("DescribeStreamSummary") != Some(StreamStatus::Active) {
+        assert!(Instant::now() < deadline, "{stream} did not become ACTIVE");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Creates a stream and waits until it is ACTIVE.
+pub fn create_active(k: &Kinesis, stream: &str, mode: StreamMode, shards: u32) {
+    let shape = destination_kinesis::kinesis::NewStream {
+        mode,
+        shards,
+        max_record_size_kib: None,
+    };
+    assert!(k.create_stream(stream, &shape).expect("CreateStream"));
+    wait_active(k, stream);
+}
+
+/// Reshards a stream to `target` shards (UNIFORM_SCALING) and waits until it is ACTIVE again.
+pub fn reshard(k: &Kinesis, stream: &str, target: u32) {
+    let body = serde_json::json!({"StreamName": stream, "TargetShardCount": target, "ScalingType": "UNIFORM_SCALING"});
+    k.call(
+        "UpdateShardCount",
+        Some(stream),
+        body.to_string().as_bytes(),
+    )
+    .expect("UpdateShardCount");
+    // The stream turns UPDATING a moment after the call.
+    std::thread::sleep(Duration::from_millis(200));
+    wait_active(k, stream);
 }
 
 /// A Kinesis client for a loopback endpoint with the harness's credentials.

@@ -192,8 +192,19 @@ struct Inner {
     script: Option<Script>,
     clock_offset: i64,
     stays_creating: bool,
+    list_pages: Option<ListPages>,
     rng: u64,
     connections: Vec<TcpStream>,
+}
+
+/// How ListStreams answers in pages, as AWS does.
+#[derive(Debug, Clone, Copy)]
+pub struct ListPages {
+    /// Streams per page, whatever the request's Limit.
+    pub size: usize,
+    /// Today's AWS: NextToken and StreamSummaries. Without: only names and
+    /// HasMoreStreams, the next page asked for with ExclusiveStartStreamName.
+    pub tokens: bool,
 }
 
 /// The running stand-in; stops when dropped.
@@ -225,6 +236,7 @@ impl StandIn {
             script: None,
             clock_offset: 0,
             stays_creating: false,
+            list_pages: None,
             rng: 0x853C_49E6_748F_EA9B,
             connections: Vec::new(),
         }));
@@ -298,6 +310,11 @@ impl StandIn {
     /// Whether created streams stay CREATING forever.
     pub fn set_stays_creating(&self, stays: bool) {
         lock(&self.inner).stays_creating = stays;
+    }
+
+    /// Makes ListStreams answer in pages (by default it lists every stream at once).
+    pub fn set_list_pages(&self, pages: ListPages) {
+        lock(&self.inner).list_pages = Some(pages);
     }
 
     /// The stream names and statuses.
@@ -947,10 +964,7 @@ fn serve(op: &str, n: u64, request: &Request, g: &mut Inner) -> Result<Reply, Aw
     }
     let ok = |v: Value| Reply::Answer(200, v.to_string().into_bytes());
     match op {
-        "ListStreams" => Ok(ok(json!({
-            "StreamNames": g.streams.keys().collect::<Vec<_>>(),
-            "HasMoreStreams": false
-        }))),
+        "ListStreams" => Ok(ok(list_streams(&body, g)?)),
         "DescribeStreamSummary" => {
             let stays = g.stays_creating;
             let s = g
@@ -1003,6 +1017,50 @@ fn serve(op: &str, n: u64, request: &Request, g: &mut Inner) -> Result<Reply, Aw
             format!("unknown operation {op}"),
         )),
     }
+}
+
+/// A ListStreams answer: every stream, or one page when `list_pages` is set.
+fn list_streams(body: &Value, g: &Inner) -> Result<Value, AwsError> {
+    let names: Vec<&String> = g.streams.keys().collect();
+    let Some(pages) = g.list_pages else {
+        return Ok(json!({"StreamNames": names, "HasMoreStreams": false}));
+    };
+    let bad = |m: &str| AwsError::new(400, "InvalidArgumentException", m.to_string());
+    let start = match (
+        body["NextToken"].as_str(),
+        body["ExclusiveStartStreamName"].as_str(),
+    ) {
+        (Some(_), Some(_)) => return Err(bad("NextToken and ExclusiveStartStreamName together")),
+        (Some(token), None) if pages.tokens => token
+            .strip_prefix("page-")
+            .and_then(|n| n.parse::<usize>().ok())
+            .ok_or_else(|| bad("bad NextToken"))?,
+        (Some(_), None) => return Err(bad("this service gives no NextToken")),
+        (None, Some(after)) => names.iter().take_while(|n| n.as_str() <= after).count(),
+        (None, None) => 0,
+    };
+    let page: Vec<&String> = names.iter().skip(start).take(pages.size).copied().collect();
+    let more = start + page.len() < names.len();
+    let mut answer = json!({"StreamNames": page, "HasMoreStreams": more});
+    if pages.tokens {
+        if more {
+            answer["NextToken"] = json!(format!("page-{}", start + page.len()));
+        }
+        let summaries: Vec<Value> = page
+            .iter()
+            .map(|name| {
+                json!({
+                    "StreamName": name,
+                    "StreamARN": format!("arn:aws:kinesis:{REGION}:{ACCOUNT}:stream/{name}"),
+                    "StreamStatus": g.streams[name.as_str()].status,
+                    "StreamModeDetails": {"StreamMode": "PROVISIONED"},
+                    "StreamCreationTimestamp": 1.7e9
+                })
+            })
+            .collect();
+        answer["StreamSummaries"] = json!(summaries);
+    }
+    Ok(answer)
 }
 
 fn put_records(stream: &str, body: &Value, fault: Fault, g: &mut Inner) -> Result<Reply, AwsError> {
