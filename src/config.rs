@@ -2,6 +2,7 @@
 //! names and defaults, plus this connector's own, each validated with an error
 //! that names the field.
 
+use crate::json::without_bom;
 use serde_json::{Map, Value};
 use std::fmt;
 use std::path::Path;
@@ -163,10 +164,11 @@ impl Config {
             path: shown.clone(),
             reason: e.to_string(),
         })?;
-        let value: Value = serde_json::from_str(&text).map_err(|e| ConfigError::NotJson {
-            path: shown.clone(),
-            reason: e.to_string(),
-        })?;
+        let value: Value =
+            serde_json::from_str(without_bom(&text)).map_err(|e| ConfigError::NotJson {
+                path: shown.clone(),
+                reason: e.to_string(),
+            })?;
         match value {
             Value::Object(map) => Config::from_map(&map),
             other => Err(ConfigError::NotJson {

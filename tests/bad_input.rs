@@ -462,3 +462,31 @@ fn permission_denied_on_put_records() {
     assert_eq!(s.stored_len(), 0);
     assert_eq!(s.errors("AccessDeniedException"), 1, "not retried");
 }
+
+/// Files saved by editors that start them with a UTF-8 byte order mark work.
+#[test]
+fn config_and_catalog_files_may_start_with_a_byte_order_mark() {
+    let s = stand_in();
+    let bom = |text: String| format!("\u{FEFF}{text}");
+    let run = write_raw(
+        Some(&bom(secret_config(&s, json!({})))),
+        Some(&bom(cat().to_string())),
+        format!("{}{}", rec(0), state_line(0)).as_bytes(),
+    );
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    assert_eq!(s.stored_len(), 1);
+    assert_eq!(run.states().len(), 1);
+    let dir = TempDir::new("bom-check");
+    let cfg = dir.file("config.json", bom(secret_config(&s, json!({}))).as_bytes());
+    let checked = run_command(command(&["check", "--config", cfg.to_str().unwrap()]), b"");
+    let (state, message) = checked.connection_status();
+    assert_eq!(state, "SUCCEEDED", "{message}");
+}
+
+#[test]
+fn a_duplicate_field_is_named_as_such() {
+    bad_line(
+        br#"{"type":"RECORD","type":"STATE","record":{"stream":"s","data":{},"emitted_at":1}}"#,
+        "has the field `type` twice",
+    );
+}
