@@ -155,12 +155,22 @@ impl ProfileKeys {
         let id = p.get("aws_access_key_id");
         let secret = p.get("aws_secret_access_key");
         let outcome = match (id, secret) {
-            (Some(id), Some(secret)) => Ok(Found::Yes(Issued::lasting(Credentials {
-                access_key_id: id.to_string(),
-                secret_access_key: Secret::new(secret),
-                session_token: p.get("aws_session_token").map(Secret::new),
-                source: "shared files",
-            }))),
+            (Some(id), Some(secret)) => {
+                let found = Credentials {
+                    access_key_id: id.to_string(),
+                    secret_access_key: Secret::new(secret),
+                    session_token: p.get("aws_session_token").map(Secret::new),
+                    source: "shared files",
+                };
+                let name = |key: &str| format!("`{key}` of profile `{}`", p.name);
+                found
+                    .check_text([
+                        &name("aws_access_key_id"),
+                        &name("aws_secret_access_key"),
+                        &name("aws_session_token"),
+                    ])
+                    .map(|()| Found::Yes(Issued::lasting(found)))
+            }
             (Some(_), None) | (None, Some(_)) => Err(CredentialsError::new(format!(
                 "profile `{}` has only one of aws_access_key_id and aws_secret_access_key",
                 p.name
