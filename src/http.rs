@@ -2,7 +2,7 @@
 //! with rustls and bundled root certificates.
 
 use crate::credentials::{Credentials, FixedCredentials, ProvideCredentials};
-use crate::network::Network;
+use crate::network::{shown_url, Network};
 use aws_sigv4::http_request::{sign, SignableBody, SignableRequest, SigningSettings};
 use aws_sigv4::sign::v4;
 use aws_smithy_runtime_api::client::identity::Identity;
@@ -101,7 +101,10 @@ pub struct Timeouts {
 /// A client for one AWS service endpoint, signing every request.
 pub struct Client {
     agent: ureq::Agent,
-    endpoint: String,
+    /// The endpoint URL requests go to.
+    url: String,
+    /// The endpoint as messages show it.
+    shown: String,
     region: String,
     service: &'static str,
     credentials: Arc<dyn ProvideCredentials>,
@@ -141,7 +144,8 @@ impl Client {
     ) -> Client {
         Client {
             agent: network.agent(endpoint, timeouts.connect, timeouts.request),
-            endpoint: endpoint.to_string(),
+            url: endpoint.to_string(),
+            shown: shown_url(endpoint),
             region: region.to_string(),
             service,
             credentials,
@@ -149,9 +153,10 @@ impl Client {
         }
     }
 
-    /// The endpoint URL this client talks to.
+    /// The endpoint URL this client talks to, as messages show it (no user
+    /// name, password or query, see [`shown_url`]).
     pub fn endpoint(&self) -> &str {
-        &self.endpoint
+        &self.shown
     }
 
     /// The region requests are signed for.
@@ -181,7 +186,7 @@ impl Client {
 
     /// POSTs a JSON-protocol call (`X-Amz-Target: <target>`) and returns the answer, any status.
     pub fn post(&self, target: &str, body: &[u8]) -> Result<Reply, TransportError> {
-        let url = format!("{}/", self.endpoint);
+        let url = format!("{}/", self.url);
         let signed = self.sign(&url, target, body)?;
         let mut request = self
             .agent
@@ -237,7 +242,7 @@ impl Client {
     }
 
     fn transport_error(&self, e: ureq::Error) -> TransportError {
-        let endpoint = self.endpoint.clone();
+        let endpoint = self.shown.clone();
         match e {
             ureq::Error::HostNotFound => TransportError::Dns { endpoint },
             ureq::Error::ConnectionFailed => TransportError::Connect {

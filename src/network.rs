@@ -57,11 +57,20 @@ impl Network {
             else {
                 return Ok(None);
             };
-            ureq::Proxy::new(url.trim()).map(Some).map_err(|e| {
+            let proxy = ureq::Proxy::new(url.trim()).map_err(|e| {
                 NetworkError(format!(
                     "{source} is not a usable proxy URL ({e}); expected e.g. http://proxy.example:3128"
                 ))
-            })
+            })?;
+            // ureq is built without SOCKS support, and would bypass (or panic on) such a proxy.
+            match proxy.protocol() {
+                ureq::ProxyProtocol::Http | ureq::ProxyProtocol::Https => Ok(Some(proxy)),
+                _ => Err(NetworkError(format!(
+                    "{source} names a SOCKS proxy ({}), which this program does not support; \
+                     use an HTTP proxy (CONNECT), e.g. http://proxy.example:3128",
+                    shown_url(url.trim())
+                ))),
+            }
         };
         let no_proxy = var("NO_PROXY")
             .map(|list| {
@@ -131,6 +140,41 @@ impl Network {
             .build()
             .into()
     }
+}
+
+/// A URL as it may be printed: whatever stands before an `@` (a user name and
+/// password) replaced by `***`, and the query and fragment (which may carry a
+/// token) dropped. Every message that shows an endpoint, proxy or credential
+/// service URL shows it through this.
+pub fn shown_url(url: &str) -> String {
+    let start = url.find("://").map_or(0, |i| i + 3);
+    let (scheme, rest) = url.split_at(start);
+    // A password may itself hold `/`, `?`, `#` or `@`: all before the last `@` goes.
+    let (user_info, rest) = match rest.rfind('@') {
+        Some(at) => ("***@", &rest[at + 1..]),
+        None => ("", rest),
+    };
+    let rest = rest.split(['?', '#']).next().unwrap_or_default();
+    format!("{scheme}{user_info}{rest}")
+}
+
+/// Refuses a URL with a user name or password (`http://user:pass@host`) where
+/// none is used: requests to AWS are signed with the AWS keys instead, and the
+/// password would end up in messages. The problem, for "`<what>` <problem>".
+pub fn refuse_user_info(url: &str) -> Result<(), String> {
+    let start = url.find("://").map_or(0, |i| i + 3);
+    let authority = url[start..]
+        .split(['/', '?', '#'])
+        .next()
+        .unwrap_or_default();
+    if authority.contains('@') {
+        return Err(format!(
+            "must not hold a user name or password (`{}`): requests are signed with the AWS keys; \
+             remove the part before `@`",
+            shown_url(url)
+        ));
+    }
+    Ok(())
 }
 
 /// The bundled Mozilla roots plus every certificate in the PEM file at `path`.
@@ -249,5 +293,42 @@ mod tests {
     fn secrets_in_proxy_urls_hidden() {
         let n = network(&[("HTTPS_PROXY", "http://user:hunter2@p:3128")]).unwrap();
         assert!(!format!("{n:?}").contains("hunter2"));
+        let e = network(&[("HTTPS_PROXY", "socks5://user:hunter2@p:1080")]).unwrap_err();
+        assert!(
+            e.0.contains("HTTPS_PROXY names a SOCKS proxy (socks5://***@p:1080)"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn urls_are_shown_without_user_info_or_query() {
+        for (url, shown) in [
+            ("http://127.0.0.1:4566", "http://127.0.0.1:4566"),
+            ("http://user:pass@host:1", "http://***@host:1"),
+            ("http://user@host", "http://***@host"),
+            ("https://u:p/a?s#s@host:2/x", "https://***@host:2/x"),
+            (
+                "http://h:1/v2/credentials?token=abc#f",
+                "http://h:1/v2/credentials",
+            ),
+            ("http://u:p@h/path?x=@y", "http://***@y"),
+            ("user:pass@host", "***@host"),
+            (
+                "kinesis.us-east-1.amazonaws.com",
+                "kinesis.us-east-1.amazonaws.com",
+            ),
+        ] {
+            assert_eq!(shown_url(url), shown, "{url}");
+        }
+        assert!(refuse_user_info("http://127.0.0.1:1/a@b").is_ok());
+        assert!(refuse_user_info("https://kinesis.eu-west-1.amazonaws.com").is_ok());
+        for bad in ["http://u:secret@h", "http://u@h:1/", "u:secret@h"] {
+            let problem = refuse_user_info(bad).unwrap_err();
+            assert!(
+                problem.starts_with("must not hold a user name or password")
+                    && !problem.contains("secret"),
+                "{problem}"
+            );
+        }
     }
 }

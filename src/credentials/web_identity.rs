@@ -9,6 +9,7 @@ use super::{
 };
 use crate::config::Secret;
 use crate::environment::Env;
+use crate::network::shown_url;
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use std::time::{Duration, SystemTime};
 
@@ -125,7 +126,10 @@ impl Source for WebIdentity {
         }
         .send(&setup.agent)
         .map_err(|e| {
-            CredentialsError::unreachable(format!("STS at {} did not answer: {e}", setup.sts))
+            CredentialsError::unreachable(format!(
+                "STS at {} did not answer: {e}",
+                shown_url(&setup.sts)
+            ))
         })?;
         if answer.status != 200 {
             let code = xml_text(&answer.body, "Code").unwrap_or_default();
