@@ -20,13 +20,36 @@ impl fmt::Display for NetworkError {
 
 impl std::error::Error for NetworkError {}
 
+/// A proxy as messages name it: its URL (as [`shown_url`] shows it) and the
+/// variable it was set in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProxyName {
+    /// The proxy's URL, without user name or password.
+    pub url: String,
+    /// The variable it came from, e.g. `HTTPS_PROXY` or `all_proxy`.
+    pub variable: String,
+}
+
+impl fmt::Display for ProxyName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "the proxy {} (from {})", self.url, self.variable)
+    }
+}
+
+/// A proxy from the environment and its name.
+#[derive(Clone)]
+struct ProxySetting {
+    proxy: ureq::Proxy,
+    name: ProxyName,
+}
+
 /// Connection settings read once from the environment.
 #[derive(Clone, Default)]
 pub struct Network {
     /// Bundled roots plus `AWS_CA_BUNDLE`'s certificates; None keeps the bundled roots alone.
     roots: Option<Arc<Vec<Certificate<'static>>>>,
-    https_proxy: Option<ureq::Proxy>,
-    http_proxy: Option<ureq::Proxy>,
+    https_proxy: Option<ProxySetting>,
+    http_proxy: Option<ProxySetting>,
     no_proxy: Vec<String>,
 }
 
@@ -49,12 +72,15 @@ impl Network {
             Some(path) => Some(Arc::new(roots_with_bundle(&path)?)),
             None => None,
         };
-        let var = |upper: &str| env(upper).or_else(|| env(&upper.to_ascii_lowercase()));
-        let proxy = |name: &str| -> Result<Option<ureq::Proxy>, NetworkError> {
-            let Some((source, url)) = var(name)
-                .map(|u| (name, u))
-                .or_else(|| var("ALL_PROXY").map(|u| ("ALL_PROXY", u)))
-            else {
+        // The value and the name it was found under, upper case first.
+        let var = |upper: &str| {
+            let lower = upper.to_ascii_lowercase();
+            env(upper)
+                .map(|v| (upper.to_string(), v))
+                .or_else(|| env(&lower).map(|v| (lower, v)))
+        };
+        let proxy = |name: &str| -> Result<Option<ProxySetting>, NetworkError> {
+            let Some((source, url)) = var(name).or_else(|| var("ALL_PROXY")) else {
                 return Ok(None);
             };
             let proxy = ureq::Proxy::new(url.trim()).map_err(|e| {
@@ -64,7 +90,13 @@ impl Network {
             })?;
             // ureq is built without SOCKS support, and would bypass (or panic on) such a proxy.
             match proxy.protocol() {
-                ureq::ProxyProtocol::Http | ureq::ProxyProtocol::Https => Ok(Some(proxy)),
+                ureq::ProxyProtocol::Http | ureq::ProxyProtocol::Https => Ok(Some(ProxySetting {
+                    proxy,
+                    name: ProxyName {
+                        url: shown_url(url.trim()),
+                        variable: source,
+                    },
+                })),
                 _ => Err(NetworkError(format!(
                     "{source} names a SOCKS proxy ({}), which this program does not support; \
                      use an HTTP proxy (CONNECT), e.g. http://proxy.example:3128",
@@ -73,7 +105,7 @@ impl Network {
             }
         };
         let no_proxy = var("NO_PROXY")
-            .map(|list| {
+            .map(|(_, list)| {
                 list.split(',')
                     .map(|e| e.trim().to_ascii_lowercase())
                     .filter(|e| !e.is_empty())
@@ -90,8 +122,17 @@ impl Network {
 
     /// The proxy to reach `url` through, if any.
     pub fn proxy_for(&self, url: &str) -> Option<&ureq::Proxy> {
+        self.setting_for(url).map(|s| &s.proxy)
+    }
+
+    /// The name of the proxy to reach `url` through, if any, for messages.
+    pub fn proxy_name_for(&self, url: &str) -> Option<ProxyName> {
+        self.setting_for(url).map(|s| s.name.clone())
+    }
+
+    fn setting_for(&self, url: &str) -> Option<&ProxySetting> {
         let uri: ureq::http::Uri = url.parse().ok()?;
-        let proxy = match uri.scheme_str() {
+        let setting = match uri.scheme_str() {
             Some("https") => self.https_proxy.as_ref(),
             _ => self.http_proxy.as_ref(),
         }?;
@@ -99,7 +140,7 @@ impl Network {
         if self.bypasses(&host.to_ascii_lowercase()) {
             return None;
         }
-        Some(proxy)
+        Some(setting)
     }
 
     /// Whether `NO_PROXY` exempts `host`: `*`, the host itself, or a domain it is in
@@ -237,6 +278,20 @@ mod tests {
         );
         let only_all = network(&[("ALL_PROXY", "http://all:1")]).unwrap();
         assert!(only_all.proxy_for("https://x.example").is_some());
+        let named = |n: &Network, url: &str| n.proxy_name_for(url).map(|p| p.to_string());
+        assert_eq!(
+            named(&n, "http://127.0.0.1:4567").as_deref(),
+            Some("the proxy http://plain-proxy:8080 (from http_proxy)")
+        );
+        assert_eq!(
+            named(&only_all, "http://x").as_deref(),
+            Some("the proxy http://all:1 (from ALL_PROXY)")
+        );
+        let secret = network(&[("HTTPS_PROXY", "http://u:hunter2@p:3128")]).unwrap();
+        assert_eq!(
+            named(&secret, "https://x").as_deref(),
+            Some("the proxy http://***@p:3128 (from HTTPS_PROXY)")
+        );
         assert!(network(&[])
             .unwrap()
             .proxy_for("https://x.example")
