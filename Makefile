@@ -11,7 +11,7 @@ STATIC_BIN := target/$(MUSL_TARGET)/release/destination-kinesis
 STATIC_MAX_BYTES := 6291456
 VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
 
-.PHONY: build test demo lint kinesis-local static image busybox bench
+.PHONY: build test demo lint kinesis-local static image busybox openssl bench
 
 build:
 	cargo build --release
@@ -36,6 +36,10 @@ static:
 busybox:
 	@test -x /bin/busybox || { apt-get update -qq && apt-get install -y -qq busybox-static; }
 
+# tests/network.rs makes self-signed certificates with it.
+openssl:
+	@command -v openssl >/dev/null || { apt-get update -qq && apt-get install -y -qq openssl; }
+
 # The FROM scratch image for Airbyte (needs docker, which CI does not have).
 image: static
 	docker build -t airbyte/destination-kinesis:$(VERSION) .
@@ -45,7 +49,7 @@ image: static
 # The static binary is built first: tests/static_binary.rs runs it in an empty root.
 # Where the musl target cannot be installed (rustup cannot download), that test
 # says so and is skipped; any other failure of `make static` fails it.
-test: $(KL_MAIN) busybox
+test: $(KL_MAIN) busybox openssl
 	@$(MAKE) -s static || echo "make static failed; tests/static_binary.rs reports why"
 	mkdir -p .cache
 	cargo test --all-targets 2>&1 | tee .cache/test.log; test $${PIPESTATUS[0]} -eq 0

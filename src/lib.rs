@@ -26,4 +26,5 @@ pub mod retry;
 pub mod session;
 pub mod spec;
 pub mod streams;
+pub mod tls;
 pub mod write;

@@ -1,12 +1,15 @@
 //! How connections are made, as the AWS tools do it: extra trusted CAs from
 //! `AWS_CA_BUNDLE`, and proxies from `HTTPS_PROXY` / `HTTP_PROXY` / `ALL_PROXY`
-//! chosen by the target's scheme, with `NO_PROXY` exceptions.
+//! chosen by the target's scheme, with `NO_PROXY` exceptions; and URLs as
+//! messages show them.
 
 use crate::environment::Env;
+use crate::tls::Trust;
+use rustls::pki_types::CertificateDer;
 use std::fmt;
-use std::sync::Arc;
 use std::time::Duration;
-use ureq::tls::{Certificate, PemItem, RootCerts, TlsConfig};
+use ureq::tls::PemItem;
+use ureq::unversioned::resolver::DefaultResolver;
 
 /// The environment cannot be used to make connections (bad CA bundle or proxy URL).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,8 +49,10 @@ struct ProxySetting {
 /// Connection settings read once from the environment.
 #[derive(Clone, Default)]
 pub struct Network {
-    /// Bundled roots plus `AWS_CA_BUNDLE`'s certificates; None keeps the bundled roots alone.
-    roots: Option<Arc<Vec<Certificate<'static>>>>,
+    /// The bundled roots, plus `AWS_CA_BUNDLE`'s certificates when it is set.
+    trust: Trust,
+    /// Whether `AWS_CA_BUNDLE` was set.
+    bundle: bool,
     https_proxy: Option<ProxySetting>,
     http_proxy: Option<ProxySetting>,
     no_proxy: Vec<String>,
@@ -57,7 +62,7 @@ impl fmt::Debug for Network {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // Proxy URLs may carry passwords: show only whether they are set.
         f.debug_struct("Network")
-            .field("extra_roots", &self.roots.is_some())
+            .field("extra_roots", &self.bundle)
             .field("https_proxy", &self.https_proxy.is_some())
             .field("http_proxy", &self.http_proxy.is_some())
             .field("no_proxy", &self.no_proxy)
@@ -68,9 +73,14 @@ impl fmt::Debug for Network {
 impl Network {
     /// Reads `AWS_CA_BUNDLE`, the proxy variables (upper or lower case) and `NO_PROXY`.
     pub fn from_env(env: Env) -> Result<Network, NetworkError> {
-        let roots = match env("AWS_CA_BUNDLE") {
-            Some(path) => Some(Arc::new(roots_with_bundle(&path)?)),
-            None => None,
+        let (trust, bundle) = match env("AWS_CA_BUNDLE") {
+            Some(path) => (
+                Trust::with_bundle(read_bundle(&path)?).map_err(|e| {
+                    NetworkError(format!("AWS_CA_BUNDLE file {path} cannot be used: {e}"))
+                })?,
+                true,
+            ),
+            None => (Trust::default(), false),
         };
         // The value and the name it was found under, upper case first.
         let var = |upper: &str| {
@@ -113,7 +123,8 @@ impl Network {
             })
             .unwrap_or_default();
         Ok(Network {
-            roots,
+            trust,
+            bundle,
             https_proxy: proxy("HTTPS_PROXY")?,
             http_proxy: proxy("HTTP_PROXY")?,
             no_proxy,
@@ -163,23 +174,18 @@ impl Network {
         })
     }
 
-    /// An HTTP agent for requests to `url`: these roots, the proxy for its scheme,
+    /// An HTTP agent for requests to `url`: this trust, the proxy for its scheme,
     /// no redirects, and any status returned as an answer rather than an error.
     pub fn agent(&self, url: &str, connect: Duration, request: Duration) -> ureq::Agent {
-        let mut tls = TlsConfig::builder();
-        if let Some(roots) = &self.roots {
-            tls = tls.root_certs(RootCerts::Specific(roots.clone()));
-        }
-        ureq::Agent::config_builder()
+        let config = ureq::Agent::config_builder()
             .http_status_as_error(false)
             .timeout_connect(Some(connect))
             .timeout_global(Some(request))
             .user_agent(concat!("destination-kinesis/", env!("CARGO_PKG_VERSION")))
             .max_redirects(0)
             .proxy(self.proxy_for(url).cloned())
-            .tls_config(tls.build())
-            .build()
-            .into()
+            .build();
+        ureq::Agent::with_parts(config, self.trust.connector(), DefaultResolver::default())
     }
 }
 
@@ -218,14 +224,14 @@ pub fn refuse_user_info(url: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// The bundled Mozilla roots plus every certificate in the PEM file at `path`.
-fn roots_with_bundle(path: &str) -> Result<Vec<Certificate<'static>>, NetworkError> {
+/// Every certificate in the PEM file at `path`.
+fn read_bundle(path: &str) -> Result<Vec<CertificateDer<'static>>, NetworkError> {
     let pem = std::fs::read(path)
         .map_err(|e| NetworkError(format!("cannot read AWS_CA_BUNDLE file {path}: {e}")))?;
     let mut extra = Vec::new();
     for item in ureq::tls::parse_pem(&pem) {
         match item {
-            Ok(PemItem::Certificate(cert)) => extra.push(cert),
+            Ok(PemItem::Certificate(cert)) => extra.push(CertificateDer::from(cert.der().to_vec())),
             Ok(_) => {}
             Err(e) => {
                 return Err(NetworkError(format!(
@@ -239,12 +245,7 @@ fn roots_with_bundle(path: &str) -> Result<Vec<Certificate<'static>>, NetworkErr
             "AWS_CA_BUNDLE file {path} holds no PEM certificate (-----BEGIN CERTIFICATE-----)"
         )));
     }
-    let mut roots: Vec<Certificate<'static>> = webpki_root_certs::TLS_SERVER_ROOT_CERTS
-        .iter()
-        .map(|der| Certificate::from_der(der.as_ref()))
-        .collect();
-    roots.extend(extra);
-    Ok(roots)
+    Ok(extra)
 }
 
 #[cfg(test)]

@@ -1,5 +1,5 @@
-//! How connections are made: `AWS_CA_BUNDLE` against kinesis-local's TLS port,
-//! and
+//! How connections are made: `AWS_CA_BUNDLE` against kinesis-local's TLS port
+//! (a private CA, a self-signed certificate made here with openssl), and
 //! `HTTPS_PROXY` / `HTTP_PROXY` / `NO_PROXY` through a loopback CONNECT proxy or
 //! a dead one; passwords in URLs never printed.
 
@@ -13,6 +13,7 @@ use base64::Engine;
 use serde_json::{json, Value};
 use services::ConnectProxy;
 use std::path::{Path, PathBuf};
+use std::process::Command;
 use std::sync::OnceLock;
 use support::{command, free_port, output_with_stdin, run_command, KinesisLocal, TempDir};
 
@@ -152,6 +153,22 @@ fn pipeline(args: &[&str], env: &[(&str, &str)], stdin: &[u8]) -> (i32, String, 
     )
 }
 
+/// `put` of `lines` to a new one-shard stream at `endpoint`, with `env`; it must succeed.
+fn put_new(stream: &str, endpoint: &str, env: &[(&str, &str)], lines: &[u8]) {
+    let args = [
+        "put",
+        "--stream",
+        stream,
+        "--create",
+        "--shards",
+        "1",
+        "--endpoint",
+        endpoint,
+    ];
+    let (code, _, stderr) = pipeline(&args, env, lines);
+    assert_eq!(code, 0, "{stderr}");
+}
+
 /// Runs `write` of one record to stream `s` with `config` and `env`.
 fn write(config: &Value, env: &[(&str, &str)]) -> support::Run {
     let (mut c, _dir) = support::live::write_command(config, &support::catalog(&[(None, "s")]));
@@ -159,6 +176,69 @@ fn write(config: &Value, env: &[(&str, &str)]) -> support::Run {
         c.env(k, v);
     }
     run_command(c, support::record_line(None, "s", "{}", 1).as_bytes())
+}
+
+/// A self-signed certificate for `san` made the way most guides say
+/// (`openssl req -x509`, so it is marked as a CA), and kinesis-mock's
+/// server.json serving it: (certificate PEM, server.json).
+fn self_signed(dir: &TempDir, name: &str, san: &str) -> (PathBuf, PathBuf) {
+    let key = dir.path.join(format!("{name}.key"));
+    let cert = dir.path.join(format!("{name}.pem"));
+    let out = Command::new("openssl")
+        .args([
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "7",
+        ])
+        .args(["-subj", "/CN=localhost", "-addext"])
+        .arg(format!("subjectAltName={san}"))
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .expect("run openssl (`make test` installs it)");
+    assert!(
+        out.status.success(),
+        "openssl: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let read = |p: &Path| std::fs::read_to_string(p).expect("openssl wrote it");
+    let server = json!({"server": {"key": read(&key), "cert": read(&cert)}});
+    let server_json = dir.file(&format!("{name}.json"), server.to_string().as_bytes());
+    (cert, server_json)
+}
+
+/// The AWS CLI trusts a server whose self-signed certificate is in
+/// AWS_CA_BUNDLE; so does this program, for that certificate's names only,
+/// while a different self-signed certificate in the bundle vouches for nothing.
+#[test]
+fn a_self_signed_certificate_in_the_bundle_is_trusted_as_itself() {
+    let dir = TempDir::new("net-self-signed");
+    let (served, server_json) = self_signed(&dir, "served", "IP:127.0.0.1");
+    let (other, _) = self_signed(&dir, "other", "IP:127.0.0.1");
+    let local = KinesisLocal::start_with_cert(Some(&server_json));
+    let https = format!("https://127.0.0.1:{}", local.tls_port);
+    let bundle = [("AWS_CA_BUNDLE", served.to_str().unwrap())];
+
+    let (state, message) = check(&https, &[]);
+    assert_eq!(state, "FAILED");
+    assert!(message.contains("TLS"), "{message}");
+    let (state, message) = check(&https, &bundle);
+    assert_eq!(state, "SUCCEEDED", "{message}");
+    put_new("selfsigned", &https, &bundle, b"one\ntwo\n");
+    let (code, stdout, stderr) = pipeline(
+        &["read", "--stream", "selfsigned", "--endpoint", &https],
+        &bundle,
+        b"",
+    );
+    assert_eq!((code, stdout.as_str()), (0, "one\ntwo\n"), "{stderr}");
+
+    let (state, message) = check(&https, &[("AWS_CA_BUNDLE", other.to_str().unwrap())]);
+    assert_eq!(state, "FAILED", "another self-signed certificate is no CA");
+    assert!(message.contains("TLS"), "{message}");
+    // The certificate names 127.0.0.1 only.
+    let (state, message) = check(&format!("https://localhost:{}", local.tls_port), &bundle);
+    assert_eq!(state, "FAILED");
+    assert!(message.contains("not valid for name"), "{message}");
 }
 
 /// A proxy that refuses connections is named with the variable it came from,
@@ -254,21 +334,7 @@ fn passwords_in_urls_are_never_printed() {
     let env = [("HTTP_PROXY", proxy_url.as_str())];
     let (state, message) = check(&local.endpoint(), &env);
     assert_eq!(state, "SUCCEEDED", "{message}");
-    let (code, _, stderr) = pipeline(
-        &[
-            "put",
-            "--stream",
-            "pw",
-            "--create",
-            "--shards",
-            "1",
-            "--endpoint",
-            &local.endpoint(),
-        ],
-        &env,
-        b"x\n",
-    );
-    assert_eq!(code, 0, "{stderr}");
+    put_new("pw", &local.endpoint(), &env, b"x\n");
     let basic = format!(
         "Basic {}",
         base64::engine::general_purpose::STANDARD.encode(format!("user:{PASSWORD}"))
