@@ -18,7 +18,7 @@ VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
 # lock rather than fail.
 APT_INSTALL := apt-get -o DPkg::Lock::Timeout=300 install -y -qq --no-install-recommends
 
-.PHONY: build test demo lint kinesis-local static static-amd64 static-arm64 image busybox qemu bench
+.PHONY: build test demo lint kinesis-local static static-amd64 static-arm64 image busybox qemu openssl bench
 
 build:
 	cargo build --release
@@ -61,6 +61,10 @@ static-arm64:
 busybox:
 	@test -x /bin/busybox || { apt-get update -qq && $(APT_INSTALL) busybox-static; }
 
+# tests/network.rs makes self-signed certificates with it.
+openssl:
+	@command -v openssl >/dev/null || { apt-get update -qq && $(APT_INSTALL) openssl; }
+
 # A static user-mode emulator, so the empty-root test runs the arm64 binary on x86-64:
 # being static, it is copied into the empty root next to the binary.
 qemu:
@@ -77,7 +81,7 @@ image: static
 # other's build): tests/static_binary.rs runs each in an empty root, arm64 under qemu.
 # Where a platform's Rust target, cross compiler or qemu cannot be installed, its test
 # says so (SKIPPED) and passes; any other failure of `make static` fails it.
-test: $(KL_MAIN) busybox
+test: $(KL_MAIN) busybox openssl
 	@$(MAKE) -s -k static qemu || echo "make static or qemu failed; tests/static_binary.rs reports why"
 	mkdir -p .cache
 	cargo test --all-targets 2>&1 | tee .cache/test.log; test $${PIPESTATUS[0]} -eq 0

@@ -1,5 +1,6 @@
 //! The configured catalog: which streams a sync writes and how.
 
+use crate::json::without_bom;
 use serde::Deserialize;
 use std::collections::HashMap;
 use std::fmt;
@@ -98,7 +99,7 @@ impl Catalog {
         let text = std::fs::read_to_string(path).map_err(|e| {
             CatalogError(format!("cannot read catalog file {}: {e}", path.display()))
         })?;
-        Catalog::from_json(&text).map_err(|CatalogError(why)| {
+        Catalog::from_json(without_bom(&text)).map_err(|CatalogError(why)| {
             CatalogError(format!("catalog file {}: {why}", path.display()))
         })
     }

@@ -61,7 +61,7 @@ pub fn explain(e: &KinesisError, endpoint: &str) -> String {
             ),
             _ => format!("Kinesis at {endpoint} refused the call: {} (HTTP {})", aws(&a.code, &a.message), a.status),
         },
-        Cause::Transport(TransportError::Dns { .. }) => format!(
+        Cause::Transport(TransportError::Dns { proxy: None, .. }) => format!(
             "cannot resolve the host of {endpoint}: check `endpoint` and `region` and this machine's DNS"
         ),
         Cause::Transport(t @ TransportError::Connect { .. }) => format!("{t}"),

@@ -2,6 +2,8 @@
 //! names and defaults, plus this connector's own, each validated with an error
 //! that names the field.
 
+use crate::json::without_bom;
+use crate::network::{refuse_user_info, shown_url};
 use crate::role::{self, Role};
 use serde_json::{Map, Value};
 use std::fmt;
@@ -208,10 +210,11 @@ impl Config {
             path: shown.clone(),
             reason: e.to_string(),
         })?;
-        let value: Value = serde_json::from_str(&text).map_err(|e| ConfigError::NotJson {
-            path: shown.clone(),
-            reason: e.to_string(),
-        })?;
+        let value: Value =
+            serde_json::from_str(without_bom(&text)).map_err(|e| ConfigError::NotJson {
+                path: shown.clone(),
+                reason: e.to_string(),
+            })?;
         match value {
             Value::Object(map) => Config::from_map(&map),
             other => Err(ConfigError::NotJson {
@@ -517,7 +520,10 @@ fn kind_of(v: &Value) -> &'static str {
 
 /// Checks an endpoint and returns it as a URL: an absolute http(s) URL with a
 /// host, or a bare host name (the Java connector's example form), taken as https.
+/// A user name or password in it is refused, and messages show the URL without them.
 pub fn normalize_endpoint(url: &str) -> Result<String, String> {
+    refuse_user_info(url)?;
+    let shown = shown_url(url);
     let full = if url.contains("://") {
         url.to_string()
     } else {
@@ -525,22 +531,22 @@ pub fn normalize_endpoint(url: &str) -> Result<String, String> {
     };
     let uri: ureq::http::Uri = full
         .parse()
-        .map_err(|e| format!("is not a valid URL (`{url}`): {e}"))?;
+        .map_err(|e| format!("is not a valid URL (`{shown}`): {e}"))?;
     match uri.scheme_str() {
         Some("http") | Some("https") => {}
         _ => {
             return Err(format!(
-                "must start with http:// or https:// (got `{url}`), e.g. http://localhost:4566"
+                "must start with http:// or https:// (got `{shown}`), e.g. http://localhost:4566"
             ))
         }
     }
     match uri.host() {
         Some(h) if !h.is_empty() => {}
-        _ => return Err(format!("has no host name (`{url}`)")),
+        _ => return Err(format!("has no host name (`{shown}`)")),
     }
     if !matches!(uri.path(), "" | "/") || uri.query().is_some() {
         return Err(format!(
-            "must not have a path or query (`{url}`): Kinesis is served at the root"
+            "must not have a path or query (`{shown}`): Kinesis is served at the root"
         ));
     }
     Ok(full.trim_end_matches('/').to_string())
@@ -690,9 +696,19 @@ mod tests {
             "http://h/path",
             "http://exa mple.com",
             "https://h?x=1",
+            "http://user:pw@h",
         ] {
             let e = parse(json!({ "endpoint": bad })).unwrap_err();
             assert!(e.to_string().contains("endpoint"), "{bad}: {e}");
+        }
+        // No message shows a password, whatever else is wrong with the URL.
+        for bad in [
+            "http://user:s3cret@h:1",
+            "ftp://u:s3cret@h",
+            "http://u:s3cr/et@h/x",
+        ] {
+            let e = parse(json!({ "endpoint": bad })).unwrap_err().to_string();
+            assert!(e.contains("`endpoint`") && !e.contains("s3cr"), "{e}");
         }
     }
 

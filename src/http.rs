@@ -2,7 +2,7 @@
 //! with rustls and bundled root certificates.
 
 use crate::credentials::{Credentials, FixedCredentials, ProvideCredentials};
-use crate::network::Network;
+use crate::network::{shown_url, Network, ProxyName};
 use aws_sigv4::http_request::{sign, SignableBody, SignableRequest, SigningSettings};
 use aws_sigv4::sign::v4;
 use aws_smithy_runtime_api::client::identity::Identity;
@@ -35,10 +35,18 @@ pub struct Reply {
 /// A request that got no HTTP answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TransportError {
-    /// The host name does not resolve.
-    Dns { endpoint: String },
-    /// Nothing accepts connections there.
-    Connect { endpoint: String, detail: String },
+    /// The host name does not resolve: the endpoint's, or the proxy's when
+    /// one is set for it (the proxy resolves the endpoint).
+    Dns {
+        endpoint: String,
+        proxy: Option<Arc<ProxyName>>,
+    },
+    /// Nothing accepts connections there: at the endpoint, or at the proxy when one is set for it.
+    Connect {
+        endpoint: String,
+        detail: String,
+        proxy: Option<Arc<ProxyName>>,
+    },
     /// No complete answer within the time allowed.
     Timeout { endpoint: String, detail: String },
     /// The TLS handshake failed.
@@ -77,13 +85,38 @@ impl TransportError {
 impl fmt::Display for TransportError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            TransportError::Dns { endpoint } => write!(
+            TransportError::Dns {
+                endpoint,
+                proxy: None,
+            } => write!(
                 f,
                 "cannot resolve the host of {endpoint}: check `endpoint` and `region`"
             ),
-            TransportError::Connect { endpoint, detail } => write!(
+            TransportError::Dns {
+                endpoint,
+                proxy: Some(proxy),
+            } => write!(
+                f,
+                "cannot resolve the host of {proxy} on the way to {endpoint}: check {}, \
+                 or exempt the endpoint's host with NO_PROXY",
+                proxy.variable
+            ),
+            TransportError::Connect {
+                endpoint,
+                detail,
+                proxy: None,
+            } => write!(
                 f,
                 "cannot connect to {endpoint} ({detail}): is the endpoint right and reachable?"
+            ),
+            TransportError::Connect {
+                endpoint,
+                detail,
+                proxy: Some(proxy),
+            } => write!(
+                f,
+                "cannot connect to {proxy} ({detail}) on the way to {endpoint}: is the proxy \
+                 running and reachable, or should NO_PROXY exempt the endpoint's host?"
             ),
             TransportError::Timeout { endpoint, detail } => {
                 write!(f, "no answer from {endpoint} in time ({detail})")
@@ -117,7 +150,12 @@ pub struct Timeouts {
 /// A client for one AWS service endpoint, signing every request.
 pub struct Client {
     agent: ureq::Agent,
-    endpoint: String,
+    /// The endpoint URL requests go to.
+    url: String,
+    /// The endpoint as messages show it.
+    shown: String,
+    /// The proxy requests go through, for messages.
+    proxy: Option<Arc<ProxyName>>,
     region: String,
     service: &'static str,
     credentials: Arc<dyn ProvideCredentials>,
@@ -157,7 +195,9 @@ impl Client {
     ) -> Client {
         Client {
             agent: network.agent(endpoint, timeouts.connect, timeouts.request),
-            endpoint: endpoint.to_string(),
+            url: endpoint.to_string(),
+            shown: shown_url(endpoint),
+            proxy: network.proxy_name_for(endpoint).map(Arc::new),
             region: region.to_string(),
             service,
             credentials,
@@ -165,9 +205,10 @@ impl Client {
         }
     }
 
-    /// The endpoint URL this client talks to.
+    /// The endpoint URL this client talks to, as messages show it (no user
+    /// name, password or query, see [`shown_url`]).
     pub fn endpoint(&self) -> &str {
-        &self.endpoint
+        &self.shown
     }
 
     /// The region requests are signed for.
@@ -210,7 +251,7 @@ impl Client {
 
     /// POSTs `body` to the endpoint's root with `headers`, signed.
     fn send(&self, headers: &[(&str, &str)], body: &[u8]) -> Result<Reply, TransportError> {
-        let url = format!("{}/", self.endpoint);
+        let url = format!("{}/", self.url);
         let signed = self.sign(&url, headers, body)?;
         let mut request = self.agent.post(&url);
         for (name, value) in headers {
@@ -265,12 +306,14 @@ impl Client {
     }
 
     fn transport_error(&self, e: ureq::Error) -> TransportError {
-        let endpoint = self.endpoint.clone();
+        let endpoint = self.shown.clone();
+        let proxy = self.proxy.clone();
         match e {
-            ureq::Error::HostNotFound => TransportError::Dns { endpoint },
+            ureq::Error::HostNotFound => TransportError::Dns { endpoint, proxy },
             ureq::Error::ConnectionFailed => TransportError::Connect {
                 endpoint,
                 detail: "connection failed".into(),
+                proxy,
             },
             ureq::Error::Timeout(t) => TransportError::Timeout {
                 endpoint,
@@ -282,12 +325,13 @@ impl Client {
             },
             // std's resolver reports a failed lookup as an uncategorised I/O error.
             ureq::Error::Io(io) if io.to_string().contains("failed to lookup address") => {
-                TransportError::Dns { endpoint }
+                TransportError::Dns { endpoint, proxy }
             }
             ureq::Error::Io(io) => match io.kind() {
                 ErrorKind::ConnectionRefused => TransportError::Connect {
                     endpoint,
                     detail: "connection refused".into(),
+                    proxy,
                 },
                 ErrorKind::TimedOut | ErrorKind::WouldBlock => TransportError::Timeout {
                     endpoint,

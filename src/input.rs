@@ -1,6 +1,6 @@
 //! Reading stdin as lines without blocking the write loop: a reader thread
 //! moves raw chunks, this side splits lines, caps their length, notices idle
-//! input and SIGTERM/SIGINT.
+//! input and SIGTERM/SIGINT/SIGHUP.
 
 use std::io::Read;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -73,7 +73,7 @@ impl Waker {
     }
 }
 
-/// Cancellation by SIGTERM or SIGINT, shared with whoever must stop early.
+/// Cancellation by SIGTERM, SIGINT or SIGHUP, shared with whoever must stop early.
 #[derive(Debug, Default)]
 pub struct Cancel {
     signal: Arc<AtomicUsize>,
@@ -81,10 +81,18 @@ pub struct Cancel {
 }
 
 impl Cancel {
-    /// Installs handlers for SIGTERM and SIGINT that set this flag.
+    /// Installs handlers for SIGTERM, SIGINT and SIGHUP that set this flag.
+    /// SIGHUP (a closed terminal, a supervisor stopping its children) would
+    /// otherwise end the process at once. SIGQUIT keeps its default action (stop
+    /// at once, with a core dump where enabled): it is the signal for debugging,
+    /// and nothing unsent is ever echoed as safe, so no checkpoint is wrong.
     pub fn install() -> Arc<Cancel> {
         let cancel = Arc::new(Cancel::default());
-        for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
+        for sig in [
+            signal_hook::consts::SIGTERM,
+            signal_hook::consts::SIGINT,
+            signal_hook::consts::SIGHUP,
+        ] {
             // Without the handler the default action (exit) stands: no data is
             // echoed as safe that was not, so failing to install is not fatal.
             let _ =
@@ -98,6 +106,7 @@ impl Cancel {
         match self.signal.load(Ordering::Relaxed) {
             0 => None,
             s if s == signal_hook::consts::SIGINT as usize => Some("SIGINT"),
+            s if s == signal_hook::consts::SIGHUP as usize => Some("SIGHUP"),
             _ => Some("SIGTERM"),
         }
     }

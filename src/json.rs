@@ -1,5 +1,12 @@
 //! JSON text written by hand on the hot path: string literals escaped
-//! exactly as serde_json escapes them, without building a value first.
+//! exactly as serde_json escapes them, without building a value first; and
+//! JSON text read from files, which editors may start with a byte order mark.
+
+/// `text` without a leading UTF-8 byte order mark (U+FEFF), which some editors
+/// write and JSON parsers refuse.
+pub fn without_bom(text: &str) -> &str {
+    text.strip_prefix('\u{FEFF}').unwrap_or(text)
+}
 
 /// Appends `s` as a JSON string literal, escaped as serde_json does (`\"`,
 /// `\\`, the short forms `\n \r \t \b \f`, other control characters as
@@ -69,6 +76,13 @@ fn needs_escape(word: u64) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_byte_order_mark_is_skipped_once() {
+        assert_eq!(without_bom("\u{FEFF}{}"), "{}");
+        assert_eq!(without_bom("{}"), "{}");
+        assert_eq!(without_bom("\u{FEFF}\u{FEFF}{}"), "\u{FEFF}{}");
+    }
 
     #[test]
     fn escapes_exactly_as_serde_json() {

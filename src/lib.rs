@@ -39,4 +39,5 @@ pub mod shard_filter;
 pub mod spec;
 pub mod streams;
 pub mod timespec;
+pub mod tls;
 pub mod write;

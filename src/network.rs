@@ -1,12 +1,15 @@
 //! How connections are made, as the AWS tools do it: extra trusted CAs from
 //! `AWS_CA_BUNDLE`, and proxies from `HTTPS_PROXY` / `HTTP_PROXY` / `ALL_PROXY`
-//! chosen by the target's scheme, with `NO_PROXY` exceptions.
+//! chosen by the target's scheme, with `NO_PROXY` exceptions; and URLs as
+//! messages show them.
 
 use crate::environment::Env;
+use crate::tls::Trust;
+use rustls::pki_types::CertificateDer;
 use std::fmt;
-use std::sync::Arc;
 use std::time::Duration;
-use ureq::tls::{Certificate, PemItem, RootCerts, TlsConfig};
+use ureq::tls::PemItem;
+use ureq::unversioned::resolver::DefaultResolver;
 
 /// The environment cannot be used to make connections (bad CA bundle or proxy URL).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -20,13 +23,38 @@ impl fmt::Display for NetworkError {
 
 impl std::error::Error for NetworkError {}
 
+/// A proxy as messages name it: its URL (as [`shown_url`] shows it) and the
+/// variable it was set in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProxyName {
+    /// The proxy's URL, without user name or password.
+    pub url: String,
+    /// The variable it came from, e.g. `HTTPS_PROXY` or `all_proxy`.
+    pub variable: String,
+}
+
+impl fmt::Display for ProxyName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "the proxy {} (from {})", self.url, self.variable)
+    }
+}
+
+/// A proxy from the environment and its name.
+#[derive(Clone)]
+struct ProxySetting {
+    proxy: ureq::Proxy,
+    name: ProxyName,
+}
+
 /// Connection settings read once from the environment.
 #[derive(Clone, Default)]
 pub struct Network {
-    /// Bundled roots plus `AWS_CA_BUNDLE`'s certificates; None keeps the bundled roots alone.
-    roots: Option<Arc<Vec<Certificate<'static>>>>,
-    https_proxy: Option<ureq::Proxy>,
-    http_proxy: Option<ureq::Proxy>,
+    /// The bundled roots, plus `AWS_CA_BUNDLE`'s certificates when it is set.
+    trust: Trust,
+    /// Whether `AWS_CA_BUNDLE` was set.
+    bundle: bool,
+    https_proxy: Option<ProxySetting>,
+    http_proxy: Option<ProxySetting>,
     no_proxy: Vec<String>,
 }
 
@@ -34,7 +62,7 @@ impl fmt::Debug for Network {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // Proxy URLs may carry passwords: show only whether they are set.
         f.debug_struct("Network")
-            .field("extra_roots", &self.roots.is_some())
+            .field("extra_roots", &self.bundle)
             .field("https_proxy", &self.https_proxy.is_some())
             .field("http_proxy", &self.http_proxy.is_some())
             .field("no_proxy", &self.no_proxy)
@@ -45,26 +73,49 @@ impl fmt::Debug for Network {
 impl Network {
     /// Reads `AWS_CA_BUNDLE`, the proxy variables (upper or lower case) and `NO_PROXY`.
     pub fn from_env(env: Env) -> Result<Network, NetworkError> {
-        let roots = match env("AWS_CA_BUNDLE") {
-            Some(path) => Some(Arc::new(roots_with_bundle(&path)?)),
-            None => None,
+        let (trust, bundle) = match env("AWS_CA_BUNDLE") {
+            Some(path) => (
+                Trust::with_bundle(read_bundle(&path)?).map_err(|e| {
+                    NetworkError(format!("AWS_CA_BUNDLE file {path} cannot be used: {e}"))
+                })?,
+                true,
+            ),
+            None => (Trust::default(), false),
         };
-        let var = |upper: &str| env(upper).or_else(|| env(&upper.to_ascii_lowercase()));
-        let proxy = |name: &str| -> Result<Option<ureq::Proxy>, NetworkError> {
-            let Some((source, url)) = var(name)
-                .map(|u| (name, u))
-                .or_else(|| var("ALL_PROXY").map(|u| ("ALL_PROXY", u)))
-            else {
+        // The value and the name it was found under, upper case first.
+        let var = |upper: &str| {
+            let lower = upper.to_ascii_lowercase();
+            env(upper)
+                .map(|v| (upper.to_string(), v))
+                .or_else(|| env(&lower).map(|v| (lower, v)))
+        };
+        let proxy = |name: &str| -> Result<Option<ProxySetting>, NetworkError> {
+            let Some((source, url)) = var(name).or_else(|| var("ALL_PROXY")) else {
                 return Ok(None);
             };
-            ureq::Proxy::new(url.trim()).map(Some).map_err(|e| {
+            let proxy = ureq::Proxy::new(url.trim()).map_err(|e| {
                 NetworkError(format!(
                     "{source} is not a usable proxy URL ({e}); expected e.g. http://proxy.example:3128"
                 ))
-            })
+            })?;
+            // ureq is built without SOCKS support, and would bypass (or panic on) such a proxy.
+            match proxy.protocol() {
+                ureq::ProxyProtocol::Http | ureq::ProxyProtocol::Https => Ok(Some(ProxySetting {
+                    proxy,
+                    name: ProxyName {
+                        url: shown_url(url.trim()),
+                        variable: source,
+                    },
+                })),
+                _ => Err(NetworkError(format!(
+                    "{source} names a SOCKS proxy ({}), which this program does not support; \
+                     use an HTTP proxy (CONNECT), e.g. http://proxy.example:3128",
+                    shown_url(url.trim())
+                ))),
+            }
         };
         let no_proxy = var("NO_PROXY")
-            .map(|list| {
+            .map(|(_, list)| {
                 list.split(',')
                     .map(|e| e.trim().to_ascii_lowercase())
                     .filter(|e| !e.is_empty())
@@ -72,7 +123,8 @@ impl Network {
             })
             .unwrap_or_default();
         Ok(Network {
-            roots,
+            trust,
+            bundle,
             https_proxy: proxy("HTTPS_PROXY")?,
             http_proxy: proxy("HTTP_PROXY")?,
             no_proxy,
@@ -81,8 +133,17 @@ impl Network {
 
     /// The proxy to reach `url` through, if any.
     pub fn proxy_for(&self, url: &str) -> Option<&ureq::Proxy> {
+        self.setting_for(url).map(|s| &s.proxy)
+    }
+
+    /// The name of the proxy to reach `url` through, if any, for messages.
+    pub fn proxy_name_for(&self, url: &str) -> Option<ProxyName> {
+        self.setting_for(url).map(|s| s.name.clone())
+    }
+
+    fn setting_for(&self, url: &str) -> Option<&ProxySetting> {
         let uri: ureq::http::Uri = url.parse().ok()?;
-        let proxy = match uri.scheme_str() {
+        let setting = match uri.scheme_str() {
             Some("https") => self.https_proxy.as_ref(),
             _ => self.http_proxy.as_ref(),
         }?;
@@ -90,7 +151,7 @@ impl Network {
         if self.bypasses(&host.to_ascii_lowercase()) {
             return None;
         }
-        Some(proxy)
+        Some(setting)
     }
 
     /// Whether `NO_PROXY` exempts `host`: `*`, the host itself, or a domain it is in
@@ -113,34 +174,64 @@ impl Network {
         })
     }
 
-    /// An HTTP agent for requests to `url`: these roots, the proxy for its scheme,
+    /// An HTTP agent for requests to `url`: this trust, the proxy for its scheme,
     /// no redirects, and any status returned as an answer rather than an error.
     pub fn agent(&self, url: &str, connect: Duration, request: Duration) -> ureq::Agent {
-        let mut tls = TlsConfig::builder();
-        if let Some(roots) = &self.roots {
-            tls = tls.root_certs(RootCerts::Specific(roots.clone()));
-        }
-        ureq::Agent::config_builder()
+        let config = ureq::Agent::config_builder()
             .http_status_as_error(false)
             .timeout_connect(Some(connect))
             .timeout_global(Some(request))
             .user_agent(concat!("destination-kinesis/", env!("CARGO_PKG_VERSION")))
             .max_redirects(0)
             .proxy(self.proxy_for(url).cloned())
-            .tls_config(tls.build())
-            .build()
-            .into()
+            .build();
+        ureq::Agent::with_parts(config, self.trust.connector(), DefaultResolver::default())
     }
 }
 
-/// The bundled Mozilla roots plus every certificate in the PEM file at `path`.
-fn roots_with_bundle(path: &str) -> Result<Vec<Certificate<'static>>, NetworkError> {
+/// A URL as it may be printed: whatever stands before an `@` (a user name and
+/// password) replaced by `***`, and the query and fragment (which may carry a
+/// token) dropped. Every message that shows an endpoint, proxy or credential
+/// service URL shows it through this.
+pub fn shown_url(url: &str) -> String {
+    let start = url.find("://").map_or(0, |i| i + 3);
+    let (scheme, rest) = url.split_at(start);
+    // A password may itself hold `/`, `?`, `#` or `@`: all before the last `@` goes.
+    let (user_info, rest) = match rest.rfind('@') {
+        Some(at) => ("***@", &rest[at + 1..]),
+        None => ("", rest),
+    };
+    let rest = rest.split(['?', '#']).next().unwrap_or_default();
+    format!("{scheme}{user_info}{rest}")
+}
+
+/// Refuses a URL with a user name or password (`http://user:pass@host`) where
+/// none is used: requests to AWS are signed with the AWS keys instead, and the
+/// password would end up in messages. The problem, for "`<what>` <problem>".
+pub fn refuse_user_info(url: &str) -> Result<(), String> {
+    let start = url.find("://").map_or(0, |i| i + 3);
+    let authority = url[start..]
+        .split(['/', '?', '#'])
+        .next()
+        .unwrap_or_default();
+    if authority.contains('@') {
+        return Err(format!(
+            "must not hold a user name or password (`{}`): requests are signed with the AWS keys; \
+             remove the part before `@`",
+            shown_url(url)
+        ));
+    }
+    Ok(())
+}
+
+/// Every certificate in the PEM file at `path`.
+fn read_bundle(path: &str) -> Result<Vec<CertificateDer<'static>>, NetworkError> {
     let pem = std::fs::read(path)
         .map_err(|e| NetworkError(format!("cannot read AWS_CA_BUNDLE file {path}: {e}")))?;
     let mut extra = Vec::new();
     for item in ureq::tls::parse_pem(&pem) {
         match item {
-            Ok(PemItem::Certificate(cert)) => extra.push(cert),
+            Ok(PemItem::Certificate(cert)) => extra.push(CertificateDer::from(cert.der().to_vec())),
             Ok(_) => {}
             Err(e) => {
                 return Err(NetworkError(format!(
@@ -154,12 +245,7 @@ fn roots_with_bundle(path: &str) -> Result<Vec<Certificate<'static>>, NetworkErr
             "AWS_CA_BUNDLE file {path} holds no PEM certificate (-----BEGIN CERTIFICATE-----)"
         )));
     }
-    let mut roots: Vec<Certificate<'static>> = webpki_root_certs::TLS_SERVER_ROOT_CERTS
-        .iter()
-        .map(|der| Certificate::from_der(der.as_ref()))
-        .collect();
-    roots.extend(extra);
-    Ok(roots)
+    Ok(extra)
 }
 
 #[cfg(test)]
@@ -193,6 +279,20 @@ mod tests {
         );
         let only_all = network(&[("ALL_PROXY", "http://all:1")]).unwrap();
         assert!(only_all.proxy_for("https://x.example").is_some());
+        let named = |n: &Network, url: &str| n.proxy_name_for(url).map(|p| p.to_string());
+        assert_eq!(
+            named(&n, "http://127.0.0.1:4567").as_deref(),
+            Some("the proxy http://plain-proxy:8080 (from http_proxy)")
+        );
+        assert_eq!(
+            named(&only_all, "http://x").as_deref(),
+            Some("the proxy http://all:1 (from ALL_PROXY)")
+        );
+        let secret = network(&[("HTTPS_PROXY", "http://u:hunter2@p:3128")]).unwrap();
+        assert_eq!(
+            named(&secret, "https://x").as_deref(),
+            Some("the proxy http://***@p:3128 (from HTTPS_PROXY)")
+        );
         assert!(network(&[])
             .unwrap()
             .proxy_for("https://x.example")
@@ -249,5 +349,42 @@ mod tests {
     fn secrets_in_proxy_urls_hidden() {
         let n = network(&[("HTTPS_PROXY", "http://user:hunter2@p:3128")]).unwrap();
         assert!(!format!("{n:?}").contains("hunter2"));
+        let e = network(&[("HTTPS_PROXY", "socks5://user:hunter2@p:1080")]).unwrap_err();
+        assert!(
+            e.0.contains("HTTPS_PROXY names a SOCKS proxy (socks5://***@p:1080)"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn urls_are_shown_without_user_info_or_query() {
+        for (url, shown) in [
+            ("http://127.0.0.1:4566", "http://127.0.0.1:4566"),
+            ("http://user:pass@host:1", "http://***@host:1"),
+            ("http://user@host", "http://***@host"),
+            ("https://u:p/a?s#s@host:2/x", "https://***@host:2/x"),
+            (
+                "http://h:1/v2/credentials?token=abc#f",
+                "http://h:1/v2/credentials",
+            ),
+            ("http://u:p@h/path?x=@y", "http://***@y"),
+            ("user:pass@host", "***@host"),
+            (
+                "kinesis.us-east-1.amazonaws.com",
+                "kinesis.us-east-1.amazonaws.com",
+            ),
+        ] {
+            assert_eq!(shown_url(url), shown, "{url}");
+        }
+        assert!(refuse_user_info("http://127.0.0.1:1/a@b").is_ok());
+        assert!(refuse_user_info("https://kinesis.eu-west-1.amazonaws.com").is_ok());
+        for bad in ["http://u:secret@h", "http://u@h:1/", "u:secret@h"] {
+            let problem = refuse_user_info(bad).unwrap_err();
+            assert!(
+                problem.starts_with("must not hold a user name or password")
+                    && !problem.contains("secret"),
+                "{problem}"
+            );
+        }
     }
 }

@@ -96,6 +96,8 @@ pub enum ParseError {
     NotObject,
     /// The object has no `type`.
     NoType,
+    /// A field appears twice in one object (its name).
+    DuplicateField(String),
     /// A RECORD or STATE whose fields are wrong.
     Invalid(String),
 }
@@ -112,6 +114,10 @@ impl fmt::Display for ParseError {
                 "is JSON but not an object; every message must be an object"
             ),
             ParseError::NoType => write!(f, "has no `type` field"),
+            ParseError::DuplicateField(name) => write!(
+                f,
+                "has the field `{name}` twice; each field may appear only once"
+            ),
             ParseError::Invalid(why) => f.write_str(why),
         }
     }
@@ -202,7 +208,9 @@ pub fn parse_line(line: &[u8]) -> Result<Message<'_>, ParseError> {
         });
     }
     let wire: WireMessage<'_> = serde_json::from_str(text).map_err(|e| {
-        if e.is_data() {
+        if let Some(name) = duplicate_field(&e) {
+            ParseError::DuplicateField(name)
+        } else if e.is_data() {
             ParseError::Invalid(format!("has a field of the wrong type: {e}"))
         } else {
             ParseError::NotJson(e.to_string())
@@ -480,6 +488,15 @@ impl Emitter {
     }
 }
 
+/// The field serde found twice, if that is the error. serde reports it only
+/// in its message (``duplicate field `type` ``), as a data error that would
+/// otherwise read as a wrong type.
+fn duplicate_field(e: &serde_json::Error) -> Option<String> {
+    let text = e.to_string();
+    let rest = text.strip_prefix("duplicate field `")?;
+    rest.split_once('`').map(|(name, _)| name.to_string())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -515,6 +532,8 @@ mod tests {
             (b"{\"type\":\"RECORD\",\"record\":{\"stream\":5,\"data\":{},\"emitted_at\":1}}", "wrong type"),
             (b"{\"type\":\"RECORD\",\"record\":{\"stream\":\"s\",\"data\":{}", "not valid JSON"),
             (b"{\"type\":\"RECORD\",\"record\":{\"stream\":\"\xff\"}}", "UTF-8"),
+            (b"{\"type\":\"RECORD\",\"type\":\"STATE\"}", "has the field `type` twice"),
+            (b"{\"type\":\"RECORD\",\"record\":{\"stream\":\"s\",\"stream\":\"t\"}}", "has the field `stream` twice"),
         ];
         for (line, expected) in cases {
             let err = parse_line(line).unwrap_err().to_string();

@@ -451,3 +451,111 @@ fn permission_denied_on_put_records() {
     assert_eq!(s.stored_len(), 0);
     assert_eq!(s.errors("AccessDeniedException"), 1, "not retried");
 }
+
+/// A key pasted with an invisible character (a zero-width space, a no-break
+/// space) is refused before any request, naming where it came from and the
+/// character's position and code point, never the value: `write` fails at
+/// start with a config_error (exit 2), `check` answers FAILED saying so.
+#[test]
+fn a_stray_character_in_a_key_is_named_without_the_key() {
+    let s = stand_in();
+    let zwsp = format!("AKIA\u{200B}{}", &standin::ACCESS_KEY[4..]);
+    let nbsp = format!("sTaN\u{00A0}{}", &standin::SECRET_KEY[4..]);
+    let token = format!("{}\u{200B}", standin::SESSION_TOKEN);
+    let cases = [
+        (
+            json!({"accessKey": zwsp}),
+            "config field `accessKey` has U+200B ZERO WIDTH SPACE at character 5",
+        ),
+        (
+            json!({"privateKey": nbsp}),
+            "config field `privateKey` has U+00A0 NO-BREAK SPACE at character 5",
+        ),
+        (
+            json!({"sessionToken": token}),
+            "config field `sessionToken` has U+200B ZERO WIDTH SPACE at character 59",
+        ),
+    ];
+    for (extra, names) in &cases {
+        let config = s.config(extra.clone());
+        let run = write(&config, &cat(), rec(0).as_bytes());
+        failed(&run, 2, "config_error", names);
+        assert!(run.stderr.contains(names), "{}", run.stderr);
+        let checked = support::run_check(&config);
+        let (state, message) = checked.connection_status();
+        assert_eq!(state, "FAILED");
+        assert!(message.contains(names), "{message}");
+        assert_no_secret("check", &checked.stdout);
+    }
+    // From the environment.
+    let config = json!({"endpoint": s.endpoint(), "region": standin::REGION});
+    let (mut c, _dir) = write_command(&config, &cat());
+    c.env(
+        "AWS_ACCESS_KEY_ID",
+        cases[0].0["accessKey"].as_str().unwrap(),
+    )
+    .env("AWS_SECRET_ACCESS_KEY", standin::SECRET_KEY);
+    let run = run_command(c, rec(0).as_bytes());
+    failed(
+        &run,
+        2,
+        "config_error",
+        "AWS_ACCESS_KEY_ID has U+200B ZERO WIDTH SPACE at character 5",
+    );
+    // From the shared credentials file.
+    let dir = TempDir::new("bad-profile");
+    let file = dir.file(
+        "credentials",
+        format!(
+            "[default]\naws_access_key_id = {}\naws_secret_access_key = sTaN\u{00A0}{}\n",
+            standin::ACCESS_KEY,
+            &standin::SECRET_KEY[4..]
+        )
+        .as_bytes(),
+    );
+    let (mut c, _dir) = write_command(&config, &cat());
+    c.env("AWS_SHARED_CREDENTIALS_FILE", &file);
+    let run = run_command(c, rec(0).as_bytes());
+    failed(
+        &run,
+        2,
+        "config_error",
+        "`aws_secret_access_key` of profile `default` has U+00A0 NO-BREAK SPACE at character 5",
+    );
+    assert!(s.seen().is_empty(), "no request with a broken key");
+    // A plain space inside a key is refused too.
+    let run = write(
+        &s.config(json!({"accessKey": "AKIA STANDIN"})),
+        &cat(),
+        rec(0).as_bytes(),
+    );
+    failed(&run, 2, "config_error", "U+0020 SPACE at character 5");
+}
+
+/// Files saved by editors that start them with a UTF-8 byte order mark work.
+#[test]
+fn config_and_catalog_files_may_start_with_a_byte_order_mark() {
+    let s = stand_in();
+    let bom = |text: String| format!("\u{FEFF}{text}");
+    let run = write_raw(
+        Some(&bom(secret_config(&s, json!({})))),
+        Some(&bom(cat().to_string())),
+        format!("{}{}", rec(0), state_line(0)).as_bytes(),
+    );
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    assert_eq!(s.stored_len(), 1);
+    assert_eq!(run.states().len(), 1);
+    let dir = TempDir::new("bom-check");
+    let cfg = dir.file("config.json", bom(secret_config(&s, json!({}))).as_bytes());
+    let checked = run_command(command(&["check", "--config", cfg.to_str().unwrap()]), b"");
+    let (state, message) = checked.connection_status();
+    assert_eq!(state, "SUCCEEDED", "{message}");
+}
+
+#[test]
+fn a_duplicate_field_is_named_as_such() {
+    bad_line(
+        br#"{"type":"RECORD","type":"STATE","record":{"stream":"s","data":{},"emitted_at":1}}"#,
+        "has the field `type` twice",
+    );
+}

@@ -429,3 +429,44 @@ fn a_failing_credential_service_is_transient_a_refusing_one_is_config() {
         assert!(message.contains(&format!("HTTP {status}")), "{message}");
     }
 }
+
+/// The container endpoint's errors show neither a token in its URI nor its
+/// answer (which may echo the token): the status and a short reason instead.
+#[test]
+fn container_endpoint_errors_show_no_token() {
+    const TOKEN: &str = "tok3n-in-the-query";
+    let kinesis = fake_kinesis();
+    let ecs =
+        StandIn::start(|seen: &Seen| (403, format!("{{\"message\":\"echoed {}\"}}", seen.path)));
+    let dir = TempDir::new("cred-ecs-token");
+    let full_uri = format!("{}/v2/credentials?token={TOKEN}", ecs.url());
+    let run = check(
+        &dir,
+        Some(&kinesis.url()),
+        &[("AWS_CONTAINER_CREDENTIALS_FULL_URI", &full_uri)],
+    );
+    let message = assert_failed(&run);
+    assert!(
+        message.contains(&format!("{}/v2/credentials answered HTTP 403", ecs.url())),
+        "{message}"
+    );
+    assert!(
+        !message.contains(TOKEN) && !message.contains("echoed"),
+        "{message}"
+    );
+    assert!(!run.stderr.contains(TOKEN), "{}", run.stderr);
+    assert_eq!(ecs.seen().len(), 1, "the token went to the endpoint");
+
+    let with_user = format!("http://user:{TOKEN}@127.0.0.1:{}/creds", ecs.port);
+    let message = assert_failed(&check(
+        &dir,
+        Some(&kinesis.url()),
+        &[("AWS_CONTAINER_CREDENTIALS_FULL_URI", &with_user)],
+    ));
+    assert!(
+        message.contains("AWS_CONTAINER_CREDENTIALS_FULL_URI")
+            && message.contains("must not hold a user name or password"),
+        "{message}"
+    );
+    assert!(!message.contains(TOKEN), "{message}");
+}

@@ -2,7 +2,7 @@
 //! the fault-injecting stand-in (`support/standin.rs`) through throttling,
 //! failed entries, 5xx, dropped connections, lost and slow answers, a skewed
 //! clock, streams that stay CREATING or vanish, refused permissions, and
-//! SIGTERM/SIGINT; the stand-in's records are compared with the input and
+//! SIGTERM/SIGINT/SIGHUP; the stand-in's records are compared with the input and
 //! with the moment each STATE was echoed.
 
 mod support;
@@ -386,12 +386,13 @@ fn stop_with(started: Started, s: &StandIn, signal: &str) -> (Live, Duration) {
     (live, signalled.elapsed())
 }
 
-#[test]
-fn sigterm_sends_what_is_buffered_and_echoes_covered_states() {
+/// Sends `signal` (TERM, HUP) while 250 records and the states they cover wait
+/// in the buffer: they are sent, the states echoed, and a TRACE names the signal.
+fn buffered_records_are_sent_on(signal: &str) {
     let s = StandIn::start();
     s.add_stream("_a", 1);
     let streams = [(None, "a")];
-    let input = input(250, 250, &streams, |_| 10);
+    let input = input(250, 125, &streams, |_| 10);
     let mut started = start(&s.config(json!({"bufferSize": 500})), &catalog(&streams));
     let mut stdin = started.stdin.take().unwrap();
     // Wait until the program is past its setup and reading.
@@ -402,30 +403,42 @@ fn sigterm_sends_what_is_buffered_and_echoes_covered_states() {
     // Within the idle-flush second, nothing is sent yet: the 250 records wait in the buffer.
     std::thread::sleep(Duration::from_millis(400));
     let puts_before = s.puts().len();
-    let (live, took) = stop_with(started, &s, "TERM");
+    let (live, took) = stop_with(started, &s, signal);
     drop(stdin);
     assert!(
         took < Duration::from_secs(5),
         "stopped within a bounded time: {took:?}"
     );
-    assert_eq!(live.code, 1);
+    assert_eq!(live.code, 1, "{}\n{}", live.stdout, live.stderr);
     assert_eq!(live.failure_type(), "transient_error");
     assert!(
-        live.error_message().contains("cancelled by SIGTERM"),
-        "{}",
         live.error_message()
+            .contains(&format!("cancelled by SIG{signal}")),
+        "{}",
+        live.stdout
     );
     let d = check_delivery(&s, &input, &live, true);
     assert_eq!(d.unique, 250);
     assert_eq!(
         live.states().len(),
-        1,
-        "the state covered by the buffered records is echoed"
+        2,
+        "the states covered by the buffered records are echoed"
     );
     eprintln!(
-        "SIGTERM: {puts_before} PutRecords before the signal, {} after",
+        "SIG{signal}: {puts_before} PutRecords before the signal, {} after",
         s.puts().len() - puts_before
     );
+}
+
+#[test]
+fn sigterm_sends_what_is_buffered_and_echoes_covered_states() {
+    buffered_records_are_sent_on("TERM");
+}
+
+/// A closed terminal or a supervisor's SIGHUP stops a sync like SIGTERM.
+#[test]
+fn sighup_sends_what_is_buffered_and_echoes_covered_states() {
+    buffered_records_are_sent_on("HUP");
 }
 
 #[test]

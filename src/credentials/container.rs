@@ -5,7 +5,7 @@
 use super::remote::{get, parse_document};
 use super::{CredentialsError, Found, Setup, Source};
 use crate::environment::Env;
-use crate::network::Network;
+use crate::network::{refuse_user_info, shown_url, Network};
 use std::time::Duration;
 
 /// The ECS agent's credentials host.
@@ -69,10 +69,14 @@ impl Container {
 
 /// The AWS SDKs accept a full URI over plain HTTP only on the loopback or the
 /// ECS/EKS link-local hosts: anything else could leak the token.
+/// A user name or password in it is refused.
 fn check_full_uri(url: &str) -> Result<(), String> {
+    refuse_user_info(url)
+        .map_err(|problem| format!("AWS_CONTAINER_CREDENTIALS_FULL_URI {problem}"))?;
+    let shown = shown_url(url);
     let uri: ureq::http::Uri = url
         .parse()
-        .map_err(|e| format!("AWS_CONTAINER_CREDENTIALS_FULL_URI `{url}` is not a URL: {e}"))?;
+        .map_err(|e| format!("AWS_CONTAINER_CREDENTIALS_FULL_URI `{shown}` is not a URL: {e}"))?;
     let host = uri.host().unwrap_or_default().trim_matches(['[', ']']);
     let allowed = match uri.scheme_str() {
         Some("https") => true,
@@ -91,7 +95,7 @@ fn check_full_uri(url: &str) -> Result<(), String> {
         Ok(())
     } else {
         Err(format!(
-            "AWS_CONTAINER_CREDENTIALS_FULL_URI `{url}` must be https, or http to a loopback or ECS/EKS address"
+            "AWS_CONTAINER_CREDENTIALS_FULL_URI `{shown}` must be https, or http to a loopback or ECS/EKS address"
         ))
     }
 }
@@ -132,16 +136,29 @@ impl Source for Container {
             .collect();
         let answer = get(agent, url, &headers)?;
         if answer.status != 200 {
+            // Not the answer's body: it may echo the token.
             return Err(CredentialsError::for_status(
                 answer.status,
                 format!(
-                    "{url} answered HTTP {}: {}",
+                    "{} answered HTTP {} ({})",
+                    shown_url(url),
                     answer.status,
-                    answer.body.chars().take(200).collect::<String>()
+                    refusal_reason(answer.status)
                 ),
             ));
         }
         parse_document(&answer.body, "ECS container endpoint").map(Found::Yes)
+    }
+}
+
+/// What a refusal from the container endpoint most likely means.
+fn refusal_reason(status: u16) -> &'static str {
+    match status {
+        401 | 403 => "the authorization token is missing or refused",
+        404 => "no credentials at this URI",
+        429 => "too many requests",
+        500.. => "the endpoint failed",
+        _ => "the request was refused",
     }
 }
 
@@ -158,6 +175,13 @@ mod tests {
         assert!(check_full_uri("https://creds.example/x").is_ok());
         assert!(check_full_uri("http://creds.example/x").is_err());
         assert!(check_full_uri("ftp://127.0.0.1/x").is_err());
+        let e = check_full_uri("https://user:s3cret@creds.example/x").unwrap_err();
+        assert!(
+            e.contains("must not hold a user name or password") && !e.contains("s3cret"),
+            "{e}"
+        );
+        let e = check_full_uri("http://creds.example/x?token=s3cret").unwrap_err();
+        assert!(!e.contains("s3cret"), "{e}");
     }
 
     #[test]

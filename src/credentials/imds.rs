@@ -5,7 +5,7 @@
 use super::remote::{get, parse_document, Call};
 use super::{CredentialsError, Found, Setup, Source};
 use crate::environment::Env;
-use crate::network::Network;
+use crate::network::{refuse_user_info, shown_url, Network};
 use std::time::Duration;
 
 /// The instance metadata service on EC2.
@@ -43,6 +43,11 @@ impl InstanceMetadata {
             .trim()
             .trim_end_matches('/')
             .to_string();
+        if let Err(problem) = refuse_user_info(&endpoint) {
+            return InstanceMetadata(Setup::Broken(format!(
+                "AWS_EC2_METADATA_SERVICE_ENDPOINT {problem}"
+            )));
+        }
         InstanceMetadata(Setup::Ready(Service {
             agent: network.agent(&endpoint, TIMEOUT, TIMEOUT),
             endpoint,
@@ -70,7 +75,12 @@ impl Source for InstanceMetadata {
         .send(agent)
         {
             // Nothing there: not on EC2, so the chain simply ends.
-            Err(e) => return Ok(Found::No(format!("no answer from {endpoint}: {e}"))),
+            Err(e) => {
+                return Ok(Found::No(format!(
+                    "no answer from {}: {e}",
+                    shown_url(endpoint)
+                )))
+            }
             Ok(a) if a.status == 200 => Some(a.body.trim().to_string()),
             // IMDSv1-only endpoints refuse the token call; go on without a token, as the SDKs do.
             Ok(a) if (403..=405).contains(&a.status) => None,
@@ -78,7 +88,8 @@ impl Source for InstanceMetadata {
                 return Err(CredentialsError::for_status(
                     a.status,
                     format!(
-                        "{token_url} answered HTTP {} to the token request",
+                        "{} answered HTTP {} to the token request",
+                        shown_url(&token_url),
                         a.status
                     ),
                 ))
@@ -94,11 +105,12 @@ impl Source for InstanceMetadata {
             match answer.status {
                 200 => Ok(answer.body),
                 404 => Err(CredentialsError::new(format!(
-                    "{url} answered 404: the instance has no IAM role attached"
+                    "{} answered 404: the instance has no IAM role attached",
+                    shown_url(url)
                 ))),
                 s => Err(CredentialsError::for_status(
                     s,
-                    format!("{url} answered HTTP {s}"),
+                    format!("{} answered HTTP {s}", shown_url(url)),
                 )),
             }
         };

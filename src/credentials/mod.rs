@@ -46,6 +46,71 @@ impl fmt::Debug for Credentials {
     }
 }
 
+impl Credentials {
+    /// Refuses a key, secret or token holding anything but printable ASCII
+    /// (`!` to `~`): such a value cannot go into a request header, so every
+    /// request would fail. `names` say where the key, the secret and the token
+    /// were given; the message names the character and its position, never the value.
+    pub fn check_text(&self, names: [&str; 3]) -> Result<(), CredentialsError> {
+        let values = [
+            Some(self.access_key_id.as_str()),
+            Some(self.secret_access_key.expose()),
+            self.session_token.as_ref().map(Secret::expose),
+        ];
+        for (name, value) in names.iter().zip(values) {
+            let stray =
+                value.and_then(|v| v.chars().enumerate().find(|(_, c)| !matches!(c, '!'..='~')));
+            if let Some((at, c)) = stray {
+                return Err(CredentialsError::new(format!(
+                    "{name} has {} at character {}: access keys, secret keys and session tokens \
+                     hold only printable ASCII characters, no spaces (was it copied with an invisible character?)",
+                    character_name(c),
+                    at + 1
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// `U+200B ZERO WIDTH SPACE`: a character's code point, and its Unicode name
+/// for those that come along when a key is copied from a web page or a document.
+fn character_name(c: char) -> String {
+    let name = match c {
+        ' ' => "SPACE",
+        '\t' => "CHARACTER TABULATION",
+        '\n' => "LINE FEED",
+        '\r' => "CARRIAGE RETURN",
+        '\u{7F}' => "DELETE",
+        '\u{A0}' => "NO-BREAK SPACE",
+        '\u{AD}' => "SOFT HYPHEN",
+        '\u{2007}' => "FIGURE SPACE",
+        '\u{2009}' => "THIN SPACE",
+        '\u{200B}' => "ZERO WIDTH SPACE",
+        '\u{200C}' => "ZERO WIDTH NON-JOINER",
+        '\u{200D}' => "ZERO WIDTH JOINER",
+        '\u{2010}' => "HYPHEN",
+        '\u{2011}' => "NON-BREAKING HYPHEN",
+        '\u{2013}' => "EN DASH",
+        '\u{2014}' => "EM DASH",
+        '\u{2018}' => "LEFT SINGLE QUOTATION MARK",
+        '\u{2019}' => "RIGHT SINGLE QUOTATION MARK",
+        '\u{201C}' => "LEFT DOUBLE QUOTATION MARK",
+        '\u{201D}' => "RIGHT DOUBLE QUOTATION MARK",
+        '\u{2026}' => "HORIZONTAL ELLIPSIS",
+        '\u{202F}' => "NARROW NO-BREAK SPACE",
+        '\u{2060}' => "WORD JOINER",
+        '\u{FEFF}' => "ZERO WIDTH NO-BREAK SPACE",
+        _ => "",
+    };
+    let code = format!("U+{:04X}", u32::from(c));
+    if name.is_empty() {
+        code
+    } else {
+        format!("{code} {name}")
+    }
+}
+
 /// Credentials as a source issued them, with when they stop working.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Issued {
@@ -253,7 +318,11 @@ impl GivenKeys {
     fn from_config(config: &Config) -> Result<GivenKeys, CredentialsError> {
         GivenKeys::pair(
             "config",
-            ["config field `accessKey`", "config field `privateKey`"],
+            [
+                "config field `accessKey`",
+                "config field `privateKey`",
+                "config field `sessionToken`",
+            ],
             (config.access_key.clone(), config.private_key.clone()),
             config.session_token.clone(),
             "`accessKey`/`privateKey` not set",
@@ -261,14 +330,20 @@ impl GivenKeys {
     }
 
     fn from_env(env: Env) -> Result<GivenKeys, CredentialsError> {
+        // Surrounding whitespace is dropped, as from the config's fields.
+        let var = |name: &str| env(name).map(|v| v.trim().to_string());
         GivenKeys::pair(
             "environment",
-            ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"],
+            [
+                "AWS_ACCESS_KEY_ID",
+                "AWS_SECRET_ACCESS_KEY",
+                "AWS_SESSION_TOKEN",
+            ],
             (
-                env("AWS_ACCESS_KEY_ID"),
-                env("AWS_SECRET_ACCESS_KEY").map(Secret::new),
+                var("AWS_ACCESS_KEY_ID"),
+                var("AWS_SECRET_ACCESS_KEY").map(Secret::new),
             ),
-            env("AWS_SESSION_TOKEN").map(Secret::new),
+            var("AWS_SESSION_TOKEN").map(Secret::new),
             "AWS_ACCESS_KEY_ID not set",
         )
     }
@@ -287,10 +362,11 @@ impl GivenKeys {
     }
 
     /// Keys found when both halves are given, an error naming the missing
-    /// half when only one is (`names`: how the user knows the two halves).
+    /// half when only one is, or a stray character (`names`: how the user
+    /// knows the key, the secret and the token).
     fn pair(
         source: &'static str,
-        names: [&str; 2],
+        names: [&str; 3],
         (id, secret): (Option<String>, Option<Secret>),
         session_token: Option<Secret>,
         why_not: &'static str,
@@ -301,12 +377,16 @@ impl GivenKeys {
             )))
         };
         let found = match (id, secret) {
-            (Some(access_key_id), Some(secret_access_key)) => Some(Credentials {
-                access_key_id,
-                secret_access_key,
-                session_token,
-                source,
-            }),
+            (Some(access_key_id), Some(secret_access_key)) => {
+                let found = Credentials {
+                    access_key_id,
+                    secret_access_key,
+                    session_token,
+                    source,
+                };
+                found.check_text(names)?;
+                Some(found)
+            }
             (Some(_), None) => return missing(names[0], names[1]),
             (None, Some(_)) => return missing(names[1], names[0]),
             (None, None) => None,
@@ -527,6 +607,57 @@ pub(crate) mod tests {
             .contains("privateKey"));
         let e = resolve_with(&Config::default(), &[("AWS_ACCESS_KEY_ID", "A")]).unwrap_err();
         assert!(e.message.contains("AWS_SECRET_ACCESS_KEY"), "{e}");
+    }
+
+    #[test]
+    fn keys_hold_printable_ascii_only() {
+        let keys = |id: &str, secret: &str, token: Option<&str>| Credentials {
+            access_key_id: id.into(),
+            secret_access_key: Secret::new(secret),
+            session_token: token.map(Secret::new),
+            source: "test",
+        };
+        let names = ["the key", "the secret", "the token"];
+        let printable: String = ('!'..='~').collect();
+        assert!(keys(&printable, &printable, Some(&printable))
+            .check_text(names)
+            .is_ok());
+        for (c, known) in [
+            ('\u{200B}', "U+200B ZERO WIDTH SPACE"),
+            ('\u{A0}', "U+00A0 NO-BREAK SPACE"),
+            (' ', "U+0020 SPACE"),
+            ('\t', "U+0009 CHARACTER TABULATION"),
+            ('é', "U+00E9"),
+            ('\u{1F511}', "U+1F511"),
+        ] {
+            let secret = format!("wJalr{c}XUtn");
+            let e = keys("AKIA", &secret, None).check_text(names).unwrap_err();
+            assert!(
+                e.message
+                    .starts_with(&format!("the secret has {known} at character 6:")),
+                "{e}"
+            );
+            assert!(!e.message.contains("wJalr"), "{e}");
+        }
+        let e = keys("AKIA", "s", Some("tok\u{FEFF}"))
+            .check_text(names)
+            .unwrap_err();
+        assert!(e
+            .message
+            .starts_with("the token has U+FEFF ZERO WIDTH NO-BREAK SPACE at character 4"));
+        let e = resolve_with(
+            &Config::default(),
+            &[
+                ("AWS_ACCESS_KEY_ID", " AKIA\u{200B}X \n"),
+                ("AWS_SECRET_ACCESS_KEY", "s"),
+            ],
+        )
+        .unwrap_err();
+        assert!(
+            e.message
+                .starts_with("AWS_ACCESS_KEY_ID has U+200B ZERO WIDTH SPACE at character 5"),
+            "{e}"
+        );
     }
 
     #[test]

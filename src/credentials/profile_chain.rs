@@ -144,12 +144,13 @@ fn own_credentials(
 fn static_keys(p: Profile, file: File) -> Result<Option<Box<dyn Source>>, CredentialsError> {
     let get = |key: &str| p.in_file(file, key);
     let names = [
-        format!("aws_access_key_id of profile `{}`", p.name),
-        format!("aws_secret_access_key of profile `{}`", p.name),
+        format!("`aws_access_key_id` of profile `{}`", p.name),
+        format!("`aws_secret_access_key` of profile `{}`", p.name),
+        format!("`aws_session_token` of profile `{}`", p.name),
     ];
     let keys = GivenKeys::pair(
         FILES_SOURCE,
-        [&names[0], &names[1]],
+        [&names[0], &names[1], &names[2]],
         (
             get("aws_access_key_id").map(str::to_string),
             get("aws_secret_access_key").map(super::Secret::new),

@@ -4,6 +4,7 @@
 
 use super::{parse_expiry, Credentials, CredentialsError, Issued};
 use crate::config::Secret;
+use crate::network::shown_url;
 use serde::Deserialize;
 
 /// Largest answer read from a credential service.
@@ -60,14 +61,20 @@ impl Call<'_> {
                 r.send(self.body)
             }
         }
-        .map_err(|e| format!("{} {}: {e}", self.method, self.url))?;
+        .map_err(|e| format!("{} {}: {e}", self.method, shown_url(self.url)))?;
         let status = response.status().as_u16();
         let body = response
             .body_mut()
             .with_config()
             .limit(MAX_ANSWER_BYTES)
             .read_to_string()
-            .map_err(|e| format!("{} {}: reading the answer: {e}", self.method, self.url))?;
+            .map_err(|e| {
+                format!(
+                    "{} {}: reading the answer: {e}",
+                    self.method,
+                    shown_url(self.url)
+                )
+            })?;
         Ok(Answer { status, body })
     }
 }

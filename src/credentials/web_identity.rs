@@ -7,6 +7,7 @@ use super::remote::Call;
 use super::{sts, Context, CredentialsError, Found, Setup, Source};
 use crate::environment::Env;
 use crate::http::FORM_CONTENT_TYPE;
+use crate::network::shown_url;
 use crate::role::default_session_name;
 
 /// Role credentials for a web identity token.
@@ -113,7 +114,10 @@ impl Source for WebIdentity {
         }
         .send(&setup.agent)
         .map_err(|e| {
-            CredentialsError::unreachable(format!("STS at {} did not answer: {e}", setup.sts))
+            CredentialsError::unreachable(format!(
+                "STS at {} did not answer: {e}",
+                shown_url(&setup.sts)
+            ))
         })?;
         if answer.status != 200 {
             let (code, message) = sts::error_of(&answer.body);

@@ -102,6 +102,11 @@ fn check_refusal(line: &[u8], e: &ParseError) {
             let t: TypeOnly<'_> = serde_json::from_str(text).expect("NoType lines are objects");
             assert!(t.kind.is_none(), "{}", show(line));
         }
+        (ParseError::DuplicateField(_), Ok(text)) => assert!(
+            is_json(text),
+            "a duplicate field in a line that is not JSON: {}",
+            show(line)
+        ),
         (ParseError::Invalid(_), Ok(_)) => {}
     }
 }

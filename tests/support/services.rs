@@ -246,6 +246,7 @@ pub struct ConnectProxy {
     pub port: u16,
     tunnels: Arc<AtomicUsize>,
     targets: Arc<Mutex<Vec<String>>>,
+    authorizations: Arc<Mutex<Vec<String>>>,
     _stop: Stopper,
 }
 
@@ -256,14 +257,16 @@ impl ConnectProxy {
         let port = listener.local_addr().expect("local addr").port();
         let tunnels = Arc::new(AtomicUsize::new(0));
         let targets = Arc::new(Mutex::new(Vec::new()));
-        let (count, log) = (tunnels.clone(), targets.clone());
+        let authorizations = Arc::new(Mutex::new(Vec::new()));
+        let (count, log, auth) = (tunnels.clone(), targets.clone(), authorizations.clone());
         let stop = serve(listener, move |client| {
-            let _ = tunnel(client, &count, &log);
+            let _ = tunnel(client, &count, &log, &auth);
         });
         ConnectProxy {
             port,
             tunnels,
             targets,
+            authorizations,
             _stop: stop,
         }
     }
@@ -282,12 +285,18 @@ impl ConnectProxy {
     pub fn targets(&self) -> Vec<String> {
         self.targets.lock().unwrap().clone()
     }
+
+    /// The `Proxy-Authorization` value of each CONNECT that had one.
+    pub fn authorizations(&self) -> Vec<String> {
+        self.authorizations.lock().unwrap().clone()
+    }
 }
 
 fn tunnel(
     mut client: TcpStream,
     count: &AtomicUsize,
     log: &Mutex<Vec<String>>,
+    authorizations: &Mutex<Vec<String>>,
 ) -> std::io::Result<()> {
     // Read the request head byte by byte so no tunnelled byte is consumed.
     let mut head = Vec::new();
@@ -310,6 +319,13 @@ fn tunnel(
     };
     count.fetch_add(1, Ordering::SeqCst);
     log.lock().unwrap().push(target.to_string());
+    let authorization = head.lines().find_map(|line| {
+        let (name, value) = line.split_once(':')?;
+        name.trim()
+            .eq_ignore_ascii_case("proxy-authorization")
+            .then(|| value.trim().to_string())
+    });
+    authorizations.lock().unwrap().extend(authorization);
     let server = TcpStream::connect(("127.0.0.1", port))?;
     client.write_all(b"HTTP/1.1 200 Connection established\r\n\r\n")?;
     splice(client, server, |_| {});
