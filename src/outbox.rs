@@ -180,17 +180,21 @@ impl Outbox {
         self.entry_bytes
     }
 
-    /// Adds a record (which `check_size` accepted) for the stream; batches it
+    /// Adds a record (which `check_size` accepted) for the stream, placed by
+    /// its partition key or, when given, its explicit hash key; batches it
     /// closes wait in `pop_ready`.
-    pub fn add(&mut self, t: TargetId, data: &[u8], key: &str) {
-        if self.settings.aggregation {
+    pub fn add(&mut self, t: TargetId, data: &[u8], key: &str, explicit_hash_key: Option<&str>) {
+        if explicit_hash_key.is_some() {
+            // An aggregate is placed by one hash for all its records.
+            self.add_plain(t.0, data, key, explicit_hash_key);
+        } else if self.settings.aggregation {
             let keys_repeat = self.settings.keys_repeat;
             self.targets[t.0]
                 .aggregate
                 .get_or_insert_with(|| Box::new(Aggregator::new(keys_repeat)));
             self.add_aggregated(t.0, data, key);
         } else {
-            self.add_plain(t.0, data, key);
+            self.add_plain(t.0, data, key, None);
         }
         self.next_record += 1;
         self.account(t.0);
@@ -214,7 +218,7 @@ impl Outbox {
     }
 
     /// Adds the record to target `t`'s open batch as its own entry.
-    fn add_plain(&mut self, t: usize, data: &[u8], key: &str) {
+    fn add_plain(&mut self, t: usize, data: &[u8], key: &str, explicit_hash_key: Option<&str>) {
         let max_entries = self.settings.max_entries;
         let key_hash = self.settings.keep_key_order.then(|| key_hash(key));
         let target = &self.targets[t];
@@ -229,7 +233,7 @@ impl Outbox {
             self.close(t);
         }
         let batch = self.open_batch(t);
-        batch.push(data, key, None, 1);
+        batch.push(data, key, explicit_hash_key, 1);
         let filled = batch.len() >= max_entries;
         if let Some(h) = key_hash {
             self.targets[t].keys.insert(h);
@@ -268,13 +272,13 @@ impl Outbox {
             } else if Aggregator::default().size_with(data.len(), key) > limits.record {
                 // Too big to aggregate even alone: it goes as a plain record,
                 // which consumers read as it is, sharing the call with others.
-                self.add_plain(t, data, key);
+                self.add_plain(t, data, key, None);
                 return;
             } else if !batch_empty {
                 self.close(t);
             } else {
                 // An empty batch's room is a whole record: it fits next time.
-                return self.add_plain(t, data, key);
+                return self.add_plain(t, data, key, None);
             }
         }
     }
@@ -502,7 +506,7 @@ mod tests {
             },
         );
         for i in 0..7 {
-            o.add(TargetId(0), format!("r{i}").as_bytes(), "k");
+            o.add(TargetId(0), format!("r{i}").as_bytes(), "k", None);
         }
         let ready = drain(&mut o);
         assert_eq!(ready.len(), 2);
@@ -532,8 +536,8 @@ mod tests {
                 ..settings()
             },
         );
-        o.add(TargetId(0), b"a", "k");
-        o.add(TargetId(1), b"b", "k");
+        o.add(TargetId(0), b"a", "k", None);
+        o.add(TargetId(1), b"b", "k", None);
         let mut ready = drain(&mut o);
         let second = ready.pop().unwrap();
         let first = ready.pop().unwrap();
@@ -553,7 +557,7 @@ mod tests {
             },
         );
         for key in ["a", "b", "a", "c", "b"] {
-            o.add(TargetId(0), b"x", key);
+            o.add(TargetId(0), b"x", key, None);
         }
         o.close_all();
         let sizes: Vec<usize> = drain(&mut o).iter().map(Batch::len).collect();
@@ -563,7 +567,7 @@ mod tests {
         let big = vec![b'x'; MIB - 1];
         for _ in 0..6 {
             assert!(o.check_size(TargetId(0), big.len(), "k").is_ok());
-            o.add(TargetId(0), &big, "k");
+            o.add(TargetId(0), &big, "k", None);
         }
         assert_eq!(
             drain(&mut o).iter().map(Batch::len).collect::<Vec<_>>(),
@@ -582,8 +586,8 @@ mod tests {
     fn closes_due_batches_in_order() {
         let mut o = outbox(3, Limits::CLASSIC, settings());
         let start = Instant::now();
-        o.add(TargetId(2), b"x", "k");
-        o.add(TargetId(0), b"y", "k");
+        o.add(TargetId(2), b"x", "k", None);
+        o.add(TargetId(0), b"y", "k", None);
         assert!(o
             .next_deadline()
             .is_some_and(|d| d >= start + Duration::from_secs(1)));
@@ -609,7 +613,7 @@ mod tests {
         let mut most = 0;
         for round in 0..60 {
             for t in 0..200 {
-                o.add(TargetId(t), &record, "key");
+                o.add(TargetId(t), &record, "key", None);
                 most = most.max(o.held_bytes());
                 // Sent batches come back and are kept for reuse, or dropped.
                 if (round + t) % 7 == 0 {
@@ -636,7 +640,7 @@ mod tests {
         );
         let big = vec![b'b'; MIB - 100];
         for _ in 0..12 {
-            o.add(TargetId(0), &big, "k");
+            o.add(TargetId(0), &big, "k", None);
         }
         o.close_all();
         let calls = drain(&mut o);

@@ -175,7 +175,7 @@ impl Adapter for Putter<'_> {
                 ),
             ));
         }
-        outbox.add(self.target, line, &self.key_buf);
+        outbox.add(self.target, line, &self.key_buf, None);
         self.summary.lines += 1;
         self.summary.bytes += line.len() as u64;
         Ok(())

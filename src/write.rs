@@ -415,7 +415,7 @@ impl Writer<'_> {
         if let Err(o) = outbox.check_size(target, self.record_buf.len(), &self.key_buf) {
             return self.oversize(stream, target, line_no, o, outbox);
         }
-        outbox.add(target, &self.record_buf, &self.key_buf);
+        outbox.add(target, &self.record_buf, &self.key_buf, None);
         self.checkpoints.count_record(stream);
         Ok(())
     }
