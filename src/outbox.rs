@@ -660,6 +660,7 @@ mod tests {
                 TargetId(0),
                 format!("small {i}").as_bytes(),
                 &format!("k{i}"),
+                None,
             );
         }
         o.close_all();
