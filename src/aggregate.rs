@@ -18,6 +18,7 @@
 //! ```
 //! The message is small enough to encode by hand: varints and length-delimited fields.
 
+use crate::shards::hash_of;
 use md5::{Digest, Md5};
 use std::collections::HashMap;
 use std::fmt;
@@ -155,13 +156,6 @@ fn record(bytes: &[u8]) -> Result<(u64, Option<u64>, &[u8]), AggregateError> {
 /// big-endian integer, in decimal.
 pub fn hash_key_of(partition_key: &str) -> String {
     hash_of(partition_key).to_string()
-}
-
-/// The hash key Kinesis derives from a partition key, as an integer: the
-/// shard whose hash key range holds it takes the key's records.
-pub fn hash_of(partition_key: &str) -> u128 {
-    let digest: [u8; DIGEST_BYTES] = Md5::digest(partition_key.as_bytes()).into();
-    u128::from_be_bytes(digest)
 }
 
 fn malformed(why: String) -> AggregateError {

@@ -3,10 +3,43 @@
 
 use crate::put_records::{Body, Limits, MAX_ENTRIES};
 use std::sync::Arc;
+use std::time::Instant;
 
 /// Which of the engine's Kinesis streams a batch or record goes to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct TargetId(pub usize);
+
+/// What the engine knows of one entry of a batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EntryMeta {
+    /// Input records it carries (more than one when aggregated).
+    pub records: u32,
+    /// Data plus partition key bytes: what the shard counts.
+    pub payload: u32,
+    /// The number of the first of them.
+    pub record: u64,
+    /// The shard it is meant for: its place in the stream's shard map of the
+    /// batch's `map_generation`.
+    pub lane: u32,
+    /// Its hash key, when it was worked out.
+    pub hash: Option<u128>,
+    /// When it was first sent, if it was sent before (a throttled entry sent again).
+    pub since: Option<Instant>,
+}
+
+impl EntryMeta {
+    /// One record numbered `record` of `payload` bytes, for shard `lane`.
+    pub fn one(record: u64, payload: usize, lane: u32, hash: Option<u128>) -> EntryMeta {
+        EntryMeta {
+            records: 1,
+            payload: payload as u32,
+            record,
+            lane,
+            hash,
+            since: None,
+        }
+    }
+}
 
 /// The records waiting to go to one Kinesis stream in one PutRecords call.
 #[derive(Debug)]
@@ -17,12 +50,17 @@ pub struct Batch {
     pub stream: Arc<str>,
     /// This batch's number, increasing in opening order.
     pub id: u64,
-    /// The number of the first input record it carries; every record it
-    /// carries came at or after it (checkpoints wait on this).
+    /// The lowest number of the input records it carries (checkpoints wait on this).
     pub first_record: u64,
+    /// Which shard map of its stream the entries' lanes refer to.
+    pub map_generation: u64,
+    /// When it was handed to a sender.
+    pub sent_at: Option<Instant>,
+    /// Whether entries a shard refuses for throughput are handed back (to
+    /// wait for the shard's allowance) rather than resent with backoff.
+    pub requeue_throttled: bool,
     body: Body,
-    /// How many input records each entry carries (more than one when aggregated).
-    records: Vec<u32>,
+    meta: Vec<EntryMeta>,
 }
 
 impl Batch {
@@ -33,8 +71,11 @@ impl Batch {
             stream,
             id,
             first_record,
+            map_generation: 0,
+            sent_at: None,
+            requeue_throttled: false,
             body: Body::default(),
-            records: Vec::new(),
+            meta: Vec::new(),
         }
     }
 
@@ -52,8 +93,11 @@ impl Batch {
         self.stream = stream;
         self.id = id;
         self.first_record = first_record;
+        self.map_generation = 0;
+        self.sent_at = None;
+        self.requeue_throttled = false;
         self.body.clear(keep);
-        self.records.clear();
+        self.meta.clear();
     }
 
     /// Number of entries.
@@ -68,16 +112,26 @@ impl Batch {
 
     /// Input records carried by all entries.
     pub fn record_count(&self) -> u64 {
-        self.records.iter().map(|&n| u64::from(n)).sum()
+        self.meta.iter().map(|m| u64::from(m.records)).sum()
     }
 
     /// Input records carried by the entries at `indexes`.
     pub fn records_in(&self, indexes: &[usize]) -> u64 {
         indexes
             .iter()
-            .filter_map(|&i| self.records.get(i))
-            .map(|&n| u64::from(n))
+            .filter_map(|&i| self.meta.get(i))
+            .map(|m| u64::from(m.records))
             .sum()
+    }
+
+    /// What is known of entry `i`.
+    pub fn meta(&self, i: usize) -> EntryMeta {
+        self.meta[i]
+    }
+
+    /// Entry `i` in the wire format, to be moved into another batch.
+    pub fn entry(&self, i: usize) -> &[u8] {
+        self.body.entry(i)
     }
 
     /// Data plus partition key bytes of all entries.
@@ -92,7 +146,7 @@ impl Batch {
 
     /// Bytes of memory held, used or not.
     pub fn capacity(&self) -> usize {
-        self.body.capacity() + self.records.capacity() * std::mem::size_of::<u32>()
+        self.body.capacity() + self.meta.capacity() * std::mem::size_of::<EntryMeta>()
     }
 
     /// Whether an entry of `size` bytes (data plus key) still fits under
@@ -113,17 +167,28 @@ impl Batch {
             .min(limits.record)
     }
 
-    /// Adds an entry carrying `records` input records.
+    /// Adds an entry.
     pub fn push(
         &mut self,
         data: &[u8],
         partition_key: &str,
         explicit_hash_key: Option<&str>,
-        records: u32,
+        meta: EntryMeta,
     ) {
         self.body
             .push(&self.stream, data, partition_key, explicit_hash_key);
-        self.records.push(records);
+        self.note(meta);
+    }
+
+    /// Adds an entry already in the wire format (see `put_records::encode_entry`).
+    pub fn push_encoded(&mut self, entry: &[u8], payload: usize, meta: EntryMeta) {
+        self.body.push_encoded(&self.stream, entry, payload);
+        self.note(meta);
+    }
+
+    fn note(&mut self, meta: EntryMeta) {
+        self.first_record = self.first_record.min(meta.record);
+        self.meta.push(meta);
     }
 
     /// The PutRecords request for the entries at `indexes` (every entry
@@ -146,7 +211,7 @@ mod tests {
         let mut b = Batch::new(TargetId(0), "s".into(), 0, 0);
         assert!(b.fits(limits.request, 500, limits));
         assert!(!b.fits(limits.request + 1, 500, limits));
-        b.push(&[0u8; 10], "k", None, 1);
+        b.push(&[0u8; 10], "k", None, EntryMeta::one(0, 0, 0, None));
         assert!(!b.fits(1, 1, limits), "bufferSize 1 reached");
         assert!(
             b.fits(1, 600, limits),
@@ -156,7 +221,7 @@ mod tests {
         let mut b = Batch::new(TargetId(0), "s".into(), 0, 0);
         for _ in 0..5 {
             assert!(b.fits(big.len() + 1, 500, limits));
-            b.push(&big, "k", None, 1);
+            b.push(&big, "k", None, EntryMeta::one(0, 0, 0, None));
         }
         assert!(
             !b.fits(MIB, 500, limits),
@@ -177,9 +242,14 @@ mod tests {
     #[test]
     fn counts_records_per_entry() {
         let mut b = Batch::new(TargetId(0), "s".into(), 0, 0);
-        b.push(b"a", "k", None, 1);
-        b.push(b"agg", "k", None, 7);
-        b.push(b"c", "k", None, 1);
+        b.push(b"a", "k", None, EntryMeta::one(3, 0, 0, None));
+        let aggregate = EntryMeta {
+            records: 7,
+            ..EntryMeta::one(1, 0, 0, None)
+        };
+        b.push(b"agg", "k", None, aggregate);
+        b.push(b"c", "k", None, EntryMeta::one(11, 0, 0, None));
+        assert_eq!(b.first_record, 0, "the lowest record number, 0 at opening");
         assert_eq!(b.record_count(), 9);
         assert_eq!(b.records_in(&[1, 2]), 8);
         let mut scratch = Vec::new();

@@ -164,6 +164,8 @@ pub struct Config {
     pub max_record_size_kib: Option<u32>,
     /// Longest a record waits to share a PutRecords call.
     pub linger: Duration,
+    /// The share of each shard's write limits to send at, in percent; 0: no pacing.
+    pub shard_rate_limit: u32,
 }
 
 impl Default for Config {
@@ -192,6 +194,7 @@ impl Default for Config {
             oversize: OversizePolicy::Fail,
             max_record_size_kib: None,
             linger: DEFAULT_LINGER,
+            shard_rate_limit: 100,
         }
     }
 }
@@ -334,6 +337,12 @@ impl Config {
                 60_000,
                 d.linger.as_millis() as u64,
             )?),
+            shard_rate_limit: fields.integer(
+                "shardRateLimit",
+                0,
+                1000,
+                u64::from(d.shard_rate_limit),
+            )? as u32,
         })
     }
 }

@@ -9,6 +9,7 @@ use crate::kinesis::{Cause, Kinesis, KinesisError};
 use crate::protocol::FailureType;
 use crate::put_records::{read_answer, EntryFailure, EntryResult};
 use crate::retry::Backoff;
+use std::collections::HashSet;
 use std::sync::mpsc::{channel, sync_channel, Receiver, Sender as ChannelSender, SyncSender};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -38,6 +39,18 @@ impl Sent {
         self.throttled_entries += other.throttled_entries;
         self.possible_duplicates += other.possible_duplicates;
     }
+}
+
+/// What a delivery did that ended with every entry stored, or handed back.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Delivered {
+    /// Request figures.
+    pub sent: Sent,
+    /// Entries a shard refused for throughput, handed back to wait for the
+    /// shard's allowance (batches that ask for it), by index.
+    pub set_aside: Vec<usize>,
+    /// The shards the answers named, once each.
+    pub shards: Vec<String>,
 }
 
 /// Why entries were not stored.
@@ -135,7 +148,7 @@ pub struct Sender {
 
 /// What one attempt left to do.
 enum Attempt {
-    /// Every pending entry is stored.
+    /// Every pending entry is stored or set aside.
     Done,
     /// These entries must go again (or the batch fails), for this reason.
     Again(Vec<usize>, Refusal),
@@ -152,29 +165,33 @@ impl Sender {
         }
     }
 
-    /// Delivers every entry of `batch`, or says why not.
-    pub fn deliver(&mut self, batch: &Batch) -> Result<Sent, DeliveryError> {
+    /// Delivers every entry of `batch` (or hands throttled ones back, when
+    /// the batch asks for that), or says why not.
+    pub fn deliver(&mut self, batch: &Batch) -> Result<Delivered, DeliveryError> {
         let started = Instant::now();
         let mut backoff = Backoff::until(started + self.retry_timeout);
-        let mut sent = Sent::default();
+        let mut done = Delivered::default();
+        let mut shards = HashSet::new();
         let mut pending: Vec<usize> = (0..batch.len()).collect();
         loop {
             if let Some(since) = self.cancel.since() {
                 backoff.shorten_to(since + CANCEL_GRACE);
             }
             let resend = pending.len() < batch.len();
-            let attempt = self.attempt(batch, &pending, resend, &mut sent);
+            let attempt = self.attempt(batch, &pending, resend, &mut done, &mut shards);
             let Attempt::Again(failed, refusal) = attempt else {
-                return Ok(sent);
+                done.shards = shards.into_iter().collect();
+                return Ok(done);
             };
             pending = failed;
             if refusal.is_retryable() {
                 if let Some(delay) = backoff.next_delay() {
-                    sent.retried_entries += pending.len() as u64;
+                    done.sent.retried_entries += pending.len() as u64;
                     self.sleep(delay, &mut backoff);
                     continue;
                 }
             }
+            pending.extend_from_slice(&done.set_aside);
             let gave_up_after = refusal.is_retryable().then(|| started.elapsed());
             return Err(DeliveryError {
                 stream: Arc::clone(&batch.stream),
@@ -182,7 +199,7 @@ impl Sender {
                 unsent: pending,
                 gave_up_after,
                 cancelled_by: gave_up_after.and(self.cancel.signal()),
-                sent,
+                sent: done.sent,
             });
         }
     }
@@ -193,8 +210,10 @@ impl Sender {
         batch: &Batch,
         pending: &[usize],
         resend: bool,
-        sent: &mut Sent,
+        done: &mut Delivered,
+        shards: &mut HashSet<String>,
     ) -> Attempt {
+        let sent = &mut done.sent;
         let body = batch.request(resend.then_some(pending), &mut self.body);
         sent.requests += 1;
         let answer = self
@@ -223,7 +242,13 @@ impl Sender {
         let mut first: Option<EntryFailure> = None;
         for (&index, result) in pending.iter().zip(results) {
             match result {
-                EntryResult::Stored { .. } => {}
+                EntryResult::Stored { shard_id } => {
+                    shards.insert(shard_id);
+                }
+                EntryResult::Refused(f) if f.is_throttle() && batch.requeue_throttled => {
+                    sent.throttled_entries += 1;
+                    done.set_aside.push(index);
+                }
                 EntryResult::Refused(f) => {
                     if f.is_throttle() {
                         sent.throttled_entries += 1;
@@ -270,7 +295,7 @@ pub struct Done {
     /// The batch.
     pub batch: Batch,
     /// Its outcome.
-    pub result: Result<Sent, DeliveryError>,
+    pub result: Result<Delivered, DeliveryError>,
 }
 
 /// Runs deliveries on worker threads, up to `maxInFlight` at once. With one,
@@ -332,6 +357,28 @@ impl Dispatcher {
         }
     }
 
+    /// Deliveries submitted and not yet collected.
+    pub fn in_flight(&self) -> usize {
+        self.in_flight
+    }
+
+    /// Waits until a delivery finishes or `deadline` passes; returns the
+    /// deliveries that finished.
+    pub fn wait_until(&mut self, deadline: Instant) -> Vec<Done> {
+        let wait = deadline.saturating_duration_since(Instant::now());
+        if self.in_flight == 0 {
+            std::thread::sleep(wait);
+            return Vec::new();
+        }
+        let mut finished = Vec::new();
+        if let Ok(d) = self.done.recv_timeout(wait) {
+            self.in_flight -= 1;
+            finished.push(d);
+        }
+        finished.extend(self.collect(Wait::No));
+        finished
+    }
+
     /// Whether a delivery could start now without waiting.
     pub fn has_free_slot(&self) -> bool {
         self.in_flight < self.max
@@ -351,11 +398,11 @@ impl Dispatcher {
 
     /// Starts delivering `batch`; the caller has made sure a slot is free
     /// (`wait_for_slot`). Gives the batch back if no worker can take it.
-    pub fn submit(&mut self, batch: Batch) -> Result<(), Batch> {
+    pub fn submit(&mut self, batch: Batch) -> Result<(), Box<Batch>> {
         let Some(work) = &self.work else {
-            return Err(batch);
+            return Err(Box::new(batch));
         };
-        work.send(batch).map_err(|e| e.0)?;
+        work.send(batch).map_err(|e| Box::new(e.0))?;
         self.in_flight += 1;
         Ok(())
     }

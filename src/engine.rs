@@ -1,18 +1,21 @@
 //! The sending engine that `write` and `put` both drive. It reads stdin line
 //! by line and hands each line to the command's adapter, which turns it into
 //! records in the outbox; it sends the batches the outbox closes, up to
-//! `maxInFlight` at once, and gives the results back to the adapter as they
-//! come. At the end of input, on a bad line, on a signal or on a failed
+//! `maxInFlight` at once, lets entries that wait for their shards go as the
+//! shards' allowances refill, and gives the results back to the adapter as
+//! they come. While waiting entries fill the memory budget, input is read no
+//! further. At the end of input, on a bad line, on a signal or on a failed
 //! delivery, it stops reading, sends what is buffered (unless a delivery
 //! failed) and waits for every answer.
 
 use crate::batch::Batch;
-use crate::delivery::{Dispatcher, Done, Sender, Sent};
+use crate::delivery::{Delivered, Dispatcher, Done, Sender, Sent, CANCEL_GRACE};
 use crate::failure::{stdin_failed, Failure};
 use crate::input::{Cancel, Event, Framing, LineReader};
 use crate::kinesis::Kinesis;
-use crate::outbox::Outbox;
+use crate::outbox::{GaveUp, Outbox, Pacing};
 use crate::protocol::FailureType;
+use crate::streams::read_shard_map;
 use std::io::Read;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -35,7 +38,7 @@ pub trait Adapter {
     fn stopped_by(&self, signal: &str) -> Failure;
 
     /// `records` input records of `batch` were accepted: all of them, unless
-    /// its delivery failed.
+    /// its delivery failed or some were handed back to wait for their shards.
     fn accepted(&mut self, batch: &Batch, records: u64);
 
     /// Results came in, or time passed: echo what became safe, redraw progress.
@@ -64,15 +67,19 @@ pub struct Report {
     pub sent: Sent,
     /// Bytes of Kinesis records put into batches.
     pub entry_bytes: u64,
+    /// What pacing by shard did.
+    pub pacing: Pacing,
     /// How long the run took.
     pub elapsed: Duration,
 }
 
 /// The running state of one run.
 struct Engine {
+    kinesis: Arc<Kinesis>,
     outbox: Outbox,
     dispatcher: Dispatcher,
     lines: LineReader,
+    cancel: Arc<Cancel>,
     sent: Sent,
     /// The first failure that stops sending (a delivery, or stdout); once
     /// set, nothing more is sent.
@@ -80,7 +87,7 @@ struct Engine {
 }
 
 /// Reads `input` to its end through `adapter`, sending with `kinesis`.
-/// Signals (SIGTERM, SIGINT) are caught from here on.
+/// Signals (SIGTERM, SIGINT, SIGHUP) are caught from here on.
 pub fn run<A: Adapter>(
     kinesis: Arc<Kinesis>,
     outbox: Outbox,
@@ -99,26 +106,24 @@ pub fn run<A: Adapter>(
         move || waker.wake(),
     );
     let mut engine = Engine {
+        kinesis,
         outbox,
         dispatcher,
         lines,
+        cancel,
         sent: Sent::default(),
         failed: None,
     };
     let read = engine.read_all(adapter, settings.framing.max_line);
     // Whatever ended the input, what was read is sent, so that the states
     // it covers can be echoed; unless sending already failed.
-    if engine.failed.is_none() {
-        engine.outbox.close_all();
-        engine.send_ready(adapter);
-    }
-    let done = engine.dispatcher.drain();
-    engine.collect(done, adapter);
+    engine.drain(adapter);
     let report = Report {
         lines: engine.lines.line_number(),
         read_anything: engine.lines.read_anything(),
         sent: engine.sent,
         entry_bytes: engine.outbox.entry_bytes(),
+        pacing: engine.outbox.pacing(),
         elapsed: started.elapsed(),
     };
     let result = match engine.failed.take() {
@@ -132,26 +137,12 @@ impl Engine {
     /// Reads lines until the end of input, a bad line, a signal or a failure.
     fn read_all<A: Adapter>(&mut self, adapter: &mut A, max_line: usize) -> Result<(), Failure> {
         while self.failed.is_none() {
+            self.wait_while_over_budget(adapter);
             let line_no = self.lines.line_number() + 1;
-            // While every call is in flight a due batch could not go out
-            // anyway: it goes on filling until a call returns (which wakes
-            // the wait), so slow answers make batches fuller, not smaller.
-            let deadline = self
-                .outbox
-                .next_deadline()
-                .filter(|_| self.dispatcher.has_free_slot())
-                .unwrap_or_else(|| Instant::now() + IDLE_TICK);
-            match self.lines.next_event(deadline) {
+            match self.lines.next_event(self.next_wake()) {
                 Event::Line(line) => adapter.line(line, line_no, &mut self.outbox)?,
                 Event::TooLong(head) => return Err(adapter.too_long(line_no, max_line, head)),
-                Event::Idle => {
-                    let done = self.dispatcher.poll();
-                    self.collect(done, adapter);
-                    if self.dispatcher.has_free_slot() {
-                        self.outbox.close_due(Instant::now());
-                    }
-                    self.settle(adapter);
-                }
+                Event::Idle => self.tick(adapter),
                 Event::Eof => return Ok(()),
                 Event::Cancelled(signal) => return Err(adapter.stopped_by(signal)),
                 Event::Failed(e) => return Err(stdin_failed(&e)),
@@ -161,10 +152,107 @@ impl Engine {
         Ok(())
     }
 
+    /// When the wait for input should end to do what is due: the oldest
+    /// open batch's deadline (while a call could take it), or the time
+    /// waiting entries may go.
+    fn next_wake(&self) -> Instant {
+        // While every call is in flight a due batch could not go out
+        // anyway: it goes on filling until a call returns (which wakes the
+        // wait), so slow answers make batches fuller, not smaller.
+        let due = self
+            .outbox
+            .next_deadline()
+            .filter(|_| self.dispatcher.has_free_slot());
+        let idle = Instant::now() + IDLE_TICK;
+        [due, self.outbox.next_release()]
+            .into_iter()
+            .flatten()
+            .fold(idle, Instant::min)
+    }
+
+    /// Does what time brought: takes in finished calls, closes due batches,
+    /// lets waiting entries go, reads changed shard maps, settles.
+    fn tick<A: Adapter>(&mut self, adapter: &mut A) {
+        let done = self.dispatcher.poll();
+        self.collect(done, adapter);
+        let now = Instant::now();
+        if self.dispatcher.has_free_slot() {
+            self.outbox.close_due(now);
+        }
+        self.outbox.release(now);
+        self.read_changed_maps(now);
+        self.settle(adapter);
+    }
+
+    /// Reads again the shard maps of streams whose shards changed (an answer
+    /// named an unknown shard) or were not looked at for a while.
+    fn read_changed_maps(&mut self, now: Instant) {
+        for (t, stream) in self.outbox.maps_to_read(now) {
+            let map = read_shard_map(&self.kinesis, &stream).ok();
+            self.outbox.set_map(t, map, now);
+        }
+    }
+
+    /// While entries waiting for their shards fill the memory budget, input
+    /// is not read: the engine waits for calls to return and shards to
+    /// refill, so that a slow shard slows the reading, never the memory.
+    fn wait_while_over_budget<A: Adapter>(&mut self, adapter: &mut A) {
+        while self.failed.is_none() && self.outbox.over_budget() && self.cancel.signal().is_none() {
+            self.wait_for_results(adapter);
+        }
+    }
+
+    /// Waits until a call returns or waiting entries may go, then does what is due.
+    fn wait_for_results<A: Adapter>(&mut self, adapter: &mut A) {
+        let until = self.next_wake();
+        let done = self.dispatcher.wait_until(until);
+        self.collect(done, adapter);
+        self.tick(adapter);
+        self.send_ready(adapter);
+    }
+
+    /// Sends everything held, and waits for every answer (within the grace
+    /// a signal leaves), unless sending failed.
+    fn drain<A: Adapter>(&mut self, adapter: &mut A) {
+        loop {
+            if self.failed.is_none() {
+                self.outbox.close_all();
+                self.outbox.release(Instant::now());
+                self.send_ready(adapter);
+            }
+            let waiting = self.failed.is_none() && self.outbox.has_waiting();
+            if !waiting && self.dispatcher.in_flight() == 0 {
+                return;
+            }
+            if waiting {
+                if let Some(since) = self.cancel.since() {
+                    if since.elapsed() >= CANCEL_GRACE {
+                        let signal = self.cancel.signal().unwrap_or("a signal");
+                        self.fail(Failure::new(
+                            FailureType::Transient,
+                            format!(
+                                "sync cancelled by {signal}: records were still waiting for their shards' allowance \
+                                 when the {} s allowed after a signal ran out",
+                                CANCEL_GRACE.as_secs()
+                            ),
+                        ));
+                        continue;
+                    }
+                }
+            }
+            if self.failed.is_some() {
+                let done = self.dispatcher.drain();
+                self.collect(done, adapter);
+                return;
+            }
+            self.wait_for_results(adapter);
+        }
+    }
+
     /// Sends the batches the outbox closed, waiting for a free slot (and,
     /// under keepKeyOrder, for the stream's previous batch) as needed.
     fn send_ready<A: Adapter>(&mut self, adapter: &mut A) {
-        while let Some(batch) = self.outbox.pop_ready() {
+        while let Some(mut batch) = self.outbox.pop_ready() {
             // Under keepKeyOrder a stream has one batch in flight at a time,
             // so a key's next record never overtakes a retried earlier one.
             if self.outbox.keeps_key_order() {
@@ -181,12 +269,12 @@ impl Engine {
             // Once sending failed nothing more goes out: its records stay
             // unaccepted, so no state after them is echoed.
             if self.failed.is_some() {
-                self.outbox.discard(batch);
+                self.outbox.failed(batch, false);
                 continue;
             }
-            self.outbox.sending(&batch);
+            self.outbox.sending(&mut batch);
             if let Err(batch) = self.dispatcher.submit(batch) {
-                self.outbox.finished(batch, false);
+                self.outbox.failed(*batch, true);
                 self.fail(Failure::new(
                     FailureType::System,
                     "internal error: no thread is left to send requests; run again from the last echoed state",
@@ -200,19 +288,27 @@ impl Engine {
         if done.is_empty() {
             return;
         }
+        let now = Instant::now();
         for Done { batch, result } in done {
             match result {
-                Ok(sent) => {
+                Ok(Delivered {
+                    sent,
+                    set_aside,
+                    shards,
+                }) => {
                     self.sent.add(&sent);
-                    adapter.accepted(&batch, batch.record_count());
-                    self.outbox.finished(batch, true);
+                    let handed_back = batch.records_in(&set_aside);
+                    adapter.accepted(&batch, batch.record_count() - handed_back);
+                    if let Err(gave_up) = self.outbox.delivered(batch, &set_aside, &shards, now) {
+                        self.fail(gave_up_failure(&gave_up));
+                    }
                 }
                 Err(e) => {
                     self.sent.add(&e.sent);
                     let unsent = batch.records_in(&e.unsent);
                     adapter.accepted(&batch, batch.record_count() - unsent);
                     let failure = e.to_failure(batch.len());
-                    self.outbox.finished(batch, false);
+                    self.outbox.failed(batch, true);
                     self.fail(failure);
                 }
             }
@@ -230,4 +326,18 @@ impl Engine {
     fn fail(&mut self, failure: Failure) {
         self.failed.get_or_insert(failure);
     }
+}
+
+/// The failure for entries that shards kept refusing for throughput.
+fn gave_up_failure(g: &GaveUp) -> Failure {
+    Failure::new(
+        FailureType::Transient,
+        format!(
+            "gave up after retrying for {} s: {} records of Kinesis stream `{}` were still refused for throughput \
+             (ProvisionedThroughputExceededException); add shards, or raise retryTimeoutSeconds",
+            g.after.as_secs(),
+            g.entries,
+            g.stream
+        ),
+    )
 }

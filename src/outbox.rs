@@ -1,33 +1,51 @@
-//! The outbox: records waiting to be sent, per Kinesis stream. It fills each
-//! stream's open batch (and KPL aggregate), and closes a batch when it is
-//! full, when it has waited `linger`, when `keepKeyOrder` needs it, or when
-//! all open batches together pass the memory budget. Closed batches wait in
-//! a queue for the engine to send; batches that come back are kept for reuse
-//! within the budget.
+//! The outbox: records waiting to be sent, per Kinesis stream. Each record
+//! goes to the lane of the shard it will land on (see `lanes`): into that
+//! shard's KPL aggregate when aggregating, then into the stream's open batch
+//! when the shard's allowance has room, else into the lane's queue until it
+//! has. A batch closes when it is full, when it has waited `linger`, when
+//! `keepKeyOrder` needs it, or when everything held passes the memory
+//! budget; closed batches wait for the engine to send them. Batches that come
+//! back are kept for reuse within the budget, and entries a shard refused
+//! for throughput go back to the front of their lane.
 
 use crate::aggregate::Aggregator;
-use crate::batch::{Batch, TargetId};
+use crate::batch::{Batch, EntryMeta, TargetId};
 use crate::config::{Config, PartitionKeySource};
-use crate::put_records::Limits;
-use std::collections::{BTreeMap, HashSet, VecDeque};
+use crate::lanes::{Lanes, Pace, Waiting};
+use crate::put_records::{encode_entry, Limits};
+use crate::rate::Rate;
+use crate::shards::ShardMap;
+use std::collections::{BTreeMap, BTreeSet, HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// Most bytes all open batches may hold together when no stream allows
-/// requests larger than 5 MiB; past it the largest is closed early.
+/// Most bytes the outbox may hold when no stream allows requests larger
+/// than 5 MiB; past it the oldest batches and aggregates are closed early,
+/// and input is read more slowly while entries wait for their shards.
 pub const BUFFER_BUDGET: usize = 8 * 1024 * 1024;
 
+/// A stream's shard map is read again at the latest this long after the last
+/// look, so that a reshard nobody announced is found.
+const MAP_MAX_AGE: Duration = Duration::from_secs(60);
+/// ...and not sooner than this after the last look, however many answers
+/// name a shard the map does not know.
+const MAP_MIN_AGE: Duration = Duration::from_secs(5);
+
 /// A Kinesis stream the outbox fills batches for.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct TargetSpec {
     /// Its name.
     pub stream: String,
     /// What its PutRecords calls may carry.
     pub limits: Limits,
+    /// Its open shards, when known.
+    pub map: Option<ShardMap>,
+    /// Whether it is in on-demand mode (its shards change on their own).
+    pub on_demand: bool,
 }
 
 /// How batches are filled.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Settings {
     /// Most entries in one call (`bufferSize`).
     pub max_entries: usize,
@@ -38,10 +56,14 @@ pub struct Settings {
     /// Whether partition keys may repeat (keys from the data), so that an
     /// aggregate's key table shares equal keys.
     pub keys_repeat: bool,
-    /// Longest a record waits in an open batch.
+    /// Longest a record waits in an open batch or aggregate.
     pub linger: Duration,
     /// Batches that may come back at once (calls in flight), worth keeping for reuse.
     pub reuse: usize,
+    /// The share of each shard's write limits to send at; None: no pacing.
+    pub shard_share: Option<f64>,
+    /// How long an entry may keep coming back throttled before the run fails.
+    pub retry_timeout: Duration,
 }
 
 impl Settings {
@@ -54,6 +76,9 @@ impl Settings {
             keys_repeat: config.partition_key != PartitionKeySource::Uuid,
             linger: config.linger,
             reuse: config.max_in_flight + 1,
+            shard_share: (config.shard_rate_limit > 0)
+                .then(|| f64::from(config.shard_rate_limit) / 100.0),
+            retry_timeout: config.retry_timeout,
         }
     }
 }
@@ -67,20 +92,69 @@ pub struct Oversize {
     pub limit: usize,
 }
 
-/// One Kinesis stream's open batch and aggregate.
+/// Entries that shards kept refusing for throughput past the retry budget.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GaveUp {
+    /// The stream.
+    pub stream: String,
+    /// Entries refused in the last call.
+    pub entries: usize,
+    /// How long the oldest of them had been retried.
+    pub after: Duration,
+}
+
+/// What the outbox has done, for the final figures.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Pacing {
+    /// Entries that waited for their shard's allowance.
+    pub waited: u64,
+    /// Entries a shard refused for throughput that went back to their lane.
+    pub requeued: u64,
+    /// Times a stream's shard map changed.
+    pub map_changes: u64,
+}
+
+/// What is due when.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Due {
+    /// A target's open batch, by id.
+    Batch(u64),
+    /// A lane's aggregate, by lane, aggregate generation and map generation.
+    Aggregate(u32, u64, u64),
+}
+
+/// Where a record's entry comes from.
+#[derive(Clone, Copy)]
+enum Source<'a> {
+    /// Data and keys, encoded as the entry goes into a batch.
+    Raw {
+        data: &'a [u8],
+        key: &'a str,
+        explicit_hash_key: Option<&'a str>,
+    },
+    /// An entry already in the wire format.
+    Encoded(&'a [u8]),
+}
+
+/// One Kinesis stream's lanes and open batch.
 struct Target {
     stream: Arc<str>,
     limits: Limits,
+    lanes: Lanes,
     open: Option<Batch>,
-    /// The aggregate being filled, made on first use (boxed: most targets of
-    /// a large catalog never need one).
-    aggregate: Option<Box<Aggregator>>,
     /// Hashes of the keys in the open batch, under `keepKeyOrder`.
     keys: HashSet<u64>,
     /// Its batches being sent.
     in_flight: usize,
-    /// Bytes its open batch and aggregate hold, as counted in `Outbox::held`.
+    /// Bytes its aggregates hold.
+    aggregate_bytes: usize,
+    /// Bytes its open batch, aggregates and waiting entries hold, as counted in `Outbox::held`.
     held: usize,
+    /// When its shard map was last read, and whether an answer named a shard it does not know.
+    map_read: Instant,
+    map_stale: bool,
+    /// Whether it was written to since its map was last read.
+    active: bool,
 }
 
 /// Records waiting to be sent, per Kinesis stream.
@@ -88,11 +162,15 @@ pub struct Outbox {
     targets: Vec<Target>,
     settings: Settings,
     budget: usize,
-    /// Bytes all open batches and aggregates hold.
+    /// Bytes held by all targets.
     held: usize,
-    /// When each open batch is due, in opening order (so in due order);
-    /// entries of batches closed early are skipped when reached.
-    due: VecDeque<(Instant, usize, u64)>,
+    /// When each open batch and aggregate is due, in opening order (so in
+    /// due order); entries of ones closed early are skipped when reached.
+    due: VecDeque<(Instant, usize, Due)>,
+    /// Targets with entries waiting for a shard's allowance.
+    waiting: BTreeSet<usize>,
+    /// The earliest time a waiting entry could go.
+    next_release: Option<Instant>,
     /// Closed batches, in closing order, waiting to be sent.
     ready: VecDeque<Batch>,
     /// Batches that came back, kept for reuse.
@@ -100,13 +178,15 @@ pub struct Outbox {
     pool_bytes: usize,
     next_batch: u64,
     next_record: u64,
-    /// The first record of every batch not yet accepted in full (open,
-    /// waiting, in flight or failed), with how many batches start there.
+    /// The numbers of records not yet accepted, one per holder: every open,
+    /// closed, in-flight or failed batch (its lowest), every aggregate being
+    /// filled (its first) and every waiting entry.
     unaccepted: BTreeMap<u64, u32>,
-    /// Where an aggregate is encoded before it goes into its batch.
+    /// Where an aggregate is encoded before it becomes an entry.
     scratch: Vec<u8>,
     /// Bytes of Kinesis records (data, not keys) put into batches.
     entry_bytes: u64,
+    pacing: Pacing,
 }
 
 impl Outbox {
@@ -115,16 +195,28 @@ impl Outbox {
         // One full request of the largest kind, base64 and all, must fit.
         let largest_request = targets.iter().map(|t| t.limits.request).max().unwrap_or(0);
         let budget = BUFFER_BUDGET.max(largest_request / 3 * 4 * 2);
+        let now = Instant::now();
         let targets = targets
             .into_iter()
-            .map(|spec| Target {
-                stream: Arc::from(spec.stream),
-                limits: spec.limits,
-                open: None,
-                aggregate: None,
-                keys: HashSet::new(),
-                in_flight: 0,
-                held: 0,
+            .map(|spec| {
+                let pace = match (settings.shard_share, &spec.map, spec.on_demand) {
+                    (None, _, _) => Pace::Off,
+                    (Some(share), Some(_), false) => Pace::PerShard(Rate::shard(share)),
+                    _ => Pace::Adaptive,
+                };
+                Target {
+                    stream: Arc::from(spec.stream),
+                    limits: spec.limits,
+                    lanes: Lanes::new(spec.map.unwrap_or_else(ShardMap::whole), pace, now),
+                    open: None,
+                    keys: HashSet::new(),
+                    in_flight: 0,
+                    aggregate_bytes: 0,
+                    held: 0,
+                    map_read: now,
+                    map_stale: false,
+                    active: false,
+                }
             })
             .collect();
         Outbox {
@@ -133,6 +225,8 @@ impl Outbox {
             budget,
             held: 0,
             due: VecDeque::new(),
+            waiting: BTreeSet::new(),
+            next_release: None,
             ready: VecDeque::new(),
             pool: Vec::new(),
             pool_bytes: 0,
@@ -141,17 +235,13 @@ impl Outbox {
             unaccepted: BTreeMap::new(),
             scratch: Vec::new(),
             entry_bytes: 0,
+            pacing: Pacing::default(),
         }
     }
 
     /// The stream's name.
     pub fn stream(&self, t: TargetId) -> &str {
         &self.targets[t.0].stream
-    }
-
-    /// The stream's limits.
-    pub fn limits(&self, t: TargetId) -> Limits {
-        self.targets[t.0].limits
     }
 
     /// Whether a record of `data_len` bytes with `key` fits a Kinesis record
@@ -180,106 +270,239 @@ impl Outbox {
         self.entry_bytes
     }
 
+    /// What pacing did so far.
+    pub fn pacing(&self) -> Pacing {
+        self.pacing
+    }
+
     /// Adds a record (which `check_size` accepted) for the stream, placed by
     /// its partition key or, when given, its explicit hash key; batches it
     /// closes wait in `pop_ready`.
     pub fn add(&mut self, t: TargetId, data: &[u8], key: &str, explicit_hash_key: Option<&str>) {
-        if explicit_hash_key.is_some() {
-            // An aggregate is placed by one hash for all its records.
-            self.add_plain(t.0, data, key, explicit_hash_key);
-        } else if self.settings.aggregation {
-            let keys_repeat = self.settings.keys_repeat;
-            self.targets[t.0]
-                .aggregate
-                .get_or_insert_with(|| Box::new(Aggregator::new(keys_repeat)));
-            self.add_aggregated(t.0, data, key);
-        } else {
-            self.add_plain(t.0, data, key, None);
-        }
+        let t = t.0;
+        let record = self.next_record;
         self.next_record += 1;
-        self.account(t.0);
-        if self.held > self.budget {
-            // Oldest first: they are due soonest anyway, and with streams
-            // filled alike the oldest batch is the fullest. Down to 3/4 of
-            // the budget, so that this happens now and then, not per record.
-            while self.held > self.budget / 4 * 3 {
-                let Some((_, oldest, id)) = self.due.pop_front() else {
-                    break;
-                };
-                if self.targets[oldest]
-                    .open
-                    .as_ref()
-                    .is_some_and(|b| b.id == id)
-                {
-                    self.close(oldest);
-                }
-            }
+        let target = &mut self.targets[t];
+        target.active = true;
+        let (lane, hash) = target.lanes.route(key, explicit_hash_key);
+        let key_hash = self.key_hash(key);
+        // An aggregate is placed by one hash for all its records, so a
+        // record with its own explicit hash key goes plain.
+        if self.settings.aggregation && explicit_hash_key.is_none() {
+            self.aggregate(t, lane, data, key, record, hash);
+        } else {
+            let meta = EntryMeta::one(record, data.len() + key.len(), lane, hash);
+            let source = Source::Raw {
+                data,
+                key,
+                explicit_hash_key,
+            };
+            self.offer(t, lane, source, meta, key_hash, false);
+        }
+        self.account(t);
+        self.keep_within_budget();
+    }
+
+    /// The key's hash under keepKeyOrder (0 otherwise).
+    fn key_hash(&self, key: &str) -> u64 {
+        if self.settings.keep_key_order {
+            key_hash(key)
+        } else {
+            0
         }
     }
 
-    /// Adds the record to target `t`'s open batch as its own entry.
-    fn add_plain(&mut self, t: usize, data: &[u8], key: &str, explicit_hash_key: Option<&str>) {
+    /// Adds the record to lane `lane`'s aggregate; a full aggregate becomes an entry.
+    fn aggregate(
+        &mut self,
+        t: usize,
+        lane: u32,
+        data: &[u8],
+        key: &str,
+        record: u64,
+        hash: Option<u128>,
+    ) {
+        let (keys_repeat, linger) = (self.settings.keys_repeat, self.settings.linger);
+        loop {
+            let target = &mut self.targets[t];
+            let limit = target.limits.record;
+            let map_generation = target.lanes.generation();
+            let l = target.lanes.lane(lane);
+            let aggregate = l
+                .aggregate
+                .get_or_insert_with(|| Box::new(Aggregator::new(keys_repeat)));
+            let was_empty = aggregate.is_empty();
+            let before = if was_empty { 0 } else { aggregate.size() };
+            if aggregate.try_add(data, key, limit) {
+                target.aggregate_bytes += aggregate.size() - before;
+                if was_empty {
+                    l.aggregate_first = (record, hash);
+                    l.aggregate_generation += 1;
+                    let due = Due::Aggregate(lane, l.aggregate_generation, map_generation);
+                    self.due.push_back((Instant::now() + linger, t, due));
+                    self.hold(record);
+                }
+                return;
+            }
+            if !was_empty {
+                self.close_aggregate(t, lane);
+                continue;
+            }
+            // Too big to aggregate even alone: it goes as a plain record,
+            // which consumers read as it is.
+            let meta = EntryMeta::one(record, data.len() + key.len(), lane, hash);
+            let source = Source::Raw {
+                data,
+                key,
+                explicit_hash_key: None,
+            };
+            let key_hash = self.key_hash(key);
+            self.offer(t, lane, source, meta, key_hash, false);
+            return;
+        }
+    }
+
+    /// Turns lane `lane`'s aggregate, if it holds records, into an entry.
+    fn close_aggregate(&mut self, t: usize, lane: u32) {
+        let target = &mut self.targets[t];
+        let l = target.lanes.lane(lane);
+        let Some(aggregate) = l.aggregate.as_mut().filter(|a| !a.is_empty()) else {
+            return;
+        };
+        let mut encoded = std::mem::take(&mut self.scratch);
+        aggregate.encode_into(&mut encoded);
+        let key = aggregate.partition_key().to_string();
+        let (first, hash) = l.aggregate_first;
+        let meta = EntryMeta {
+            records: aggregate.len(),
+            payload: (encoded.len() + key.len()) as u32,
+            record: first,
+            lane,
+            hash,
+            since: None,
+        };
+        target.aggregate_bytes -= aggregate.size();
+        aggregate.clear();
+        self.release_hold(first);
+        let source = Source::Raw {
+            data: &encoded,
+            key: &key,
+            explicit_hash_key: None,
+        };
+        // Under keepKeyOrder a batch carries one aggregate: a partial
+        // failure then never lets a later aggregate of a key land first.
+        let exclusive = self.settings.keep_key_order;
+        self.offer(t, lane, source, meta, 0, exclusive);
+        self.scratch = encoded;
+    }
+
+    /// Puts an entry into the open batch if its lane has nothing waiting and
+    /// the shard's allowance has room now; else it waits in the lane.
+    fn offer(
+        &mut self,
+        t: usize,
+        lane: u32,
+        source: Source<'_>,
+        meta: EntryMeta,
+        key_hash: u64,
+        exclusive: bool,
+    ) {
+        let target = &mut self.targets[t];
+        let l = target.lanes.lane(lane);
+        let paced = l.allowance.is_some();
+        let goes_now =
+            l.queue.is_empty() && (!paced || l.try_take(Instant::now(), meta.payload as usize));
+        if goes_now {
+            self.push_to_batch(t, source, meta, key_hash, exclusive);
+            return;
+        }
+        let entry = match source {
+            Source::Raw {
+                data,
+                key,
+                explicit_hash_key,
+            } => {
+                let mut entry = Vec::with_capacity(data.len() * 4 / 3 + key.len() + 48);
+                encode_entry(&mut entry, data, key, explicit_hash_key);
+                entry
+            }
+            Source::Encoded(entry) => entry.to_vec(),
+        };
+        self.hold(meta.record);
+        self.pacing.waited += 1;
+        self.queue(
+            t,
+            lane,
+            Waiting {
+                entry,
+                meta,
+                key_hash,
+            },
+            false,
+        );
+    }
+
+    /// Puts an entry in lane `lane`'s queue, at the back, or at the front
+    /// for an entry sent before.
+    fn queue(&mut self, t: usize, lane: u32, w: Waiting, front: bool) {
+        let lanes = &mut self.targets[t].lanes;
+        if front {
+            lanes.queue_front(lane, w);
+        } else {
+            lanes.queue_back(lane, w);
+        }
+        let now = Instant::now();
+        if let Some(at) = lanes.lane(lane).ready_at(now) {
+            self.next_release = Some(self.next_release.map_or(at, |n| n.min(at)));
+        }
+        self.waiting.insert(t);
+    }
+
+    /// Adds an entry to target `t`'s open batch, closing the batch first
+    /// when it cannot take it and after when it is full.
+    fn push_to_batch(
+        &mut self,
+        t: usize,
+        source: Source<'_>,
+        meta: EntryMeta,
+        key_hash: u64,
+        exclusive: bool,
+    ) {
         let max_entries = self.settings.max_entries;
-        let key_hash = self.settings.keep_key_order.then(|| key_hash(key));
+        let keep_key_order = self.settings.keep_key_order;
         let target = &self.targets[t];
-        // Under keepKeyOrder a batch holds at most one record per key, so a
-        // partial failure can never let a key's later record land first.
-        let repeats_key = key_hash.is_some_and(|h| target.keys.contains(&h));
-        let full = target
-            .open
-            .as_ref()
-            .is_some_and(|b| !b.fits(data.len() + key.len(), max_entries, target.limits));
-        if repeats_key || full {
+        let payload = meta.payload as usize;
+        let close_first = target.open.as_ref().is_some_and(|b| {
+            !b.fits(payload, max_entries, target.limits)
+                || (exclusive && !b.is_empty())
+                || (keep_key_order && key_hash != 0 && target.keys.contains(&key_hash))
+        });
+        if close_first {
             self.close(t);
         }
         let batch = self.open_batch(t);
-        batch.push(data, key, explicit_hash_key, 1);
-        let filled = batch.len() >= max_entries;
-        if let Some(h) = key_hash {
-            self.targets[t].keys.insert(h);
+        let before = batch.first_record;
+        match source {
+            Source::Raw {
+                data,
+                key,
+                explicit_hash_key,
+            } => batch.push(data, key, explicit_hash_key, meta),
+            Source::Encoded(entry) => batch.push_encoded(entry, payload, meta),
         }
-        self.entry_bytes += data.len() as u64;
-        if filled {
+        let (after, full) = (batch.first_record, batch.len() >= max_entries || exclusive);
+        if after != before {
+            if before != u64::MAX {
+                self.release_hold(before);
+            }
+            self.hold(after);
+        }
+        if keep_key_order && key_hash != 0 {
+            self.targets[t].keys.insert(key_hash);
+        }
+        self.entry_bytes += payload as u64;
+        if full {
             self.close(t);
-        }
-    }
-
-    /// Adds the record to target `t`'s open aggregate. The aggregate is kept
-    /// small enough to go into the open batch as its next entry, so its
-    /// records travel in the batch that was open when they came.
-    fn add_aggregated(&mut self, t: usize, data: &[u8], key: &str) {
-        let max_entries = self.settings.max_entries;
-        loop {
-            let keep_key_order = self.settings.keep_key_order;
-            let limits = self.targets[t].limits;
-            let batch = self.open_batch(t);
-            // Under keepKeyOrder a batch carries one aggregate: a partial
-            // failure then never lets a later aggregate of a key land first.
-            let room = if keep_key_order && !batch.is_empty() {
-                0
-            } else {
-                batch.room(max_entries, limits)
-            };
-            let batch_empty = batch.is_empty();
-            let Some(aggregate) = self.targets[t].aggregate.as_mut() else {
-                return;
-            };
-            if aggregate.try_add(data, key, room) {
-                return;
-            }
-            if !aggregate.is_empty() {
-                self.close_aggregate(t);
-            } else if Aggregator::default().size_with(data.len(), key) > limits.record {
-                // Too big to aggregate even alone: it goes as a plain record,
-                // which consumers read as it is, sharing the call with others.
-                self.add_plain(t, data, key, None);
-                return;
-            } else if !batch_empty {
-                self.close(t);
-            } else {
-                // An empty batch's room is a whole record: it fits next time.
-                return self.add_plain(t, data, key, None);
-            }
         }
     }
 
@@ -292,57 +515,39 @@ impl Outbox {
         self.targets[t].open.insert(batch)
     }
 
-    /// A new batch for target `t`, from the pool when one is there.
+    /// A new batch for target `t`, from the pool when one is there. Its
+    /// lowest record is set by its first entry.
     fn fresh_batch(&mut self, t: usize) -> Batch {
         let id = self.next_batch;
         self.next_batch += 1;
-        let first = self.next_record;
-        *self.unaccepted.entry(first).or_default() += 1;
         let stream = Arc::clone(&self.targets[t].stream);
-        let batch = match self.pool.pop() {
+        let mut batch = match self.pool.pop() {
             Some(mut b) => {
                 self.pool_bytes -= b.capacity();
-                b.reuse(TargetId(t), stream, id, first, self.budget / 4);
+                b.reuse(TargetId(t), stream, id, u64::MAX, self.budget / 4);
                 b
             }
-            None => Batch::new(TargetId(t), stream, id, first),
+            None => Batch::new(TargetId(t), stream, id, u64::MAX),
         };
+        let target = &self.targets[t];
+        batch.map_generation = target.lanes.generation();
+        // A paced stream's throttled entries come back to their lanes rather
+        // than being resent at once; not under keepKeyOrder, whose next
+        // batch may already hold a later record of the same key.
+        batch.requeue_throttled = target.lanes.paced() && !self.settings.keep_key_order;
         self.due
-            .push_back((Instant::now() + self.settings.linger, t, id));
+            .push_back((Instant::now() + self.settings.linger, t, Due::Batch(id)));
         batch
     }
 
-    /// Puts target `t`'s open aggregate, if any, into its open batch as one entry.
-    fn close_aggregate(&mut self, t: usize) {
-        let target = &mut self.targets[t];
-        let (Some(aggregate), Some(batch)) = (target.aggregate.as_mut(), target.open.as_mut())
-        else {
-            return;
-        };
-        if aggregate.is_empty() {
-            return;
-        }
-        aggregate.encode_into(&mut self.scratch);
-        batch.push(
-            &self.scratch,
-            aggregate.partition_key(),
-            None,
-            aggregate.len(),
-        );
-        self.entry_bytes += self.scratch.len() as u64;
-        aggregate.clear();
-    }
-
-    /// Closes target `t`'s open batch (with its aggregate) and queues it.
+    /// Closes target `t`'s open batch and queues it for sending.
     fn close(&mut self, t: usize) {
-        self.close_aggregate(t);
         let target = &mut self.targets[t];
         let Some(batch) = target.open.take() else {
             return;
         };
         target.keys.clear();
         if batch.is_empty() {
-            self.accepted(&batch);
             self.recycle(batch);
         } else {
             self.ready.push_back(batch);
@@ -350,42 +555,131 @@ impl Outbox {
         self.account(t);
     }
 
-    /// Brings `held` up to date with target `t`'s open batch and aggregate.
+    /// Brings `held` up to date with target `t`.
     fn account(&mut self, t: usize) {
         let target = &mut self.targets[t];
         let now = target.open.as_ref().map_or(0, Batch::byte_len)
-            + target
-                .aggregate
-                .as_ref()
-                .filter(|a| !a.is_empty())
-                .map_or(0, |a| a.size());
+            + target.aggregate_bytes
+            + target.lanes.queued_bytes();
         self.held = self.held - target.held + now;
         target.held = now;
     }
 
-    /// When the next open batch is due to be sent, if any is open.
-    pub fn next_deadline(&self) -> Option<Instant> {
-        self.due.front().map(|&(at, _, _)| at)
+    /// Past the budget, closes the oldest batches and aggregates: they are
+    /// due soonest anyway, and with streams filled alike the oldest is the
+    /// fullest. Down to 3/4 of the budget, so that this happens now and
+    /// then, not per record.
+    fn keep_within_budget(&mut self) {
+        if self.held <= self.budget {
+            return;
+        }
+        while self.held > self.budget / 4 * 3 {
+            let Some((_, t, due)) = self.due.pop_front() else {
+                return;
+            };
+            self.close_due_one(t, due);
+        }
     }
 
-    /// Closes the batches that have waited `linger` by `now`.
-    pub fn close_due(&mut self, now: Instant) {
-        while let Some(&(at, t, id)) = self.due.front() {
-            if at > now {
-                return;
+    /// Whether entries waiting for their shards hold more than the budget,
+    /// so that reading input must wait.
+    pub fn over_budget(&self) -> bool {
+        self.held > self.budget
+    }
+
+    fn close_due_one(&mut self, t: usize, due: Due) {
+        let target = &self.targets[t];
+        match due {
+            Due::Batch(id) => {
+                if target.open.as_ref().is_some_and(|b| b.id == id) {
+                    self.close(t);
+                }
             }
-            self.due.pop_front();
-            if self.targets[t].open.as_ref().is_some_and(|b| b.id == id) {
-                self.close(t);
+            Due::Aggregate(lane, generation, map_generation) => {
+                let current = map_generation == target.lanes.generation()
+                    && (lane as usize) < target.lanes.len();
+                if current {
+                    let l = &mut self.targets[t].lanes.lane(lane);
+                    if l.aggregate_generation == generation {
+                        self.close_aggregate(t, lane);
+                        self.account(t);
+                    }
+                }
             }
         }
     }
 
-    /// Closes every open batch: the end of input.
+    /// When the next open batch or aggregate is due, if any is open.
+    pub fn next_deadline(&self) -> Option<Instant> {
+        self.due.front().map(|&(at, _, _)| at)
+    }
+
+    /// Closes the batches and aggregates that have waited `linger` by `now`.
+    pub fn close_due(&mut self, now: Instant) {
+        while let Some(&(at, t, due)) = self.due.front() {
+            if at > now {
+                return;
+            }
+            self.due.pop_front();
+            self.close_due_one(t, due);
+        }
+    }
+
+    /// Closes every aggregate and open batch: the end of input. Entries
+    /// waiting for their shards stay until `release` lets them go.
     pub fn close_all(&mut self) {
-        self.due.clear();
+        let due: Vec<(Instant, usize, Due)> = self.due.drain(..).collect();
+        for (_, t, d) in due.iter().copied() {
+            if matches!(d, Due::Aggregate(..)) {
+                self.close_due_one(t, d);
+            }
+        }
         for t in 0..self.targets.len() {
             self.close(t);
+        }
+        // Aggregates that went into new batches left their deadlines behind.
+        self.due.clear();
+    }
+
+    /// The earliest time a waiting entry could go.
+    pub fn next_release(&self) -> Option<Instant> {
+        self.next_release
+    }
+
+    /// Whether entries wait for their shards' allowance.
+    pub fn has_waiting(&self) -> bool {
+        !self.waiting.is_empty()
+    }
+
+    /// Moves waiting entries whose shards have room now into batches.
+    pub fn release(&mut self, now: Instant) {
+        self.next_release = None;
+        let targets: Vec<usize> = self.waiting.iter().copied().collect();
+        for t in targets {
+            let order: Vec<u32> = self.targets[t].lanes.release_order().collect();
+            for lane in order {
+                loop {
+                    let l = self.targets[t].lanes.lane(lane);
+                    let Some(payload) = l.queue.front().map(|w| w.meta.payload as usize) else {
+                        break;
+                    };
+                    if !l.try_take(now, payload) {
+                        break;
+                    }
+                    let Some(w) = self.targets[t].lanes.pop(lane) else {
+                        break;
+                    };
+                    self.release_hold(w.meta.record);
+                    self.push_to_batch(t, Source::Encoded(&w.entry), w.meta, w.key_hash, false);
+                }
+            }
+            let lanes = &self.targets[t].lanes;
+            if lanes.queued() == 0 {
+                self.waiting.remove(&t);
+            } else if let Some(at) = lanes.next_release(now) {
+                self.next_release = Some(self.next_release.map_or(at, |n| n.min(at)));
+            }
+            self.account(t);
         }
     }
 
@@ -399,38 +693,140 @@ impl Outbox {
         self.settings.keep_key_order
     }
 
-    /// Drops a closed batch that will not be sent (sending failed): its
-    /// records stay unaccepted.
-    pub fn discard(&mut self, batch: Batch) {
-        self.recycle(batch);
-    }
-
     /// Batches of the stream being sent.
     pub fn in_flight(&self, t: TargetId) -> usize {
         self.targets[t.0].in_flight
     }
 
     /// Notes that `batch` is being sent.
-    pub fn sending(&mut self, batch: &Batch) {
+    pub fn sending(&mut self, batch: &mut Batch) {
         self.targets[batch.target.0].in_flight += 1;
+        batch.sent_at.get_or_insert_with(Instant::now);
     }
 
-    /// Takes back a batch that was sent: accepted in full or not. Records of
-    /// a batch not accepted stay unaccepted, so no later state is echoed.
-    pub fn finished(&mut self, batch: Batch, accepted: bool) {
-        let target = &mut self.targets[batch.target.0];
+    /// Takes back a batch whose entries were all stored, but for the ones at
+    /// `set_aside` that a shard refused for throughput: those go back to the
+    /// front of their lanes (routed again if the map changed), and their
+    /// shards' rates go down. `shards` are the shards the answers named.
+    pub fn delivered(
+        &mut self,
+        batch: Batch,
+        set_aside: &[usize],
+        shards: &[String],
+        now: Instant,
+    ) -> Result<(), GaveUp> {
+        let t = batch.target.0;
+        let retry_timeout = self.settings.retry_timeout;
+        let target = &mut self.targets[t];
         target.in_flight = target.in_flight.saturating_sub(1);
-        if accepted {
-            self.accepted(&batch);
-            self.recycle(batch);
+        if shards.iter().any(|s| !target.lanes.map().knows(s)) {
+            target.map_stale = true;
         }
+        let same_map = batch.map_generation == target.lanes.generation();
+        let mut cut = Vec::new();
+        for &i in set_aside.iter().rev() {
+            let mut meta = batch.meta(i);
+            let since = meta.since.or(batch.sent_at).unwrap_or(now);
+            if now.duration_since(since) > retry_timeout {
+                return Err(GaveUp {
+                    stream: batch.stream.to_string(),
+                    entries: set_aside.len(),
+                    after: now.duration_since(since),
+                });
+            }
+            meta.since = Some(since);
+            let target = &mut self.targets[t];
+            if same_map && !cut.contains(&meta.lane) {
+                if let Some(a) = target.lanes.lane(meta.lane).allowance.as_mut() {
+                    a.throttled(now);
+                }
+                cut.push(meta.lane);
+            }
+            let entry = batch.entry(i).to_vec();
+            if !same_map {
+                meta.lane = target.lanes.reroute(&entry, &mut meta);
+            }
+            let w = Waiting {
+                entry,
+                meta,
+                key_hash: 0,
+            };
+            self.hold(meta.record);
+            self.pacing.requeued += 1;
+            self.queue(t, meta.lane, w, true);
+        }
+        self.account(t);
+        self.release_hold(batch.first_record);
+        self.recycle(batch);
+        Ok(())
     }
 
-    fn accepted(&mut self, batch: &Batch) {
-        if let Some(count) = self.unaccepted.get_mut(&batch.first_record) {
+    /// Takes back a batch that was not delivered in full, or not sent: its
+    /// records stay unaccepted, so no later state is echoed.
+    pub fn failed(&mut self, batch: Batch, was_sent: bool) {
+        if was_sent {
+            let target = &mut self.targets[batch.target.0];
+            target.in_flight = target.in_flight.saturating_sub(1);
+        }
+        self.recycle(batch);
+    }
+
+    /// The streams whose shard maps should be read again now: an answer
+    /// named a shard the map does not know, or the map is old and the
+    /// stream in use.
+    pub fn maps_to_read(&mut self, now: Instant) -> Vec<(TargetId, String)> {
+        let pacing = self.settings.shard_share.is_some() || self.settings.aggregation;
+        if !pacing {
+            return Vec::new();
+        }
+        self.targets
+            .iter()
+            .enumerate()
+            .filter(|(_, target)| {
+                let age = now.duration_since(target.map_read);
+                (target.map_stale && age >= MAP_MIN_AGE) || (target.active && age >= MAP_MAX_AGE)
+            })
+            .map(|(t, target)| (TargetId(t), target.stream.to_string()))
+            .collect()
+    }
+
+    /// Takes a stream's freshly read shard map (None: it could not be read,
+    /// and the old one stays). A changed map closes the stream's aggregates
+    /// and routes its waiting entries again.
+    pub fn set_map(&mut self, t: TargetId, map: Option<ShardMap>, now: Instant) {
+        let t = t.0;
+        let target = &mut self.targets[t];
+        target.map_read = now;
+        target.map_stale = false;
+        target.active = false;
+        let Some(map) = map else {
+            return;
+        };
+        if map == *target.lanes.map() {
+            return;
+        }
+        for lane in 0..target.lanes.len() as u32 {
+            self.close_aggregate(t, lane);
+        }
+        let target = &mut self.targets[t];
+        let waiting = target.lanes.remap(map, now);
+        self.pacing.map_changes += 1;
+        for mut w in waiting {
+            w.meta.lane = self.targets[t].lanes.reroute(&w.entry, &mut w.meta);
+            self.queue(t, w.meta.lane, w, false);
+        }
+        self.account(t);
+    }
+
+    fn hold(&mut self, record: u64) {
+        *self.unaccepted.entry(record).or_default() += 1;
+    }
+
+    fn release_hold(&mut self, record: u64) {
+        if let Some(count) = self.unaccepted.get_mut(&record) {
             *count -= 1;
             if *count == 0 {
-                self.unaccepted.remove(&batch.first_record);
+                self.unaccepted.remove(&record);
             }
         }
     }
@@ -444,29 +840,33 @@ impl Outbox {
         }
     }
 
-    /// Bytes of memory the outbox holds: open batches and aggregates, and
-    /// batches kept for reuse.
+    /// Bytes of memory the outbox holds: open batches, aggregates, waiting
+    /// entries, and batches kept for reuse.
     pub fn held_bytes(&self) -> usize {
         self.held + self.pool_bytes
     }
 
-    /// The most bytes open batches may hold together.
+    /// The most bytes the outbox holds before it closes batches early.
     pub fn budget(&self) -> usize {
         self.budget
     }
 }
 
-/// A 64-bit hash of a partition key; a collision only costs an early close.
+/// A 64-bit hash of a partition key, never 0 (which stands for "none");
+/// a collision only costs an early close.
 fn key_hash(key: &str) -> u64 {
     use std::hash::{Hash, Hasher};
     let mut h = std::collections::hash_map::DefaultHasher::new();
     key.hash(&mut h);
-    h.finish()
+    h.finish().max(1)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::aggregate::deaggregate;
+    use crate::kinesis::{HashKeyRange, Shard};
+    use crate::shards::hash_of;
 
     const MIB: usize = 1024 * 1024;
 
@@ -478,28 +878,61 @@ mod tests {
             keys_repeat: false,
             linger: Duration::from_secs(1),
             reuse: 2,
+            shard_share: None,
+            retry_timeout: Duration::from_secs(300),
         }
     }
 
-    fn outbox(streams: usize, limits: Limits, settings: Settings) -> Outbox {
-        let targets = (0..streams)
-            .map(|i| TargetSpec {
-                stream: format!("s{i}"),
-                limits,
+    fn spec(i: usize, map: Option<ShardMap>) -> TargetSpec {
+        TargetSpec {
+            stream: format!("s{i}"),
+            limits: Limits::CLASSIC,
+            map,
+            on_demand: false,
+        }
+    }
+
+    fn outbox(streams: usize, settings: Settings) -> Outbox {
+        Outbox::new((0..streams).map(|i| spec(i, None)).collect(), settings)
+    }
+
+    /// A map of `n` shards splitting the hash keys evenly.
+    fn map_of(n: u128) -> ShardMap {
+        let width = u128::MAX / n;
+        let shards: Vec<Shard> = (0..n)
+            .map(|i| Shard {
+                shard_id: format!("shardId-{i}"),
+                parent_shard_id: None,
+                adjacent_parent_shard_id: None,
+                sequence_number_range: None,
+                hash_key_range: Some(HashKeyRange {
+                    starting_hash_key: (i * width + i.min(1) * i).to_string(),
+                    ending_hash_key: if i == n - 1 {
+                        u128::MAX.to_string()
+                    } else {
+                        ((i + 1) * width + i).to_string()
+                    },
+                }),
             })
             .collect();
-        Outbox::new(targets, settings)
+        ShardMap::from_listed(&shards).expect("contiguous ranges")
     }
 
     fn drain(o: &mut Outbox) -> Vec<Batch> {
         std::iter::from_fn(|| o.pop_ready()).collect()
     }
 
+    fn deliver_all(o: &mut Outbox) {
+        for mut b in drain(o) {
+            o.sending(&mut b);
+            o.delivered(b, &[], &[], Instant::now()).unwrap();
+        }
+    }
+
     #[test]
     fn closes_full_batches_and_counts_records() {
         let mut o = outbox(
             1,
-            Limits::CLASSIC,
             Settings {
                 max_entries: 3,
                 ..settings()
@@ -516,12 +949,13 @@ mod tests {
         let last = drain(&mut o);
         assert_eq!((last.len(), last[0].first_record, last[0].len()), (1, 6, 1));
         let mut all = ready.into_iter().chain(last);
-        let first = all.next().unwrap();
-        o.sending(&first);
-        o.finished(first, true);
+        let mut first = all.next().unwrap();
+        o.sending(&mut first);
+        o.delivered(first, &[], &[], Instant::now()).unwrap();
         assert_eq!(o.lowest_unaccepted(), Some(3));
-        for b in all {
-            o.finished(b, true);
+        for mut b in all {
+            o.sending(&mut b);
+            o.delivered(b, &[], &[], Instant::now()).unwrap();
         }
         assert_eq!(o.lowest_unaccepted(), None);
     }
@@ -530,7 +964,6 @@ mod tests {
     fn a_failed_batch_holds_back_every_later_state() {
         let mut o = outbox(
             2,
-            Limits::CLASSIC,
             Settings {
                 max_entries: 1,
                 ..settings()
@@ -541,8 +974,8 @@ mod tests {
         let mut ready = drain(&mut o);
         let second = ready.pop().unwrap();
         let first = ready.pop().unwrap();
-        o.finished(second, true);
-        o.finished(first, false);
+        o.delivered(second, &[], &[], Instant::now()).unwrap();
+        o.failed(first, true);
         assert_eq!(o.lowest_unaccepted(), Some(0));
     }
 
@@ -550,7 +983,6 @@ mod tests {
     fn keeps_key_order_and_request_limits() {
         let mut o = outbox(
             1,
-            Limits::CLASSIC,
             Settings {
                 keep_key_order: true,
                 ..settings()
@@ -563,7 +995,7 @@ mod tests {
         let sizes: Vec<usize> = drain(&mut o).iter().map(Batch::len).collect();
         assert_eq!(sizes, [2, 3], "a batch closes at the first repeated key");
 
-        let mut o = outbox(1, Limits::CLASSIC, settings());
+        let mut o = outbox(1, settings());
         let big = vec![b'x'; MIB - 1];
         for _ in 0..6 {
             assert!(o.check_size(TargetId(0), big.len(), "k").is_ok());
@@ -584,7 +1016,7 @@ mod tests {
 
     #[test]
     fn closes_due_batches_in_order() {
-        let mut o = outbox(3, Limits::CLASSIC, settings());
+        let mut o = outbox(3, settings());
         let start = Instant::now();
         o.add(TargetId(2), b"x", "k", None);
         o.add(TargetId(0), b"y", "k", None);
@@ -603,7 +1035,6 @@ mod tests {
     fn memory_stays_within_the_budget_whatever_the_number_of_streams() {
         let mut o = outbox(
             200,
-            Limits::CLASSIC,
             Settings {
                 max_entries: 100,
                 ..settings()
@@ -617,10 +1048,7 @@ mod tests {
                 most = most.max(o.held_bytes());
                 // Sent batches come back and are kept for reuse, or dropped.
                 if (round + t) % 7 == 0 {
-                    for b in drain(&mut o) {
-                        o.sending(&b);
-                        o.finished(b, true);
-                    }
+                    deliver_all(&mut o);
                 }
             }
         }
@@ -630,14 +1058,11 @@ mod tests {
 
     #[test]
     fn big_records_share_calls_under_aggregation() {
-        let mut o = outbox(
-            1,
-            Limits::CLASSIC,
-            Settings {
-                aggregation: true,
-                ..settings()
-            },
-        );
+        let aggregating = Settings {
+            aggregation: true,
+            ..settings()
+        };
+        let mut o = outbox(1, aggregating);
         let big = vec![b'b'; MIB - 100];
         for _ in 0..12 {
             o.add(TargetId(0), &big, "k", None);
@@ -647,14 +1072,7 @@ mod tests {
         assert_eq!(calls.len(), 3, "twelve 1 MiB records in three calls");
         assert_eq!(calls.iter().map(Batch::record_count).sum::<u64>(), 12);
 
-        let mut o = outbox(
-            1,
-            Limits::CLASSIC,
-            Settings {
-                aggregation: true,
-                ..settings()
-            },
-        );
+        let mut o = outbox(1, aggregating);
         for i in 0..1000 {
             o.add(
                 TargetId(0),
@@ -663,11 +1081,162 @@ mod tests {
                 None,
             );
         }
+        assert_eq!(o.lowest_unaccepted(), Some(0), "the aggregate holds them");
         o.close_all();
         let calls = drain(&mut o);
         assert_eq!(
             (calls.len(), calls[0].len(), calls[0].record_count()),
             (1, 1, 1000)
         );
+    }
+
+    #[test]
+    fn aggregates_are_filled_per_shard() {
+        let map = map_of(4);
+        let settings = Settings {
+            aggregation: true,
+            keys_repeat: true,
+            ..settings()
+        };
+        let mut o = Outbox::new(vec![spec(0, Some(map.clone()))], settings);
+        for i in 0..400 {
+            o.add(TargetId(0), b"data", &format!("customer-{}", i % 37), None);
+        }
+        o.close_all();
+        let batch = &drain(&mut o)[0];
+        assert_eq!(batch.len(), 4, "one aggregate per shard");
+        for i in 0..batch.len() {
+            let entry: serde_json::Value = serde_json::from_slice(batch.entry(i)).unwrap();
+            let key = entry["PartitionKey"].as_str().unwrap();
+            let shard = map.index_of(hash_of(key));
+            let data = base64::Engine::decode(
+                &base64::engine::general_purpose::STANDARD,
+                entry["Data"].as_str().unwrap(),
+            )
+            .unwrap();
+            for user in deaggregate(&data).unwrap() {
+                assert_eq!(map.index_of(hash_of(&user.partition_key)), shard);
+            }
+        }
+    }
+
+    #[test]
+    fn paced_shards_take_their_limits_and_the_rest_waits() {
+        let paced = Settings {
+            shard_share: Some(1.0),
+            ..settings()
+        };
+        let mut o = Outbox::new(vec![spec(0, Some(map_of(2)))], paced);
+        let start = Instant::now();
+        // One key: one shard, 1,000 records a second with a full bucket.
+        for i in 0..1500 {
+            o.add(TargetId(0), format!("r{i}").as_bytes(), "hot", None);
+        }
+        o.close_all();
+        let sent: usize = drain(&mut o).iter().map(Batch::len).sum();
+        assert!(
+            (1000..1020).contains(&sent),
+            "a second's worth goes at once: {sent}"
+        );
+        assert!(o.has_waiting());
+        assert_eq!(o.pacing().waited as usize, 1500 - sent);
+        assert_eq!(o.lowest_unaccepted(), Some(0));
+        let at = o.next_release().unwrap();
+        assert!(at > start && at < Instant::now() + Duration::from_millis(10));
+        o.release(start + Duration::from_millis(250));
+        o.close_all();
+        let later: usize = drain(&mut o).iter().map(Batch::len).sum();
+        assert!(
+            (240..=260).contains(&later),
+            "a quarter second's worth: {later}"
+        );
+        // The other shard is not held up by the hot one.
+        o.add(TargetId(0), b"cold", &cold_key(&map_of(2), "hot"), None);
+        o.close_all();
+        assert_eq!(drain(&mut o).iter().map(Batch::len).sum::<usize>(), 1);
+    }
+
+    /// A key that maps to another shard than `of`.
+    fn cold_key(map: &ShardMap, of: &str) -> String {
+        let hot = map.index_of(hash_of(of));
+        (0..)
+            .map(|i| format!("cold-{i}"))
+            .find(|k| map.index_of(hash_of(k)) != hot)
+            .unwrap()
+    }
+
+    #[test]
+    fn throttled_entries_go_back_to_their_lane_and_slow_it() {
+        let paced = Settings {
+            shard_share: Some(1.0),
+            ..settings()
+        };
+        let mut o = Outbox::new(vec![spec(0, Some(map_of(1)))], paced);
+        for i in 0..10 {
+            o.add(TargetId(0), format!("r{i}").as_bytes(), "k", None);
+        }
+        o.close_all();
+        let mut batch = drain(&mut o).pop().unwrap();
+        assert!(batch.requeue_throttled);
+        o.sending(&mut batch);
+        let now = Instant::now();
+        o.delivered(batch, &[2, 7], &["shardId-0".into()], now)
+            .unwrap();
+        assert_eq!(o.pacing().requeued, 2);
+        assert_eq!(
+            o.lowest_unaccepted(),
+            Some(2),
+            "the requeued records are not accepted"
+        );
+        // The rate was cut, so the requeued entries wait for it to refill.
+        let at = o.next_release().unwrap();
+        assert!(at > now, "{:?}", at - now);
+        o.release(now + Duration::from_secs(2));
+        o.close_all();
+        let mut again = drain(&mut o).pop().unwrap();
+        assert_eq!(again.len(), 2);
+        assert_eq!(again.meta(0).record, 2, "in their order");
+        assert_eq!(again.meta(1).record, 7);
+        o.sending(&mut again);
+        // Refused past the retry budget: the run gives up.
+        let late = again.meta(0).since.unwrap() + Duration::from_secs(301);
+        let gave_up = o.delivered(again, &[0, 1], &[], late).unwrap_err();
+        assert_eq!((gave_up.stream.as_str(), gave_up.entries), ("s0", 2));
+    }
+
+    #[test]
+    fn a_new_map_routes_waiting_entries_again() {
+        let paced = Settings {
+            shard_share: Some(0.001),
+            aggregation: false,
+            ..settings()
+        };
+        let mut o = Outbox::new(vec![spec(0, Some(map_of(1)))], paced);
+        let keys: Vec<String> = (0..50).map(|i| format!("k{i}")).collect();
+        for k in &keys {
+            o.add(TargetId(0), b"x", k, None);
+        }
+        assert_eq!(o.pacing().waited, 49, "one record a second");
+        let now = Instant::now();
+        // An answer names a shard the map does not know: the map is read again.
+        let mut first = {
+            o.close_all();
+            drain(&mut o).pop().unwrap()
+        };
+        o.sending(&mut first);
+        o.delivered(first, &[], &["shardId-9".into()], now).unwrap();
+        assert!(
+            o.maps_to_read(now).is_empty(),
+            "not sooner than 5 s after the last read"
+        );
+        let later = now + MAP_MIN_AGE + Duration::from_secs(1);
+        assert_eq!(o.maps_to_read(later).len(), 1);
+        o.set_map(TargetId(0), Some(map_of(2)), later);
+        assert_eq!(o.pacing().map_changes, 1);
+        o.release(later);
+        o.close_all();
+        // Each of the two new shards lets one record go at once.
+        assert_eq!(drain(&mut o).iter().map(Batch::len).sum::<usize>(), 2);
+        assert!(o.maps_to_read(later).is_empty());
     }
 }

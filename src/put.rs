@@ -8,8 +8,7 @@ use crate::engine::{self, Adapter, Report};
 use crate::failure::{Failure, EXIT_FAILURE};
 use crate::ids::UuidPool;
 use crate::input::Framing;
-use crate::kinesis::NewStream;
-use crate::outbox::{Outbox, Settings, TargetSpec};
+use crate::outbox::{Outbox, Settings};
 use crate::partition::{KeyPicker, MAX_KEY_CHARS};
 use crate::protocol::FailureType;
 use crate::session::Session;
@@ -101,15 +100,11 @@ pub fn run(
     options.keys.validate()?;
     let kinesis = Arc::new(Session::open_for_pipeline(config)?.kinesis);
     let stream = options.stream.as_str();
-    let creation = Creation {
-        allowed: options.create,
-        shape: NewStream {
-            mode: config.stream_mode,
-            shards: config.shard_count,
-            max_record_size_kib: config.max_record_size_kib,
-        },
-        when_missing: ": create it, or pass --create (and --shards N)",
-    };
+    let creation = Creation::for_config(
+        config,
+        options.create,
+        ": create it, or pass --create (and --shards N)",
+    );
     // A missing stream is a failed run here, not a configuration error.
     let ready = ensure_stream(&kinesis, stream, creation, config.retry_timeout)
         .map_err(|f| f.with_exit_code(EXIT_FAILURE))?;
@@ -119,10 +114,10 @@ pub fn run(
             config.shard_count
         );
     }
-    let target = TargetSpec {
-        stream: options.stream.clone(),
-        limits: ready.limits,
-    };
+    if let Some(note) = ready.pacing_note(stream) {
+        eprintln!("destination-kinesis: {note}");
+    }
+    let target = ready.target_spec(stream);
     let mut settings = Settings::from_config(config);
     settings.keys_repeat = !matches!(options.keys, KeySource::Random);
     let outbox = Outbox::new(vec![target], settings);

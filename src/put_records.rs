@@ -107,28 +107,44 @@ impl Body {
         partition_key: &str,
         explicit_hash_key: Option<&str>,
     ) {
+        let start = self.open_entry(stream);
+        encode_entry(&mut self.bytes, data, partition_key, explicit_hash_key);
+        self.close_entry(start, data.len() + partition_key.len());
+    }
+
+    /// Adds an entry encoded earlier by `encode_entry`, of `payload` bytes
+    /// (data plus partition key).
+    pub fn push_encoded(&mut self, stream: &str, entry: &[u8], payload: usize) {
+        let start = self.open_entry(stream);
+        self.bytes.extend_from_slice(entry);
+        self.close_entry(start, payload);
+    }
+
+    /// Entry `i` as `encode_entry` writes it.
+    pub fn entry(&self, i: usize) -> &[u8] {
+        let span = self.spans[i];
+        &self.bytes[span.start..span.end]
+    }
+
+    /// Makes room for the next entry; returns where it starts.
+    fn open_entry(&mut self, stream: &str) -> usize {
         if self.bytes.is_empty() {
             body_start(&mut self.bytes, stream);
         } else {
             self.bytes.truncate(self.bytes.len() - BODY_END.len());
             self.bytes.push(b',');
         }
-        let start = self.bytes.len();
-        self.bytes.extend_from_slice(b"{\"Data\":\"");
-        base64_simd::STANDARD.encode_append(data, &mut self.bytes);
-        self.bytes.extend_from_slice(b"\",\"PartitionKey\":");
-        json_string(&mut self.bytes, partition_key);
-        if let Some(hash) = explicit_hash_key {
-            self.bytes.extend_from_slice(b",\"ExplicitHashKey\":");
-            json_string(&mut self.bytes, hash);
-        }
-        self.bytes.push(b'}');
+        self.bytes.len()
+    }
+
+    /// Notes the entry that starts at `start` and closes the body again.
+    fn close_entry(&mut self, start: usize, payload: usize) {
         self.spans.push(Span {
             start,
             end: self.bytes.len(),
         });
         self.bytes.extend_from_slice(BODY_END);
-        self.payload += data.len() + partition_key.len();
+        self.payload += payload;
     }
 
     /// The request for the entries at `indexes` (every entry when None): the
@@ -160,6 +176,25 @@ impl Body {
         scratch.extend_from_slice(BODY_END);
         scratch
     }
+}
+
+/// Appends one PutRecords entry: `{"Data":…,"PartitionKey":…}`, with
+/// `"ExplicitHashKey"` when given.
+pub fn encode_entry(
+    out: &mut Vec<u8>,
+    data: &[u8],
+    partition_key: &str,
+    explicit_hash_key: Option<&str>,
+) {
+    out.extend_from_slice(b"{\"Data\":\"");
+    base64_simd::STANDARD.encode_append(data, out);
+    out.extend_from_slice(b"\",\"PartitionKey\":");
+    json_string(out, partition_key);
+    if let Some(hash) = explicit_hash_key {
+        out.extend_from_slice(b",\"ExplicitHashKey\":");
+        json_string(out, hash);
+    }
+    out.push(b'}');
 }
 
 /// Writes the opening of a PutRecords body for `stream`.
@@ -268,6 +303,15 @@ mod tests {
         assert_eq!(v["Records"].as_array().unwrap().len(), 1);
         assert_eq!(v["StreamName"], "my-stream");
         assert_eq!(v["Records"][0]["PartitionKey"], "k\"2");
+        // An entry taken out of one body goes into another unchanged.
+        let moved = b.entry(1).to_vec();
+        let mut other = Body::default();
+        other.push_encoded("my-stream", &moved, 10);
+        assert_eq!(other.entry(0), b.entry(1));
+        assert_eq!(other.payload(), 10);
+        let v: Value =
+            serde_json::from_slice(other.request("my-stream", None, &mut scratch)).unwrap();
+        assert_eq!(v["Records"][0]["ExplicitHashKey"], "123");
         b.clear(0);
         assert!(b.is_empty() && b.payload() == 0 && b.byte_len() == 0);
         let v: Value = serde_json::from_slice(b.request("other", None, &mut scratch)).unwrap();

@@ -2,9 +2,9 @@
 //! the ones a partition key given with `--key` maps to (through resharding:
 //! every shard whose hash key range holds the key's hash, parents and children).
 
-use crate::aggregate::hash_of;
 use crate::kinesis::Shard;
 use crate::partition::MAX_KEY_CHARS;
+use crate::shards::hash_of;
 
 /// Longest shard ID Kinesis accepts.
 const MAX_SHARD_ID: usize = 128;

@@ -181,34 +181,43 @@ pub fn spec() -> Value {
                     "default": 200,
                     "order": 20
                 },
+                "shardRateLimit": {
+                    "title": "Shard Rate Limit (%)",
+                    "description": "Pace records to each shard at this share of its write limits (1,000 records/s and 1 MiB/s), lowered while shards throttle and raised again when they stop; 0 turns pacing off (throttled records are then resent with backoff).",
+                    "type": "integer",
+                    "minimum": 0,
+                    "maximum": 1000,
+                    "default": 100,
+                    "order": 21
+                },
                 "roleArn": {
                     "title": "Role ARN",
                     "description": "IAM role to assume with STS AssumeRole, e.g. to write to a stream in another account. The role is assumed with the access key above, or else with the credentials the AWS credential chain finds; its credentials are renewed before they expire. Empty: no role is assumed.",
                     "type": "string",
                     "pattern": "^(arn:aws(-[a-z-]+)?:iam::[0-9]{12}:role/[A-Za-z0-9_+=,.@/-]+)?$",
                     "examples": ["arn:aws:iam::123456789012:role/airbyte-kinesis-writer"],
-                    "order": 21
+                    "order": 22
                 },
                 "externalId": {
                     "title": "External ID",
                     "description": "External ID the role's trust policy asks for (its sts:ExternalId condition). Only with Role ARN.",
                     "type": "string",
                     "airbyte_secret": true,
-                    "order": 22
+                    "order": 23
                 },
                 "roleSessionName": {
                     "title": "Role Session Name",
                     "description": "Session name of the assumed role, shown in CloudTrail: 2 to 64 letters, digits or _+=,.@-. Empty means destination-kinesis-<unix time>. Only with Role ARN.",
                     "type": "string",
                     "pattern": "^([A-Za-z0-9_+=,.@-]{2,64})?$",
-                    "order": 23
+                    "order": 24
                 },
                 "stsEndpoint": {
                     "title": "STS Endpoint",
                     "description": "STS endpoint URL for assuming roles. Empty means AWS_ENDPOINT_URL_STS, then AWS_ENDPOINT_URL, then https://sts.<region>.amazonaws.com.",
                     "type": "string",
                     "examples": ["https://sts.eu-west-1.amazonaws.com"],
-                    "order": 24
+                    "order": 25
                 }
             }
         }

@@ -1,11 +1,14 @@
 //! Stream setup: making sure a Kinesis stream exists and is writable before
 //! the first record, creating it when allowed.
 
+use crate::config::Config;
 use crate::failure::Failure;
 use crate::kinesis::{Kinesis, NewStream, StreamStatus, StreamSummary};
+use crate::outbox::TargetSpec;
 use crate::protocol::FailureType;
 use crate::put_records::Limits;
 use crate::retry::{first_contact, is_refused, Backoff};
+use crate::shards::ShardMap;
 use crate::timespec::show;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Mutex, PoisonError};
@@ -19,12 +22,18 @@ const POLL: Duration = Duration::from_millis(500);
 const SETUP_THREADS: usize = 4;
 
 /// A stream ready to be written, as set-up found it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Ready {
     /// Whether this program created it.
     pub created: bool,
     /// What its PutRecords calls may carry.
     pub limits: Limits,
+    /// Whether it is in on-demand mode.
+    pub on_demand: bool,
+    /// Its open shards, when they were asked for and could be listed.
+    pub shards: Option<ShardMap>,
+    /// Why its shards could not be listed, when they were asked for.
+    pub shards_unknown: Option<String>,
 }
 
 /// How a missing stream is handled.
@@ -37,6 +46,49 @@ pub struct Creation {
     /// What follows "stream `x` does not exist" when creation is not allowed:
     /// how this command's user allows it.
     pub when_missing: &'static str,
+    /// Whether the stream's shards are listed once it is ready (for pacing
+    /// and aggregation by shard).
+    pub list_shards: bool,
+}
+
+impl Creation {
+    /// Creation as `config` shapes streams, when `allowed`; shards are listed
+    /// when the config paces by shard or aggregates.
+    pub fn for_config(config: &Config, allowed: bool, when_missing: &'static str) -> Creation {
+        Creation {
+            allowed,
+            shape: NewStream {
+                mode: config.stream_mode,
+                shards: config.shard_count,
+                max_record_size_kib: config.max_record_size_kib,
+            },
+            when_missing,
+            list_shards: config.shard_rate_limit > 0 || config.aggregation,
+        }
+    }
+}
+
+impl Ready {
+    /// What the outbox needs to know of the stream, named `stream`.
+    pub fn target_spec(&self, stream: &str) -> TargetSpec {
+        TargetSpec {
+            stream: stream.to_string(),
+            limits: self.limits,
+            map: self.shards.clone(),
+            on_demand: self.on_demand,
+        }
+    }
+
+    /// Why the stream's records are paced by what it accepts alone, when its
+    /// shards could not be listed.
+    pub fn pacing_note(&self, stream: &str) -> Option<String> {
+        self.shards_unknown.as_ref().map(|why| {
+            format!(
+                "cannot list the shards of Kinesis stream `{stream}` ({why}): records to it are paced and \
+                 aggregated without knowing its shards; allow kinesis:ListShards for pacing per shard"
+            )
+        })
+    }
 }
 
 /// Waits until `stream` is ACTIVE or UPDATING, creating it first when it is
@@ -124,10 +176,21 @@ fn ensure_one(
     loop {
         let wait = match answer {
             Ok(Some(summary)) if summary.status().is_writable() => {
+                let (shards, shards_unknown) = if creation.list_shards {
+                    match read_shard_map(kinesis, stream) {
+                        Ok(map) => (Some(map), None),
+                        Err(why) => (None, Some(why)),
+                    }
+                } else {
+                    (None, None)
+                };
                 return Ok(Ready {
                     created,
                     limits: limits_of(&summary),
-                })
+                    on_demand: summary.mode() == Some("ON_DEMAND"),
+                    shards,
+                    shards_unknown,
+                });
             }
             Ok(Some(summary)) if summary.status() == StreamStatus::Deleting => {
                 return Err(Failure::new(
@@ -173,6 +236,14 @@ fn ensure_one(
         std::thread::sleep(wait);
         answer = kinesis.describe_stream(stream);
     }
+}
+
+/// The stream's open shards as a map; why not, when they cannot be listed
+/// or their ranges do not make a map.
+pub fn read_shard_map(kinesis: &Kinesis, stream: &str) -> Result<ShardMap, String> {
+    let listed = kinesis.list_shards(stream).map_err(|e| e.to_string())?;
+    ShardMap::from_listed(&listed)
+        .ok_or_else(|| "its open shards' hash key ranges do not cover every key once".to_string())
 }
 
 /// What the stream's PutRecords calls may carry, from its summary.

@@ -11,8 +11,7 @@ use crate::envelope::{Envelope, Fields};
 use crate::failure::Failure;
 use crate::ids::UuidPool;
 use crate::input::Framing;
-use crate::kinesis::NewStream;
-use crate::outbox::{Outbox, Oversize, Settings, TargetSpec};
+use crate::outbox::{Outbox, Oversize, Settings};
 use crate::partition::KeyPicker;
 use crate::protocol::{parse_line, Emitter, FailureType, Message, Record, StateScope};
 use crate::session::Session;
@@ -94,15 +93,11 @@ pub fn run(
     {
         out.log("WARN", &note)?;
     }
-    let creation = Creation {
-        allowed: config.create_streams,
-        shape: NewStream {
-            mode: config.stream_mode,
-            shards: config.shard_count,
-            max_record_size_kib: config.max_record_size_kib,
-        },
-        when_missing: " and `createStreams` is false: create it, or set `createStreams` to true",
-    };
+    let creation = Creation::for_config(
+        config,
+        config.create_streams,
+        " and `createStreams` is false: create it, or set `createStreams` to true",
+    );
     let names: Vec<&str> = plan.names.iter().map(String::as_str).collect();
     let ready = ensure_streams(&kinesis, &names, creation, config.retry_timeout)?;
     out.log(
@@ -119,11 +114,13 @@ pub fn run(
         .names
         .iter()
         .zip(&ready)
-        .map(|(name, r)| TargetSpec {
-            stream: name.clone(),
-            limits: r.limits,
-        })
+        .map(|(name, r)| r.target_spec(name))
         .collect();
+    for (name, r) in plan.names.iter().zip(&ready) {
+        if let Some(note) = r.pacing_note(name) {
+            out.log("WARN", &note)?;
+        }
+    }
     let outbox = Outbox::new(specs, Settings::from_config(config));
     let mut writer = Writer {
         config,

@@ -31,9 +31,11 @@ fn hash_ranges(kl: &KinesisLocal, stream: &str) -> HashMap<String, (u128, u128)>
 }
 
 /// The user records of an aggregated Kinesis record read from `shard`, after
-/// checking its framing and MD5 trailer here, independently of `deaggregate`,
-/// and that the KCL keeps every one: a user record whose hash key (explicit, else
-/// the MD5 of its partition key) is outside the shard's range is dropped.
+/// checking its framing and MD5 trailer here, independently of `deaggregate`;
+/// that the KCL keeps every one (a user record whose hash key, explicit else
+/// the MD5 of its partition key, is outside the shard's range is dropped);
+/// and that every user record's own partition key maps to this shard, as if
+/// it had been sent alone.
 fn unpack(
     ranges: &HashMap<String, (u128, u128)>,
     (shard, r): &(String, ReadRecord),
@@ -56,6 +58,12 @@ fn unpack(
         assert!(
             (low..=high).contains(&hash),
             "record keyed {} is outside {shard}: the KCL would drop it",
+            u.partition_key
+        );
+        let own = u128::from_be_bytes(Md5::digest(u.partition_key.as_bytes()).into());
+        assert!(
+            (low..=high).contains(&own),
+            "record keyed {} landed on {shard}, not on the shard its key maps to",
             u.partition_key
         );
     }
@@ -106,25 +114,43 @@ fn fixtures_come_back_exactly_from_aggregates() {
             .collect();
         let name = destination_kinesis::naming::java_stream_name(ns, stream);
         let landed = kl.read_stream(&name);
-        assert_eq!(
-            landed.len(),
-            1,
-            "one aggregate for the few records of {name}"
+        let ranges = hash_ranges(&kl, &name);
+        assert!(
+            (1..=ranges.len()).contains(&landed.len()),
+            "at most one aggregate per shard for the few records of {name}"
         );
-        let users = unpack(&hash_ranges(&kl, &name), &landed[0]);
-        let got: Vec<String> = users
-            .iter()
-            .map(|u| {
-                let (data, id) = envelope_fields(&u.data);
-                assert_eq!(
-                    u.partition_key, id,
-                    "each record keeps its ab_id as its key"
-                );
-                legacy_emitted_at(&u.data);
-                data
-            })
-            .collect();
-        assert_eq!(got, want, "{name}: byte for byte, in input order");
+        let mut got: Vec<String> = Vec::new();
+        for record in &landed {
+            let data: Vec<String> = unpack(&ranges, record)
+                .iter()
+                .map(|u| {
+                    let (data, id) = envelope_fields(&u.data);
+                    assert_eq!(
+                        u.partition_key, id,
+                        "each record keeps its ab_id as its key"
+                    );
+                    legacy_emitted_at(&u.data);
+                    data
+                })
+                .collect();
+            let positions: Vec<usize> = data
+                .iter()
+                .map(|d| {
+                    want.iter()
+                        .position(|w| w == d)
+                        .expect("a record of the input")
+                })
+                .collect();
+            assert!(
+                positions.windows(2).all(|w| w[0] < w[1]),
+                "{name}: in input order within an aggregate"
+            );
+            got.extend(data);
+        }
+        got.sort();
+        let mut want = want;
+        want.sort();
+        assert_eq!(got, want, "{name}: byte for byte");
     }
 }
 
@@ -142,14 +168,28 @@ fn keys_from_data_are_kept_per_record() {
         input.push_str(&record_line(None, "orders", &data, i));
     }
     input.push_str(&state_line(1));
-    let config = kl.config(json!({"aggregation": true, "partitionKey": "/customer"}));
+    // Four shards: aggregates are filled per shard, so each record stays on
+    // the shard its own key maps to (`unpack` checks it).
+    let config =
+        kl.config(json!({"aggregation": true, "partitionKey": "/customer", "shardCount": 4}));
     let run = run_write(&config, &catalog(&[(None, "orders")]), input.as_bytes());
     assert_eq!(run.code, 0, "{run:?}");
     assert_eq!(run.states().len(), 1);
     let landed = kl.read_stream("_orders");
-    assert_eq!(landed.len(), 1);
-    let users = unpack(&hash_ranges(&kl, "_orders"), &landed[0]);
+    let ranges = hash_ranges(&kl, "_orders");
+    assert!(
+        landed.len() > 1 && landed.len() <= 4,
+        "{} aggregates",
+        landed.len()
+    );
+    let mut users: Vec<UserRecord> = landed.iter().flat_map(|r| unpack(&ranges, r)).collect();
     assert_eq!(users.len(), 30);
+    users.sort_by_key(|u| {
+        let (data, _) = envelope_fields(&u.data);
+        serde_json::from_str::<Value>(&data).unwrap()["i"]
+            .as_u64()
+            .unwrap()
+    });
     for (i, u) in users.iter().enumerate() {
         let (data, id) = envelope_fields(&u.data);
         let data: Value = serde_json::from_str(&data).unwrap();

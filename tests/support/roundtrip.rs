@@ -6,7 +6,7 @@
 #![allow(dead_code)]
 
 use base64::Engine;
-use destination_kinesis::batch::{Batch, TargetId};
+use destination_kinesis::batch::{Batch, EntryMeta, TargetId};
 use destination_kinesis::config::{DataFormat, RecordFormat};
 use destination_kinesis::envelope::{Envelope, Fields};
 use destination_kinesis::protocol::{parse_line, state_message, Message, ParseError, StateStats};
@@ -171,7 +171,12 @@ fn check_record(line: &[u8], namespace: Option<&str>, stream: &str, data: &str, 
                 "object data not verbatim: {}",
                 show(line)
             );
-            batch.push(&out, stream, None, 1);
+            batch.push(
+                &out,
+                stream,
+                None,
+                EntryMeta::one(0, out.len() + stream.len(), 0, None),
+            );
             envelopes.push((out, stream.to_string()));
             continue;
         }
@@ -229,7 +234,12 @@ fn check_record(line: &[u8], namespace: Option<&str>, stream: &str, data: &str, 
         }
         // Partition keys with JSON-special characters survive too.
         let key = stream;
-        batch.push(&out, key, None, 1);
+        batch.push(
+            &out,
+            key,
+            None,
+            EntryMeta::one(0, out.len() + key.len(), 0, None),
+        );
         envelopes.push((out, key.to_string()));
     }
     let mut scratch = Vec::new();

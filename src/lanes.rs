@@ -1,0 +1,351 @@
+//! A stream's lanes: one per shard of its shard map. A lane holds the
+//! records meant for its shard that wait for the shard's allowance (in input
+//! order), and the KPL aggregate being filled for that shard, so that every
+//! user record of an aggregate belongs to the shard the aggregate lands on.
+
+use crate::aggregate::Aggregator;
+use crate::batch::EntryMeta;
+use crate::rate::{Allowance, Rate};
+use crate::shards::{hash_of, parse_hash_key, ShardMap};
+use std::collections::VecDeque;
+use std::time::Instant;
+
+/// How the entries of a stream are paced.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Pace {
+    /// Not at all: every entry goes at once (throttled ones are resent with backoff).
+    Off,
+    /// At most this rate per shard, lowered while shards throttle.
+    PerShard(Rate),
+    /// By what the shards accept alone (on-demand streams, whose shards may
+    /// be added at any time, or streams whose shards are not known).
+    Adaptive,
+}
+
+/// An entry waiting for its shard's allowance, in the wire format.
+#[derive(Debug, Clone)]
+pub struct Waiting {
+    /// The entry as `put_records::encode_entry` wrote it.
+    pub entry: Vec<u8>,
+    /// What the batch must know of it.
+    pub meta: EntryMeta,
+    /// Its key's hash under keepKeyOrder (0 otherwise).
+    pub key_hash: u64,
+}
+
+/// One shard's lane.
+#[derive(Debug)]
+pub struct Lane {
+    /// Entries waiting for the allowance, oldest first.
+    pub queue: VecDeque<Waiting>,
+    /// The aggregate being filled for this shard (boxed: most lanes of a
+    /// large catalog never need one).
+    pub aggregate: Option<Box<Aggregator>>,
+    /// The number of the aggregate's first record, and its hash.
+    pub aggregate_first: (u64, Option<u128>),
+    /// Counts the aggregates this lane filled, so that a deadline of an
+    /// aggregate closed early is told apart from the current one's.
+    pub aggregate_generation: u64,
+    /// How much the shard may take now; None when not paced.
+    pub allowance: Option<Allowance>,
+}
+
+impl Lane {
+    fn new(pace: Pace, now: Instant) -> Lane {
+        let allowance = match pace {
+            Pace::Off => None,
+            Pace::PerShard(rate) => Some(Allowance::new(Some(rate), now)),
+            Pace::Adaptive => Some(Allowance::new(None, now)),
+        };
+        Lane {
+            queue: VecDeque::new(),
+            aggregate: None,
+            aggregate_first: (0, None),
+            aggregate_generation: 0,
+            allowance,
+        }
+    }
+
+    /// Takes the allowance for one entry of `payload` bytes, if there is room now.
+    pub fn try_take(&mut self, now: Instant, payload: usize) -> bool {
+        self.allowance
+            .as_mut()
+            .is_none_or(|a| a.try_take(now, 1.0, payload as f64))
+    }
+
+    /// When the oldest waiting entry could go.
+    pub fn ready_at(&self, now: Instant) -> Option<Instant> {
+        let front = self.queue.front()?;
+        Some(
+            self.allowance
+                .as_ref()
+                .map_or(now, |a| a.ready_at(now, 1.0, f64::from(front.meta.payload))),
+        )
+    }
+}
+
+/// A stream's lanes, for one shard map.
+#[derive(Debug)]
+pub struct Lanes {
+    map: ShardMap,
+    /// Counts the maps this stream had, so that lanes named by an older map
+    /// are not taken for lanes of this one.
+    generation: u64,
+    lanes: Vec<Lane>,
+    pace: Pace,
+    /// Entries waiting in all lanes, and their bytes.
+    queued: usize,
+    queued_bytes: usize,
+    /// The lane a release starts at, so that each gets its turn at a batch's room.
+    next: usize,
+}
+
+impl Lanes {
+    /// Lanes for `map`, paced as `pace` says.
+    pub fn new(map: ShardMap, pace: Pace, now: Instant) -> Lanes {
+        let lanes = (0..map.len()).map(|_| Lane::new(pace, now)).collect();
+        Lanes {
+            map,
+            generation: 0,
+            lanes,
+            pace,
+            queued: 0,
+            queued_bytes: 0,
+            next: 0,
+        }
+    }
+
+    /// The shard map in use.
+    pub fn map(&self) -> &ShardMap {
+        &self.map
+    }
+
+    /// Which shard map the lanes follow.
+    pub fn generation(&self) -> u64 {
+        self.generation
+    }
+
+    /// The lane (and, when it took working out, the hash) of a record with
+    /// this partition key or explicit hash key. One lane needs no hash.
+    pub fn route(&self, key: &str, explicit_hash_key: Option<&str>) -> (u32, Option<u128>) {
+        if self.lanes.len() <= 1 {
+            return (0, None);
+        }
+        let hash = explicit_hash_key
+            .and_then(parse_hash_key)
+            .unwrap_or_else(|| hash_of(key));
+        (self.map.index_of(hash) as u32, Some(hash))
+    }
+
+    /// Lane `i`.
+    pub fn lane(&mut self, i: u32) -> &mut Lane {
+        &mut self.lanes[i as usize]
+    }
+
+    /// Number of lanes.
+    pub fn len(&self) -> usize {
+        self.lanes.len()
+    }
+
+    /// Whether there are no lanes (never: a map has at least one shard).
+    pub fn is_empty(&self) -> bool {
+        self.lanes.is_empty()
+    }
+
+    /// Whether entries are paced at all.
+    pub fn paced(&self) -> bool {
+        self.pace != Pace::Off
+    }
+
+    /// Entries waiting in all lanes.
+    pub fn queued(&self) -> usize {
+        self.queued
+    }
+
+    /// Bytes waiting in all lanes.
+    pub fn queued_bytes(&self) -> usize {
+        self.queued_bytes
+    }
+
+    /// Queues an entry at the back of lane `i` (it waits behind the others).
+    pub fn queue_back(&mut self, i: u32, w: Waiting) {
+        self.queued += 1;
+        self.queued_bytes += w.entry.len();
+        self.lanes[i as usize].queue.push_back(w);
+    }
+
+    /// Queues an entry at the front of lane `i` (an entry sent before, older
+    /// than those waiting).
+    pub fn queue_front(&mut self, i: u32, w: Waiting) {
+        self.queued += 1;
+        self.queued_bytes += w.entry.len();
+        self.lanes[i as usize].queue.push_front(w);
+    }
+
+    /// Takes the oldest entry of lane `i`.
+    pub fn pop(&mut self, i: u32) -> Option<Waiting> {
+        let w = self.lanes[i as usize].queue.pop_front()?;
+        self.queued -= 1;
+        self.queued_bytes -= w.entry.len();
+        Some(w)
+    }
+
+    /// The lane order for the next release: each lane in turn goes first.
+    pub fn release_order(&mut self) -> impl Iterator<Item = u32> {
+        let n = self.lanes.len();
+        let start = self.next % n.max(1);
+        self.next = self.next.wrapping_add(1);
+        (0..n).map(move |k| ((start + k) % n) as u32)
+    }
+
+    /// When the next waiting entry of any lane could go.
+    pub fn next_release(&self, now: Instant) -> Option<Instant> {
+        self.lanes.iter().filter_map(|l| l.ready_at(now)).min()
+    }
+
+    /// Takes the lanes over to a new map: the waiting entries are handed
+    /// back (to be routed again), the aggregates must have been closed.
+    pub fn remap(&mut self, map: ShardMap, now: Instant) -> Vec<Waiting> {
+        let waiting: Vec<Waiting> = self
+            .lanes
+            .iter_mut()
+            .flat_map(|l| l.queue.drain(..))
+            .collect();
+        self.queued = 0;
+        self.queued_bytes = 0;
+        self.lanes = (0..map.len()).map(|_| Lane::new(self.pace, now)).collect();
+        self.map = map;
+        self.generation += 1;
+        waiting
+    }
+
+    /// The lane an entry routed by another map goes to now. An entry whose
+    /// hash was not worked out (its map had one shard) gets it from the key
+    /// it carries: maps change rarely, so this is rare.
+    pub fn reroute(&self, entry: &[u8], meta: &mut EntryMeta) -> u32 {
+        if self.lanes.len() <= 1 {
+            return 0;
+        }
+        if meta.hash.is_none() {
+            meta.hash = hash_of_entry(entry);
+        }
+        meta.hash.map_or(0, |hash| self.map.index_of(hash) as u32)
+    }
+}
+
+/// The hash key of an entry in the wire format: its explicit hash key, or
+/// its partition key's hash.
+fn hash_of_entry(entry: &[u8]) -> Option<u128> {
+    #[derive(serde::Deserialize)]
+    #[serde(rename_all = "PascalCase")]
+    struct Keys {
+        partition_key: String,
+        explicit_hash_key: Option<String>,
+    }
+    let keys: Keys = serde_json::from_slice(entry).ok()?;
+    Some(
+        keys.explicit_hash_key
+            .as_deref()
+            .and_then(parse_hash_key)
+            .unwrap_or_else(|| hash_of(&keys.partition_key)),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kinesis::{HashKeyRange, Shard};
+
+    fn two_shards() -> ShardMap {
+        let half = u128::MAX / 2;
+        let shard = |id: &str, start: u128, end: u128| Shard {
+            shard_id: id.into(),
+            parent_shard_id: None,
+            adjacent_parent_shard_id: None,
+            sequence_number_range: None,
+            hash_key_range: Some(HashKeyRange {
+                starting_hash_key: start.to_string(),
+                ending_hash_key: end.to_string(),
+            }),
+        };
+        ShardMap::from_listed(&[shard("a", 0, half), shard("b", half + 1, u128::MAX)]).unwrap()
+    }
+
+    fn waiting(record: u64, hash: Option<u128>) -> Waiting {
+        Waiting {
+            entry: b"{}".to_vec(),
+            meta: EntryMeta::one(record, 2, 0, hash),
+            key_hash: 0,
+        }
+    }
+
+    #[test]
+    fn routes_by_key_or_explicit_hash() {
+        let now = Instant::now();
+        let lanes = Lanes::new(two_shards(), Pace::Off, now);
+        let (lane, hash) = lanes.route("k1", None);
+        assert_eq!(hash, Some(hash_of("k1")));
+        assert_eq!(lane, u32::from(hash_of("k1") > u128::MAX / 2));
+        assert_eq!(lanes.route("any", Some("0")).0, 0);
+        assert_eq!(lanes.route("any", Some(&u128::MAX.to_string())).0, 1);
+        let one = Lanes::new(ShardMap::whole(), Pace::Off, now);
+        assert_eq!(
+            one.route("k1", None),
+            (0, None),
+            "one lane: no hash worked out"
+        );
+    }
+
+    #[test]
+    fn queues_in_order_and_remaps() {
+        let now = Instant::now();
+        let mut lanes = Lanes::new(ShardMap::whole(), Pace::PerShard(Rate::shard(1.0)), now);
+        lanes.queue_back(0, waiting(2, Some(u128::MAX)));
+        lanes.queue_front(0, waiting(1, Some(0)));
+        lanes.queue_back(0, waiting(3, None));
+        assert_eq!((lanes.queued(), lanes.queued_bytes()), (3, 6));
+        assert_eq!(lanes.pop(0).unwrap().meta.record, 1);
+        let back = lanes.remap(two_shards(), now);
+        assert_eq!(lanes.generation(), 1);
+        assert_eq!(lanes.len(), 2);
+        assert_eq!(lanes.queued(), 0);
+        let routed: Vec<u32> = back
+            .into_iter()
+            .map(|mut w| lanes.reroute(&w.entry, &mut w.meta))
+            .collect();
+        assert_eq!(
+            routed,
+            [1, 0],
+            "by hash; an entry that cannot be read to the first lane"
+        );
+        let entry = br#"{"Data":"eA==","PartitionKey":"k1"}"#;
+        let mut meta = EntryMeta::one(1, 3, 0, None);
+        assert_eq!(
+            lanes.reroute(entry, &mut meta),
+            u32::from(hash_of("k1") > u128::MAX / 2)
+        );
+        assert_eq!(
+            meta.hash,
+            Some(hash_of("k1")),
+            "worked out from the key it carries"
+        );
+    }
+
+    #[test]
+    fn paced_lanes_wait_for_their_allowance() {
+        let now = Instant::now();
+        let mut lanes = Lanes::new(ShardMap::whole(), Pace::PerShard(Rate::shard(0.001)), now);
+        let lane = lanes.lane(0);
+        assert!(lane.try_take(now, 10), "a full bucket: one record");
+        assert!(!lane.try_take(now, 10));
+        lanes.queue_back(0, waiting(1, None));
+        let at = lanes.next_release(now).unwrap();
+        assert!(
+            at > now + std::time::Duration::from_millis(900),
+            "1 record a second"
+        );
+        let mut off = Lanes::new(ShardMap::whole(), Pace::Off, now);
+        assert!((0..10_000).all(|_| off.lane(0).try_take(now, 1000)));
+        assert!(!off.paced());
+    }
+}

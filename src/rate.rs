@@ -1,0 +1,330 @@
+//! Pacing per shard: how many records and bytes may go to one shard now.
+//! Token buckets refill at the shard's write limits (times the configured
+//! share); throttling the limits did not predict (another producer, a wrong
+//! map) lowers the rate, and time without throttling raises it again
+//! (additive increase, multiplicative decrease).
+
+use std::time::{Duration, Instant};
+
+/// Records a second one shard takes.
+pub const SHARD_RECORDS_PER_S: f64 = 1000.0;
+/// Bytes (data plus partition key) a second one shard takes.
+pub const SHARD_BYTES_PER_S: f64 = 1024.0 * 1024.0;
+
+/// A bucket holds this long of its rate: Kinesis lets a shard take a short
+/// burst, and a batch gathered over the linger time goes out at once.
+const BURST: Duration = Duration::from_secs(1);
+/// A throttle cuts the rate to this share of itself...
+const DECREASE: f64 = 0.8;
+/// ...at most once in this window, since one call brings many refusals that
+/// all tell the same thing.
+const CUT_WINDOW: Duration = Duration::from_millis(500);
+/// After a throttle, the rate climbs back this share of its ceiling a second.
+const INCREASE_PER_S: f64 = 0.04;
+/// The rate never falls below this share of its ceiling.
+const FLOOR: f64 = 0.02;
+/// Without a ceiling (pacing by adaptation alone), a throttle sets the rate
+/// to what was sent in about this long before it.
+const OBSERVED: Duration = Duration::from_secs(1);
+
+/// Records and bytes a second.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Rate {
+    /// Records a second.
+    pub records: f64,
+    /// Bytes a second.
+    pub bytes: f64,
+}
+
+impl Rate {
+    /// A shard's write limits times `share` (1.0: the limits themselves).
+    pub fn shard(share: f64) -> Rate {
+        Rate {
+            records: SHARD_RECORDS_PER_S * share,
+            bytes: SHARD_BYTES_PER_S * share,
+        }
+    }
+
+    fn scaled(self, by: f64) -> Rate {
+        Rate {
+            records: self.records * by,
+            bytes: self.bytes * by,
+        }
+    }
+}
+
+/// One shard's allowance.
+#[derive(Debug, Clone)]
+pub struct Allowance {
+    /// The rate it climbs back to; None when only adaptation paces (the
+    /// shard's limits are not known to hold, as in on-demand streams).
+    ceiling: Option<Rate>,
+    /// The rate now; None: no limit (adaptation alone, nothing throttled yet).
+    rate: Option<Rate>,
+    records: f64,
+    bytes: f64,
+    refilled: Instant,
+    last_cut: Option<Instant>,
+    /// What was taken since `window_start`, to learn a rate from when there
+    /// is no ceiling.
+    taken: Rate,
+    window_start: Instant,
+    /// What was taken in the last full window.
+    last_window: Rate,
+}
+
+impl Allowance {
+    /// An allowance that keeps to `ceiling` (a shard's limits times the
+    /// configured share), or paces by adaptation alone when None.
+    pub fn new(ceiling: Option<Rate>, now: Instant) -> Allowance {
+        let full = ceiling.map_or(
+            Rate {
+                records: 0.0,
+                bytes: 0.0,
+            },
+            |c| c.scaled(BURST.as_secs_f64()),
+        );
+        Allowance {
+            ceiling,
+            rate: ceiling,
+            records: full.records,
+            bytes: full.bytes,
+            refilled: now,
+            last_cut: None,
+            taken: Rate {
+                records: 0.0,
+                bytes: 0.0,
+            },
+            window_start: now,
+            last_window: Rate {
+                records: 0.0,
+                bytes: 0.0,
+            },
+        }
+    }
+
+    /// The rate now, if limited.
+    pub fn rate(&self) -> Option<Rate> {
+        self.rate
+    }
+
+    /// Takes one entry of `records` Kinesis records and `bytes` bytes if the
+    /// allowance has room for it now. An entry larger than a full bucket
+    /// still goes once the bucket is full, leaving it in debt, as a shard
+    /// takes a large record out of its burst capacity.
+    pub fn try_take(&mut self, now: Instant, records: f64, bytes: f64) -> bool {
+        self.refill(now);
+        self.note_taken(now, records, bytes);
+        let Some(rate) = self.rate else {
+            return true;
+        };
+        let burst = BURST.as_secs_f64();
+        let fits = self.records >= records.min(rate.records * burst)
+            && self.bytes >= bytes.min(rate.bytes * burst);
+        if !fits {
+            self.untake(records, bytes);
+            return false;
+        }
+        self.records -= records;
+        self.bytes -= bytes;
+        true
+    }
+
+    /// When an entry of `records` and `bytes` could be taken, at the rate now.
+    pub fn ready_at(&self, now: Instant, records: f64, bytes: f64) -> Instant {
+        let Some(rate) = self.rate else {
+            return now;
+        };
+        let burst = BURST.as_secs_f64();
+        let wait = |have: f64, need: f64, per_s: f64| {
+            let short = need.min(per_s * burst) - have;
+            if short <= 0.0 || per_s <= 0.0 {
+                0.0
+            } else {
+                short / per_s
+            }
+        };
+        let secs =
+            wait(self.records, records, rate.records).max(wait(self.bytes, bytes, rate.bytes));
+        // A millisecond more, so that the wait never ends a hair too early.
+        self.refilled + Duration::from_secs_f64(secs) + Duration::from_millis(1)
+    }
+
+    /// The shard refused entries for throughput: the rate goes down.
+    pub fn throttled(&mut self, now: Instant) {
+        if self
+            .last_cut
+            .is_some_and(|at| now.duration_since(at) < CUT_WINDOW)
+        {
+            return;
+        }
+        self.refill(now);
+        self.last_cut = Some(now);
+        let current = self.rate.unwrap_or_else(|| self.sent_rate(now));
+        let floor = self.ceiling.map_or(
+            Rate {
+                records: 1.0,
+                bytes: 1024.0,
+            },
+            |c| c.scaled(FLOOR),
+        );
+        self.rate = Some(Rate {
+            records: (current.records * DECREASE).max(floor.records),
+            bytes: (current.bytes * DECREASE).max(floor.bytes),
+        });
+        // What the bucket held was what the shard just refused.
+        self.records = self.records.min(0.0);
+        self.bytes = self.bytes.min(0.0);
+    }
+
+    /// Adds what time earned since the last refill, and lets the rate climb.
+    fn refill(&mut self, now: Instant) {
+        let elapsed = now.saturating_duration_since(self.refilled).as_secs_f64();
+        if elapsed <= 0.0 {
+            return;
+        }
+        self.refilled = now;
+        let Some(rate) = self.rate else {
+            return;
+        };
+        let burst = BURST.as_secs_f64();
+        self.records = (self.records + rate.records * elapsed).min(rate.records * burst);
+        self.bytes = (self.bytes + rate.bytes * elapsed).min(rate.bytes * burst);
+        let calm = self
+            .last_cut
+            .is_none_or(|at| now.duration_since(at) >= CUT_WINDOW);
+        if !calm {
+            return;
+        }
+        self.rate = match self.ceiling {
+            Some(ceiling) => Some(Rate {
+                records: (rate.records + ceiling.records * INCREASE_PER_S * elapsed)
+                    .min(ceiling.records),
+                bytes: (rate.bytes + ceiling.bytes * INCREASE_PER_S * elapsed).min(ceiling.bytes),
+            }),
+            // Without a ceiling the rate grows by a share of itself, and the
+            // limit is dropped once it is well above what is being sent.
+            None => {
+                let grown = rate.scaled(1.0 + INCREASE_PER_S * 2.0 * elapsed);
+                let sent = self.sent_rate(now);
+                (grown.records <= sent.records * 4.0 + 10.0).then_some(grown)
+            }
+        };
+    }
+
+    fn note_taken(&mut self, now: Instant, records: f64, bytes: f64) {
+        if now.duration_since(self.window_start) >= OBSERVED {
+            self.last_window = self.taken;
+            self.taken = Rate {
+                records: 0.0,
+                bytes: 0.0,
+            };
+            self.window_start = now;
+        }
+        self.taken.records += records;
+        self.taken.bytes += bytes;
+    }
+
+    fn untake(&mut self, records: f64, bytes: f64) {
+        self.taken.records -= records;
+        self.taken.bytes -= bytes;
+    }
+
+    /// About what was sent a second lately.
+    fn sent_rate(&self, now: Instant) -> Rate {
+        let this_window = now.duration_since(self.window_start).as_secs_f64();
+        let secs = OBSERVED.as_secs_f64() + this_window;
+        Rate {
+            records: ((self.last_window.records + self.taken.records) / secs).max(1.0),
+            bytes: ((self.last_window.bytes + self.taken.bytes) / secs).max(1024.0),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ms(n: u64) -> Duration {
+        Duration::from_millis(n)
+    }
+
+    #[test]
+    fn keeps_to_the_shard_limits() {
+        let t0 = Instant::now();
+        let mut a = Allowance::new(Some(Rate::shard(1.0)), t0);
+        // A full bucket: one second's worth at once, then no more.
+        let taken = (0..1500).filter(|_| a.try_take(t0, 1.0, 100.0)).count();
+        assert_eq!(taken, 1000);
+        // Half a second later, half a second's worth.
+        let taken = (0..1000)
+            .filter(|_| a.try_take(t0 + ms(500), 1.0, 100.0))
+            .count();
+        assert_eq!(taken, 500);
+        let ready = a.ready_at(t0 + ms(500), 1.0, 100.0);
+        assert!(
+            ready > t0 + ms(500) && ready <= t0 + ms(503),
+            "{:?}",
+            ready - t0
+        );
+    }
+
+    #[test]
+    fn bytes_bind_too_and_large_records_go_out_of_a_full_bucket() {
+        let t0 = Instant::now();
+        let mut a = Allowance::new(Some(Rate::shard(1.0)), t0);
+        assert!(
+            a.try_take(t0, 1.0, 3.0 * SHARD_BYTES_PER_S),
+            "3 MiB out of a full bucket"
+        );
+        assert!(
+            !a.try_take(t0 + ms(1000), 1.0, 10.0),
+            "in debt for two more seconds"
+        );
+        assert!(a.try_take(t0 + ms(3100), 1.0, 10.0));
+    }
+
+    #[test]
+    fn throttling_lowers_the_rate_and_calm_raises_it() {
+        let t0 = Instant::now();
+        let mut a = Allowance::new(Some(Rate::shard(1.0)), t0);
+        a.throttled(t0);
+        a.throttled(t0 + ms(100)); // same window: one cut
+        let cut = a.rate().unwrap().records;
+        assert!((cut - 800.0).abs() < 1e-6, "{cut}");
+        a.throttled(t0 + ms(600));
+        // 800 climbed by 4% of 1,000 a second for 0.6 s, then cut by a fifth.
+        let second = a.rate().unwrap().records;
+        assert!((second - 824.0 * 0.8).abs() < 1e-6, "{second}");
+        // Calm for 5 s: +4% of 1,000 a second.
+        assert!(a.try_take(t0 + ms(5600), 1.0, 1.0));
+        assert!(
+            (a.rate().unwrap().records - (second + 200.0)).abs() < 1.0,
+            "{:?}",
+            a.rate()
+        );
+        // Never past the ceiling.
+        assert!(a.try_take(t0 + ms(60_000), 1.0, 1.0));
+        assert_eq!(a.rate().unwrap().records, 1000.0);
+    }
+
+    #[test]
+    fn without_a_ceiling_adapts_to_what_was_sent() {
+        let t0 = Instant::now();
+        let mut a = Allowance::new(None, t0);
+        assert!(
+            (0..5000).all(|_| a.try_take(t0, 1.0, 10.0)),
+            "no limit at first"
+        );
+        a.throttled(t0 + ms(900));
+        let rate = a.rate().unwrap().records;
+        assert!(
+            (1000.0..5000.0).contains(&rate),
+            "about 80% of what was sent: {rate}"
+        );
+        assert!(!(0..10_000).all(|_| a.try_take(t0 + ms(1000), 1.0, 10.0)));
+        // Long calm with little sent: the limit goes away.
+        a.try_take(t0 + ms(120_000), 1.0, 1.0);
+        assert!(a.rate().is_none());
+    }
+}
