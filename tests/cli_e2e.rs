@@ -13,19 +13,12 @@ use md5::{Digest, Md5};
 use serde_json::{json, Value};
 use std::collections::{HashMap, HashSet};
 use std::io::Write;
-use std::sync::OnceLock;
 use std::time::{Duration, Instant, SystemTime};
 use support::*;
 
 /// One emulator for the whole file; each test uses its own streams.
 fn kl() -> &'static KinesisLocal {
-    static KL: OnceLock<KinesisLocal> = OnceLock::new();
-    KL.get_or_init(|| {
-        let kl = KinesisLocal::start();
-        // A static is never dropped: remove its (unused) working directory now.
-        let _ = std::fs::remove_dir_all(kl.dir());
-        kl
-    })
+    shared_kinesis_local()
 }
 
 fn put(stream: &str, extra: &[&str], stdin: &[u8]) -> CliRun {

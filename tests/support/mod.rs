@@ -153,6 +153,18 @@ impl KinesisLocal {
     }
 }
 
+/// One emulator for a whole test file, started on first use; each test uses
+/// its own streams.
+pub fn shared_kinesis_local() -> &'static KinesisLocal {
+    static SHARED: std::sync::OnceLock<KinesisLocal> = std::sync::OnceLock::new();
+    SHARED.get_or_init(|| {
+        let kl = KinesisLocal::start();
+        // A static is never dropped: remove its (unused) working directory now.
+        let _ = std::fs::remove_dir_all(kl.dir());
+        kl
+    })
+}
+
 impl Drop for KinesisLocal {
     fn drop(&mut self) {
         let _ = self.child.kill();
