@@ -15,22 +15,11 @@ use std::sync::mpsc::{channel, Receiver};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 use support::live::{self, check_delivery, record_number, run_live, write_command};
-use support::standin::{Call, Fault, StandIn};
-use support::{catalog, parse_messages, record_line, run_write, state_line, Run, TempDir};
-
-fn stand_in() -> StandIn {
-    let s = StandIn::start();
-    s.add_stream("_s", 1);
-    s
-}
-
-fn cat() -> Value {
-    catalog(&[(None, "s")])
-}
-
-fn rec(i: usize) -> String {
-    record_line(None, "s", &format!("{{\"i\":{i}}}"), 1_700_000_000_000)
-}
+use support::standin::{with_stream_s as stand_in, Call, Fault, StandIn};
+use support::{
+    catalog, catalog_s as cat, parse_messages, record_line, record_s as rec, run_write, state_line,
+    TempDir,
+};
 
 /// `records` records with a LEGACY state after every 100.
 fn many(records: usize) -> Vec<u8> {
@@ -50,6 +39,17 @@ fn logs(messages: &[Value], level: &str) -> Vec<String> {
         .filter(|m| m["type"] == "LOG" && m["log"]["level"] == level)
         .filter_map(|m| m["log"]["message"].as_str().map(str::to_string))
         .collect()
+}
+
+/// A child killed when dropped, so that a failed assertion leaves no
+/// process behind.
+struct Reaped(Child);
+
+impl Drop for Reaped {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
 
 /// Feeds `input` to a child's stdin on a thread; the thread gives back how
@@ -132,16 +132,16 @@ fn write_stops_when_stdout_is_closed_mid_run() {
     let input = many(100_000);
     let total = input.len();
     let (mut c, _dir) = write_command(&s.config(json!({})), &cat());
-    let mut child = c.spawn().expect("spawn");
-    let err = stderr_of(&mut child);
-    let fed = feed(&mut child, input);
+    let mut child = Reaped(c.spawn().expect("spawn"));
+    let err = stderr_of(&mut child.0);
+    let fed = feed(&mut child.0, input);
     // Read the start LOG, then close the read end, as `| head -1` does.
-    let mut out = BufReader::new(child.stdout.take().expect("stdout"));
+    let mut out = BufReader::new(child.0.stdout.take().expect("stdout"));
     let mut first = String::new();
     out.read_line(&mut first).expect("the start LOG");
     assert!(first.contains("writing to Kinesis"), "{first}");
     drop(out);
-    let code = exit_within(&mut child, Duration::from_secs(30));
+    let code = exit_within(&mut child.0, Duration::from_secs(30));
     let fed = fed.join().unwrap();
     assert_stopped_for_stdout(code, &err.join().unwrap(), fed, total, &s);
 }
@@ -172,10 +172,10 @@ fn write_with_stdout_closed_or_full_stops_at_once() {
         c.stdin(Stdio::piped()).stderr(Stdio::piped());
         let input = many(50_000);
         let total = input.len();
-        let mut child = c.spawn().expect("spawn");
-        let err = stderr_of(&mut child);
-        let fed = feed(&mut child, input);
-        let code = exit_within(&mut child, Duration::from_secs(30));
+        let mut child = Reaped(c.spawn().expect("spawn"));
+        let err = stderr_of(&mut child.0);
+        let fed = feed(&mut child.0, input);
+        let code = exit_within(&mut child.0, Duration::from_secs(30));
         let stderr = err.join().unwrap();
         assert_stopped_for_stdout(code, &stderr, fed.join().unwrap(), total, &s);
         assert_eq!(s.stored_len(), 0, "{how}: nothing sent");
@@ -317,8 +317,9 @@ fn a_three_mib_global_state_is_echoed() {
     assert_eq!(s.stored_len(), 3);
 }
 
-/// A line of `kind` just over 64 MiB, after two records and a state.
-fn line_over_the_limit(kind: &str) -> Run {
+/// A line of `kind` just over 64 MiB, after two records and a state: the
+/// run fails naming the line and what it was, keeping what came before.
+fn line_over_the_limit(kind: &str) {
     let s = stand_in();
     let mut input = [rec(0), rec(1), state_line(0)].concat().into_bytes();
     let head = match kind {
@@ -334,27 +335,21 @@ fn line_over_the_limit(kind: &str) -> Run {
     let stored: Vec<usize> = s.stored().iter().map(record_number).collect();
     assert_eq!(stored, [0, 1], "earlier records kept, nothing after");
     assert_eq!(run.states().len(), 1, "the state before it is echoed");
-    run
+    let m = run.error_message();
+    assert!(
+        m.contains("input line 4") && m.contains(&format!("a {kind} longer than 64 MiB")),
+        "{m}"
+    );
 }
 
 #[test]
 fn a_state_line_over_64_mib_says_it_was_a_state() {
-    let run = line_over_the_limit("STATE");
-    let m = run.error_message();
-    assert!(
-        m.contains("input line 4") && m.contains("a STATE longer than 64 MiB"),
-        "{m}"
-    );
+    line_over_the_limit("STATE");
 }
 
 #[test]
 fn a_record_line_over_64_mib_says_it_was_a_record() {
-    let run = line_over_the_limit("RECORD");
-    let m = run.error_message();
-    assert!(
-        m.contains("input line 4") && m.contains("a RECORD longer than 64 MiB"),
-        "{m}"
-    );
+    line_over_the_limit("RECORD");
 }
 
 // -------------------------------------------------------- 7: a quiet source

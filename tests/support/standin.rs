@@ -418,6 +418,14 @@ impl StandIn {
     }
 }
 
+/// A stand-in with one ACTIVE one-shard stream, `_s`: where catalog stream
+/// `s` goes.
+pub fn with_stream_s() -> StandIn {
+    let s = StandIn::start();
+    s.add_stream("_s", 1);
+    s
+}
+
 impl Drop for StandIn {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
