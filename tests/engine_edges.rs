@@ -399,6 +399,7 @@ fn a_quiet_sources_state_comes_after_the_linger_not_seconds_later() {
         "stdin is still open and the program still running"
     );
     // About lingerMs and a round trip, well under the 2 s it took before.
+    eprintln!("a quiet source's state came {waited:?} after its records");
     assert!(waited < Duration::from_millis(1200), "{waited:?}");
     drop(stdin);
     let code = exit_within(&mut started.child, Duration::from_secs(10));
