@@ -18,7 +18,7 @@ VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
 # lock rather than fail.
 APT_INSTALL := apt-get -o DPkg::Lock::Timeout=300 install -y -qq --no-install-recommends
 
-.PHONY: build test demo lint kinesis-local static static-amd64 static-arm64 image busybox qemu openssl bench
+.PHONY: build test demo pyairbyte lint kinesis-local static static-amd64 static-arm64 image busybox qemu openssl bench
 
 build:
 	cargo build --release
@@ -86,19 +86,26 @@ test: $(KL_MAIN) busybox openssl
 	mkdir -p .cache
 	cargo test --all-targets 2>&1 | tee .cache/test.log; test $${PIPESTATUS[0]} -eq 0
 
+# Starts kinesis-local in the background on a free loopback port, in a recipe's
+# shell: sets $$port and $$tmp (a temporary directory with its log), and stops it
+# and removes $$tmp when the shell exits.
+define start_kinesis_local
+free_port() { node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})'; }; \
+port=$$(free_port); tls_port=$$(free_port); tmp=$$(mktemp -d); \
+KINESIS_MOCK_PLAIN_PORT=$$port KINESIS_MOCK_TLS_PORT=$$tls_port \
+  KINESIS_MOCK_CERT_PATH=$(abspath $(KL_DIR))/node_modules/kinesis-local/server.json \
+  CREATE_STREAM_DURATION=100ms SHOULD_PERSIST_DATA=false LOG_LEVEL=ERROR \
+  node $(KL_MAIN) > $$tmp/kinesis-local.log 2>&1 & pid=$$!; \
+trap 'kill $$pid 2>/dev/null; rm -rf $$tmp' EXIT; \
+for i in $$(seq 300); do (exec 3<>/dev/tcp/127.0.0.1/$$port) 2>/dev/null && break; sleep 0.1; done
+endef
+
 # The fixtures end to end: kinesis-local on a free loopback port, fixtures/messages.jsonl
 # written with `write` (fixtures/config.json pointed at it), every Kinesis stream read back.
 DEMO_STREAMS := public_users archive_users Ventes_Ete_Cafe_Orders _events
 demo: build $(KL_MAIN)
 	@set -euo pipefail; \
-	free_port() { node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})'; }; \
-	port=$$(free_port); tls_port=$$(free_port); tmp=$$(mktemp -d); \
-	KINESIS_MOCK_PLAIN_PORT=$$port KINESIS_MOCK_TLS_PORT=$$tls_port \
-	  KINESIS_MOCK_CERT_PATH=$(abspath $(KL_DIR))/node_modules/kinesis-local/server.json \
-	  CREATE_STREAM_DURATION=100ms SHOULD_PERSIST_DATA=false LOG_LEVEL=ERROR \
-	  node $(KL_MAIN) > $$tmp/kinesis-local.log 2>&1 & pid=$$!; \
-	trap 'kill $$pid 2>/dev/null; rm -rf $$tmp' EXIT; \
-	for i in $$(seq 300); do (exec 3<>/dev/tcp/127.0.0.1/$$port) 2>/dev/null && break; sleep 0.1; done; \
+	$(start_kinesis_local); \
 	sed "s#http://localhost:4566#http://127.0.0.1:$$port#" fixtures/config.json > $$tmp/config.json; \
 	export AWS_EC2_METADATA_DISABLED=true; \
 	echo "== kinesis-local on http://127.0.0.1:$$port; write fixtures/messages.jsonl (stdout: Airbyte messages)"; \
@@ -107,6 +114,42 @@ demo: build $(KL_MAIN)
 	  echo "== read --stream $$s"; \
 	  $(BIN) read --config $$tmp/config.json --stream $$s; \
 	done
+
+# A real client end to end (not part of `make test`: it installs from PyPI and takes
+# minutes cold): PyAirbyte drives source-faker into the release binary against
+# kinesis-local, with PyAirbyte's defaults and with write_strategy="replace", each in
+# its own project directory; tests/pyairbyte/run.py reads the streams back with `read`.
+# PyAirbyte and source-faker pin conflicting airbyte-cdk versions: one virtualenv each.
+PYAIRBYTE_VERSION := 0.71.3
+SOURCE_FAKER_VERSION := 7.2.1
+PYAIRBYTE_VENV := .cache/pyairbyte-venv
+FAKER_VENV := .cache/source-faker-venv
+PYAIRBYTE_STAMP := $(PYAIRBYTE_VENV)/airbyte-$(PYAIRBYTE_VERSION)
+FAKER_STAMP := $(FAKER_VENV)/airbyte-source-faker-$(SOURCE_FAKER_VERSION)
+# A virtualenv ($(1)) with one pinned package ($(2)); python3-venv comes from Debian when missing.
+define make_venv
+@command -v python3 >/dev/null || { echo "python3 is needed for $(2)"; exit 1; }
+python3 -m venv $(1) || { apt-get update -qq && $(APT_INSTALL) python3-venv && python3 -m venv $(1); }
+$(1)/bin/pip install --quiet --disable-pip-version-check $(2)
+touch $@
+endef
+$(PYAIRBYTE_STAMP):
+	$(call make_venv,$(PYAIRBYTE_VENV),airbyte==$(PYAIRBYTE_VERSION))
+$(FAKER_STAMP):
+	$(call make_venv,$(FAKER_VENV),airbyte-source-faker==$(SOURCE_FAKER_VERSION))
+
+pyairbyte: build $(KL_MAIN) $(PYAIRBYTE_STAMP) $(FAKER_STAMP)
+	@set -euo pipefail; \
+	$(start_kinesis_local); \
+	export DO_NOT_TRACK=1 AIRBYTE_OFFLINE_MODE=1 NO_LIVE_PROGRESS=1 AWS_EC2_METADATA_DISABLED=true \
+	  KINESIS_ENDPOINT=http://127.0.0.1:$$port DEST_BIN=$(abspath $(BIN)) \
+	  SOURCE_FAKER=$(abspath $(FAKER_VENV))/bin/source-faker; \
+	for scenario in defaults replace; do \
+	  mkdir -p $$tmp/$$scenario; \
+	  (cd $$tmp/$$scenario && AIRBYTE_PROJECT_DIR=$$tmp/$$scenario \
+	    $(abspath $(PYAIRBYTE_VENV))/bin/python $(abspath tests/pyairbyte/run.py) $$scenario); \
+	done; \
+	echo "pyairbyte: OK"
 
 lint:
 	cargo fmt --check
@@ -135,10 +178,7 @@ BOTO3_VERSION := 1.44.8
 BENCH_VENV := .cache/bench-venv
 BENCH_BOTO3 := $(BENCH_VENV)/boto3-$(BOTO3_VERSION)
 $(BENCH_BOTO3):
-	@command -v python3 >/dev/null || { echo "python3 is needed for the boto3 peer"; exit 1; }
-	python3 -m venv $(BENCH_VENV) || { apt-get update -qq && apt-get install -y -qq python3-venv && python3 -m venv $(BENCH_VENV); }
-	$(BENCH_VENV)/bin/pip install --quiet --disable-pip-version-check boto3==$(BOTO3_VERSION)
-	touch $@
+	$(call make_venv,$(BENCH_VENV),boto3==$(BOTO3_VERSION))
 
 # Release binary against the benchmark's loopback Kinesis sink, next to the boto3 peer;
 # the table is also kept in .cache/bench.md.

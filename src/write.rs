@@ -46,10 +46,13 @@ pub struct Totals {
 }
 
 /// Records skipped for size in one catalog stream.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 struct Skipped {
     count: u64,
     first_line: u64,
+    /// The Kinesis stream they were too large for, and its limit in bytes.
+    kinesis_stream: String,
+    limit: usize,
 }
 
 /// The Airbyte adapter's state during a write.
@@ -454,13 +457,15 @@ impl Writer<'_> {
                     Skipped {
                         count: 1,
                         first_line: line_no,
+                        kinesis_stream: outbox.stream(target).to_string(),
+                        limit: o.limit,
                     },
                 );
                 self.out.log(
                     "WARN",
                     &format!(
-                        "{what}; skipped, as `oversizeRecords` is `skip`. Further records of this stream skipped \
-                         for size are counted in the final log and in the states' rejectedRecordCount"
+                        "{what}; skipped, as `oversizeRecords` is `skip`. How many records of this stream are \
+                         skipped for size is told at the end; the states that cover them count them in rejectedRecordCount"
                     ),
                 )?;
             }
@@ -497,6 +502,21 @@ impl Writer<'_> {
         if t.skipped > 0 {
             let mut per_stream: Vec<(&usize, &Skipped)> = self.skipped.iter().collect();
             per_stream.sort_by_key(|(stream, _)| **stream);
+            // The first skip was told as it happened; now how many there were.
+            for (&stream, s) in &per_stream {
+                let _ = self.out.log(
+                    "WARN",
+                    &format!(
+                        "skipped {} records of stream `{}` over the {}-byte limit of Kinesis stream `{}`, the first on input line {}; \
+                         the states that cover them count them in rejectedRecordCount",
+                        s.count,
+                        self.catalog.streams[stream].display_name(),
+                        s.limit,
+                        s.kinesis_stream,
+                        s.first_line
+                    ),
+                );
+            }
             let list: Vec<String> = per_stream
                 .iter()
                 .map(|(&stream, s)| {

@@ -10,8 +10,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use support::live::{record_number, write_command};
-use support::standin::{self, assert_no_secret, Call, Fault, StandIn};
-use support::{catalog, command, record_line, run_command, state_line, Run, TempDir};
+use support::standin::{self, assert_no_secret, with_stream_s as stand_in, Call, Fault, StandIn};
+use support::{
+    catalog_s as cat, command, record_line, record_s as rec, run_command, state_line, Run, TempDir,
+};
 
 /// Runs `write` with config and catalog given as text (or missing: None).
 fn write_raw(config: Option<&str>, catalog: Option<&str>, stdin: &[u8]) -> Run {
@@ -53,20 +55,6 @@ fn failed(run: &Run, code: i32, failure_type: &str, names: &str) {
         run.error_message()
     );
     assert_eq!(run.of_type("TRACE").len(), 1, "one TRACE error");
-}
-
-fn stand_in() -> StandIn {
-    let s = StandIn::start();
-    s.add_stream("_s", 1);
-    s
-}
-
-fn cat() -> Value {
-    catalog(&[(None, "s")])
-}
-
-fn rec(i: usize) -> String {
-    record_line(None, "s", &format!("{{\"i\":{i}}}"), 1_700_000_000_000)
 }
 
 #[test]

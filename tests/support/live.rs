@@ -201,6 +201,14 @@ impl Started {
     }
 }
 
+impl Drop for Started {
+    /// A run a failed test leaves behind is ended, not left reading its input.
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 /// Runs `write` on `input` (stdin closed after it) and watches it.
 pub fn run_live(s: &StandIn, config: &Value, catalog: &Value, input: Vec<u8>) -> Live {
     let mut started = start(config, catalog);

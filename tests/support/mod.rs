@@ -515,6 +515,16 @@ pub fn record_line(namespace: Option<&str>, stream: &str, data: &str, emitted_at
     )
 }
 
+/// The catalog of one append stream, `s` (whose Kinesis stream is `_s`).
+pub fn catalog_s() -> Value {
+    catalog(&[(None, "s")])
+}
+
+/// Record `i` of stream `s`: data `{"i":i}` (`live::record_number` reads `i` back).
+pub fn record_s(i: usize) -> String {
+    record_line(None, "s", &format!("{{\"i\":{i}}}"), 1_700_000_000_000)
+}
+
 /// A LEGACY STATE line carrying `n`.
 pub fn state_line(n: u64) -> String {
     format!("{{\"type\":\"STATE\",\"state\":{{\"data\":{{\"n\":{n}}}}}}}\n")

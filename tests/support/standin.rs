@@ -29,10 +29,14 @@ pub const ACCOUNT: &str = "123456789012";
 
 /// Most entries in one PutRecords call.
 pub const MAX_ENTRIES: usize = 500;
-/// Largest record (data plus partition key).
+/// Largest record (data plus partition key) of a stream that reports no
+/// `MaxRecordSizeInKiB`, as emulators and AWS before large records.
 pub const MAX_RECORD_BYTES: usize = 1024 * 1024;
-/// Largest PutRecords payload (data plus partition keys).
+/// Largest PutRecords payload (data plus partition keys) for such a stream.
 pub const MAX_REQUEST_BYTES: usize = 5 * 1024 * 1024;
+/// Largest PutRecords payload for a stream that reports `MaxRecordSizeInKiB`,
+/// as the current PutRecords reference gives it.
+pub const LARGE_REQUEST_BYTES: usize = 10 * 1024 * 1024;
 
 type HmacSha256 = Hmac<Sha256>;
 
@@ -50,6 +54,13 @@ pub enum Fault {
         code: &'static str,
         message: String,
     },
+    /// An error status with a body that is not AWS's JSON (as a proxy or
+    /// load balancer in front of the service may answer); nothing is stored.
+    BareStatus(u16),
+    /// A 200 answer in which every `every`-th entry has an empty
+    /// `SequenceNumber` and no error code (PutRecords only): it is stored,
+    /// but the answer does not acknowledge it.
+    EmptySequenceNumbers { every: usize },
     /// Close the connection without an answer, before storing anything.
     CloseBeforeStore,
     /// Store the records, then close the connection without an answer.
@@ -123,7 +134,8 @@ pub struct Stored {
     /// The PutRecords request (0-based) that stored it.
     pub request: u64,
     /// Whether the answer of that request was withheld (dropped connection,
-    /// slow answer): the client cannot know it was stored.
+    /// slow answer) or did not acknowledge it (an empty sequence number): the
+    /// client cannot know it was stored.
     pub answer_lost: bool,
 }
 
@@ -180,6 +192,27 @@ struct StreamState {
     status: &'static str,
     shards: u32,
     describes_while_creating: u32,
+    /// `MaxRecordSizeInKiB`, when the stream reports one.
+    max_record_size_kib: Option<u32>,
+}
+
+impl StreamState {
+    fn new(status: &'static str, shards: u32, max_record_size_kib: Option<u32>) -> StreamState {
+        StreamState {
+            status,
+            shards,
+            describes_while_creating: 0,
+            max_record_size_kib,
+        }
+    }
+
+    /// Its largest entry and largest PutRecords payload, bytes.
+    fn limits(&self) -> (usize, usize) {
+        match self.max_record_size_kib {
+            Some(kib) => (kib as usize * 1024, LARGE_REQUEST_BYTES),
+            None => (MAX_RECORD_BYTES, MAX_REQUEST_BYTES),
+        }
+    }
 }
 
 struct Inner {
@@ -286,28 +319,37 @@ impl StandIn {
         c
     }
 
-    /// Adds an ACTIVE stream.
+    /// Adds an ACTIVE stream that reports no `MaxRecordSizeInKiB` (as
+    /// emulators do): 1 MiB entries and 5 MiB requests.
     pub fn add_stream(&self, name: &str, shards: u32) {
+        lock(&self.inner)
+            .streams
+            .insert(name.to_string(), StreamState::new("ACTIVE", shards, None));
+    }
+
+    /// Adds an ACTIVE stream whose `MaxRecordSizeInKiB` is `kib`: entries up to
+    /// that, requests up to 10 MiB.
+    pub fn add_stream_with_max_record_size(&self, name: &str, shards: u32, kib: u32) {
         lock(&self.inner).streams.insert(
             name.to_string(),
-            StreamState {
-                status: "ACTIVE",
-                shards,
-                describes_while_creating: 0,
-            },
+            StreamState::new("ACTIVE", shards, Some(kib)),
         );
     }
 
     /// Adds a stream that is CREATING (and stays so while `stays_creating`).
     pub fn add_creating_stream(&self, name: &str) {
-        lock(&self.inner).streams.insert(
-            name.to_string(),
-            StreamState {
-                status: "CREATING",
-                shards: 1,
-                describes_while_creating: 0,
-            },
-        );
+        lock(&self.inner)
+            .streams
+            .insert(name.to_string(), StreamState::new("CREATING", 1, None));
+    }
+
+    /// The `MaxRecordSizeInKiB` a stream reports (None: it reports none, or
+    /// there is no such stream).
+    pub fn max_record_size_kib(&self, name: &str) -> Option<u32> {
+        lock(&self.inner)
+            .streams
+            .get(name)
+            .and_then(|s| s.max_record_size_kib)
     }
 
     /// Whether created streams stay CREATING forever.
@@ -394,6 +436,14 @@ impl StandIn {
             .filter(|s| s.error.as_deref() == Some(code))
             .count()
     }
+}
+
+/// A stand-in with one ACTIVE one-shard stream, `_s`: where catalog stream
+/// `s` goes.
+pub fn with_stream_s() -> StandIn {
+    let s = StandIn::start();
+    s.add_stream("_s", 1);
+    s
 }
 
 impl Drop for StandIn {
@@ -958,6 +1008,12 @@ fn serve(op: &str, n: u64, request: &Request, g: &mut Inner) -> Result<Reply, Aw
             code,
             message,
         } => return Err(AwsError::new(*status, code, message.clone())),
+        Fault::BareStatus(status) => {
+            return Ok(Reply::Answer(
+                *status,
+                format!("<html><body>{status}</body></html>").into_bytes(),
+            ))
+        }
         Fault::CloseBeforeStore => return Ok(Reply::Close),
         Fault::DeleteStream => {
             g.streams.remove(&stream_name);
@@ -981,7 +1037,7 @@ fn serve(op: &str, n: u64, request: &Request, g: &mut Inner) -> Result<Reply, Aw
                     s.status = "ACTIVE";
                 }
             }
-            Ok(ok(json!({"StreamDescriptionSummary": {
+            let mut summary = json!({
                 "StreamName": stream_name,
                 "StreamARN": format!("arn:aws:kinesis:{REGION}:{ACCOUNT}:stream/{stream_name}"),
                 "StreamStatus": status,
@@ -992,7 +1048,12 @@ fn serve(op: &str, n: u64, request: &Request, g: &mut Inner) -> Result<Reply, Aw
                 "EncryptionType": "NONE",
                 "OpenShardCount": s.shards,
                 "ConsumerCount": 0
-            }})))
+            });
+            // Emulators and AWS before large records leave the field out.
+            if let Some(kib) = s.max_record_size_kib {
+                summary["MaxRecordSizeInKiB"] = json!(kib);
+            }
+            Ok(ok(json!({ "StreamDescriptionSummary": summary })))
         }
         "CreateStream" => {
             if g.streams.contains_key(&stream_name) {
@@ -1003,13 +1064,20 @@ fn serve(op: &str, n: u64, request: &Request, g: &mut Inner) -> Result<Reply, Aw
                 ));
             }
             let shards = body["ShardCount"].as_u64().unwrap_or(4) as u32;
+            let max_record_size_kib = match &body["MaxRecordSizeInKiB"] {
+                Value::Null => None,
+                v => match v.as_u64().filter(|k| (1024..=10240).contains(k)) {
+                    Some(kib) => Some(kib as u32),
+                    None => return Err(AwsError::new(
+                        400,
+                        "ValidationException",
+                        format!("1 validation error detected: Value '{v}' at 'maxRecordSizeInKiB' failed to satisfy constraint: Member must have value between 1024 and 10240"),
+                    )),
+                },
+            };
             g.streams.insert(
                 stream_name,
-                StreamState {
-                    status: "CREATING",
-                    shards,
-                    describes_while_creating: 0,
-                },
+                StreamState::new("CREATING", shards, max_record_size_kib),
             );
             Ok(Reply::Answer(200, Vec::new()))
         }
@@ -1067,8 +1135,8 @@ fn list_streams(body: &Value, g: &Inner) -> Result<Value, AwsError> {
 }
 
 fn put_records(stream: &str, body: &Value, fault: Fault, g: &mut Inner) -> Result<Reply, AwsError> {
-    let shards = match g.streams.get(stream) {
-        Some(s) if s.status == "ACTIVE" || s.status == "UPDATING" => s.shards.max(1),
+    let (shards, (max_record, max_request)) = match g.streams.get(stream) {
+        Some(s) if s.status == "ACTIVE" || s.status == "UPDATING" => (s.shards.max(1), s.limits()),
         _ => {
             return Err(AwsError::new(
                 400,
@@ -1086,11 +1154,13 @@ fn put_records(stream: &str, body: &Value, fault: Fault, g: &mut Inner) -> Resul
             .map_err(|e| AwsError::new(400, "SerializationException", format!("Data: {e}")))?;
         let key = r["PartitionKey"].as_str().unwrap_or("").to_string();
         let chars = key.chars().count();
-        if !(1..=256).contains(&chars) || data.len() + key.len() > MAX_RECORD_BYTES {
+        // An entry over the stream's limit fails the whole request: the
+        // reference allows entry errors only for throttling and InternalFailure.
+        if !(1..=256).contains(&chars) || data.len() + key.len() > max_record {
             return Err(AwsError::new(
                 400,
                 "ValidationException",
-                "1 validation error detected: a record's data or partition key is out of bounds",
+                format!("1 validation error detected: a record's data and partition key ({} bytes) are over the stream's {max_record}-byte limit, or its partition key is out of bounds", data.len() + key.len()),
             ));
         }
         payload += data.len() + key.len();
@@ -1104,17 +1174,20 @@ fn put_records(stream: &str, body: &Value, fault: Fault, g: &mut Inner) -> Resul
             format!("1 validation error detected: Value at 'records' failed to satisfy constraint: Member must have length less than or equal to {MAX_ENTRIES}"),
         ));
     }
-    if payload > MAX_REQUEST_BYTES {
+    if payload > max_request {
         return Err(AwsError::new(
             400,
             "InvalidArgumentException",
-            format!("Records size exceeds 5 MB limit: {payload} bytes"),
+            format!(
+                "Records size exceeds {} MB limit: {payload} bytes",
+                max_request / (1024 * 1024)
+            ),
         ));
     }
     let answer_lost = matches!(fault, Fault::CloseAfterStore | Fault::SlowAnswer(_));
     let mut results = Vec::with_capacity(decoded.len());
     let mut failed = 0;
-    for (key, data) in decoded {
+    for (index, (key, data)) in decoded.into_iter().enumerate() {
         if let Fault::FailEntries { code, per_mille } = &fault {
             g.rng ^= g.rng << 13;
             g.rng ^= g.rng >> 7;
@@ -1134,17 +1207,23 @@ fn put_records(stream: &str, body: &Value, fault: Fault, g: &mut Inner) -> Resul
             .bytes()
             .fold(0u32, |h, b| h.wrapping_mul(31).wrapping_add(b as u32))
             % shards;
-        results.push(json!({
-            "SequenceNumber": format!("4960{seq:052}"),
-            "ShardId": format!("shardId-{shard:012}")
-        }));
+        let unacknowledged =
+            matches!(fault, Fault::EmptySequenceNumbers { every } if (index + 1) % every == 0);
+        results.push(if unacknowledged {
+            json!({"SequenceNumber": ""})
+        } else {
+            json!({
+                "SequenceNumber": format!("4960{seq:052}"),
+                "ShardId": format!("shardId-{shard:012}")
+            })
+        });
         g.stored.push(Stored {
             stream: stream.to_string(),
             partition_key: key,
             data,
             seq,
             request,
-            answer_lost,
+            answer_lost: answer_lost || unacknowledged,
         });
     }
     let answer = json!({"FailedRecordCount": failed, "Records": results, "EncryptionType": "NONE"})
