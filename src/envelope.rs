@@ -51,11 +51,16 @@ impl Envelope {
     /// Appends the Kinesis record for one Airbyte record to `out`.
     pub fn encode(&self, out: &mut Vec<u8>, r: &Fields<'_>) {
         match self.format {
+            // The Java connector's KinesisRecord, as Jackson wrote it: its
+            // fields in declaration order (id, data, timestamp).
             RecordFormat::Legacy => {
                 out.extend_from_slice(b"{\"_airbyte_ab_id\":\"");
                 out.extend_from_slice(r.id.as_bytes());
-                out.extend_from_slice(b"\",\"_airbyte_emitted_at\":");
+                out.push(b'"');
+                self.push_data(out, r);
+                out.extend_from_slice(b",\"_airbyte_emitted_at\":");
                 push_epoch_seconds(out, r.received_at);
+                self.push_stream(out, r);
             }
             RecordFormat::V2 => {
                 out.extend_from_slice(b"{\"_airbyte_raw_id\":\"");
@@ -69,8 +74,24 @@ impl Envelope {
                 out.extend_from_slice(b",\"changes\":");
                 out.extend_from_slice(r.changes.map_or("[]", RawValue::get).as_bytes());
                 out.push(b'}');
+                self.push_stream(out, r);
+                self.push_data(out, r);
             }
         }
+        out.push(b'}');
+    }
+
+    /// `,"_airbyte_data":…`, as text or as an object.
+    fn push_data(&self, out: &mut Vec<u8>, r: &Fields<'_>) {
+        out.extend_from_slice(b",\"_airbyte_data\":");
+        match self.data {
+            DataFormat::String => json_string(out, r.data.get()),
+            DataFormat::Object => out.extend_from_slice(r.data.get().as_bytes()),
+        }
+    }
+
+    /// `,"_airbyte_stream":…,"_airbyte_namespace":…` when streams share a target.
+    fn push_stream(&self, out: &mut Vec<u8>, r: &Fields<'_>) {
         if self.with_stream {
             out.extend_from_slice(b",\"_airbyte_stream\":");
             json_string(out, r.stream);
@@ -80,12 +101,6 @@ impl Envelope {
                 None => out.extend_from_slice(b"null"),
             }
         }
-        out.extend_from_slice(b",\"_airbyte_data\":");
-        match self.data {
-            DataFormat::String => json_string(out, r.data.get()),
-            DataFormat::Object => out.extend_from_slice(r.data.get().as_bytes()),
-        }
-        out.push(b'}');
     }
 }
 
@@ -172,7 +187,11 @@ mod tests {
             .encode(&mut out, &fields(&data, None));
         let text = String::from_utf8(out.clone()).unwrap();
         assert!(
-            text.starts_with(r#"{"_airbyte_ab_id":"id-1","_airbyte_emitted_at":1663849572.123456000,"_airbyte_data":""#),
+            text.starts_with(r#"{"_airbyte_ab_id":"id-1","_airbyte_data":"{\"a\": "#),
+            "{text}"
+        );
+        assert!(
+            text.ends_with(r#"","_airbyte_emitted_at":1663849572.123456000}"#),
             "{text}"
         );
         let v: Value = serde_json::from_slice(&out).unwrap();

@@ -65,8 +65,8 @@ fn fixtures_round_trip_exactly() {
                 let at = |field: &str| text.find(&format!("\"{field}\":")).unwrap();
                 assert!(
                     text.starts_with("{\"_airbyte_ab_id\":")
-                        && at("_airbyte_ab_id") < at("_airbyte_emitted_at")
-                        && at("_airbyte_emitted_at") < at("_airbyte_data"),
+                        && at("_airbyte_ab_id") < at("_airbyte_data")
+                        && at("_airbyte_data") < at("_airbyte_emitted_at"),
                     "the Java connector's fields, in its order: {text}"
                 );
                 let id = e["_airbyte_ab_id"].as_str().unwrap();

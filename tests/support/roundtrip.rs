@@ -191,7 +191,7 @@ fn check_record(line: &[u8], namespace: Option<&str>, stream: &str, data: &str, 
             RecordFormat::Legacy => {
                 assert_eq!(v["_airbyte_ab_id"], id);
                 let text = String::from_utf8_lossy(&out);
-                assert!(text.contains(r#""_airbyte_emitted_at":1700000000.000000005,"#));
+                assert!(text.contains(r#""_airbyte_emitted_at":1700000000.000000005"#));
             }
             RecordFormat::V2 => {
                 assert_eq!(v["_airbyte_raw_id"], id);
