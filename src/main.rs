@@ -99,8 +99,9 @@ struct WriteCmd {
     name = "put",
     example = "jq -c '.items[]' dump.json | destination-kinesis put --stream items --partition-key-field /id\n\
                destination-kinesis put --stream logs --create --shards 2 --endpoint http://localhost:4566 < app.log",
-    note = "Lines are sent in PutRecords batches (bufferSize, default 100), retried like write; empty lines are skipped. \
-            A line over 1 MiB stops the run. Progress is shown when stderr is a terminal, a summary at the end.",
+    note = "Lines are sent in PutRecords batches (bufferSize, default 100), paced per shard and retried like write; \
+            empty lines are skipped. A line larger than the stream's largest record (1 MiB, or its MaxRecordSizeInKiB) \
+            stops the run. Progress is shown when stderr is a terminal, a summary at the end.",
     error_code(0, "every line was accepted by Kinesis"),
     error_code(
         1,
