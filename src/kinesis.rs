@@ -346,6 +346,20 @@ impl HashKeyRange {
 }
 
 impl Shard {
+    /// An open shard taking the hash keys `start..=end`, as ListShards gives it.
+    pub fn open(id: &str, start: u128, end: u128) -> Shard {
+        Shard {
+            shard_id: id.to_string(),
+            parent_shard_id: None,
+            adjacent_parent_shard_id: None,
+            sequence_number_range: None,
+            hash_key_range: Some(HashKeyRange {
+                starting_hash_key: start.to_string(),
+                ending_hash_key: end.to_string(),
+            }),
+        }
+    }
+
     /// Whether the shard was closed by a split or merge (it takes no new records).
     pub fn is_closed(&self) -> bool {
         self.sequence_number_range

@@ -254,21 +254,15 @@ fn hash_of_entry(entry: &[u8]) -> Option<u128> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::kinesis::{HashKeyRange, Shard};
+    use crate::kinesis::Shard;
 
     fn two_shards() -> ShardMap {
         let half = u128::MAX / 2;
-        let shard = |id: &str, start: u128, end: u128| Shard {
-            shard_id: id.into(),
-            parent_shard_id: None,
-            adjacent_parent_shard_id: None,
-            sequence_number_range: None,
-            hash_key_range: Some(HashKeyRange {
-                starting_hash_key: start.to_string(),
-                ending_hash_key: end.to_string(),
-            }),
-        };
-        ShardMap::from_listed(&[shard("a", 0, half), shard("b", half + 1, u128::MAX)]).unwrap()
+        ShardMap::from_listed(&[
+            Shard::open("a", 0, half),
+            Shard::open("b", half + 1, u128::MAX),
+        ])
+        .unwrap()
     }
 
     fn waiting(record: u64, hash: Option<u128>) -> Waiting {

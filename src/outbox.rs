@@ -865,7 +865,7 @@ fn key_hash(key: &str) -> u64 {
 mod tests {
     use super::*;
     use crate::aggregate::deaggregate;
-    use crate::kinesis::{HashKeyRange, Shard};
+    use crate::kinesis::Shard;
     use crate::shards::hash_of;
 
     const MIB: usize = 1024 * 1024;
@@ -900,19 +900,13 @@ mod tests {
     fn map_of(n: u128) -> ShardMap {
         let width = u128::MAX / n;
         let shards: Vec<Shard> = (0..n)
-            .map(|i| Shard {
-                shard_id: format!("shardId-{i}"),
-                parent_shard_id: None,
-                adjacent_parent_shard_id: None,
-                sequence_number_range: None,
-                hash_key_range: Some(HashKeyRange {
-                    starting_hash_key: (i * width + i.min(1) * i).to_string(),
-                    ending_hash_key: if i == n - 1 {
-                        u128::MAX.to_string()
-                    } else {
-                        ((i + 1) * width + i).to_string()
-                    },
-                }),
+            .map(|i| {
+                let end = if i == n - 1 {
+                    u128::MAX
+                } else {
+                    (i + 1) * width + i
+                };
+                Shard::open(&format!("shardId-{i}"), i * width + i.min(1) * i, end)
             })
             .collect();
         ShardMap::from_listed(&shards).expect("contiguous ranges")

@@ -114,19 +114,9 @@ pub fn parse_key(value: &str) -> Result<String, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::kinesis::HashKeyRange;
 
     fn shard(id: &str, start: u128, end: u128) -> Shard {
-        Shard {
-            shard_id: id.into(),
-            parent_shard_id: None,
-            adjacent_parent_shard_id: None,
-            sequence_number_range: None,
-            hash_key_range: Some(HashKeyRange {
-                starting_hash_key: start.to_string(),
-                ending_hash_key: end.to_string(),
-            }),
-        }
+        Shard::open(id, start, end)
     }
 
     #[test]

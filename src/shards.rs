@@ -104,21 +104,15 @@ impl ShardMap {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::kinesis::{HashKeyRange, SequenceNumberRange};
+    use crate::kinesis::SequenceNumberRange;
 
     fn shard(id: &str, start: u128, end: u128, closed: bool) -> Shard {
         Shard {
-            shard_id: id.into(),
-            parent_shard_id: None,
-            adjacent_parent_shard_id: None,
             sequence_number_range: Some(SequenceNumberRange {
                 starting_sequence_number: Some("1".into()),
                 ending_sequence_number: closed.then(|| "9".into()),
             }),
-            hash_key_range: Some(HashKeyRange {
-                starting_hash_key: start.to_string(),
-                ending_hash_key: end.to_string(),
-            }),
+            ..Shard::open(id, start, end)
         }
     }
 
