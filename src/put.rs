@@ -12,7 +12,7 @@ use crate::outbox::{Outbox, Settings};
 use crate::partition::{KeyPicker, MAX_KEY_CHARS};
 use crate::protocol::FailureType;
 use crate::session::Session;
-use crate::streams::{ensure_stream, Creation};
+use crate::streams::{ensure_stream, unlisted_shards_note, Creation};
 use serde_json::value::RawValue;
 use std::io::{Read, Write};
 use std::sync::Arc;
@@ -114,7 +114,7 @@ pub fn run(
             config.shard_count
         );
     }
-    if let Some(note) = ready.pacing_note(stream) {
+    if let Some(note) = unlisted_shards_note([(stream, &ready)]) {
         eprintln!("destination-kinesis: {note}");
     }
     let target = ready.target_spec(stream);

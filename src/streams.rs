@@ -78,17 +78,34 @@ impl Ready {
             on_demand: self.on_demand,
         }
     }
+}
 
-    /// Why the stream's records are paced by what it accepts alone, when its
-    /// shards could not be listed.
-    pub fn pacing_note(&self, stream: &str) -> Option<String> {
-        self.shards_unknown.as_ref().map(|why| {
-            format!(
-                "cannot list the shards of Kinesis stream `{stream}` ({why}): records to it are paced and \
-                 aggregated without knowing its shards; allow kinesis:ListShards for pacing per shard"
-            )
-        })
+/// Why records are paced by what their streams accept alone, when the shards
+/// of some of `streams` (with what set-up found of them) could not be listed:
+/// one message for them all, naming the first few.
+pub fn unlisted_shards_note<'a>(
+    streams: impl IntoIterator<Item = (&'a str, &'a Ready)>,
+) -> Option<String> {
+    const NAMED: usize = 3;
+    let unlisted: Vec<(&str, &str)> = streams
+        .into_iter()
+        .filter_map(|(name, r)| Some((name, r.shards_unknown.as_deref()?)))
+        .collect();
+    let (first, why) = unlisted.first()?;
+    let mut names: Vec<String> = unlisted
+        .iter()
+        .take(NAMED)
+        .map(|(n, _)| format!("`{n}`"))
+        .collect();
+    if unlisted.len() > NAMED {
+        names.push(format!("and {} more", unlisted.len() - NAMED));
     }
+    Some(format!(
+        "cannot list the shards of Kinesis stream {} ({first}: {why}): records to {} are paced and aggregated \
+         without knowing the shards; allow kinesis:ListShards for pacing per shard",
+        names.join(", "),
+        if unlisted.len() == 1 { "it" } else { "them" }
+    ))
 }
 
 /// Waits until `stream` is ACTIVE or UPDATING, creating it first when it is
@@ -297,4 +314,36 @@ fn backoff_delay(
             ),
         )
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ready(unlisted: Option<&str>) -> Ready {
+        Ready {
+            created: false,
+            limits: Limits::CLASSIC,
+            on_demand: false,
+            shards: None,
+            shards_unknown: unlisted.map(str::to_string),
+        }
+    }
+
+    #[test]
+    fn one_note_for_every_stream_whose_shards_are_unknown() {
+        let (ok, denied) = (ready(None), ready(Some("AccessDeniedException")));
+        assert_eq!(unlisted_shards_note([("a", &ok)]), None);
+        let note = unlisted_shards_note([("a", &ok), ("b", &denied)]).unwrap();
+        assert!(
+            note.contains("stream `b` (b: AccessDeniedException): records to it"),
+            "{note}"
+        );
+        let many: Vec<(String, Ready)> = (0..5)
+            .map(|i| (format!("s{i}"), ready(Some("x"))))
+            .collect();
+        let note = unlisted_shards_note(many.iter().map(|(n, r)| (n.as_str(), r))).unwrap();
+        assert!(note.contains("`s0`, `s1`, `s2`, and 2 more"), "{note}");
+        assert!(note.contains("records to them"));
+    }
 }

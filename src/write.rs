@@ -15,7 +15,7 @@ use crate::outbox::{Outbox, Oversize, Settings};
 use crate::partition::KeyPicker;
 use crate::protocol::{parse_line, Emitter, FailureType, Message, Record, StateScope};
 use crate::session::Session;
-use crate::streams::{ensure_streams, Creation};
+use crate::streams::{ensure_streams, unlisted_shards_note, Creation};
 use serde_json::json;
 use std::collections::{HashMap, HashSet};
 use std::io::Read;
@@ -119,10 +119,8 @@ pub fn run(
         .zip(&ready)
         .map(|(name, r)| r.target_spec(name))
         .collect();
-    for (name, r) in plan.names.iter().zip(&ready) {
-        if let Some(note) = r.pacing_note(name) {
-            out.log("WARN", &note)?;
-        }
+    if let Some(note) = unlisted_shards_note(plan.names.iter().map(String::as_str).zip(&ready)) {
+        out.log("WARN", &note)?;
     }
     let outbox = Outbox::new(specs, Settings::from_config(config));
     let mut writer = Writer {
