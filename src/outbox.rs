@@ -382,7 +382,9 @@ impl Outbox {
             since: None,
         };
         target.aggregate_bytes -= aggregate.size();
-        aggregate.clear();
+        // Dropped rather than cleared: a stream with many shards would
+        // otherwise keep an aggregate's worth of memory per shard.
+        l.aggregate = None;
         self.release_hold(first);
         let source = Source::Raw {
             data: &encoded,
