@@ -6,7 +6,7 @@ use destination_kinesis::config::{Config, Overrides};
 use destination_kinesis::describe::{parse_timeout, DescribeOptions, DEFAULT_WAIT};
 use destination_kinesis::failure::{Failure, EXIT_CONFIG, EXIT_FAILURE};
 use destination_kinesis::kinesis::StartPosition;
-use destination_kinesis::naming::check_stream_name;
+use destination_kinesis::naming::StreamRef;
 use destination_kinesis::output::{parse_format, OutputFormat};
 use destination_kinesis::protocol::{connection_status, spec_message, Emitter};
 use destination_kinesis::put::{KeySource, PutOptions};
@@ -98,7 +98,8 @@ struct WriteCmd {
     subcommand,
     name = "put",
     example = "jq -c '.items[]' dump.json | destination-kinesis put --stream items --partition-key-field /id\n\
-               destination-kinesis put --stream logs --create --shards 2 --endpoint http://localhost:4566 < app.log",
+               destination-kinesis put --stream logs --create --shards 2 --endpoint http://localhost:4566 < app.log\n\
+               destination-kinesis put --stream arn:aws:kinesis:eu-west-1:222222222222:stream/shared < events.jsonl",
     note = "Lines are sent in PutRecords batches (bufferSize, default 100), retried like write; empty lines are skipped. \
             A line over 1 MiB stops the run. Progress is shown when stderr is a terminal, a summary at the end.",
     error_code(0, "every line was accepted by Kinesis"),
@@ -109,9 +110,9 @@ struct WriteCmd {
     error_code(2, "usage or configuration error")
 )]
 struct PutCmd {
-    /// the Kinesis stream to write to
-    #[argh(option, from_str_fn(stream_name))]
-    stream: String,
+    /// the Kinesis stream to write to: its name, or its ARN (arn:aws:kinesis:REGION:ACCOUNT:stream/NAME), e.g. another account's
+    #[argh(option, from_str_fn(stream_ref))]
+    stream: StreamRef,
     /// take each partition key from this JSON Pointer into the line (e.g. /customer/id); lines without it get a random key
     #[argh(option)]
     partition_key_field: Option<String>,
@@ -154,7 +155,8 @@ struct PutCmd {
                destination-kinesis read --stream events --follow --idle-timeout 10s > seen.txt\n\
                destination-kinesis read --stream events --shard shardId-000000000001 --from after:49590338271490256608559692538361571095921575989136588898\n\
                destination-kinesis read --stream events --shard 0 --shard 1\n\
-               destination-kinesis read --stream events --key customer-42 --format json | jq 'select(.partitionKey == \"customer-42\")'",
+               destination-kinesis read --stream events --key customer-42 --format json | jq 'select(.partitionKey == \"customer-42\")'\n\
+               destination-kinesis read --stream arn:aws:kinesis:eu-west-1:222222222222:stream/shared --format json",
     note = "Reads every shard, parents of split or merged shards before their children, oldest first per shard; \
             KPL aggregated records are unpacked. Without --follow it stops at the end of the data. \
             --format json prints shard, sequenceNumber, partitionKey, arrivalTime and data (or dataBase64 when not UTF-8). \
@@ -168,9 +170,9 @@ struct PutCmd {
     error_code(2, "usage or configuration error")
 )]
 struct ReadCmd {
-    /// the Kinesis stream to read
-    #[argh(option, from_str_fn(stream_name))]
-    stream: String,
+    /// the Kinesis stream to read: its name, or its ARN (arn:aws:kinesis:REGION:ACCOUNT:stream/NAME)
+    #[argh(option, from_str_fn(stream_ref))]
+    stream: StreamRef,
     /// where to start: trim-horizon (oldest kept, the default), latest, a time (RFC 3339 or -10m, that long ago), or at:SEQ / after:SEQ in the one shard given with --shard
     #[argh(
         option,
@@ -248,7 +250,8 @@ struct ListCmd {
     name = "describe",
     example = "destination-kinesis describe --stream events\n\
                destination-kinesis describe --stream events --format json | jq '.shards[] | select(.open) | .shard'\n\
-               destination-kinesis describe --stream events --wait-active --timeout 60s > /dev/null",
+               destination-kinesis describe --stream events --wait-active --timeout 60s > /dev/null\n\
+               destination-kinesis describe --stream arn:aws:kinesis:eu-west-1:222222222222:stream/shared",
     note = "Shards are listed with their hash key ranges, whether they are open, and the shards they were split or merged from. \
             --wait-active first waits until the stream is ACTIVE (as `aws kinesis wait stream-exists` does, a stream that does not \
             exist yet, and an endpoint that does not answer yet, are waited for too), then describes it.",
@@ -260,9 +263,9 @@ struct ListCmd {
     error_code(2, "usage or configuration error")
 )]
 struct DescribeCmd {
-    /// the Kinesis stream to describe
-    #[argh(option, from_str_fn(stream_name))]
-    stream: String,
+    /// the Kinesis stream to describe: its name, or its ARN (arn:aws:kinesis:REGION:ACCOUNT:stream/NAME)
+    #[argh(option, from_str_fn(stream_ref))]
+    stream: StreamRef,
     /// wait until the stream is ACTIVE before describing it (for CI scripts)
     #[argh(switch)]
     wait_active: bool,
@@ -283,9 +286,9 @@ struct DescribeCmd {
     config: Option<PathBuf>,
 }
 
-/// A `--stream` value, checked against Kinesis's naming rule.
-fn stream_name(value: &str) -> Result<String, String> {
-    check_stream_name(value).map(|()| value.to_string())
+/// A `--stream` value: a name checked against Kinesis's naming rule, or a stream ARN.
+fn stream_ref(value: &str) -> Result<StreamRef, String> {
+    StreamRef::parse(value)
 }
 
 fn main() -> ExitCode {

@@ -9,6 +9,7 @@ use crate::failure::{Failure, EXIT_FAILURE};
 use crate::ids::UuidPool;
 use crate::input::Framing;
 use crate::kinesis::NewStream;
+use crate::naming::StreamRef;
 use crate::outbox::{Outbox, Settings, TargetSpec};
 use crate::partition::{KeyPicker, MAX_KEY_CHARS};
 use crate::protocol::FailureType;
@@ -55,7 +56,7 @@ impl KeySource {
 #[derive(Debug, Clone)]
 pub struct PutOptions {
     /// The Kinesis stream.
-    pub stream: String,
+    pub stream: StreamRef,
     /// Partition keys.
     pub keys: KeySource,
     /// Whether a missing stream is created.
@@ -99,8 +100,8 @@ pub fn run(
     input: impl Read + Send + 'static,
 ) -> Result<PutSummary, Failure> {
     options.keys.validate()?;
-    let kinesis = Arc::new(Session::open_for_pipeline(config)?.kinesis);
-    let stream = options.stream.as_str();
+    let stream = &options.stream;
+    let kinesis = Arc::new(Session::open_for_pipeline(config, Some(stream))?.kinesis);
     let creation = Creation {
         allowed: options.create,
         shape: NewStream {
@@ -115,12 +116,12 @@ pub fn run(
         .map_err(|f| f.with_exit_code(EXIT_FAILURE))?;
     if ready.created {
         eprintln!(
-            "destination-kinesis: created Kinesis stream `{stream}` ({} shards)",
+            "destination-kinesis: created Kinesis stream {stream} ({} shards)",
             config.shard_count
         );
     }
     let target = TargetSpec {
-        stream: options.stream.clone(),
+        stream: stream.wire().to_string(),
         limits: ready.limits,
     };
     let mut settings = Settings::from_config(config);
@@ -167,7 +168,7 @@ impl Adapter for Putter<'_> {
                 FailureType::System,
                 format!(
                     "input line {line_no} is {} bytes; with its {}-byte partition key that is over the {}-byte \
-                     record limit of Kinesis stream `{}`; it was not sent, nor anything after it",
+                     record limit of Kinesis stream {}; it was not sent, nor anything after it",
                     line.len(),
                     self.key_buf.len(),
                     o.limit,
@@ -185,7 +186,7 @@ impl Adapter for Putter<'_> {
         Failure::new(
             FailureType::System,
             format!(
-                "input line {line_no} is longer than {limit} bytes, the most a record of Kinesis stream `{}` holds; \
+                "input line {line_no} is longer than {limit} bytes, the most a record of Kinesis stream {} holds; \
                  it was not sent, nor anything after it",
                 self.options.stream
             ),
@@ -252,7 +253,7 @@ impl Putter<'_> {
         let sent = &report.sent;
         let secs = report.elapsed.as_secs_f64();
         let mut text = format!(
-            "put {} of {} lines into Kinesis stream `{}` ({} MB) in {} PutRecords calls, {secs:.1} s ({:.0} records/s)",
+            "put {} of {} lines into Kinesis stream {} ({} MB) in {} PutRecords calls, {secs:.1} s ({:.0} records/s)",
             s.accepted,
             s.lines,
             self.options.stream,

@@ -119,7 +119,7 @@ fn create_streams_false_never_creates_and_names_the_missing_stream() {
     );
     assert_eq!(run.code, 0, "{run:?}");
     assert_eq!(kl.read_stream("_present").len(), 1);
-    assert_eq!(k.list_shards("_present").unwrap().len(), 1);
+    assert_eq!(k.list_shards(&"_present".into()).unwrap().len(), 1);
 }
 
 #[test]
