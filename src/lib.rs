@@ -30,6 +30,7 @@ pub mod partition;
 pub mod progress;
 pub mod protocol;
 pub mod put;
+pub mod put_input;
 pub mod put_records;
 pub mod read;
 pub mod retry;

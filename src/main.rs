@@ -10,6 +10,10 @@ use destination_kinesis::naming::StreamRef;
 use destination_kinesis::output::{parse_format, OutputFormat};
 use destination_kinesis::protocol::{connection_status, spec_message, Emitter};
 use destination_kinesis::put::{KeySource, PutOptions};
+use destination_kinesis::put_input::{
+    parse_delimiter, parse_hash_key, parse_input, parse_key_delimiter, HashKey, InputFormat,
+    KeyDelimiter,
+};
 use destination_kinesis::read::{
     parse_from, parse_idle_timeout, parse_poll_interval, parse_until, ReadOptions,
     DEFAULT_POLL_INTERVAL,
@@ -99,9 +103,15 @@ struct WriteCmd {
     name = "put",
     example = "jq -c '.items[]' dump.json | destination-kinesis put --stream items --partition-key-field /id\n\
                destination-kinesis put --stream logs --create --shards 2 --endpoint http://localhost:4566 < app.log\n\
+               find . -name '*.log' -print0 | destination-kinesis put --stream paths --delimiter '\\0'\n\
+               printf 'customer-42:{{\"total\":3}}\\n' | destination-kinesis put --stream orders --key-delimiter :\n\
+               for f in *.png; do base64 -w0 \"$f\"; echo; done | destination-kinesis put --stream images --input base64\n\
+               destination-kinesis put --stream events --explicit-hash-key 0 < events.jsonl\n\
                destination-kinesis put --stream arn:aws:kinesis:eu-west-1:222222222222:stream/shared < events.jsonl",
-    note = "Lines are sent in PutRecords batches (bufferSize, default 100), retried like write; empty lines are skipped. \
-            A line over 1 MiB stops the run. Progress is shown when stderr is a terminal, a summary at the end.",
+    note = "Records are sent in PutRecords batches (bufferSize, default 100), retried like write; empty records are skipped. \
+            A record over the stream's limit (1 MiB unless it says more) stops the run, and so does a line without the \
+            --key-delimiter or, with --input base64, one that is not base64. \
+            Progress is shown when stderr is a terminal, a summary at the end.",
     error_code(0, "every line was accepted by Kinesis"),
     error_code(
         1,
@@ -113,12 +123,24 @@ struct PutCmd {
     /// the Kinesis stream to write to: its name, or its ARN (arn:aws:kinesis:REGION:ACCOUNT:stream/NAME), e.g. another account's
     #[argh(option, from_str_fn(stream_ref))]
     stream: StreamRef,
-    /// take each partition key from this JSON Pointer into the line (e.g. /customer/id); lines without it get a random key
+    /// take each partition key from this JSON Pointer into the record (e.g. /customer/id); records without it get a random key
     #[argh(option)]
     partition_key_field: Option<String>,
     /// use this partition key for every record (all on one shard)
     #[argh(option)]
     partition_key: Option<String>,
+    /// each line is KEY<D>VALUE (kcat -K): the partition key is what comes before the first D, the record the rest; D is one or more characters or escapes (\t, \xHH)
+    #[argh(option, from_str_fn(parse_key_delimiter))]
+    key_delimiter: Option<KeyDelimiter>,
+    /// the byte that ends each record: a character, or \n (the default, \r\n also taken), \0 (NUL), \t, \r, \\\\ or \xHH
+    #[argh(option, from_str_fn(parse_delimiter))]
+    delimiter: Option<u8>,
+    /// text (each line is a record, the default) or base64 (each line is the base64 of a record's bytes: binary data, newlines included)
+    #[argh(option, from_str_fn(parse_input), default = "InputFormat::Text")]
+    input: InputFormat,
+    /// send every record with this hash key, a decimal from 0 to 2^128-1, which picks the shard in place of the partition key's MD5
+    #[argh(option, from_str_fn(parse_hash_key))]
+    explicit_hash_key: Option<HashKey>,
     /// create the stream when it does not exist (also when the --config file's createStreams allows it)
     #[argh(switch)]
     create: bool,
@@ -363,16 +385,7 @@ fn exit(result: Result<(), Failure>) -> ExitCode {
 }
 
 fn run_put(p: PutCmd) -> Result<put::PutSummary, Failure> {
-    let keys = match (p.partition_key_field, p.partition_key) {
-        (Some(_), Some(_)) => {
-            return Err(Failure::usage(
-                "give --partition-key-field or --partition-key, not both",
-            ))
-        }
-        (Some(field), None) => KeySource::Field(field),
-        (None, Some(key)) => KeySource::Fixed(key),
-        (None, None) => KeySource::Random,
-    };
+    let keys = KeySource::from_flags(p.partition_key_field, p.partition_key, p.key_delimiter)?;
     let flags = Overrides {
         endpoint: p.endpoint,
         region: p.region,
@@ -384,6 +397,9 @@ fn run_put(p: PutCmd) -> Result<put::PutSummary, Failure> {
     let options = PutOptions {
         stream: p.stream,
         keys,
+        delimiter: p.delimiter.unwrap_or(b'\n'),
+        input: p.input,
+        explicit_hash_key: p.explicit_hash_key,
         create: p.create || (p.config.is_some() && config.create_streams),
         progress: std::io::stderr().is_terminal(),
     };

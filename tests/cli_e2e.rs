@@ -21,17 +21,11 @@ fn kl() -> &'static KinesisLocal {
 }
 
 fn put(stream: &str, extra: &[&str], stdin: &[u8]) -> CliRun {
-    let endpoint = kl().endpoint();
-    let mut args = vec!["put", "--stream", stream, "--endpoint", &endpoint];
-    args.extend_from_slice(extra);
-    run_cli(&args, stdin)
+    clirun::run_on_stream("put", stream, &kl().endpoint(), extra, stdin)
 }
 
 fn read(stream: &str, extra: &[&str]) -> CliRun {
-    let endpoint = kl().endpoint();
-    let mut args = vec!["read", "--stream", stream, "--endpoint", &endpoint];
-    args.extend_from_slice(extra);
-    run_cli(&args, b"")
+    clirun::run_on_stream("read", stream, &kl().endpoint(), extra, b"")
 }
 
 /// Starts `put --linger-ms <linger>` on a stream that exists, writes `line`

@@ -9,7 +9,7 @@
 mod clirun;
 mod support;
 
-use clirun::{run_cli, CliRun};
+use clirun::{run_cli, run_on_stream, CliRun};
 use destination_kinesis::config::StreamMode;
 use serde_json::{json, Value};
 use support::standin::{self, StandIn};
@@ -53,10 +53,7 @@ fn another_accounts_stream_by_arn_through_kinesis_local() {
     let stream = arn(OWNER, OWNER_REGION, "shared");
     let endpoint = kl().endpoint();
 
-    let run = run_cli(
-        &["put", "--stream", &stream, "--endpoint", &endpoint],
-        b"a\nb\nc\n",
-    );
+    let run = run_on_stream("put", &stream, &endpoint, &[], b"a\nb\nc\n");
     assert_eq!(run.code, 0, "{run:?}");
     assert!(
         run.stderr.contains(
@@ -72,34 +69,12 @@ fn another_accounts_stream_by_arn_through_kinesis_local() {
         .collect();
     assert_eq!(stored, [b"a".to_vec(), b"b".to_vec(), b"c".to_vec()]);
 
-    let read = run_cli(
-        &[
-            "read",
-            "--stream",
-            &stream,
-            "--endpoint",
-            &endpoint,
-            "--format",
-            "json",
-        ],
-        b"",
-    );
+    let read = run_on_stream("read", &stream, &endpoint, &["--format", "json"], b"");
     assert_eq!(read.code, 0, "{read:?}");
     let data: Vec<Value> = read.json().iter().map(|r| r["data"].clone()).collect();
     assert_eq!(data, [json!("a"), json!("b"), json!("c")]);
 
-    let described = run_cli(
-        &[
-            "describe",
-            "--stream",
-            &stream,
-            "--endpoint",
-            &endpoint,
-            "--format",
-            "json",
-        ],
-        b"",
-    );
+    let described = run_on_stream("describe", &stream, &endpoint, &["--format", "json"], b"");
     assert_eq!(described.code, 0, "{described:?}");
     let d = &described.json()[0];
     assert_eq!(d["arn"], json!(stream));
@@ -218,16 +193,11 @@ fn a_region_that_contradicts_the_arn_is_a_config_error() {
     // Nothing listens there: the error comes before any call.
     let endpoint = format!("http://127.0.0.1:{}", free_port());
     for command in ["put", "read", "describe"] {
-        let run = run_cli(
-            &[
-                command,
-                "--stream",
-                &stream,
-                "--endpoint",
-                &endpoint,
-                "--region",
-                "us-east-1",
-            ],
+        let run = run_on_stream(
+            command,
+            &stream,
+            &endpoint,
+            &["--region", "us-east-1"],
             b"x\n",
         );
         assert_eq!(run.code, 2, "{command}: {run:?}");
