@@ -314,7 +314,18 @@ fn stream_ref(value: &str) -> Result<StreamRef, String> {
 }
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().collect();
+    // std::env::args() would panic on an argument that is not UTF-8 (a raw
+    // byte given as --delimiter, say): say which one instead.
+    let args: Vec<String> = match std::env::args_os().map(|a| a.into_string()).collect() {
+        Ok(args) => args,
+        Err(bad) => {
+            eprintln!(
+                "destination-kinesis: the argument {} is not UTF-8 text; give bytes as escapes such as \\xff",
+                bad.to_string_lossy()
+            );
+            return ExitCode::from(EXIT_CONFIG as u8);
+        }
+    };
     if matches!(args.get(1).map(String::as_str), Some("--version" | "-V")) {
         println!("destination-kinesis {}", env!("CARGO_PKG_VERSION"));
         return ExitCode::SUCCESS;

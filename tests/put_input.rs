@@ -322,6 +322,20 @@ fn an_explicit_hash_key_picks_the_shard() {
 }
 
 #[test]
+fn a_raw_byte_that_is_not_utf8_is_a_usage_error() {
+    use std::os::unix::ffi::OsStrExt;
+    let mut c = clirun::cli(&["put", "--stream", "s", "--delimiter"]);
+    c.arg(std::ffi::OsStr::from_bytes(b"\xff"));
+    let out = output_with_stdin(c, b"x\n");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("not UTF-8") && stderr.contains(r"\xff"),
+        "{stderr}"
+    );
+}
+
+#[test]
 fn bad_values_of_the_new_flags_are_usage_errors_naming_the_flag() {
     for (args, flag, why) in [
         (&["--delimiter", "ab"][..], "--delimiter", "one byte"),
