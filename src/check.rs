@@ -18,8 +18,13 @@ const CHECK_TIMEOUTS: Timeouts = Timeouts {
 /// Runs the check: Ok(summary) when Kinesis answered, Err(what to fix) otherwise.
 pub fn run(config_path: &Path) -> Result<String, String> {
     let config = Config::from_file(config_path).map_err(|e| e.to_string())?;
-    let session = Session::open_with(&config, CHECK_TIMEOUTS, Box::new(|_| {}))
-        .map_err(|f: Failure| f.message)?;
+    let session = Session::open_with(
+        &config,
+        config.stream_arn(),
+        CHECK_TIMEOUTS,
+        Box::new(|_| {}),
+    )
+    .map_err(|f: Failure| f.message)?;
     let kinesis = &session.kinesis;
     match kinesis.list_streams(1) {
         Ok(_) => Ok(format!(

@@ -3,6 +3,7 @@
 //! that names the field.
 
 use crate::json::without_bom;
+use crate::naming::{StreamArn, StreamNaming};
 use crate::network::{refuse_user_info, shown_url};
 use crate::role::{self, Role};
 use serde_json::{Map, Value};
@@ -144,8 +145,9 @@ pub struct Config {
     pub max_in_flight: usize,
     /// Pack records into KPL aggregated records.
     pub aggregation: bool,
-    /// Target stream name template with `{namespace}` and `{stream}`; None keeps the Java rule.
-    pub stream_name: Option<String>,
+    /// Target stream: a name template with `{namespace}` and `{stream}`, or
+    /// one stream's ARN; None keeps the Java rule.
+    pub stream_name: Option<StreamNaming>,
     /// Whether missing streams may be created.
     pub create_streams: bool,
     /// Capacity mode of created streams.
@@ -234,13 +236,17 @@ impl Config {
         let endpoint = fields.endpoint("endpoint")?;
         let sts_endpoint = fields.endpoint("stsEndpoint")?;
         let assume_role = assume_role(&fields)?;
-        let stream_name = fields.string("streamName")?;
-        if let Some(template) = &stream_name {
-            check_template(template).map_err(|problem| ConfigError::Field {
-                field: "streamName",
-                problem,
-            })?;
-        }
+        let stream_name = match fields.string("streamName")? {
+            Some(value) => {
+                Some(
+                    StreamNaming::parse(&value).map_err(|problem| ConfigError::Field {
+                        field: "streamName",
+                        problem,
+                    })?,
+                )
+            }
+            None => None,
+        };
         let stream_mode = match fields.string("streamMode")?.as_deref() {
             None | Some("PROVISIONED") => StreamMode::Provisioned,
             Some("ON_DEMAND") => StreamMode::OnDemand,
@@ -344,6 +350,13 @@ impl Config {
                 u64::from(d.shard_rate_limit),
             )? as u32,
         })
+    }
+}
+
+impl Config {
+    /// The stream ARN `streamName` gives, if it is one.
+    pub fn stream_arn(&self) -> Option<&StreamArn> {
+        self.stream_name.as_ref().and_then(StreamNaming::arn)
     }
 }
 
@@ -559,17 +572,6 @@ pub fn normalize_endpoint(url: &str) -> Result<String, String> {
         ));
     }
     Ok(full.trim_end_matches('/').to_string())
-}
-
-/// Checks a stream name template: known placeholders only, balanced braces.
-fn check_template(template: &str) -> Result<(), String> {
-    let stripped = template.replace("{namespace}", "").replace("{stream}", "");
-    if stripped.contains('{') || stripped.contains('}') {
-        return Err(format!(
-            "`{template}` has an unknown placeholder; use {{namespace}} and {{stream}}"
-        ));
-    }
-    Ok(())
 }
 
 #[cfg(test)]
@@ -801,6 +803,21 @@ mod tests {
         assert_eq!(c.data_format, DataFormat::Object);
         assert!(!c.create_streams);
         assert!(parse(json!({"streamName": "{table}"})).is_err());
+        let arn = "arn:aws:kinesis:eu-west-1:222222222222:stream/shared";
+        let c = parse(json!({ "streamName": arn })).unwrap();
+        assert_eq!(c.stream_arn().map(StreamArn::as_str), Some(arn));
+        let e =
+            parse(json!({"streamName": "arn:aws:kinesis:eu-west-1:222222222222:stream/{stream}"}))
+                .unwrap_err()
+                .to_string();
+        assert!(
+            e.contains("`streamName`") && e.contains("placeholders"),
+            "{e}"
+        );
+        let e = parse(json!({"streamName": "arn:aws:kinesis:eu-west-1:2222:stream/x"}))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("`streamName`") && e.contains("12 digits"), "{e}");
         assert!(parse(json!({"partitionKey": "customer"})).is_err());
         assert!(parse(json!({"streamMode": "ondemand"})).is_err());
     }

@@ -5,6 +5,7 @@
 use crate::config::Config;
 use crate::failure::{missing_stream, stream_call_failed, Failure};
 use crate::kinesis::{Shard, StreamStatus, StreamSummary};
+use crate::naming::StreamRef;
 use crate::output::{print_all, OutputFormat};
 use crate::retry::retrying;
 use crate::session::Session;
@@ -24,7 +25,7 @@ const CLASSIC_MAX_RECORD_KIB: u32 = 1024;
 #[derive(Debug, Clone)]
 pub struct DescribeOptions {
     /// The stream.
-    pub stream: String,
+    pub stream: StreamRef,
     /// How it is printed.
     pub format: OutputFormat,
     /// Wait until the stream is ACTIVE, for at most this long, before describing it.
@@ -46,8 +47,8 @@ pub fn run(
     options: &DescribeOptions,
     mut out: impl std::io::Write,
 ) -> Result<(), Failure> {
-    let kinesis = Session::open_for_pipeline(config)?.kinesis;
-    let stream = options.stream.as_str();
+    let stream = &options.stream;
+    let kinesis = Session::open_for_pipeline(config, Some(stream))?.kinesis;
     if let Some(timeout) = options.wait_active {
         wait_active(&kinesis, stream, timeout)?;
     }

@@ -13,6 +13,7 @@ use crate::delivery::{Delivered, Dispatcher, Done, Sender, Sent, CANCEL_GRACE};
 use crate::failure::{stdin_failed, Failure};
 use crate::input::{Cancel, Event, Framing, LineReader};
 use crate::kinesis::Kinesis;
+use crate::naming::StreamRef;
 use crate::outbox::{GaveUp, Outbox, Pacing};
 use crate::protocol::FailureType;
 use crate::streams::read_shard_map;
@@ -188,7 +189,7 @@ impl Engine {
     /// named an unknown shard) or were not looked at for a while.
     fn read_changed_maps(&mut self, now: Instant) {
         for (t, stream) in self.outbox.maps_to_read(now) {
-            let map = read_shard_map(&self.kinesis, &stream).ok();
+            let map = read_shard_map(&self.kinesis, &StreamRef::from_wire(&stream)).ok();
             self.outbox.set_map(t, map, now);
         }
     }

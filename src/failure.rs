@@ -6,6 +6,7 @@ use crate::config::ConfigError;
 use crate::credentials::CredentialsError;
 use crate::http::TransportError;
 use crate::kinesis::{Cause, KinesisError};
+use crate::naming::StreamRef;
 use crate::protocol::{error_message, Emitter, FailureType, OutputError};
 use crate::put_records::EntryFailure;
 use std::fmt;
@@ -119,18 +120,18 @@ pub fn classify_entry(f: &EntryFailure) -> FailureType {
 /// A failed call about one stream: a missing stream said plainly, anything
 /// else after `cannot <action> Kinesis stream `<stream>``. Both exit 1: the
 /// command was right, the stream or the service was not.
-pub fn stream_call_failed(action: &str, stream: &str, e: &KinesisError) -> Failure {
+pub fn stream_call_failed(action: &str, stream: &StreamRef, e: &KinesisError) -> Failure {
     if e.is_not_found() {
         return missing_stream(stream, &format!(" ({e})"));
     }
-    Failure::from_kinesis(&format!("cannot {action} Kinesis stream `{stream}`"), e)
+    Failure::from_kinesis(&format!("cannot {action} Kinesis stream {stream}"), e)
 }
 
 /// The stream a pipeline command names does not exist (exit 1); `detail` follows the message.
-pub fn missing_stream(stream: &str, detail: &str) -> Failure {
+pub fn missing_stream(stream: &StreamRef, detail: &str) -> Failure {
     Failure::new(
         FailureType::Config,
-        format!("Kinesis stream `{stream}` does not exist{detail}"),
+        format!("Kinesis stream {stream} does not exist{detail}"),
     )
     .with_exit_code(EXIT_FAILURE)
 }

@@ -2,6 +2,7 @@
 
 use crate::config::StreamMode;
 use crate::http::{Client, Reply, TransportError};
+use crate::naming::StreamRef;
 use crate::retry::{is_retryable_code, is_retryable_status};
 use base64::Engine;
 use serde::Deserialize;
@@ -35,7 +36,7 @@ pub enum Cause {
 pub struct KinesisError {
     /// The API operation, e.g. `PutRecords`.
     pub op: &'static str,
-    /// The stream it concerned, if any.
+    /// The stream it concerned, if any, as requests carry it (a name or an ARN).
     pub stream: Option<String>,
     /// What went wrong.
     pub cause: Cause,
@@ -45,7 +46,7 @@ impl fmt::Display for KinesisError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}", self.op)?;
         if let Some(s) = &self.stream {
-            write!(f, " on stream `{s}`")?;
+            write!(f, " on stream {}", StreamRef::from_wire(s))?;
         }
         match &self.cause {
             Cause::Transport(t) => write!(f, " failed: {t}"),
@@ -544,7 +545,10 @@ impl Kinesis {
     }
 
     /// What DescribeStreamSummary says of the stream, or None when it does not exist.
-    pub fn describe_stream(&self, stream: &str) -> Result<Option<StreamSummary>, KinesisError> {
+    pub fn describe_stream(
+        &self,
+        stream: &StreamRef,
+    ) -> Result<Option<StreamSummary>, KinesisError> {
         #[derive(Deserialize)]
         #[serde(rename_all = "PascalCase")]
         struct Answer {
@@ -552,8 +556,8 @@ impl Kinesis {
         }
         match self.call_json::<Answer>(
             "DescribeStreamSummary",
-            Some(stream),
-            &json!({ "StreamName": stream }),
+            Some(stream.wire()),
+            &naming(stream),
         ) {
             Ok(a) => Ok(Some(a.stream_description_summary)),
             Err(e) if e.is_not_found() => Ok(None),
@@ -562,11 +566,12 @@ impl Kinesis {
     }
 
     /// The stream's status, or None when it does not exist.
-    pub fn stream_status(&self, stream: &str) -> Result<Option<StreamStatus>, KinesisError> {
+    pub fn stream_status(&self, stream: &StreamRef) -> Result<Option<StreamStatus>, KinesisError> {
         Ok(self.describe_stream(stream)?.map(|s| s.status()))
     }
 
-    /// Creates a stream; Ok(false) when it already exists.
+    /// Creates a stream in the account of the credentials (CreateStream takes
+    /// a name, never an ARN); Ok(false) when it already exists.
     pub fn create_stream(&self, stream: &str, shape: &NewStream) -> Result<bool, KinesisError> {
         let mut body = match shape.mode {
             StreamMode::Provisioned => json!({ "StreamName": stream, "ShardCount": shape.shards }),
@@ -586,7 +591,7 @@ impl Kinesis {
     }
 
     /// Every shard of the stream, following pagination.
-    pub fn list_shards(&self, stream: &str) -> Result<Vec<Shard>, KinesisError> {
+    pub fn list_shards(&self, stream: &StreamRef) -> Result<Vec<Shard>, KinesisError> {
         #[derive(Deserialize)]
         #[serde(rename_all = "PascalCase")]
         struct Answer {
@@ -594,9 +599,9 @@ impl Kinesis {
             next_token: Option<String>,
         }
         let mut shards = Vec::new();
-        let mut body = json!({ "StreamName": stream });
+        let mut body = naming(stream);
         loop {
-            let a: Answer = self.call_json("ListShards", Some(stream), &body)?;
+            let a: Answer = self.call_json("ListShards", Some(stream.wire()), &body)?;
             shards.extend(a.shards);
             match a.next_token {
                 Some(token) if !token.is_empty() => body = json!({ "NextToken": token }),
@@ -608,7 +613,7 @@ impl Kinesis {
     /// An iterator for reading one shard from `position`.
     pub fn shard_iterator(
         &self,
-        stream: &str,
+        stream: &StreamRef,
         shard_id: &str,
         position: &StartPosition,
     ) -> Result<String, KinesisError> {
@@ -617,7 +622,8 @@ impl Kinesis {
         struct Answer {
             shard_iterator: String,
         }
-        let mut body = json!({ "StreamName": stream, "ShardId": shard_id });
+        let mut body = naming(stream);
+        body["ShardId"] = json!(shard_id);
         match position {
             StartPosition::TrimHorizon => body["ShardIteratorType"] = json!("TRIM_HORIZON"),
             StartPosition::Latest => body["ShardIteratorType"] = json!("LATEST"),
@@ -634,14 +640,15 @@ impl Kinesis {
                 body["StartingSequenceNumber"] = json!(n);
             }
         }
-        let a: Answer = self.call_json("GetShardIterator", Some(stream), &body)?;
+        let a: Answer = self.call_json("GetShardIterator", Some(stream.wire()), &body)?;
         Ok(a.shard_iterator)
     }
 
-    /// One page of records from a shard iterator.
+    /// One page of records from a shard iterator. A stream named by ARN is
+    /// named in the call too, as AWS advises for streams of other accounts.
     pub fn get_records(
         &self,
-        stream: &str,
+        stream: &StreamRef,
         iterator: &str,
         limit: u32,
     ) -> Result<RecordsPage, KinesisError> {
@@ -660,18 +667,18 @@ impl Kinesis {
             sequence_number: String,
             approximate_arrival_timestamp: Option<f64>,
         }
-        let a: Answer = self.call_json(
-            "GetRecords",
-            Some(stream),
-            &json!({ "ShardIterator": iterator, "Limit": limit }),
-        )?;
+        let mut body = json!({ "ShardIterator": iterator, "Limit": limit });
+        if let Some(arn) = stream.arn() {
+            body["StreamARN"] = json!(arn.as_str());
+        }
+        let a: Answer = self.call_json("GetRecords", Some(stream.wire()), &body)?;
         let mut records = Vec::with_capacity(a.records.len());
         for r in a.records {
             let data = base64::engine::general_purpose::STANDARD
                 .decode(r.data.as_bytes())
                 .map_err(|e| KinesisError {
                     op: "GetRecords",
-                    stream: Some(stream.to_string()),
+                    stream: Some(stream.wire().to_string()),
                     cause: Cause::BadAnswer(format!("record data is not base64: {e}")),
                 })?;
             records.push(ReadRecord {
@@ -687,6 +694,13 @@ impl Kinesis {
             millis_behind_latest: a.millis_behind_latest,
         })
     }
+}
+
+/// A request body that names `stream`: `{"StreamName": …}` or `{"StreamARN": …}`.
+fn naming(stream: &StreamRef) -> serde_json::Value {
+    let mut body = serde_json::Map::new();
+    body.insert(stream.field().to_string(), json!(stream.wire()));
+    serde_json::Value::Object(body)
 }
 
 /// Reads an AWS error answer: `__type` (without `prefix#`) and `message`/`Message`.
@@ -798,5 +812,18 @@ mod tests {
     fn names_operation_and_stream() {
         let shown = err(400, "AccessDeniedException", "User x is not authorized").to_string();
         assert_eq!(shown, "PutRecords on stream `s` failed: AccessDeniedException (HTTP 400): User x is not authorized");
+        let mut by_arn = err(400, "AccessDeniedException", "no");
+        by_arn.stream = Some("arn:aws:kinesis:eu-west-1:222222222222:stream/s".into());
+        assert_eq!(
+            by_arn.to_string(),
+            "PutRecords on stream `s` in account 222222222222 (eu-west-1) failed: AccessDeniedException (HTTP 400): no"
+        );
+    }
+
+    #[test]
+    fn bodies_name_the_stream_by_name_or_arn() {
+        assert_eq!(naming(&"s".into()), json!({"StreamName": "s"}));
+        let arn = "arn:aws:kinesis:eu-west-1:222222222222:stream/s";
+        assert_eq!(naming(&arn.into()), json!({ "StreamARN": arn }));
     }
 }

@@ -31,6 +31,7 @@ pub mod partition;
 pub mod progress;
 pub mod protocol;
 pub mod put;
+pub mod put_input;
 pub mod put_records;
 pub mod rate;
 pub mod read;

@@ -3,6 +3,7 @@
 use crate::config::Config;
 use crate::failure::Failure;
 use crate::kinesis::{Kinesis, PageStart, StreamSummary};
+use crate::naming::StreamRef;
 use crate::output::{print_all, OutputFormat};
 use crate::retry::retrying;
 use crate::session::Session;
@@ -17,7 +18,7 @@ pub fn run(
     format: OutputFormat,
     mut out: impl std::io::Write,
 ) -> Result<usize, Failure> {
-    let kinesis = Session::open_for_pipeline(config)?.kinesis;
+    let kinesis = Session::open_for_pipeline(config, None)?.kinesis;
     let streams = list_all(&kinesis, config)?;
     let mut text = String::new();
     match format {
@@ -67,8 +68,9 @@ fn list_all(kinesis: &Kinesis, config: &Config) -> Result<Vec<StreamSummary>, Fa
             Some(summaries) => streams.extend(summaries.iter().cloned()),
             None => {
                 for name in &page.names {
-                    let summary = retrying(budget, || kinesis.describe_stream(name))
-                        .map_err(|e| crate::failure::stream_call_failed("describe", name, &e))?;
+                    let stream = StreamRef::Name(name.clone());
+                    let summary = retrying(budget, || kinesis.describe_stream(&stream))
+                        .map_err(|e| crate::failure::stream_call_failed("describe", &stream, &e))?;
                     // A stream deleted since the listing is no longer one to show.
                     streams.extend(summary);
                 }

@@ -6,10 +6,14 @@ use destination_kinesis::config::{Config, Overrides};
 use destination_kinesis::describe::{parse_timeout, DescribeOptions, DEFAULT_WAIT};
 use destination_kinesis::failure::{Failure, EXIT_CONFIG, EXIT_FAILURE};
 use destination_kinesis::kinesis::StartPosition;
-use destination_kinesis::naming::check_stream_name;
+use destination_kinesis::naming::StreamRef;
 use destination_kinesis::output::{parse_format, OutputFormat};
 use destination_kinesis::protocol::{connection_status, spec_message, Emitter};
 use destination_kinesis::put::{KeySource, PutOptions};
+use destination_kinesis::put_input::{
+    parse_delimiter, parse_hash_key, parse_input, parse_key_delimiter, HashKey, InputFormat,
+    KeyDelimiter,
+};
 use destination_kinesis::read::{
     parse_from, parse_idle_timeout, parse_poll_interval, parse_until, ReadOptions,
     DEFAULT_POLL_INTERVAL,
@@ -98,10 +102,17 @@ struct WriteCmd {
     subcommand,
     name = "put",
     example = "jq -c '.items[]' dump.json | destination-kinesis put --stream items --partition-key-field /id\n\
-               destination-kinesis put --stream logs --create --shards 2 --endpoint http://localhost:4566 < app.log",
-    note = "Lines are sent in PutRecords batches (bufferSize, default 100), paced per shard and retried like write; \
-            empty lines are skipped. A line larger than the stream's largest record (1 MiB, or its MaxRecordSizeInKiB) \
-            stops the run. Progress is shown when stderr is a terminal, a summary at the end.",
+               destination-kinesis put --stream logs --create --shards 2 --endpoint http://localhost:4566 < app.log\n\
+               find . -name '*.log' -print0 | destination-kinesis put --stream paths --delimiter '\\0'\n\
+               printf 'customer-42:{{\"total\":3}}\\n' | destination-kinesis put --stream orders --key-delimiter :\n\
+               for f in *.png; do base64 -w0 \"$f\"; echo; done | destination-kinesis put --stream images --input base64\n\
+               destination-kinesis put --stream events --explicit-hash-key 0 < events.jsonl\n\
+               destination-kinesis put --stream arn:aws:kinesis:eu-west-1:222222222222:stream/shared < events.jsonl",
+    note = "Records are sent in PutRecords batches (bufferSize, default 100), paced per shard and retried like write; \
+            empty records are skipped. \
+            A record over the stream's limit (1 MiB unless it says more) stops the run, and so does a line without the \
+            --key-delimiter or, with --input base64, one that is not base64. \
+            Progress is shown when stderr is a terminal, a summary at the end.",
     error_code(0, "every line was accepted by Kinesis"),
     error_code(
         1,
@@ -110,15 +121,27 @@ struct WriteCmd {
     error_code(2, "usage or configuration error")
 )]
 struct PutCmd {
-    /// the Kinesis stream to write to
-    #[argh(option, from_str_fn(stream_name))]
-    stream: String,
-    /// take each partition key from this JSON Pointer into the line (e.g. /customer/id); lines without it get a random key
+    /// the Kinesis stream to write to: its name, or its ARN (arn:aws:kinesis:REGION:ACCOUNT:stream/NAME), e.g. another account's
+    #[argh(option, from_str_fn(stream_ref))]
+    stream: StreamRef,
+    /// take each partition key from this JSON Pointer into the record (e.g. /customer/id); records without it get a random key
     #[argh(option)]
     partition_key_field: Option<String>,
     /// use this partition key for every record (all on one shard)
     #[argh(option)]
     partition_key: Option<String>,
+    /// each line is KEY<D>VALUE (kcat -K): the partition key is what comes before the first D, the record the rest; D is one or more characters or escapes (\t, \xHH)
+    #[argh(option, from_str_fn(parse_key_delimiter))]
+    key_delimiter: Option<KeyDelimiter>,
+    /// the byte that ends each record: a character, or \n (the default, \r\n also taken), \0 (NUL), \t, \r, \\\\ or \xHH
+    #[argh(option, from_str_fn(parse_delimiter))]
+    delimiter: Option<u8>,
+    /// text (each line is a record, the default) or base64 (each line is the base64 of a record's bytes: binary data, newlines included)
+    #[argh(option, from_str_fn(parse_input), default = "InputFormat::Text")]
+    input: InputFormat,
+    /// send every record with this hash key, a decimal from 0 to 2^128-1, which picks the shard in place of the partition key's MD5
+    #[argh(option, from_str_fn(parse_hash_key))]
+    explicit_hash_key: Option<HashKey>,
     /// create the stream when it does not exist (also when the --config file's createStreams allows it)
     #[argh(switch)]
     create: bool,
@@ -155,7 +178,8 @@ struct PutCmd {
                destination-kinesis read --stream events --follow --idle-timeout 10s > seen.txt\n\
                destination-kinesis read --stream events --shard shardId-000000000001 --from after:49590338271490256608559692538361571095921575989136588898\n\
                destination-kinesis read --stream events --shard 0 --shard 1\n\
-               destination-kinesis read --stream events --key customer-42 --format json | jq 'select(.partitionKey == \"customer-42\")'",
+               destination-kinesis read --stream events --key customer-42 --format json | jq 'select(.partitionKey == \"customer-42\")'\n\
+               destination-kinesis read --stream arn:aws:kinesis:eu-west-1:222222222222:stream/shared --format json",
     note = "Reads every shard, parents of split or merged shards before their children, oldest first per shard; \
             KPL aggregated records are unpacked. Without --follow it stops at the end of the data. \
             --format json prints shard, sequenceNumber, partitionKey, arrivalTime and data (or dataBase64 when not UTF-8). \
@@ -169,9 +193,9 @@ struct PutCmd {
     error_code(2, "usage or configuration error")
 )]
 struct ReadCmd {
-    /// the Kinesis stream to read
-    #[argh(option, from_str_fn(stream_name))]
-    stream: String,
+    /// the Kinesis stream to read: its name, or its ARN (arn:aws:kinesis:REGION:ACCOUNT:stream/NAME)
+    #[argh(option, from_str_fn(stream_ref))]
+    stream: StreamRef,
     /// where to start: trim-horizon (oldest kept, the default), latest, a time (RFC 3339 or -10m, that long ago), or at:SEQ / after:SEQ in the one shard given with --shard
     #[argh(
         option,
@@ -249,7 +273,8 @@ struct ListCmd {
     name = "describe",
     example = "destination-kinesis describe --stream events\n\
                destination-kinesis describe --stream events --format json | jq '.shards[] | select(.open) | .shard'\n\
-               destination-kinesis describe --stream events --wait-active --timeout 60s > /dev/null",
+               destination-kinesis describe --stream events --wait-active --timeout 60s > /dev/null\n\
+               destination-kinesis describe --stream arn:aws:kinesis:eu-west-1:222222222222:stream/shared",
     note = "Shards are listed with their hash key ranges, whether they are open, and the shards they were split or merged from. \
             --wait-active first waits until the stream is ACTIVE (as `aws kinesis wait stream-exists` does, a stream that does not \
             exist yet, and an endpoint that does not answer yet, are waited for too), then describes it.",
@@ -261,9 +286,9 @@ struct ListCmd {
     error_code(2, "usage or configuration error")
 )]
 struct DescribeCmd {
-    /// the Kinesis stream to describe
-    #[argh(option, from_str_fn(stream_name))]
-    stream: String,
+    /// the Kinesis stream to describe: its name, or its ARN (arn:aws:kinesis:REGION:ACCOUNT:stream/NAME)
+    #[argh(option, from_str_fn(stream_ref))]
+    stream: StreamRef,
     /// wait until the stream is ACTIVE before describing it (for CI scripts)
     #[argh(switch)]
     wait_active: bool,
@@ -284,13 +309,24 @@ struct DescribeCmd {
     config: Option<PathBuf>,
 }
 
-/// A `--stream` value, checked against Kinesis's naming rule.
-fn stream_name(value: &str) -> Result<String, String> {
-    check_stream_name(value).map(|()| value.to_string())
+/// A `--stream` value: a name checked against Kinesis's naming rule, or a stream ARN.
+fn stream_ref(value: &str) -> Result<StreamRef, String> {
+    StreamRef::parse(value)
 }
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().collect();
+    // std::env::args() would panic on an argument that is not UTF-8 (a raw
+    // byte given as --delimiter, say): say which one instead.
+    let args: Vec<String> = match std::env::args_os().map(|a| a.into_string()).collect() {
+        Ok(args) => args,
+        Err(bad) => {
+            eprintln!(
+                "destination-kinesis: the argument {} is not UTF-8 text; give bytes as escapes such as \\xff",
+                bad.to_string_lossy()
+            );
+            return ExitCode::from(EXIT_CONFIG as u8);
+        }
+    };
     if matches!(args.get(1).map(String::as_str), Some("--version" | "-V")) {
         println!("destination-kinesis {}", env!("CARGO_PKG_VERSION"));
         return ExitCode::SUCCESS;
@@ -361,16 +397,7 @@ fn exit(result: Result<(), Failure>) -> ExitCode {
 }
 
 fn run_put(p: PutCmd) -> Result<put::PutSummary, Failure> {
-    let keys = match (p.partition_key_field, p.partition_key) {
-        (Some(_), Some(_)) => {
-            return Err(Failure::usage(
-                "give --partition-key-field or --partition-key, not both",
-            ))
-        }
-        (Some(field), None) => KeySource::Field(field),
-        (None, Some(key)) => KeySource::Fixed(key),
-        (None, None) => KeySource::Random,
-    };
+    let keys = KeySource::from_flags(p.partition_key_field, p.partition_key, p.key_delimiter)?;
     let flags = Overrides {
         endpoint: p.endpoint,
         region: p.region,
@@ -382,6 +409,9 @@ fn run_put(p: PutCmd) -> Result<put::PutSummary, Failure> {
     let options = PutOptions {
         stream: p.stream,
         keys,
+        delimiter: p.delimiter.unwrap_or(b'\n'),
+        input: p.input,
+        explicit_hash_key: p.explicit_hash_key,
         create: p.create || (p.config.is_some() && config.create_streams),
         progress: std::io::stderr().is_terminal(),
     };

@@ -62,14 +62,20 @@ impl KeyPicker {
             out.clear();
             return false;
         }
-        if out.chars().count() > MAX_KEY_CHARS {
-            let digest = Sha256::digest(out.as_bytes());
-            out.clear();
-            for b in digest {
-                out.push_str(&format!("{b:02x}"));
-            }
-        }
+        fit_key(out);
         true
+    }
+}
+
+/// Keeps a key from the data within Kinesis's 256 characters: a longer one
+/// is replaced by its SHA-256 (hex), so that equal keys still share a shard.
+pub fn fit_key(key: &mut String) {
+    if key.chars().count() > MAX_KEY_CHARS {
+        let digest = Sha256::digest(key.as_bytes());
+        key.clear();
+        for b in digest {
+            key.push_str(&format!("{b:02x}"));
+        }
     }
 }
 

@@ -1,6 +1,7 @@
-//! `put`, the line adapter of the engine: each stdin line becomes one
-//! Kinesis record, batched, aggregated, retried and bounded as `write` sends
-//! Airbyte records.
+//! `put`, the line adapter of the engine: each stdin line (newline-ended,
+//! or ended by `--delimiter`) becomes one Kinesis record, its bytes as they
+//! are or decoded from base64, its key from the line, the record or a flag;
+//! batched, aggregated, retried and bounded as `write` sends Airbyte records.
 
 use crate::batch::{Batch, TargetId};
 use crate::config::{Config, PartitionKeySource};
@@ -8,35 +9,74 @@ use crate::engine::{self, Adapter, Report};
 use crate::failure::{Failure, EXIT_FAILURE};
 use crate::ids::UuidPool;
 use crate::input::Framing;
+use crate::naming::StreamRef;
 use crate::outbox::{Outbox, Settings};
-use crate::partition::{KeyPicker, MAX_KEY_CHARS};
+use crate::partition::{fit_key, KeyPicker, MAX_KEY_CHARS};
+use crate::progress::StatusLine;
 use crate::protocol::FailureType;
+use crate::put_input::{HashKey, InputFormat, KeyDelimiter};
 use crate::session::Session;
 use crate::streams::{ensure_stream, unlisted_shards_note, Creation};
 use serde_json::value::RawValue;
-use std::io::{Read, Write};
+use std::io::Read;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-/// How often the progress line is redrawn.
-const PROGRESS_EVERY: Duration = Duration::from_millis(500);
+/// Bytes a line may hold beyond its record's data when it carries its key:
+/// the longest key Kinesis takes (256 characters of up to 4 bytes).
+const KEY_LINE_BYTES: usize = 4 * MAX_KEY_CHARS;
 
 /// Where each record's partition key comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum KeySource {
     /// A random UUID per record: records spread over every shard.
     Random,
-    /// A JSON Pointer into each line; lines without it get a random key.
+    /// A JSON Pointer into each record; records without it get a random key.
     Field(String),
     /// The same key for every record: all on one shard.
     Fixed(String),
+    /// Each line is `key<D>value`: the key is what comes before the first
+    /// delimiter, the record the rest (kcat's `-K`).
+    Delimited(KeyDelimiter),
 }
 
 impl KeySource {
+    /// The key source the flags ask for; the three exclude one another.
+    pub fn from_flags(
+        field: Option<String>,
+        fixed: Option<String>,
+        delimited: Option<KeyDelimiter>,
+    ) -> Result<KeySource, Failure> {
+        let given: Vec<&str> = [
+            field.as_ref().map(|_| "--partition-key-field"),
+            fixed.as_ref().map(|_| "--partition-key"),
+            delimited.as_ref().map(|_| "--key-delimiter"),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        if given.len() > 1 {
+            let (last, rest) = given.split_last().unwrap_or((&"", &[]));
+            let all = if rest.len() == 1 { "both" } else { "all" };
+            return Err(Failure::usage(format!(
+                "give {} or {last}, not {all}: each says where the partition key comes from",
+                rest.join(", ")
+            )));
+        }
+        let keys = match (field, fixed, delimited) {
+            (Some(field), _, _) => KeySource::Field(field),
+            (_, Some(key), _) => KeySource::Fixed(key),
+            (_, _, Some(d)) => KeySource::Delimited(d),
+            (None, None, None) => KeySource::Random,
+        };
+        keys.validate()?;
+        Ok(keys)
+    }
+
     /// Checks a pointer or fixed key given on the command line.
     pub fn validate(&self) -> Result<(), Failure> {
         match self {
-            KeySource::Random => Ok(()),
+            KeySource::Random | KeySource::Delimited(_) => Ok(()),
             KeySource::Field(p) if p.starts_with('/') => Ok(()),
             KeySource::Field(p) => Err(Failure::usage(format!(
                 "--partition-key-field must be a JSON Pointer such as /customer/id, got `{p}`"
@@ -54,27 +94,49 @@ impl KeySource {
 #[derive(Debug, Clone)]
 pub struct PutOptions {
     /// The Kinesis stream.
-    pub stream: String,
+    pub stream: StreamRef,
     /// Partition keys.
     pub keys: KeySource,
+    /// The byte that ends each record in the input.
+    pub delimiter: u8,
+    /// How each line holds its record.
+    pub input: InputFormat,
+    /// The hash key of every record, in place of its partition key's MD5.
+    pub explicit_hash_key: Option<HashKey>,
     /// Whether a missing stream is created.
     pub create: bool,
     /// Whether to redraw a progress line on stderr.
     pub progress: bool,
 }
 
+impl PutOptions {
+    /// Checks the options that only make sense together.
+    pub fn validate(&self) -> Result<(), Failure> {
+        self.keys.validate()?;
+        if let KeySource::Delimited(d) = &self.keys {
+            if d.as_bytes().contains(&self.delimiter) {
+                return Err(Failure::usage(
+                    "--key-delimiter holds the byte that ends each record (--delimiter, a newline unless given): \
+                     no record could hold it; choose another",
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
 /// What a `put` did.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct PutSummary {
-    /// Non-empty lines read.
+    /// Records read (non-empty lines).
     pub lines: u64,
     /// Of those, records Kinesis accepted.
     pub accepted: u64,
-    /// Bytes of those lines.
+    /// Bytes of those records.
     pub bytes: u64,
     /// Empty lines skipped.
     pub empty: u64,
-    /// Lines without the partition key field, given a random key.
+    /// Records without the partition key field, given a random key.
     pub random_keys: u64,
 }
 
@@ -85,21 +147,23 @@ struct Putter<'a> {
     ids: UuidPool,
     picker: KeyPicker,
     key_buf: String,
+    /// A base64 line's record, decoded.
+    data_buf: Vec<u8>,
     summary: PutSummary,
     started: Instant,
-    last_progress: Instant,
+    status: StatusLine,
 }
 
-/// Runs `put`: makes sure the stream is there, then sends every line of `input`.
-/// Prints the summary on stderr; Ok only when every line was accepted.
+/// Runs `put`: makes sure the stream is there, then sends every record of `input`.
+/// Prints the summary on stderr; Ok only when every record was accepted.
 pub fn run(
     config: &Config,
     options: &PutOptions,
     input: impl Read + Send + 'static,
 ) -> Result<PutSummary, Failure> {
-    options.keys.validate()?;
-    let kinesis = Arc::new(Session::open_for_pipeline(config)?.kinesis);
-    let stream = options.stream.as_str();
+    options.validate()?;
+    let stream = &options.stream;
+    let kinesis = Arc::new(Session::open_for_pipeline(config, Some(stream))?.kinesis);
     let creation = Creation::for_config(
         config,
         options.create,
@@ -110,18 +174,17 @@ pub fn run(
         .map_err(|f| f.with_exit_code(EXIT_FAILURE))?;
     if ready.created {
         eprintln!(
-            "destination-kinesis: created Kinesis stream `{stream}` ({} shards)",
+            "destination-kinesis: created Kinesis stream {stream} ({} shards)",
             config.shard_count
         );
     }
-    if let Some(note) = unlisted_shards_note([(stream, &ready)]) {
+    if let Some(note) = unlisted_shards_note([(stream.wire(), &ready)]) {
         eprintln!("destination-kinesis: {note}");
     }
-    let target = ready.target_spec(stream);
+    let target = ready.target_spec(stream.wire());
     let mut settings = Settings::from_config(config);
     settings.keys_repeat = !matches!(options.keys, KeySource::Random);
     let outbox = Outbox::new(vec![target], settings);
-    let now = Instant::now();
     let mut putter = Putter {
         options,
         target: TargetId(0),
@@ -131,15 +194,20 @@ pub fn run(
             _ => PartitionKeySource::Uuid,
         }),
         key_buf: String::new(),
+        data_buf: Vec::new(),
         summary: PutSummary::default(),
-        started: now,
-        last_progress: now,
+        started: Instant::now(),
+        status: StatusLine::new(options.progress),
+    };
+    // A line holds one record (and its key, when it carries it).
+    let key_bytes = match &options.keys {
+        KeySource::Delimited(d) => KEY_LINE_BYTES + d.as_bytes().len(),
+        _ => 0,
     };
     let settings = engine::Settings {
         framing: Framing {
-            delimiter: b'\n',
-            // A line is a record: it may be as long as the stream's records.
-            max_line: ready.limits.record,
+            delimiter: options.delimiter,
+            max_line: options.input.line_bytes(ready.limits.record) + key_bytes,
             skip_bom: false,
         },
         max_in_flight: config.max_in_flight,
@@ -156,32 +224,71 @@ impl Adapter for Putter<'_> {
             self.summary.empty += 1;
             return Ok(());
         }
-        self.pick_key(line);
-        if let Err(o) = outbox.check_size(self.target, line.len(), &self.key_buf) {
+        let value = match &self.options.keys {
+            KeySource::Delimited(d) => {
+                let Some((key, value)) = d.split(line) else {
+                    return Err(self.bad_line(line_no, "has no key delimiter (--key-delimiter)"));
+                };
+                self.key_from_line(key)
+                    .map_err(|why| self.bad_line(line_no, why))?;
+                value
+            }
+            _ => line,
+        };
+        let data = match self.options.input.decode(value, &mut self.data_buf) {
+            Ok(data) => data,
+            Err(why) => {
+                let why =
+                    format!("{why}; with --input base64 each line is the base64 of one record");
+                return Err(self.bad_line(line_no, &why));
+            }
+        };
+        match &self.options.keys {
+            KeySource::Delimited(_) => {}
+            KeySource::Fixed(k) => {
+                self.key_buf.clear();
+                self.key_buf.push_str(k);
+            }
+            KeySource::Field(_) => {
+                let found = serde_json::from_slice::<&RawValue>(data)
+                    .is_ok_and(|v| self.picker.pick(v, &[], &mut self.key_buf));
+                if !found {
+                    self.summary.random_keys += 1;
+                    self.ids.next_into(&mut self.key_buf);
+                }
+            }
+            KeySource::Random => self.ids.next_into(&mut self.key_buf),
+        }
+        if let Err(o) = outbox.check_size(self.target, data.len(), &self.key_buf) {
             return Err(Failure::new(
                 FailureType::System,
                 format!(
-                    "input line {line_no} is {} bytes; with its {}-byte partition key that is over the {}-byte \
-                     record limit of Kinesis stream `{}`; it was not sent, nor anything after it",
-                    line.len(),
+                    "input line {line_no}: its record is {} bytes; with its {}-byte partition key that is over the \
+                     {}-byte record limit of Kinesis stream {}; it was not sent, nor anything after it",
+                    data.len(),
                     self.key_buf.len(),
                     o.limit,
                     self.options.stream
                 ),
             ));
         }
-        outbox.add(self.target, line, &self.key_buf, None);
+        let hash = self.options.explicit_hash_key.as_ref().map(HashKey::as_str);
+        outbox.add(self.target, data, &self.key_buf, hash);
         self.summary.lines += 1;
-        self.summary.bytes += line.len() as u64;
+        self.summary.bytes += data.len() as u64;
         Ok(())
     }
 
     fn too_long(&self, line_no: u64, limit: usize, _head: &[u8]) -> Failure {
+        let form = match self.options.input {
+            InputFormat::Text => "",
+            InputFormat::Base64 => " in base64",
+        };
         Failure::new(
             FailureType::System,
             format!(
-                "input line {line_no} is longer than {limit} bytes, the most a record of Kinesis stream `{}` holds; \
-                 it was not sent, nor anything after it",
+                "input line {line_no} is longer than {limit} bytes, more than a record of Kinesis stream {} \
+                 holds{form}; it was not sent, nor anything after it",
                 self.options.stream
             ),
         )
@@ -199,47 +306,44 @@ impl Adapter for Putter<'_> {
     }
 
     fn settle(&mut self, _outbox: &Outbox) -> Result<(), Failure> {
-        self.show_progress();
+        if self.status.due() {
+            let s = &self.summary;
+            let secs = self.started.elapsed().as_secs_f64().max(0.001);
+            self.status.draw(&format!(
+                "{} records sent, {} MB, {:.0} records/s",
+                s.accepted,
+                megabytes(s.bytes),
+                s.accepted as f64 / secs
+            ));
+        }
         Ok(())
     }
 }
 
 impl Putter<'_> {
-    /// The line's partition key into `key_buf`.
-    fn pick_key(&mut self, line: &[u8]) {
-        match &self.options.keys {
-            KeySource::Fixed(k) => {
-                self.key_buf.clear();
-                self.key_buf.push_str(k);
-            }
-            KeySource::Field(_) => {
-                let found = serde_json::from_slice::<&RawValue>(line)
-                    .is_ok_and(|v| self.picker.pick(v, &[], &mut self.key_buf));
-                if !found {
-                    self.summary.random_keys += 1;
-                    self.ids.next_into(&mut self.key_buf);
-                }
-            }
-            KeySource::Random => self.ids.next_into(&mut self.key_buf),
+    /// A key before the key delimiter into `key_buf`: text of 1 or more
+    /// characters; a longer one than Kinesis takes is hashed as `write` does.
+    fn key_from_line(&mut self, key: &[u8]) -> Result<(), &'static str> {
+        if key.is_empty() {
+            return Err("has an empty key before the key delimiter (--key-delimiter); a partition key is 1 to 256 characters");
         }
+        let Ok(key) = std::str::from_utf8(key) else {
+            return Err(
+                "has a key that is not UTF-8 text before the key delimiter (--key-delimiter)",
+            );
+        };
+        self.key_buf.clear();
+        self.key_buf.push_str(key);
+        fit_key(&mut self.key_buf);
+        Ok(())
     }
 
-    fn show_progress(&mut self) {
-        if !self.options.progress || self.last_progress.elapsed() < PROGRESS_EVERY {
-            return;
-        }
-        self.last_progress = Instant::now();
-        let s = &self.summary;
-        let secs = self.started.elapsed().as_secs_f64().max(0.001);
-        let mut err = std::io::stderr().lock();
-        let _ = write!(
-            err,
-            "\r\x1b[K{} records sent, {} MB, {:.0} records/s",
-            s.accepted,
-            megabytes(s.bytes),
-            s.accepted as f64 / secs
-        );
-        let _ = err.flush();
+    /// A line that cannot become a record: the run stops there.
+    fn bad_line(&self, line_no: u64, why: &str) -> Failure {
+        Failure::new(
+            FailureType::System,
+            format!("input line {line_no} {why}; it was not sent, nor anything after it"),
+        )
     }
 
     fn print_summary(&self, report: &Report) {
@@ -247,7 +351,7 @@ impl Putter<'_> {
         let sent = &report.sent;
         let secs = report.elapsed.as_secs_f64();
         let mut text = format!(
-            "put {} of {} lines into Kinesis stream `{}` ({} MB) in {} PutRecords calls, {secs:.1} s ({:.0} records/s)",
+            "put {} of {} lines into Kinesis stream {} ({} MB) in {} PutRecords calls, {secs:.1} s ({:.0} records/s)",
             s.accepted,
             s.lines,
             self.options.stream,
@@ -279,12 +383,7 @@ impl Putter<'_> {
         if !report.read_anything {
             text.push_str("; no input was read (standard input was empty or closed)");
         }
-        let clear = if self.options.progress {
-            "\r\x1b[K"
-        } else {
-            ""
-        };
-        eprintln!("{clear}destination-kinesis: {text}");
+        self.status.finish(&text);
     }
 }
 
@@ -308,5 +407,58 @@ mod tests {
         assert!(KeySource::Fixed("é".repeat(256)).validate().is_ok());
         assert!(KeySource::Fixed("é".repeat(257)).validate().is_err());
         assert!(KeySource::Fixed(String::new()).validate().is_err());
+    }
+
+    #[test]
+    fn one_key_source_at_a_time() {
+        let d = || Some(crate::put_input::parse_key_delimiter(":").unwrap());
+        assert_eq!(
+            KeySource::from_flags(None, None, None).unwrap(),
+            KeySource::Random
+        );
+        assert!(matches!(
+            KeySource::from_flags(None, None, d()).unwrap(),
+            KeySource::Delimited(_)
+        ));
+        for (field, fixed, delimited, named) in [
+            (
+                Some("/a"),
+                Some("k"),
+                None,
+                ["--partition-key-field", "--partition-key"],
+            ),
+            (
+                Some("/a"),
+                None,
+                d(),
+                ["--partition-key-field", "--key-delimiter"],
+            ),
+            (None, Some("k"), d(), ["--partition-key", "--key-delimiter"]),
+        ] {
+            let e = KeySource::from_flags(field.map(Into::into), fixed.map(Into::into), delimited)
+                .unwrap_err();
+            assert_eq!(e.exit_code, crate::failure::EXIT_CONFIG);
+            let both = format!("give {} or {}, not both", named[0], named[1]);
+            assert!(e.message.starts_with(&both), "{}", e.message);
+        }
+        assert!(KeySource::from_flags(Some("a".into()), None, None).is_err());
+    }
+
+    #[test]
+    fn a_key_delimiter_may_not_hold_the_record_delimiter() {
+        let options = |key: &str, delimiter: u8| PutOptions {
+            stream: StreamRef::from("s"),
+            keys: KeySource::Delimited(crate::put_input::parse_key_delimiter(key).unwrap()),
+            delimiter,
+            input: InputFormat::Text,
+            explicit_hash_key: None,
+            create: false,
+            progress: false,
+        };
+        assert!(options(":", b'\n').validate().is_ok());
+        let e = options(r"\n", b'\n').validate().unwrap_err();
+        assert!(e.message.contains("--key-delimiter") && e.message.contains("--delimiter"));
+        assert!(options(r"a\0", 0).validate().is_err());
+        assert!(options(r"\n", 0).validate().is_ok());
     }
 }

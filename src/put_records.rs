@@ -3,6 +3,7 @@
 //! answer, read into one result per entry.
 
 use crate::json::json_string;
+use crate::naming::request_field;
 use crate::retry::is_retryable_code;
 use serde::Deserialize;
 
@@ -54,7 +55,7 @@ struct Span {
 }
 
 /// A PutRecords request body, complete after every push:
-/// `{"StreamName":…,"Records":[{"Data":…,"PartitionKey":…},…]}`.
+/// `{"StreamName":…,"Records":[{"Data":…,"PartitionKey":…},…]}` (or `StreamARN`).
 #[derive(Debug, Default)]
 pub struct Body {
     bytes: Vec<u8>,
@@ -197,9 +198,12 @@ pub fn encode_entry(
     out.push(b'}');
 }
 
-/// Writes the opening of a PutRecords body for `stream`.
+/// Writes the opening of a PutRecords body for `stream` (a name, or an ARN
+/// in `StreamARN`, as the stream travels through the outbox).
 fn body_start(out: &mut Vec<u8>, stream: &str) {
-    out.extend_from_slice(b"{\"StreamName\":");
+    out.extend_from_slice(b"{\"");
+    out.extend_from_slice(request_field(stream).as_bytes());
+    out.extend_from_slice(b"\":");
     json_string(out, stream);
     out.extend_from_slice(b",\"Records\":[");
 }
@@ -316,6 +320,16 @@ mod tests {
         assert!(b.is_empty() && b.payload() == 0 && b.byte_len() == 0);
         let v: Value = serde_json::from_slice(b.request("other", None, &mut scratch)).unwrap();
         assert_eq!(v, serde_json::json!({"StreamName": "other", "Records": []}));
+        let arn = "arn:aws:kinesis:eu-west-1:222222222222:stream/s";
+        b.push(arn, b"x", "k", None);
+        let v: Value = serde_json::from_slice(b.request(arn, None, &mut scratch)).unwrap();
+        assert_eq!(v["StreamARN"], arn);
+        assert!(v.get("StreamName").is_none());
+        let v: Value = serde_json::from_slice(b.request(arn, Some(&[0]), &mut scratch)).unwrap();
+        assert_eq!(
+            v["StreamARN"], arn,
+            "a resend names the stream the same way"
+        );
     }
 
     #[test]

@@ -6,6 +6,7 @@ use crate::aggregate::{deaggregate, is_aggregated};
 use crate::config::Config;
 use crate::failure::{stream_call_failed, Failure};
 use crate::kinesis::{Kinesis, KinesisError, ReadRecord, Shard, StartPosition};
+use crate::naming::StreamRef;
 use crate::output::{closed_or_failed, OutputFormat};
 use crate::progress::StatusLine;
 use crate::retry::Backoff;
@@ -43,7 +44,7 @@ const MAX_PAGE: u64 = 10_000;
 #[derive(Debug, Clone)]
 pub struct ReadOptions {
     /// The Kinesis stream.
-    pub stream: String,
+    pub stream: StreamRef,
     /// Where to start in every shard read.
     pub from: StartPosition,
     /// Stop each shard at its first record that arrived after this time (epoch seconds).
@@ -231,8 +232,8 @@ pub fn run(
     out: impl Write,
 ) -> Result<ReadSummary, Failure> {
     options.validate()?;
-    let kinesis = Session::open_for_pipeline(config)?.kinesis;
-    let stream = options.stream.as_str();
+    let stream = &options.stream;
+    let kinesis = Session::open_for_pipeline(config, Some(stream))?.kinesis;
     let shards = crate::retry::retrying(config.retry_timeout, || kinesis.list_shards(stream))
         .map_err(|e| read_failure(&e, stream))?;
     options
@@ -262,7 +263,7 @@ pub fn run(
     result.map(|()| reader.summary)
 }
 
-fn read_failure(e: &KinesisError, stream: &str) -> Failure {
+fn read_failure(e: &KinesisError, stream: &StreamRef) -> Failure {
     stream_call_failed("read", stream, e)
 }
 
@@ -332,7 +333,7 @@ impl<W: Write> Reader<'_, W> {
 
     /// Lists shards again to find new ones; a passing error only delays that.
     fn relist(&mut self) -> Result<(), Failure> {
-        let stream = self.options.stream.as_str();
+        let stream = &self.options.stream;
         self.listed_at = Instant::now();
         match self.kinesis.list_shards(stream) {
             Ok(listed) => self.add_shards(listed, false),
@@ -411,7 +412,7 @@ impl<W: Write> Reader<'_, W> {
 
     /// One call for shard `i`: an iterator or a page of records.
     fn poll(&mut self, i: usize) -> Result<(), Failure> {
-        let stream = self.options.stream.as_str();
+        let stream = &self.options.stream;
         let kinesis = self.kinesis;
         let s = &mut self.shards[i];
         let Progress::Reading { iterator, .. } = &s.progress else {
@@ -429,7 +430,7 @@ impl<W: Write> Reader<'_, W> {
                     Err(e) if s.last_sequence.is_none() && refuses_start(&e, &position) => {
                         // A sequence number from another shard or stream: the flag is wrong.
                         return Err(Failure::usage(format!(
-                            "--from: Kinesis refused it for shard {} of stream `{stream}`: {e}",
+                            "--from: Kinesis refused it for shard {} of stream {stream}: {e}",
                             s.shard.shard_id
                         )));
                     }
@@ -554,7 +555,7 @@ impl<W: Write> Reader<'_, W> {
     /// Schedules shard `i` again after a failed call, or fails when the
     /// error cannot be cured or the retry budget is spent.
     fn retry_later(&mut self, i: usize, e: &KinesisError) -> Result<(), Failure> {
-        let stream = self.options.stream.as_str();
+        let stream = &self.options.stream;
         if !e.is_retryable() {
             return Err(read_failure(e, stream));
         }
@@ -573,7 +574,7 @@ impl<W: Write> Reader<'_, W> {
             }
             None => Err(Failure::from_kinesis(
                 &format!(
-                    "gave up reading shard {} of Kinesis stream `{stream}` after retrying for {} s",
+                    "gave up reading shard {} of Kinesis stream {stream} after retrying for {} s",
                     self.shards[i].shard.shard_id,
                     retry_timeout.as_secs()
                 ),
@@ -620,7 +621,7 @@ impl<W: Write> Reader<'_, W> {
             Ending::StdoutClosed => "; standard output was closed".into(),
         };
         format!(
-            "read {} records from {} shards of `{}`{why}",
+            "read {} records from {} shards of {}{why}",
             s.records, s.shards, self.options.stream
         )
     }
@@ -804,7 +805,7 @@ mod tests {
 
     fn options(from: StartPosition, until: Option<f64>, shards: ShardFilter) -> ReadOptions {
         ReadOptions {
-            stream: "s".into(),
+            stream: StreamRef::from("s"),
             from,
             until,
             limit: None,

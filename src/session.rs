@@ -8,6 +8,7 @@ use crate::environment::process_env;
 use crate::failure::Failure;
 use crate::http::{Client, Timeouts};
 use crate::kinesis::Kinesis;
+use crate::naming::{StreamArn, StreamRef};
 use crate::network::Network;
 use crate::protocol::Emitter;
 use crate::protocol::FailureType;
@@ -36,11 +37,13 @@ pub fn timeouts(config: &Config) -> Timeouts {
 
 impl Session {
     /// Builds a client for `config`, for the Airbyte commands: notices (clock
-    /// correction) go to `out` as LOG lines.
+    /// correction) go to `out` as LOG lines. A `streamName` ARN gives the
+    /// region when none is set.
     pub fn open(config: &Config, out: &Emitter) -> Result<Session, Failure> {
         let log = out.clone();
         Session::open_with(
             config,
+            config.stream_arn(),
             timeouts(config),
             // A failed write is remembered by the emitter and stops the run there.
             Box::new(move |m: &str| {
@@ -50,21 +53,28 @@ impl Session {
     }
 
     /// Builds a client for `config`, for the pipeline commands (`put`,
-    /// `read`), whose stdout carries data: notices go to stderr.
-    pub fn open_for_pipeline(config: &Config) -> Result<Session, Failure> {
+    /// `read`), whose stdout carries data: notices go to stderr. A `stream`
+    /// named by ARN gives the region when none is set.
+    pub fn open_for_pipeline(
+        config: &Config,
+        stream: Option<&StreamRef>,
+    ) -> Result<Session, Failure> {
         let notice = Box::new(|m: &str| eprintln!("destination-kinesis: {m}"));
-        Session::open_with(config, timeouts(config), notice)
+        let arn = stream.and_then(StreamRef::arn);
+        Session::open_with(config, arn, timeouts(config), notice)
     }
 
-    /// Builds a client with the given timeouts and notice sink.
+    /// Builds a client with the given timeouts and notice sink, for the
+    /// stream `stream` when it is named by ARN (its region, unless one is set).
     pub fn open_with(
         config: &Config,
+        stream: Option<&StreamArn>,
         timeouts: Timeouts,
         notice: Box<dyn Fn(&str) + Send + Sync>,
     ) -> Result<Session, Failure> {
         let env = process_env;
         let profiles = Profiles::load(&env);
-        let region = resolve_region(config, &env, &profiles)?;
+        let region = resolve_region(config, &env, &profiles, stream)?;
         let endpoint = resolve_endpoint(config, &env, &region)?;
         let network = Network::from_env(&env)
             .map_err(|e| Failure::new(FailureType::Config, e.to_string()))?;

@@ -3,6 +3,7 @@
 //! every shard whose hash key range holds the key's hash, parents and children).
 
 use crate::kinesis::Shard;
+use crate::naming::StreamRef;
 use crate::partition::MAX_KEY_CHARS;
 use crate::shards::hash_of;
 
@@ -68,12 +69,12 @@ impl ShardFilter {
     }
 
     /// Checks that every shard named exists in `listed`.
-    pub fn check_listed(&self, listed: &[Shard], stream: &str) -> Result<(), String> {
+    pub fn check_listed(&self, listed: &[Shard], stream: &StreamRef) -> Result<(), String> {
         for id in &self.ids {
             if !listed.iter().any(|s| &s.shard_id == id) {
                 let known: Vec<&str> = listed.iter().map(|s| s.shard_id.as_str()).collect();
                 return Err(format!(
-                    "--shard: Kinesis stream `{stream}` has no shard `{id}`; its shards are {}",
+                    "--shard: Kinesis stream {stream} has no shard `{id}`; its shards are {}",
                     known.join(", ")
                 ));
             }
@@ -137,10 +138,10 @@ mod tests {
         assert!(by_key.takes_new_shards());
         assert_eq!(by_key.single_shard(), None);
         assert!(by_id
-            .check_listed(&[low.clone(), high.clone()], "s")
+            .check_listed(&[low.clone(), high.clone()], &"s".into())
             .is_ok());
         let e = ShardFilter::new(vec!["shardId-7".into()], vec![])
-            .check_listed(&[low, high], "s")
+            .check_listed(&[low, high], &"s".into())
             .unwrap_err();
         assert!(
             e.contains("--shard") && e.contains("shardId-7") && e.contains("shardId-1"),

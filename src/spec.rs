@@ -105,9 +105,9 @@ pub fn spec() -> Value {
                 },
                 "streamName": {
                     "title": "Stream Name Template",
-                    "description": "Target Kinesis stream, with {namespace} and {stream} placeholders. Empty keeps the Java connector's <namespace>_<stream> naming.",
+                    "description": "Target Kinesis stream: a name with {namespace} and {stream} placeholders, or one stream's ARN (arn:aws:kinesis:REGION:ACCOUNT:stream/NAME; no placeholders), e.g. another account's stream shared through its resource policy; a stream named by ARN is never created, and its region is used when none is set. Empty keeps the Java connector's <namespace>_<stream> naming.",
                     "type": "string",
-                    "examples": ["airbyte-events", "{namespace}.{stream}"],
+                    "examples": ["airbyte-events", "{namespace}.{stream}", "arn:aws:kinesis:eu-west-1:222222222222:stream/airbyte-events"],
                     "order": 11
                 },
                 "createStreams": {

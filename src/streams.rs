@@ -1,9 +1,10 @@
 //! Stream setup: making sure a Kinesis stream exists and is writable before
-//! the first record, creating it when allowed.
+//! the first record, creating it when allowed (never a stream named by ARN).
 
 use crate::config::Config;
 use crate::failure::Failure;
 use crate::kinesis::{Kinesis, NewStream, StreamStatus, StreamSummary};
+use crate::naming::StreamRef;
 use crate::outbox::TargetSpec;
 use crate::protocol::FailureType;
 use crate::put_records::Limits;
@@ -109,10 +110,12 @@ pub fn unlisted_shards_note<'a>(
 }
 
 /// Waits until `stream` is ACTIVE or UPDATING, creating it first when it is
-/// missing and creation is allowed; gives up after `timeout`.
+/// missing and creation is allowed; gives up after `timeout`. A stream named
+/// by ARN is never created: it may be another account's, which is not ours
+/// to create, and CreateStream takes no ARN.
 pub fn ensure_stream(
     kinesis: &Kinesis,
-    stream: &str,
+    stream: &StreamRef,
     creation: Creation,
     timeout: Duration,
 ) -> Result<Ready, Failure> {
@@ -124,7 +127,7 @@ pub fn ensure_stream(
 /// The first failure (in `streams` order) stops the others.
 pub fn ensure_streams(
     kinesis: &Kinesis,
-    streams: &[&str],
+    streams: &[&StreamRef],
     creation: Creation,
     timeout: Duration,
 ) -> Result<Vec<Ready>, Failure> {
@@ -172,7 +175,7 @@ const STOPPED: &str = "stream set-up stopped because another stream's failed";
 /// `ensure_stream`, giving up early once `stop` is set.
 fn ensure_one(
     kinesis: &Kinesis,
-    stream: &str,
+    stream: &StreamRef,
     creation: Creation,
     timeout: Duration,
     stop: &AtomicBool,
@@ -185,7 +188,7 @@ fn ensure_one(
     if let Err(e) = &answer {
         if is_refused(e) {
             return Err(Failure::from_kinesis(
-                &format!("cannot check Kinesis stream `{stream}`"),
+                &format!("cannot check Kinesis stream {stream}"),
                 e,
             ));
         }
@@ -212,36 +215,53 @@ fn ensure_one(
             Ok(Some(summary)) if summary.status() == StreamStatus::Deleting => {
                 return Err(Failure::new(
                     FailureType::Config,
-                    format!("Kinesis stream `{stream}` is being deleted; wait until it is gone, then run again"),
+                    format!("Kinesis stream {stream} is being deleted; wait until it is gone, then run again"),
                 ))
             }
             Ok(Some(summary)) => {
                 last_status = summary.stream_status;
                 POLL
             }
-            Ok(None) if !creation.allowed => {
-                return Err(Failure::new(
-                    FailureType::Config,
-                    format!("Kinesis stream `{stream}` does not exist{}", creation.when_missing),
-                ))
-            }
-            Ok(None) => match kinesis.create_stream(stream, &creation.shape) {
+            Ok(None) => {
+                let name = match stream {
+                    StreamRef::Name(name) if creation.allowed => name,
+                    StreamRef::Name(_) => {
+                        return Err(Failure::new(
+                            FailureType::Config,
+                            format!("Kinesis stream {stream} does not exist{}", creation.when_missing),
+                        ))
+                    }
+                    StreamRef::Arn(arn) => {
+                        return Err(Failure::new(
+                            FailureType::Config,
+                            format!(
+                                "Kinesis stream {stream} does not exist (ARN {}); a stream named by its ARN is never \
+                                 created here, whatever createStreams or --create say, as it may belong to another \
+                                 account: create it in account {}, or name a stream of your own account by its name",
+                                arn.as_str(),
+                                arn.account()
+                            ),
+                        ))
+                    }
+                };
+                match kinesis.create_stream(name, &creation.shape) {
                 Ok(made) => {
                     created |= made;
                     last_status = "CREATING".into();
                     POLL
                 }
                 Err(e) if e.is_retryable() => backoff_delay(&mut backoff, started, stream, &e.to_string())?,
-                Err(e) => return Err(Failure::from_kinesis(&format!("cannot create Kinesis stream `{stream}`"), &e)),
-            },
+                Err(e) => return Err(Failure::from_kinesis(&format!("cannot create Kinesis stream {stream}"), &e)),
+                }
+            }
             Err(e) if e.is_retryable() => backoff_delay(&mut backoff, started, stream, &e.to_string())?,
-            Err(e) => return Err(Failure::from_kinesis(&format!("cannot check Kinesis stream `{stream}`"), &e)),
+            Err(e) => return Err(Failure::from_kinesis(&format!("cannot check Kinesis stream {stream}"), &e)),
         };
         if started.elapsed() + wait > timeout {
             return Err(Failure::new(
                 FailureType::Transient,
                 format!(
-                    "Kinesis stream `{stream}` is still not writable after {} s (status {last_status}); \
+                    "Kinesis stream {stream} is still not writable after {} s (status {last_status}); \
                      raise retryTimeoutSeconds or check the stream in the AWS console",
                     timeout.as_secs()
                 ),
@@ -257,7 +277,7 @@ fn ensure_one(
 
 /// The stream's open shards as a map; why not, when they cannot be listed
 /// or their ranges do not make a map.
-pub fn read_shard_map(kinesis: &Kinesis, stream: &str) -> Result<ShardMap, String> {
+pub fn read_shard_map(kinesis: &Kinesis, stream: &StreamRef) -> Result<ShardMap, String> {
     let listed = kinesis.list_shards(stream).map_err(|e| e.to_string())?;
     ShardMap::from_listed(&listed)
         .ok_or_else(|| "its open shards' hash key ranges do not cover every key once".to_string())
@@ -271,7 +291,11 @@ fn limits_of(summary: &StreamSummary) -> Limits {
 /// Waits until `stream` is ACTIVE, for at most `timeout`, as `aws kinesis wait
 /// stream-exists` does: a stream that does not exist yet, or an endpoint that
 /// does not accept connections yet (an emulator starting), is waited for too.
-pub fn wait_active(kinesis: &Kinesis, stream: &str, timeout: Duration) -> Result<(), Failure> {
+pub fn wait_active(
+    kinesis: &Kinesis,
+    stream: &StreamRef,
+    timeout: Duration,
+) -> Result<(), Failure> {
     let deadline = Instant::now() + timeout;
     loop {
         let state = match kinesis.stream_status(stream) {
@@ -281,7 +305,7 @@ pub fn wait_active(kinesis: &Kinesis, stream: &str, timeout: Duration) -> Result
             Err(e) if e.is_retryable() => format!("the last look failed: {e}"),
             Err(e) => {
                 return Err(Failure::from_kinesis(
-                    &format!("cannot check Kinesis stream `{stream}`"),
+                    &format!("cannot check Kinesis stream {stream}"),
                     &e,
                 ))
             }
@@ -290,7 +314,7 @@ pub fn wait_active(kinesis: &Kinesis, stream: &str, timeout: Duration) -> Result
             return Err(Failure::new(
                 FailureType::Transient,
                 format!(
-                    "Kinesis stream `{stream}` is not ACTIVE after {}: {state}",
+                    "Kinesis stream {stream} is not ACTIVE after {}: {state}",
                     show(timeout)
                 ),
             ));
@@ -302,14 +326,14 @@ pub fn wait_active(kinesis: &Kinesis, stream: &str, timeout: Duration) -> Result
 fn backoff_delay(
     backoff: &mut Backoff,
     started: Instant,
-    stream: &str,
+    stream: &StreamRef,
     last: &str,
 ) -> Result<Duration, Failure> {
     backoff.next_delay().ok_or_else(|| {
         Failure::new(
             FailureType::Transient,
             format!(
-                "gave up preparing Kinesis stream `{stream}` after {} s: {last}",
+                "gave up preparing Kinesis stream {stream} after {} s: {last}",
                 started.elapsed().as_secs()
             ),
         )

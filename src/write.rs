@@ -11,6 +11,7 @@ use crate::envelope::{Envelope, Fields};
 use crate::failure::Failure;
 use crate::ids::UuidPool;
 use crate::input::Framing;
+use crate::naming::{target_stream, StreamNaming, StreamRef};
 use crate::outbox::{Outbox, Oversize, Settings};
 use crate::partition::KeyPicker;
 use crate::protocol::{parse_line, Emitter, FailureType, Message, Record, StateScope};
@@ -101,7 +102,7 @@ pub fn run(
         config.create_streams,
         " and `createStreams` is false: create it, or set `createStreams` to true",
     );
-    let names: Vec<&str> = plan.names.iter().map(String::as_str).collect();
+    let names: Vec<&StreamRef> = plan.names.iter().collect();
     let ready = ensure_streams(&kinesis, &names, creation, config.retry_timeout)?;
     out.log(
         "INFO",
@@ -117,9 +118,9 @@ pub fn run(
         .names
         .iter()
         .zip(&ready)
-        .map(|(name, r)| r.target_spec(name))
+        .map(|(name, r)| r.target_spec(name.wire()))
         .collect();
-    if let Some(note) = unlisted_shards_note(plan.names.iter().map(String::as_str).zip(&ready)) {
+    if let Some(note) = unlisted_shards_note(plan.names.iter().map(StreamRef::wire).zip(&ready)) {
         out.log("WARN", &note)?;
     }
     let outbox = Outbox::new(specs, Settings::from_config(config));
@@ -167,7 +168,7 @@ pub fn run(
 /// Where the catalog's streams go.
 struct Plan {
     /// Each Kinesis stream, once, in catalog order.
-    names: Vec<String>,
+    names: Vec<StreamRef>,
     /// Catalog stream to target.
     target_of: Vec<TargetId>,
     /// Each target's record wrapping.
@@ -178,28 +179,26 @@ struct Plan {
 
 /// Names each catalog stream's Kinesis stream and notes which share one.
 fn plan_targets(config: &Config, catalog: &Catalog) -> Result<Plan, Failure> {
-    let template = config.stream_name.as_deref();
-    // A template without `{stream}` merges streams on purpose.
-    let merging_is_meant = template.is_some_and(|t| !t.contains("{stream}"));
+    let naming = config.stream_name.as_ref();
+    let merging_is_meant = naming.is_some_and(StreamNaming::merges_on_purpose);
     let mut plan = Plan {
         names: Vec::new(),
         target_of: Vec::with_capacity(catalog.streams.len()),
         envelopes: Vec::new(),
         collisions: Vec::new(),
     };
-    let mut by_name: HashMap<String, (TargetId, usize)> = HashMap::new();
+    let mut by_name: HashMap<StreamRef, (TargetId, usize)> = HashMap::new();
     for (i, s) in catalog.streams.iter().enumerate() {
-        let name = crate::naming::target_stream_name(template, s.namespace.as_deref(), &s.name)
-            .map_err(|why| {
-                Failure::new(FailureType::Config, why).for_stream(s.namespace.as_deref(), &s.name)
-            })?;
+        let name = target_stream(naming, s.namespace.as_deref(), &s.name).map_err(|why| {
+            Failure::new(FailureType::Config, why).for_stream(s.namespace.as_deref(), &s.name)
+        })?;
         let target = match by_name.get(&name) {
             Some(&(t, first)) => {
                 // More than one Airbyte stream lands here: say which each record is.
                 plan.envelopes[t.0].with_stream = true;
                 if !merging_is_meant {
                     plan.collisions.push(format!(
-                        "catalog streams `{}` and `{}` both go to Kinesis stream `{name}`, so their records are mixed there \
+                        "catalog streams `{}` and `{}` both go to Kinesis stream {name}, so their records are mixed there \
                          (each carries `_airbyte_stream` and `_airbyte_namespace`); to keep them apart, set `streamName` to a \
                          template that tells them apart, such as `{{namespace}}.{{stream}}`, which keeps dashes and dots \
                          (Kinesis names take only A-Z, a-z, 0-9, `_`, `.` and `-`)",
@@ -239,7 +238,7 @@ fn start_message(
         .iter()
         .zip(&plan.target_of)
         .take(MAPPINGS_SHOWN)
-        .map(|(s, t)| format!("{} -> {}", s.display_name(), plan.names[t.0]))
+        .map(|(s, t)| format!("{} -> {}", s.display_name(), plan.names[t.0].wire()))
         .collect();
     if catalog.streams.len() > MAPPINGS_SHOWN {
         mapping.push(format!(
@@ -252,7 +251,7 @@ fn start_message(
         .iter()
         .zip(ready)
         .filter(|(_, r)| r.created)
-        .map(|(name, _)| name.as_str())
+        .map(|(name, _)| name.wire())
         .take(MAPPINGS_SHOWN)
         .collect();
     let mut text = format!(
@@ -429,11 +428,11 @@ impl Writer<'_> {
     ) -> Result<(), Failure> {
         let s = &self.catalog.streams[stream];
         let what = format!(
-            "input line {line_no}: a record of stream `{}` is {} bytes as a Kinesis record, over the {}-byte limit of Kinesis stream `{}`",
+            "input line {line_no}: a record of stream `{}` is {} bytes as a Kinesis record, over the {}-byte limit of Kinesis stream {}",
             s.display_name(),
             o.size,
             o.limit,
-            outbox.stream(target)
+            StreamRef::from_wire(outbox.stream(target))
         );
         if self.config.oversize == OversizePolicy::Fail {
             return Err(Failure::new(

@@ -16,7 +16,7 @@ use support::*;
 /// Each shard's hash key range in `stream`.
 fn hash_ranges(kl: &KinesisLocal, stream: &str) -> HashMap<String, (u128, u128)> {
     kl.client()
-        .list_shards(stream)
+        .list_shards(&stream.into())
         .expect("ListShards")
         .into_iter()
         .map(|s| {

@@ -21,17 +21,11 @@ fn kl() -> &'static KinesisLocal {
 }
 
 fn put(stream: &str, extra: &[&str], stdin: &[u8]) -> CliRun {
-    let endpoint = kl().endpoint();
-    let mut args = vec!["put", "--stream", stream, "--endpoint", &endpoint];
-    args.extend_from_slice(extra);
-    run_cli(&args, stdin)
+    clirun::run_on_stream("put", stream, &kl().endpoint(), extra, stdin)
 }
 
 fn read(stream: &str, extra: &[&str]) -> CliRun {
-    let endpoint = kl().endpoint();
-    let mut args = vec!["read", "--stream", stream, "--endpoint", &endpoint];
-    args.extend_from_slice(extra);
-    run_cli(&args, b"")
+    clirun::run_on_stream("read", stream, &kl().endpoint(), extra, b"")
 }
 
 /// Starts `put --linger-ms <linger>` on a stream that exists, writes `line`
@@ -121,7 +115,10 @@ fn text_lines_round_trip_and_create_with_shards() {
     assert!(run
         .stderr
         .contains("created Kinesis stream `cli-text` (3 shards)"));
-    assert_eq!(kl().client().list_shards("cli-text").unwrap().len(), 3);
+    assert_eq!(
+        kl().client().list_shards(&"cli-text".into()).unwrap().len(),
+        3
+    );
 
     let back = read("cli-text", &[]);
     assert_eq!(back.code, 0, "{back:?}");
@@ -295,7 +292,7 @@ fn reads_parents_before_children_after_resharding() {
     reshard(&kl().client(), "cli-reshard", 4);
     let second = numbered("c", 20);
     put_lines("cli-reshard", &[], &second);
-    let shards = kl().client().list_shards("cli-reshard").unwrap();
+    let shards = kl().client().list_shards(&"cli-reshard".into()).unwrap();
     assert_eq!(shards.len(), 6, "two closed parents, four children");
 
     let back = read("cli-reshard", &["--format", "json"]);
@@ -427,7 +424,7 @@ fn missing_stream_without_create_fails_clearly() {
     );
     assert!(kl()
         .client()
-        .stream_status("cli-missing")
+        .stream_status(&"cli-missing".into())
         .unwrap()
         .is_none());
     let back = read("cli-missing", &[]);
@@ -572,7 +569,7 @@ fn put_fails_when_kinesis_refuses_a_batch() {
     )
     .expect("DeleteStream");
     let deadline = Instant::now() + Duration::from_secs(20);
-    while k.stream_status("cli-refused").unwrap().is_some() {
+    while k.stream_status(&"cli-refused".into()).unwrap().is_some() {
         assert!(Instant::now() < deadline, "stream not deleted");
         std::thread::sleep(Duration::from_millis(100));
     }

@@ -198,7 +198,7 @@ fn until_and_sequence_starts_return_exact_slices() {
 
 /// Shard ID -> a key whose records that shard takes, one key per shard.
 fn key_per_shard(k: &Kinesis, stream: &str) -> HashMap<String, String> {
-    let shards = k.list_shards(stream).unwrap();
+    let shards = k.list_shards(&stream.into()).unwrap();
     let mut keys = HashMap::new();
     for i in 0.. {
         let key = format!("key-{i}");

@@ -159,11 +159,11 @@ fn existing_stream_is_kept_and_missing_one_created_with_shard_count() {
     );
     assert_eq!(run.code, 0, "{run:?}");
     assert_eq!(
-        k.list_shards("_pre").unwrap().len(),
+        k.list_shards(&"_pre".into()).unwrap().len(),
         1,
         "an existing stream is not changed"
     );
-    assert_eq!(k.list_shards("_fresh").unwrap().len(), 3);
+    assert_eq!(k.list_shards(&"_fresh".into()).unwrap().len(), 3);
     assert!(run.of_type("LOG")[0]["log"]["message"]
         .as_str()
         .unwrap()

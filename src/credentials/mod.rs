@@ -18,6 +18,7 @@ pub use provider::{Fixed as FixedCredentials, ProvideCredentials, Refreshing, RE
 
 use crate::config::{normalize_endpoint, Config, Secret};
 use crate::environment::Env;
+use crate::naming::StreamArn;
 use crate::network::Network;
 use profile::Profiles;
 use std::fmt;
@@ -420,15 +421,18 @@ impl Source for GivenKeys {
 }
 
 /// The region: the config's, then `AWS_REGION`, `AWS_DEFAULT_REGION`, the
-/// profile's `region`, then `us-east-1`.
+/// profile's `region`; when none is set, the region of the stream ARN the
+/// session is for (`stream`), else `us-east-1`. A region set that is not the
+/// ARN's is refused, naming both: requests would go to the wrong region.
 /// A name that is not a region's (`us east-1`, `eu-west-1/x`) is refused here:
 /// it would otherwise surface as an unsigned request or a strange host name.
 pub fn resolve_region(
     config: &Config,
     env: Env,
     profiles: &Profiles,
+    stream: Option<&StreamArn>,
 ) -> Result<String, CredentialsError> {
-    let (source, region) = [
+    let set = [
         ("`region` (config or --region)", config.region.clone()),
         ("AWS_REGION", env("AWS_REGION")),
         ("AWS_DEFAULT_REGION", env("AWS_DEFAULT_REGION")),
@@ -438,21 +442,37 @@ pub fn resolve_region(
         ),
     ]
     .into_iter()
-    .find_map(|(source, value)| Some((source, value?)))
-    .unwrap_or(("the default", "us-east-1".to_string()));
-    let valid = !region.is_empty()
-        && region.len() <= 64
-        && region
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
-    if valid {
-        Ok(region)
-    } else {
-        Err(CredentialsError::new(format!(
+    .find_map(|(source, value)| Some((source, value?)));
+    let (source, region) = match (set, stream) {
+        (Some(found), _) => found,
+        (None, Some(arn)) => return Ok(arn.region().to_string()),
+        (None, None) => ("the default", "us-east-1".to_string()),
+    };
+    if !is_region_name(&region) {
+        return Err(CredentialsError::new(format!(
             "the region `{region}` from {source} is not a region name \
              (lower-case letters, digits and dashes, e.g. eu-west-1)"
-        )))
+        )));
     }
+    match stream {
+        Some(arn) if arn.region() != region => Err(CredentialsError::new(format!(
+            "the stream ARN `{}` is in region `{}`, but {source} sets the region `{region}`: \
+             a stream is reached in its own region; set the region to `{}` or unset it (the ARN's is then used)",
+            arn.as_str(),
+            arn.region(),
+            arn.region()
+        ))),
+        _ => Ok(region),
+    }
+}
+
+/// Whether `name` can be a region's: lower-case letters, digits and dashes.
+pub fn is_region_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
 }
 
 /// The endpoint: the config's, then `AWS_ENDPOINT_URL_KINESIS`, `AWS_ENDPOINT_URL`
@@ -665,7 +685,7 @@ pub(crate) mod tests {
         let none = Profiles::default();
         let env = env_of(&[("AWS_DEFAULT_REGION", "eu-west-1")]);
         assert_eq!(
-            resolve_region(&Config::default(), &env, &none).unwrap(),
+            resolve_region(&Config::default(), &env, &none, None).unwrap(),
             "eu-west-1"
         );
         let env = env_of(&[
@@ -673,24 +693,49 @@ pub(crate) mod tests {
             ("AWS_DEFAULT_REGION", "eu-west-1"),
         ]);
         assert_eq!(
-            resolve_region(&Config::default(), &env, &none).unwrap(),
+            resolve_region(&Config::default(), &env, &none, None).unwrap(),
             "us-west-2"
         );
         assert_eq!(
-            resolve_region(&Config::default(), &env_of(&[]), &none).unwrap(),
+            resolve_region(&Config::default(), &env_of(&[]), &none, None).unwrap(),
             "us-east-1"
         );
         for (bad, source) in [("us east-1", "AWS_REGION"), ("eu-west-1/x", "AWS_REGION")] {
-            let e =
-                resolve_region(&Config::default(), &env_of(&[(source, bad)]), &none).unwrap_err();
+            let e = resolve_region(&Config::default(), &env_of(&[(source, bad)]), &none, None)
+                .unwrap_err();
             assert!(e.message.contains(bad) && e.message.contains(source), "{e}");
         }
         let config = Config {
             region: Some("EU-WEST-1".into()),
             ..Config::default()
         };
-        let e = resolve_region(&config, &env_of(&[]), &none).unwrap_err();
+        let e = resolve_region(&config, &env_of(&[]), &none, None).unwrap_err();
         assert!(e.message.contains("`region`"), "{e}");
+        let arn = StreamArn::parse("arn:aws:kinesis:eu-west-1:222222222222:stream/s").unwrap();
+        assert_eq!(
+            resolve_region(&Config::default(), &env_of(&[]), &none, Some(&arn)).unwrap(),
+            "eu-west-1",
+            "no region set: the ARN's"
+        );
+        let agreeing = env_of(&[("AWS_REGION", "eu-west-1")]);
+        assert_eq!(
+            resolve_region(&Config::default(), &agreeing, &none, Some(&arn)).unwrap(),
+            "eu-west-1"
+        );
+        let e = resolve_region(&Config::default(), &env, &none, Some(&arn)).unwrap_err();
+        assert!(
+            e.message.contains("`us-west-2`")
+                && e.message.contains("AWS_REGION")
+                && e.message.contains("`eu-west-1`")
+                && e.message.contains(arn.as_str()),
+            "{e}"
+        );
+        let us = Config {
+            region: Some("us-east-1".into()),
+            ..Config::default()
+        };
+        let e = resolve_region(&us, &env_of(&[]), &none, Some(&arn)).unwrap_err();
+        assert!(e.message.contains("`region` (config or --region)"), "{e}");
         let plain = env_of(&[]);
         assert_eq!(
             resolve_endpoint(&Config::default(), &plain, "eu-west-1").unwrap(),

@@ -646,7 +646,7 @@ fn into_kinesis_local(records: u64, size: usize, aggregation: bool) -> String {
     k.create_stream(stream, &NewStream::provisioned(2))
         .expect("CreateStream");
     let deadline = Instant::now() + Duration::from_secs(30);
-    while !matches!(k.stream_status(stream), Ok(Some(s)) if s.is_writable()) {
+    while !matches!(k.stream_status(&stream.into()), Ok(Some(s)) if s.is_writable()) {
         assert!(Instant::now() < deadline, "stream never became ACTIVE");
         std::thread::sleep(Duration::from_millis(50));
     }

@@ -74,6 +74,19 @@ pub fn run_cli(args: &[&str], stdin: &[u8]) -> CliRun {
     }
 }
 
+/// Runs `command --stream <stream> --endpoint <endpoint> <extra>` with `stdin`.
+pub fn run_on_stream(
+    command: &str,
+    stream: &str,
+    endpoint: &str,
+    extra: &[&str],
+    stdin: &[u8],
+) -> CliRun {
+    let mut args = vec![command, "--stream", stream, "--endpoint", endpoint];
+    args.extend_from_slice(extra);
+    run_cli(&args, stdin)
+}
+
 /// A command left running, its stdout lines arriving on a channel; killed when dropped.
 pub struct Running {
     /// The process.

@@ -9,6 +9,7 @@ use destination_kinesis::config::{Secret, StreamMode};
 use destination_kinesis::credentials::Credentials;
 use destination_kinesis::http::{Client, Timeouts};
 use destination_kinesis::kinesis::{Kinesis, ReadRecord, StartPosition, StreamStatus};
+use destination_kinesis::naming::StreamRef;
 use serde_json::Value;
 use std::io::Write;
 use std::net::{TcpListener, TcpStream};
@@ -185,6 +186,7 @@ pub fn shared_kinesis_local(env: &[(&str, &str)]) -> &'static KinesisLocal {
 
 /// Waits until `stream` is ACTIVE (after creating or resharding it).
 pub fn wait_active(k: &Kinesis, stream: &str) {
+    let stream = &StreamRef::from(stream);
     let deadline = Instant::now() + Duration::from_secs(30);
     while k.stream_status(stream).expect("DescribeStreamSummary") != Some(StreamStatus::Active) {
         assert!(Instant::now() < deadline, "{stream} did not become ACTIVE");
@@ -219,8 +221,15 @@ pub fn reshard(k: &Kinesis, stream: &str, target: u32) {
 
 /// A Kinesis client for a loopback endpoint with the harness's credentials.
 pub fn client_for(endpoint: &str) -> Kinesis {
+    client_as(endpoint, "000000000000", "us-east-1")
+}
+
+/// A Kinesis client signing with `access_key` for `region`. kinesis-local
+/// takes a 12-digit access key as the account it serves, and the signing
+/// region as the region: so this is a client of another account or region.
+pub fn client_as(endpoint: &str, access_key: &str, region: &str) -> Kinesis {
     let creds = Credentials {
-        access_key_id: "000000000000".into(),
+        access_key_id: access_key.into(),
         secret_access_key: Secret::new("local-secret-key"),
         session_token: None,
         source: "test",
@@ -230,13 +239,14 @@ pub fn client_for(endpoint: &str) -> Kinesis {
         request: Duration::from_secs(30),
     };
     Kinesis::new(
-        Client::new(endpoint, "us-east-1", "kinesis", &creds, timeouts),
+        Client::new(endpoint, region, "kinesis", &creds, timeouts),
         Box::new(|_| {}),
     )
 }
 
 /// Reads every record of `stream` from every shard: (shard id, record).
 pub fn read_stream(k: &Kinesis, stream: &str) -> Vec<(String, ReadRecord)> {
+    let stream = &StreamRef::from(stream);
     let mut out = Vec::new();
     for shard in k.list_shards(stream).expect("ListShards") {
         let mut it = k

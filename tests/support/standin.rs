@@ -22,7 +22,7 @@ pub const ACCESS_KEY: &str = "AKIASTANDIN7EXAMPLE1";
 pub const SECRET_KEY: &str = "sTaNdIn/SeCrEt+Key/9f3a7c1e5b2d4f6a8c0e2b4d6f";
 /// Its session token: must never appear in anything the program prints.
 pub const SESSION_TOKEN: &str = "FwoGZXIvYXdzEStandInSessionToken0q7W+x9Zk3v/mP2Lr8Yb5N1c==";
-/// The region the stand-in serves.
+/// The region the stand-in serves unless `set_region` says another.
 pub const REGION: &str = "us-east-1";
 /// The account in ARNs and messages.
 pub const ACCOUNT: &str = "123456789012";
@@ -165,6 +165,9 @@ pub struct Seen {
     pub amz_date: String,
     /// The access key that signed it, if it was signed.
     pub access_key: Option<String>,
+    /// The body field that named the stream: `StreamName`, `StreamARN`, or
+    /// None when none did.
+    pub stream_field: Option<&'static str>,
 }
 
 /// A key a stand-in knows.
@@ -228,6 +231,8 @@ struct Inner {
     list_pages: Option<ListPages>,
     rng: u64,
     connections: Vec<TcpStream>,
+    /// The region requests must be signed for, and stream ARNs name.
+    region: String,
 }
 
 /// How ListStreams answers in pages, as AWS does.
@@ -272,6 +277,7 @@ impl StandIn {
             list_pages: None,
             rng: 0x853C_49E6_748F_EA9B,
             connections: Vec::new(),
+            region: REGION.to_string(),
         }));
         let stop = Arc::new(AtomicBool::new(false));
         let (inner2, stop2) = (Arc::clone(&inner), Arc::clone(&stop));
@@ -350,6 +356,13 @@ impl StandIn {
             .streams
             .get(name)
             .and_then(|s| s.max_record_size_kib)
+    }
+
+    /// Serves `region` instead of `REGION`: requests must be signed for it,
+    /// and a stream ARN must name it (and `ACCOUNT`), as in AWS a stream is
+    /// reached in its own region.
+    pub fn set_region(&self, region: &str) {
+        lock(&self.inner).region = region.to_string();
     }
 
     /// Whether created streams stay CREATING forever.
@@ -604,14 +617,16 @@ fn handle(request: &Request, inner: &Mutex<Inner>) -> Reply {
         .to_string();
     let amz_date = request.header("x-amz-date").unwrap_or("").to_string();
     let mut g = lock(inner);
-    let outcome = authenticate(request, &g.keys, g.clock_offset, "kinesis").and_then(|()| {
-        let n = {
-            let c = g.per_op.entry(op.clone()).or_insert(0);
-            *c += 1;
-            *c - 1
-        };
-        serve(&op, n, request, &mut g)
-    });
+    let region = g.region.clone();
+    let outcome =
+        authenticate_in(request, &g.keys, g.clock_offset, "kinesis", &region).and_then(|()| {
+            let n = {
+                let c = g.per_op.entry(op.clone()).or_insert(0);
+                *c += 1;
+                *c - 1
+            };
+            serve(&op, n, request, &mut g)
+        });
     let (status, error, reply) = match outcome {
         Ok(reply) => {
             let status = match &reply {
@@ -632,17 +647,37 @@ fn handle(request: &Request, inner: &Mutex<Inner>) -> Reply {
         error,
         amz_date,
         access_key: Authorization::parse(request).ok().map(|a| a.access_key),
+        stream_field: stream_field(request),
     });
     reply
 }
 
-/// Checks the signature for `service`, the key, its token and the clock (the
-/// stand-in's, `clock_offset` seconds off the real one) as AWS does.
+/// The body field that names the stream, if any.
+fn stream_field(request: &Request) -> Option<&'static str> {
+    let body: Value = serde_json::from_slice(&request.body).ok()?;
+    ["StreamARN", "StreamName"]
+        .into_iter()
+        .find(|field| body.get(*field).is_some())
+}
+
+/// Checks the signature for `service` in `REGION`, the key, its token and
+/// the clock (the stand-in's, `clock_offset` seconds off the real one) as AWS does.
 pub fn authenticate(
     request: &Request,
     keys: &HashMap<String, Key>,
     clock_offset: i64,
     service: &str,
+) -> Result<(), AwsError> {
+    authenticate_in(request, keys, clock_offset, service, REGION)
+}
+
+/// `authenticate` for a service in `region`.
+pub fn authenticate_in(
+    request: &Request,
+    keys: &HashMap<String, Key>,
+    clock_offset: i64,
+    service: &str,
+    region: &str,
 ) -> Result<(), AwsError> {
     let auth = Authorization::parse(request)?;
     let key = keys.get(&auth.access_key).ok_or_else(|| {
@@ -652,7 +687,7 @@ pub fn authenticate(
             "The security token included in the request is invalid.",
         )
     })?;
-    verify(request, &auth, &key.secret, REGION, service)?;
+    verify(request, &auth, &key.secret, region, service)?;
     let now = now_secs() + clock_offset;
     let amz = request.header("x-amz-date").unwrap_or("");
     let at = parse_amz_date(amz).ok_or_else(|| {
@@ -963,10 +998,63 @@ pub fn percent_decode(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
+/// The stream a request names: its `StreamName`, or the name in its
+/// `StreamARN`, which must be of `ACCOUNT` in the stand-in's region.
+fn named_stream(op: &str, body: &Value, region: &str) -> Result<String, AwsError> {
+    let Some(arn) = body["StreamARN"].as_str() else {
+        return Ok(body["StreamName"].as_str().unwrap_or("").to_string());
+    };
+    if op == "CreateStream" {
+        return Err(AwsError::new(
+            400,
+            "SerializationException",
+            "CreateStream takes a StreamName, not a StreamARN",
+        ));
+    }
+    let parts: Vec<&str> = arn.splitn(6, ':').collect();
+    let (arn_region, account, name) = match parts[..] {
+        ["arn", "aws", "kinesis", r, a, resource] => match resource.strip_prefix("stream/") {
+            Some(name) => (r, a, name),
+            None => {
+                return Err(AwsError::new(
+                    400,
+                    "ValidationException",
+                    format!("bad StreamARN {arn}"),
+                ))
+            }
+        },
+        _ => {
+            return Err(AwsError::new(
+                400,
+                "ValidationException",
+                format!("bad StreamARN {arn}"),
+            ))
+        }
+    };
+    if account != ACCOUNT {
+        return Err(AwsError::new(
+            400,
+            "AccessDeniedException",
+            format!(
+                "User: arn:aws:iam::{ACCOUNT}:user/loader is not authorized to perform: kinesis:{op} on resource: {arn} \
+                 because no resource-based policy allows the kinesis:{op} action"
+            ),
+        ));
+    }
+    if arn_region != region {
+        return Err(AwsError::new(
+            400,
+            "ResourceNotFoundException",
+            format!("Stream {arn} not found: this endpoint serves {region}."),
+        ));
+    }
+    Ok(name.to_string())
+}
+
 fn serve(op: &str, n: u64, request: &Request, g: &mut Inner) -> Result<Reply, AwsError> {
     let body: Value = serde_json::from_slice(&request.body)
         .map_err(|e| AwsError::new(400, "SerializationException", e.to_string()))?;
-    let stream_name = body["StreamName"].as_str().unwrap_or("").to_string();
+    let stream_name = named_stream(op, &body, &g.region)?;
     let entries = body["Records"].as_array().map_or(0, Vec::len);
     let call = Call {
         op: op.to_string(),
@@ -1039,7 +1127,7 @@ fn serve(op: &str, n: u64, request: &Request, g: &mut Inner) -> Result<Reply, Aw
             }
             let mut summary = json!({
                 "StreamName": stream_name,
-                "StreamARN": format!("arn:aws:kinesis:{REGION}:{ACCOUNT}:stream/{stream_name}"),
+                "StreamARN": format!("arn:aws:kinesis:{}:{ACCOUNT}:stream/{stream_name}", g.region),
                 "StreamStatus": status,
                 "StreamModeDetails": {"StreamMode": "PROVISIONED"},
                 "RetentionPeriodHours": 24,
