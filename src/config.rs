@@ -247,16 +247,13 @@ impl Config {
             }
             None => None,
         };
-        let stream_mode = match fields.string("streamMode")?.as_deref() {
-            None | Some("PROVISIONED") => StreamMode::Provisioned,
-            Some("ON_DEMAND") => StreamMode::OnDemand,
-            Some(other) => {
-                return Err(ConfigError::Field {
-                    field: "streamMode",
-                    problem: format!("must be PROVISIONED or ON_DEMAND, got `{other}`"),
-                })
-            }
-        };
+        let stream_mode = fields.choice(
+            "streamMode",
+            &[
+                ("PROVISIONED", StreamMode::Provisioned),
+                ("ON_DEMAND", StreamMode::OnDemand),
+            ],
+        )?;
         let partition_key = match fields.string("partitionKey")?.as_deref() {
             None | Some("uuid") => PartitionKeySource::Uuid,
             Some("primary_key") => PartitionKeySource::PrimaryKey,
@@ -270,36 +267,24 @@ impl Config {
                 })
             }
         };
-        let data_format = match fields.string("dataFormat")?.as_deref() {
-            None | Some("string") => DataFormat::String,
-            Some("object") => DataFormat::Object,
-            Some(other) => {
-                return Err(ConfigError::Field {
-                    field: "dataFormat",
-                    problem: format!("must be `string` or `object`, got `{other}`"),
-                })
-            }
-        };
-        let record_format = match fields.string("recordFormat")?.as_deref() {
-            None | Some("legacy") => RecordFormat::Legacy,
-            Some("v2") => RecordFormat::V2,
-            Some(other) => {
-                return Err(ConfigError::Field {
-                    field: "recordFormat",
-                    problem: format!("must be `legacy` or `v2`, got `{other}`"),
-                })
-            }
-        };
-        let oversize = match fields.string("oversizeRecords")?.as_deref() {
-            None | Some("fail") => OversizePolicy::Fail,
-            Some("skip") => OversizePolicy::Skip,
-            Some(other) => {
-                return Err(ConfigError::Field {
-                    field: "oversizeRecords",
-                    problem: format!("must be `fail` or `skip`, got `{other}`"),
-                })
-            }
-        };
+        let data_format = fields.choice(
+            "dataFormat",
+            &[
+                ("string", DataFormat::String),
+                ("object", DataFormat::Object),
+            ],
+        )?;
+        let record_format = fields.choice(
+            "recordFormat",
+            &[("legacy", RecordFormat::Legacy), ("v2", RecordFormat::V2)],
+        )?;
+        let oversize = fields.choice(
+            "oversizeRecords",
+            &[
+                ("fail", OversizePolicy::Fail),
+                ("skip", OversizePolicy::Skip),
+            ],
+        )?;
         let max_record_size_kib = match fields.0.get("maxRecordSizeKiB") {
             None | Some(Value::Null) => None,
             Some(_) => Some(fields.integer("maxRecordSizeKiB", 1024, 10240, 1024)? as u32),
@@ -482,6 +467,28 @@ impl Fields<'_> {
             Some(Value::String(s)) => Ok(Some(s.trim().to_string())),
             Some(other) => Err(wrong_type(field, "a string", other)),
         }
+    }
+
+    /// A string field that names one of `choices`; unset means the first.
+    fn choice<T: Copy>(
+        &self,
+        field: &'static str,
+        choices: &[(&str, T)],
+    ) -> Result<T, ConfigError> {
+        let Some(value) = self.string(field)? else {
+            return Ok(choices[0].1);
+        };
+        if let Some((_, chosen)) = choices.iter().find(|(name, _)| *name == value) {
+            return Ok(*chosen);
+        }
+        let names: Vec<String> = choices
+            .iter()
+            .map(|(name, _)| format!("`{name}`"))
+            .collect();
+        Err(ConfigError::Field {
+            field,
+            problem: format!("must be {}, got `{value}`", names.join(" or ")),
+        })
     }
 
     fn integer(
@@ -688,6 +695,20 @@ mod tests {
         assert!(e.to_string().contains("`region` must be a string"));
         let e = parse(json!({"aggregation": "yes"})).unwrap_err();
         assert!(e.to_string().contains("aggregation"));
+        let e = parse(json!({"streamMode": "FAST"})).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "config field `streamMode` must be `PROVISIONED` or `ON_DEMAND`, got `FAST`"
+        );
+        let c =
+            parse(json!({"recordFormat": "v2", "oversizeRecords": "skip", "shardRateLimit": 0}));
+        let c = c.unwrap();
+        assert_eq!(
+            (c.record_format, c.oversize, c.shard_rate_limit),
+            (RecordFormat::V2, OversizePolicy::Skip, 0)
+        );
+        assert!(parse(json!({"maxRecordSizeKiB": 1023})).is_err());
+        assert!(parse(json!({"lingerMs": 60_001})).is_err());
     }
 
     #[test]

@@ -196,21 +196,7 @@ fn ensure_one(
     loop {
         let wait = match answer {
             Ok(Some(summary)) if summary.status().is_writable() => {
-                let (shards, shards_unknown) = if creation.list_shards {
-                    match read_shard_map(kinesis, stream) {
-                        Ok(map) => (Some(map), None),
-                        Err(why) => (None, Some(why)),
-                    }
-                } else {
-                    (None, None)
-                };
-                return Ok(Ready {
-                    created,
-                    limits: limits_of(&summary),
-                    on_demand: summary.mode() == Some("ON_DEMAND"),
-                    shards,
-                    shards_unknown,
-                });
+                return Ok(ready(kinesis, stream, &summary, created, creation.list_shards))
             }
             Ok(Some(summary)) if summary.status() == StreamStatus::Deleting => {
                 return Err(Failure::new(
@@ -223,27 +209,7 @@ fn ensure_one(
                 POLL
             }
             Ok(None) => {
-                let name = match stream {
-                    StreamRef::Name(name) if creation.allowed => name,
-                    StreamRef::Name(_) => {
-                        return Err(Failure::new(
-                            FailureType::Config,
-                            format!("Kinesis stream {stream} does not exist{}", creation.when_missing),
-                        ))
-                    }
-                    StreamRef::Arn(arn) => {
-                        return Err(Failure::new(
-                            FailureType::Config,
-                            format!(
-                                "Kinesis stream {stream} does not exist (ARN {}); a stream named by its ARN is never \
-                                 created here, whatever createStreams or --create say, as it may belong to another \
-                                 account: create it in account {}, or name a stream of your own account by its name",
-                                arn.as_str(),
-                                arn.account()
-                            ),
-                        ))
-                    }
-                };
+                let name = creatable(stream, &creation)?;
                 match kinesis.create_stream(name, &creation.shape) {
                 Ok(made) => {
                     created |= made;
@@ -272,6 +238,55 @@ fn ensure_one(
         }
         std::thread::sleep(wait);
         answer = kinesis.describe_stream(stream);
+    }
+}
+
+/// What set-up found of a writable stream: its limits and mode from its
+/// summary, and its shards when they are wanted.
+fn ready(
+    kinesis: &Kinesis,
+    stream: &StreamRef,
+    summary: &StreamSummary,
+    created: bool,
+    list_shards: bool,
+) -> Ready {
+    let (shards, shards_unknown) = if list_shards {
+        match read_shard_map(kinesis, stream) {
+            Ok(map) => (Some(map), None),
+            Err(why) => (None, Some(why)),
+        }
+    } else {
+        (None, None)
+    };
+    Ready {
+        created,
+        limits: limits_of(summary),
+        on_demand: summary.mode() == Some("ON_DEMAND"),
+        shards,
+        shards_unknown,
+    }
+}
+
+/// The name to create a missing stream by, or why it must not be created:
+/// creation is not allowed, or the stream is named by an ARN (it may be
+/// another account's).
+fn creatable<'a>(stream: &'a StreamRef, creation: &Creation) -> Result<&'a str, Failure> {
+    match stream {
+        StreamRef::Name(name) if creation.allowed => Ok(name),
+        StreamRef::Name(_) => Err(Failure::new(
+            FailureType::Config,
+            format!("Kinesis stream {stream} does not exist{}", creation.when_missing),
+        )),
+        StreamRef::Arn(arn) => Err(Failure::new(
+            FailureType::Config,
+            format!(
+                "Kinesis stream {stream} does not exist (ARN {}); a stream named by its ARN is never \
+                 created here, whatever createStreams or --create say, as it may belong to another \
+                 account: create it in account {}, or name a stream of your own account by its name",
+                arn.as_str(),
+                arn.account()
+            ),
+        )),
     }
 }
 

@@ -11,6 +11,7 @@ use crate::envelope::{Envelope, Fields};
 use crate::failure::Failure;
 use crate::ids::UuidPool;
 use crate::input::Framing;
+use crate::kinesis::Kinesis;
 use crate::naming::{target_stream, StreamNaming, StreamRef};
 use crate::outbox::{Outbox, Oversize, Settings};
 use crate::partition::KeyPicker;
@@ -89,41 +90,7 @@ pub fn run(
     let session = Session::open(config, out)?;
     let kinesis = Arc::new(session.kinesis);
     let plan = plan_targets(config, catalog)?;
-    for note in catalog
-        .streams
-        .iter()
-        .filter_map(|s| s.sync_mode_caveat())
-        .chain(plan.collisions.iter().cloned())
-    {
-        out.log("WARN", &note)?;
-    }
-    let creation = Creation::for_config(
-        config,
-        config.create_streams,
-        " and `createStreams` is false: create it, or set `createStreams` to true",
-    );
-    let names: Vec<&StreamRef> = plan.names.iter().collect();
-    let ready = ensure_streams(&kinesis, &names, creation, config.retry_timeout)?;
-    out.log(
-        "INFO",
-        &start_message(
-            catalog,
-            &plan,
-            &ready,
-            kinesis.http().endpoint(),
-            kinesis.http().region(),
-        ),
-    )?;
-    let specs = plan
-        .names
-        .iter()
-        .zip(&ready)
-        .map(|(name, r)| r.target_spec(name.wire()))
-        .collect();
-    if let Some(note) = unlisted_shards_note(plan.names.iter().map(StreamRef::wire).zip(&ready)) {
-        out.log("WARN", &note)?;
-    }
-    let outbox = Outbox::new(specs, Settings::from_config(config));
+    let outbox = set_up(config, catalog, &plan, &kinesis, out)?;
     let mut writer = Writer {
         config,
         catalog,
@@ -163,6 +130,48 @@ pub fn run(
         ));
     }
     Ok(writer.totals)
+}
+
+/// Sets up every target stream (created when missing and allowed, its
+/// limits and shards read), says what the sync will do in LOG lines, and
+/// gives the outbox for the targets.
+fn set_up(
+    config: &Config,
+    catalog: &Catalog,
+    plan: &Plan,
+    kinesis: &Kinesis,
+    out: &Emitter,
+) -> Result<Outbox, Failure> {
+    for note in catalog
+        .streams
+        .iter()
+        .filter_map(|s| s.sync_mode_caveat())
+        .chain(plan.collisions.iter().cloned())
+    {
+        out.log("WARN", &note)?;
+    }
+    let creation = Creation::for_config(
+        config,
+        config.create_streams,
+        " and `createStreams` is false: create it, or set `createStreams` to true",
+    );
+    let names: Vec<&StreamRef> = plan.names.iter().collect();
+    let ready = ensure_streams(kinesis, &names, creation, config.retry_timeout)?;
+    let (endpoint, region) = (kinesis.http().endpoint(), kinesis.http().region());
+    out.log(
+        "INFO",
+        &start_message(catalog, plan, &ready, endpoint, region),
+    )?;
+    if let Some(note) = unlisted_shards_note(plan.names.iter().map(StreamRef::wire).zip(&ready)) {
+        out.log("WARN", &note)?;
+    }
+    let specs = plan
+        .names
+        .iter()
+        .zip(&ready)
+        .map(|(name, r)| r.target_spec(name.wire()))
+        .collect();
+    Ok(Outbox::new(specs, Settings::from_config(config)))
 }
 
 /// Where the catalog's streams go.
@@ -471,7 +480,46 @@ impl Writer<'_> {
     }
 
     /// The final LOG for people, and its figures as JSON for programs.
+    /// The end of a write: how many records each stream skipped for size,
+    /// the final LOG for people, and its figures as JSON for programs. The
+    /// run's outcome is decided already: a broken stdout is reported by it.
     fn log_totals(&self, report: &Report) {
+        let skipped = self.skipped_by_stream();
+        for (stream, s) in &skipped {
+            // The first skip was told as it happened; now how many there were.
+            let _ = self.out.log(
+                "WARN",
+                &format!(
+                    "skipped {} records of stream `{}` over the {}-byte limit of Kinesis stream `{}`, the first on input line {}; \
+                     the states that cover them count them in rejectedRecordCount",
+                    s.count,
+                    self.catalog.streams[*stream].display_name(),
+                    s.limit,
+                    s.kinesis_stream,
+                    s.first_line
+                ),
+            );
+        }
+        let _ = self.out.log("INFO", &self.summary(report, &skipped));
+        let _ = self.out.log(
+            "DEBUG",
+            &format!("{FIGURES_PREFIX}{}", self.figures(report)),
+        );
+    }
+
+    /// The streams that skipped records for size, in catalog order.
+    fn skipped_by_stream(&self) -> Vec<(usize, &Skipped)> {
+        let mut per_stream: Vec<(usize, &Skipped)> = self
+            .skipped
+            .iter()
+            .map(|(&stream, s)| (stream, s))
+            .collect();
+        per_stream.sort_by_key(|(stream, _)| *stream);
+        per_stream
+    }
+
+    /// The final LOG's sentence.
+    fn summary(&self, report: &Report, skipped: &[(usize, &Skipped)]) -> String {
         let t = &self.totals;
         let sent = &report.sent;
         let mut text = format!(
@@ -496,31 +544,14 @@ impl Writer<'_> {
                 t.random_keys
             ));
         }
-        if t.skipped > 0 {
-            let mut per_stream: Vec<(&usize, &Skipped)> = self.skipped.iter().collect();
-            per_stream.sort_by_key(|(stream, _)| **stream);
-            // The first skip was told as it happened; now how many there were.
-            for (&stream, s) in &per_stream {
-                let _ = self.out.log(
-                    "WARN",
-                    &format!(
-                        "skipped {} records of stream `{}` over the {}-byte limit of Kinesis stream `{}`, the first on input line {}; \
-                         the states that cover them count them in rejectedRecordCount",
-                        s.count,
-                        self.catalog.streams[stream].display_name(),
-                        s.limit,
-                        s.kinesis_stream,
-                        s.first_line
-                    ),
-                );
-            }
-            let list: Vec<String> = per_stream
+        if !skipped.is_empty() {
+            let list: Vec<String> = skipped
                 .iter()
-                .map(|(&stream, s)| {
+                .map(|(stream, s)| {
                     format!(
                         "{} from `{}` (first on line {})",
                         s.count,
-                        self.catalog.streams[stream].display_name(),
+                        self.catalog.streams[*stream].display_name(),
                         s.first_line
                     )
                 })
@@ -531,12 +562,23 @@ impl Writer<'_> {
                 list.join(", ")
             ));
         }
+        if report.pacing.waited > 0 || report.pacing.requeued > 0 {
+            text.push_str(&format!(
+                "; {} records waited for their shard's allowance, {} went back to it after throttling",
+                report.pacing.waited, report.pacing.requeued
+            ));
+        }
         if !report.read_anything {
             text.push_str("; no input was read (standard input was empty or closed)");
         }
-        // The run's outcome is decided already; a broken stdout is reported by it.
-        let _ = self.out.log("INFO", &text);
-        let figures = json!({
+        text
+    }
+
+    /// The final figures, for programs.
+    fn figures(&self, report: &Report) -> serde_json::Value {
+        let t = &self.totals;
+        let sent = &report.sent;
+        json!({
             "records": t.records,
             "dataBytes": t.data_bytes,
             "accepted": t.accepted,
@@ -549,10 +591,12 @@ impl Writer<'_> {
             "statesHeldBack": self.checkpoints.pending_states(),
             "randomKeys": t.random_keys,
             "skippedRecords": t.skipped,
+            "pacedRecords": report.pacing.waited,
+            "requeuedRecords": report.pacing.requeued,
+            "shardMapChanges": report.pacing.map_changes,
             "lines": report.lines,
             "seconds": report.elapsed.as_secs_f64(),
-        });
-        let _ = self.out.log("DEBUG", &format!("{FIGURES_PREFIX}{figures}"));
+        })
     }
 }
 

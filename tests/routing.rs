@@ -250,7 +250,9 @@ fn object_data_format_nests_the_data_unchanged() {
     let records = kl.read_stream("_o");
     let text = String::from_utf8(records[0].1.data.clone()).unwrap();
     assert!(
-        text.contains(&format!(r#","_airbyte_data":{data},"_airbyte_emitted_at":"#)),
+        text.contains(&format!(
+            r#","_airbyte_data":{data},"_airbyte_emitted_at":"#
+        )),
         "{text}"
     );
 }
