@@ -18,7 +18,7 @@ VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
 # lock rather than fail.
 APT_INSTALL := apt-get -o DPkg::Lock::Timeout=300 install -y -qq --no-install-recommends
 
-.PHONY: build test demo lint kinesis-local static static-amd64 static-arm64 image busybox qemu bench
+.PHONY: build test demo lint kinesis-local static static-amd64 static-arm64 image busybox qemu bench bench-baseline
 
 build:
 	cargo build --release
@@ -136,8 +136,35 @@ $(BENCH_BOTO3):
 	$(BENCH_VENV)/bin/pip install --quiet --disable-pip-version-check boto3==$(BOTO3_VERSION)
 	touch $@
 
-# Release binary against the benchmark's loopback Kinesis sink, next to the boto3 peer;
-# the table is also kept in .cache/bench.md.
-bench: $(KL_MAIN) $(BENCH_BOTO3)
+# The release to compare with in the same run (before/after tables); empty skips them.
+# Its release binary is built once, from `git archive` of that commit (no worktree is
+# registered in the shared repository) with its own target dir, and only the binary is
+# kept: .cache/baseline/<commit>/destination-kinesis.
+BENCH_BASELINE ?= 08e31a7
+BASELINE_ROOT := .cache/baseline
+
+# Prints the baseline binary's path (building it first if needed), or nothing.
+baseline_bin = $(if $(strip $(BENCH_BASELINE)),$(shell \
+	rev=$$(git rev-parse --verify --quiet '$(BENCH_BASELINE)^{commit}') || { echo "BENCH_BASELINE=$(BENCH_BASELINE) is no commit" >&2; exit 1; }; \
+	echo $(abspath $(BASELINE_ROOT))/$$rev/destination-kinesis))
+
+bench-baseline:
+	@set -euo pipefail; test -n "$(strip $(BENCH_BASELINE))" || exit 0; \
+	rev=$$(git rev-parse --verify --quiet '$(BENCH_BASELINE)^{commit}') || { echo "BENCH_BASELINE=$(BENCH_BASELINE) is no commit"; exit 1; }; \
+	dir=$(BASELINE_ROOT)/$$rev; test -x $$dir/destination-kinesis && exit 0; \
+	echo "== building the baseline $$rev into $$dir (once)"; \
+	rm -rf $$dir/src $$dir/target; mkdir -p $$dir/src; \
+	git archive $$rev | tar -x -C $$dir/src; \
+	cargo build --release --locked --bin destination-kinesis \
+	  --manifest-path $$dir/src/Cargo.toml --target-dir $$dir/target; \
+	cp $$dir/target/release/destination-kinesis $$dir/destination-kinesis; \
+	rm -rf $$dir/src $$dir/target
+
+# Release binary against the benchmark's loopback Kinesis sink, next to the boto3 peer
+# and the baseline; the output is also kept in .cache/bench.md. BENCH_ONLY=shards (or a
+# comma-separated list of sections, see BENCHMARKS.md) runs only those.
+bench: $(KL_MAIN) $(BENCH_BOTO3) bench-baseline
 	mkdir -p .cache
-	BENCH_PYTHON=$(abspath $(BENCH_VENV))/bin/python cargo bench --bench throughput 2>&1 | tee .cache/bench.md; test $${PIPESTATUS[0]} -eq 0
+	BENCH_PYTHON=$(abspath $(BENCH_VENV))/bin/python BENCH_BASELINE_BIN=$(baseline_bin) \
+	  BENCH_BASELINE_REV=$(BENCH_BASELINE) \
+	  cargo bench --bench throughput 2>&1 | tee .cache/bench.md; test $${PIPESTATUS[0]} -eq 0
