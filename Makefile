@@ -109,7 +109,9 @@ lint:
 	cargo clippy --all-targets -- -D warnings
 
 # Benchmark sizes: `make bench BENCH_RECORDS=200000`. BENCH_RSS_RECORDS=0 skips the
-# 10-million-record memory run; BENCH_KL_RECORDS=0 skips kinesis-local.
+# 10-million-record memory run; BENCH_KL_RECORDS=0 skips kinesis-local. The other
+# sections' knobs (BENCH_COMPARE_REPEAT, BENCH_MANY_*, BENCH_CATALOG_*, BENCH_SHARD_*,
+# BENCH_KKO_*) are environment variables listed in BENCHMARKS.md; make passes them on.
 BENCH_RECORDS ?= 1000000
 BENCH_SIZE ?= 200
 BENCH_STREAMS ?= 4
@@ -143,10 +145,9 @@ $(BENCH_BOTO3):
 BENCH_BASELINE ?= 08e31a7
 BASELINE_ROOT := .cache/baseline
 
-# Prints the baseline binary's path (building it first if needed), or nothing.
-baseline_bin = $(if $(strip $(BENCH_BASELINE)),$(shell \
-	rev=$$(git rev-parse --verify --quiet '$(BENCH_BASELINE)^{commit}') || { echo "BENCH_BASELINE=$(BENCH_BASELINE) is no commit" >&2; exit 1; }; \
-	echo $(abspath $(BASELINE_ROOT))/$$rev/destination-kinesis))
+# The baseline binary's path (bench-baseline builds it), or nothing.
+baseline_bin = $(if $(strip $(BENCH_BASELINE)),$(abspath $(BASELINE_ROOT))/$(shell \
+	git rev-parse --verify --quiet '$(BENCH_BASELINE)^{commit}')/destination-kinesis)
 
 bench-baseline:
 	@set -euo pipefail; test -n "$(strip $(BENCH_BASELINE))" || exit 0; \

@@ -32,6 +32,9 @@ pub struct Feed {
     pub size: usize,
     /// Streams the records rotate over (`bench_0`, `bench_1`, …).
     pub streams: usize,
+    /// Records of a stream in a row before the next stream's (0 or 1: each
+    /// record goes to the next stream).
+    pub in_a_row: u64,
     /// A state after every this many records (0: none).
     pub state_every: u64,
     /// Distinct values of `data.customer` (0: no such field). Each record's is
@@ -43,9 +46,10 @@ pub struct Feed {
     /// Percent of records whose customer is the one hot key, `00000000`
     /// (with `keys` > 0); the others draw from all `keys`.
     pub hot_percent: u64,
-    /// Records a second written (0: as fast as they are read). Records due
-    /// are written when due; when the reader falls behind, they wait here,
-    /// not in the pipe.
+    /// Records a second written (0: as fast as they are read): record i is
+    /// due i / rate after the start (`stamped`, if set). Records due are
+    /// written when due; when the reader falls behind, they wait here, not
+    /// in the pipe.
     pub rate: u64,
     /// When set, each record's `at` field is the time it was generated, just
     /// before it is written, in nanoseconds from this instant.
@@ -89,7 +93,7 @@ impl Feed {
 
     /// Record `i`'s stream (an index into `stream_names`).
     pub fn stream_of(&self, i: u64) -> usize {
-        (i % self.streams as u64) as usize
+        (i / self.in_a_row.max(1) % self.streams as u64) as usize
     }
 
     /// Writes the whole input to `out`; returns the bytes written.
@@ -105,7 +109,9 @@ impl Feed {
         let mut buf: Vec<u8> = Vec::with_capacity(chunk + 2 * self.size + 512);
         let mut total = 0u64;
         let mut states = 0u64;
-        let started = Instant::now();
+        // A stamped feed's schedule starts at its epoch, so that record i
+        // is due i / rate after it, as whoever reads the stamps counts time.
+        let started = self.stamped.unwrap_or_else(Instant::now);
         for i in 0..self.records {
             if let Some(offset) = (i * 1_000_000_000).checked_div(self.rate) {
                 let due = started + Duration::from_nanos(offset);

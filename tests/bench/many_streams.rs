@@ -5,7 +5,7 @@
 use crate::feed::Feed;
 use crate::sink::Sink;
 use crate::{env_list, env_u64, load, run_build, verdict, Build, Outcome};
-use serde_json::json;
+use serde_json::{json, Value};
 
 /// The memory target for 100 streams of 101 records of 20 KB.
 const RSS_TARGET_MB: f64 = 40.0;
@@ -14,8 +14,9 @@ const RSS_TARGET_MB: f64 = 40.0;
 /// catalog may grow over the smallest's: "about ten times" for 10x the streams.
 const CATALOG_GROWTH_SLACK: f64 = 1.2;
 
-/// Peak RSS of streams × 101 records of 20 KB (rotating over the streams),
-/// and of the 100-stream input sent to one stream for reference.
+/// Peak RSS of streams × 101 records of 20 KB, each stream's in a row (so
+/// each fills one batch and leaves one record in the next), and of the
+/// 100-stream input sent to one stream for reference.
 pub fn memory_section(sink: &Sink, baseline: Option<&Build>) -> Vec<Outcome> {
     let counts = env_list("BENCH_MANY_STREAMS", &[100, 500]);
     let per_stream = env_u64("BENCH_MANY_RECORDS", 101);
@@ -23,8 +24,11 @@ pub fn memory_section(sink: &Sink, baseline: Option<&Build>) -> Vec<Outcome> {
     if counts.is_empty() || per_stream == 0 {
         return Vec::new();
     }
+    // The connector's default bufferSize (100), as in the issue: 101
+    // records a stream make one full batch and one more record.
+    let config = json!({"bufferSize": 100});
     println!(
-        "\n## Many streams: {per_stream} records of {size} B per stream, rotating over the streams (default config but bufferSize 500)\n"
+        "\n## Many streams: {per_stream} records of {size} B per stream, each stream's in a row, default config (bufferSize 100)\n"
     );
     println!("| streams | records | peak RSS MiB old | peak RSS MiB new | new/old | records/s old | records/s new | CPU s old | CPU s new |\n|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     let reference = counts.first().copied().unwrap_or(100) * per_stream;
@@ -37,10 +41,11 @@ pub fn memory_section(sink: &Sink, baseline: Option<&Build>) -> Vec<Outcome> {
             records,
             size,
             streams: streams as usize,
+            in_a_row: per_stream,
             state_every: per_stream,
             ..Feed::default()
         };
-        let (old, new) = old_and_new(sink, baseline, &format!("{streams} streams"), feed);
+        let (old, new) = old_and_new(sink, baseline, &format!("{streams} streams"), feed, &config);
         println!(
             "| {streams} | {records} | {} | {:.1} | {} | {} | {:.0} | {} | {:.2} |",
             old.as_ref()
@@ -72,14 +77,28 @@ pub fn memory_section(sink: &Sink, baseline: Option<&Build>) -> Vec<Outcome> {
     runs
 }
 
-/// CPU (user + system, the whole process) for catalogs of many streams, each
-/// stream getting `BENCH_CATALOG_RECORDS` records (0: set-up alone).
+/// CPU (user + system, the whole process) for catalogs of many streams: a
+/// table for each number of records per stream in `BENCH_CATALOG_RECORDS`
+/// (0: set-up alone).
 pub fn catalog_section(sink: &Sink, baseline: Option<&Build>) -> Vec<Outcome> {
     let counts = env_list("BENCH_CATALOG_STREAMS", &[10_000, 30_000, 100_000]);
-    let per_stream = env_u64("BENCH_CATALOG_RECORDS", 1);
+    let mut runs = Vec::new();
     if counts.is_empty() {
-        return Vec::new();
+        return runs;
     }
+    for per_stream in env_list("BENCH_CATALOG_RECORDS", &[0, 1]) {
+        runs.extend(catalog_table(sink, baseline, &counts, per_stream));
+    }
+    runs
+}
+
+/// One table of `catalog_section`.
+fn catalog_table(
+    sink: &Sink,
+    baseline: Option<&Build>,
+    counts: &[u64],
+    per_stream: u64,
+) -> Vec<Outcome> {
     println!(
         "\n## Large catalogs: set-up (DescribeStreamSummary of every stream){}\n",
         if per_stream == 0 {
@@ -91,7 +110,7 @@ pub fn catalog_section(sink: &Sink, baseline: Option<&Build>) -> Vec<Outcome> {
     println!("| catalog streams | records | CPU s old | CPU s new | wall s old | wall s new | peak RSS MiB old | peak RSS MiB new |\n|---:|---:|---:|---:|---:|---:|---:|---:|");
     let mut runs = Vec::new();
     let mut cpu: Vec<(u64, Option<f64>, f64)> = Vec::new();
-    for &streams in &counts {
+    for &streams in counts {
         let feed = Feed {
             records: streams * per_stream,
             size: 200,
@@ -99,7 +118,13 @@ pub fn catalog_section(sink: &Sink, baseline: Option<&Build>) -> Vec<Outcome> {
             state_every: streams,
             ..Feed::default()
         };
-        let (old, new) = old_and_new(sink, baseline, &format!("catalog of {streams}"), feed);
+        let (old, new) = old_and_new(
+            sink,
+            baseline,
+            &format!("catalog of {streams}"),
+            feed,
+            &json!({}),
+        );
         let cell = |f: &dyn Fn(&Outcome) -> String| old.as_ref().map_or("-".into(), f);
         println!(
             "| {streams} | {} | {} | {:.2} | {} | {:.2} | {} | {:.1} |",
@@ -153,8 +178,17 @@ fn old_and_new(
     baseline: Option<&Build>,
     label: &str,
     feed: Feed,
+    config: &Value,
 ) -> (Option<Outcome>, Outcome) {
-    let run = |b: &Build| run_build(&format!("{label}, {}", b.label), b, sink, feed, json!({}));
+    let run = |b: &Build| {
+        run_build(
+            &format!("{label}, {}", b.label),
+            b,
+            sink,
+            feed,
+            config.clone(),
+        )
+    };
     let old = baseline.map(run);
     (old, run(&Build::current()))
 }

@@ -108,6 +108,8 @@ pub struct ShardReport {
     pub bytes: u64,
     /// When each accepted entry was accepted, in order.
     pub accepted_at: Vec<Duration>,
+    /// With `Tracking`: the record number of each accepted entry, in the same order.
+    pub accepted_ids: Vec<Option<u64>>,
     /// For accepted entries that carried a write time, how long after it.
     pub delays: Vec<Duration>,
 }
@@ -115,10 +117,7 @@ pub struct ShardReport {
 impl ShardReport {
     /// The `q` quantile (0 to 1) of the delays, if any.
     pub fn delay_quantile(&self, q: f64) -> Option<Duration> {
-        let mut d = self.delays.clone();
-        d.sort_unstable();
-        let last = d.len().checked_sub(1)?;
-        Some(d[((last as f64) * q).round() as usize])
+        quantile(self.delays.clone(), q)
     }
 
     /// Entries accepted within [from, to).
@@ -180,6 +179,13 @@ impl Report {
     pub fn shards(&self) -> impl Iterator<Item = &ShardReport> {
         self.streams.values().flatten()
     }
+}
+
+/// The `q` quantile (0 to 1) of `values`, if any (nearest rank).
+pub fn quantile(mut values: Vec<Duration>, q: f64) -> Option<Duration> {
+    values.sort_unstable();
+    let last = values.len().checked_sub(1)?;
+    Some(values[((last as f64) * q).round() as usize])
 }
 
 /// The shard id Kinesis gives the `index`th shard of a stream.
@@ -349,6 +355,7 @@ struct Shard {
     throttled: u64,
     accepted_bytes: u64,
     accepted_at: Vec<Duration>,
+    accepted_ids: Vec<Option<u64>>,
     delays: Vec<Duration>,
 }
 
@@ -364,6 +371,7 @@ impl Shard {
             throttled: self.throttled,
             bytes: self.accepted_bytes,
             accepted_at: self.accepted_at.clone(),
+            accepted_ids: self.accepted_ids.clone(),
             delays: self.delays.clone(),
         }
     }
@@ -433,6 +441,7 @@ impl Stream {
             throttled: 0,
             accepted_bytes: 0,
             accepted_at: Vec::new(),
+            accepted_ids: Vec::new(),
             delays: Vec::new(),
         });
         id
@@ -728,6 +737,9 @@ fn put_records(state: &Mutex<State>, body: &[u8]) -> (u16, String) {
         shard.accepted += 1;
         shard.accepted_bytes += e.size as u64;
         shard.accepted_at.push(now);
+        if tracked {
+            shard.accepted_ids.push(e.id);
+        }
         if let Some(sent) = e.sent {
             shard.delays.push(now.saturating_sub(sent));
         }
