@@ -38,7 +38,7 @@ impl Best {
 /// config) with `old` and the current build; prints the before/after table
 /// and the record formats' costs; gives the runs.
 pub fn section(sink: &Sink, old: &Build, scenarios: &[(String, Feed, u64, Value)]) -> Vec<Outcome> {
-    let repeat = env_u64("BENCH_COMPARE_REPEAT", 3).max(1);
+    let repeat = env_u64("BENCH_COMPARE_REPEAT", 5).max(1);
     let new = Build::current();
     println!("\n## Before and after: {} against this build\n", old.label);
     println!(
