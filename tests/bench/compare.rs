@@ -47,10 +47,12 @@ pub fn section(sink: &Sink, old: &Build, scenarios: &[(String, Feed, u64, Value)
     println!("| scenario | recordFormat | records/s old | records/s new | new/old | CPU s per 1M old | CPU s per 1M new | new/old | peak RSS MiB old | peak RSS MiB new | new/old |\n|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     let mut runs = Vec::new();
     let mut formats_rows = Vec::new();
+    let mut every_run = Vec::new();
     for (label, feed, delay, extra) in scenarios {
         sink.set_delay(Duration::from_millis(*delay));
         // [format][build]: 0 old, 1 new.
         let mut best = [[Best::default(); 2]; 2];
+        let mut in_order = Vec::new();
         for r in 0..repeat {
             // Reverse the order every other round, so neither build nor
             // format always goes first.
@@ -71,6 +73,12 @@ pub fn section(sink: &Sink, old: &Build, scenarios: &[(String, Feed, u64, Value)
                     config,
                 );
                 best[f][b].take(&run);
+                in_order.push(format!(
+                    "{} {} {:.0}k",
+                    FORMATS[f],
+                    if b == 0 { "old" } else { "new" },
+                    run.records_per_s() / 1000.0
+                ));
                 runs.push(run);
             }
         }
@@ -101,12 +109,17 @@ pub fn section(sink: &Sink, old: &Build, scenarios: &[(String, Feed, u64, Value)
         formats_rows.push(format!(
             "| {label} | {new_speed:.3} | {new_cpu:.3} | {old_speed:.3} | {old_cpu:.3} |"
         ));
+        every_run.push(format!("- {label}: {}", in_order.join(", ")));
     }
     sink.set_delay(Duration::ZERO);
     println!("\nlegacy against v2 (legacy reads the clock for every record's `_airbyte_emitted_at`; the old build's two columns do the same work twice, so they show the noise):\n");
     println!("| scenario | new: records/s legacy/v2 | new: CPU legacy/v2 | old (same work): records/s | old: CPU |\n|---|---:|---:|---:|---:|");
     for row in formats_rows {
         println!("{row}");
+    }
+    println!("\nrecords/s of every run, in the order they ran:\n");
+    for line in every_run {
+        println!("{line}");
     }
     println!("\n{} at the end of the before/after runs", load());
     if let Some(failed) = runs.iter().find(|r| !r.ok) {

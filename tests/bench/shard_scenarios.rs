@@ -220,7 +220,7 @@ pub fn section() -> Vec<Outcome> {
             String::new()
         }
     );
-    println!("Each shard: token buckets of its records/s and 1 MiB/s holding 1 s of each, full at the start; entries over them get ProvisionedThroughputExceededException. Accepted records/s and the share are counted from 1 s (the burst spent) to the last acceptance; the share is of the rate the open shards leave this producer. Delay: from the record's write into stdin to its acceptance.\n");
+    println!("Each shard: token buckets of its records/s and 1 MiB/s holding 1 s of each, full at the start; entries over them get ProvisionedThroughputExceededException. Accepted records/s and the share are counted from 1 s after the first acceptance (the burst spent, if the writer kept the shards busy) to the last acceptance; the share is of the rate the open shards leave this producer. Delay: from the record's write into stdin to its acceptance.\n");
     let mut runs = Vec::new();
     for s in scenarios(seconds, size)
         .into_iter()
