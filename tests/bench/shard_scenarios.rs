@@ -309,19 +309,26 @@ fn targets(s: &Scenario, run: &Outcome, report: &Report, f: &Figures) -> Vec<Str
         f.lost,
         f.duplicates
     )];
-    match s.name {
-        'a' => {
-            t.push(format!(
-                "{}: >= 95% of capacity ({:.0}%)",
-                mark(share >= 0.95),
+    // The share of capacity at least `least`, and at most `most` of the
+    // entries throttled.
+    let rate_targets = |least: f64, of: &str, most: f64| {
+        [
+            format!(
+                "{}: >= {:.0}% of {of} ({:.0}%)",
+                mark(share >= least),
+                least * 100.0,
                 share * 100.0
-            ));
-            t.push(format!(
-                "{}: <= 5% of entries throttled ({:.1}%)",
-                mark(f.throttled_per_accepted <= 0.05),
+            ),
+            format!(
+                "{}: <= {:.0}% of entries throttled ({:.1}%)",
+                mark(f.throttled_per_accepted <= most),
+                most * 100.0,
                 f.throttled_per_accepted * 100.0
-            ));
-        }
+            ),
+        ]
+    };
+    match s.name {
+        'a' => t.extend(rate_targets(0.95, "capacity", 0.05)),
         'b' => {
             let hot = hash_of(HOT_KEY);
             let duration = s.feed.records as f64 / s.feed.rate as f64;
@@ -376,18 +383,7 @@ fn targets(s: &Scenario, run: &Outcome, report: &Report, f: &Figures) -> Vec<Str
                 secs(lag)
             ));
         }
-        'c' => {
-            t.push(format!(
-                "{}: >= 90% of what is left ({:.0}%)",
-                mark(share >= 0.90),
-                share * 100.0
-            ));
-            t.push(format!(
-                "{}: <= 10% of entries throttled ({:.1}%)",
-                mark(f.throttled_per_accepted <= 0.10),
-                f.throttled_per_accepted * 100.0
-            ));
-        }
+        'c' => t.extend(rate_targets(0.90, "what is left", 0.10)),
         'd' => {
             let split_at = s.split.map(|p| p.at).unwrap_or_default();
             let children: Vec<&ShardReport> =
