@@ -18,7 +18,7 @@ VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
 # lock rather than fail.
 APT_INSTALL := apt-get -o DPkg::Lock::Timeout=300 install -y -qq --no-install-recommends
 
-.PHONY: build test demo pyairbyte lint kinesis-local static static-amd64 static-arm64 image busybox qemu openssl bench
+.PHONY: build test demo pyairbyte lint kinesis-local static static-amd64 static-arm64 image busybox qemu openssl bench bench-baseline
 
 build:
 	cargo build --release
@@ -156,7 +156,9 @@ lint:
 	cargo clippy --all-targets -- -D warnings
 
 # Benchmark sizes: `make bench BENCH_RECORDS=200000`. BENCH_RSS_RECORDS=0 skips the
-# 10-million-record memory run; BENCH_KL_RECORDS=0 skips kinesis-local.
+# 10-million-record memory run; BENCH_KL_RECORDS=0 skips kinesis-local. The other
+# sections' knobs (BENCH_COMPARE_REPEAT, BENCH_MANY_*, BENCH_CATALOG_*, BENCH_SHARD_*,
+# BENCH_KKO_*) are environment variables listed in BENCHMARKS.md; make passes them on.
 BENCH_RECORDS ?= 1000000
 BENCH_SIZE ?= 200
 BENCH_STREAMS ?= 4
@@ -180,8 +182,34 @@ BENCH_BOTO3 := $(BENCH_VENV)/boto3-$(BOTO3_VERSION)
 $(BENCH_BOTO3):
 	$(call make_venv,$(BENCH_VENV),boto3==$(BOTO3_VERSION))
 
-# Release binary against the benchmark's loopback Kinesis sink, next to the boto3 peer;
-# the table is also kept in .cache/bench.md.
-bench: $(KL_MAIN) $(BENCH_BOTO3)
+# The release to compare with in the same run (before/after tables); empty skips them.
+# Its release binary is built once, from `git archive` of that commit (no worktree is
+# registered in the shared repository) with its own target dir, and only the binary is
+# kept: .cache/baseline/<commit>/destination-kinesis.
+BENCH_BASELINE ?= 08e31a7
+BASELINE_ROOT := .cache/baseline
+
+# The baseline binary's path (bench-baseline builds it), or nothing.
+baseline_bin = $(if $(strip $(BENCH_BASELINE)),$(abspath $(BASELINE_ROOT))/$(shell \
+	git rev-parse --verify --quiet '$(BENCH_BASELINE)^{commit}')/destination-kinesis)
+
+bench-baseline:
+	@set -euo pipefail; test -n "$(strip $(BENCH_BASELINE))" || exit 0; \
+	rev=$$(git rev-parse --verify --quiet '$(BENCH_BASELINE)^{commit}') || { echo "BENCH_BASELINE=$(BENCH_BASELINE) is no commit"; exit 1; }; \
+	dir=$(BASELINE_ROOT)/$$rev; test -x $$dir/destination-kinesis && exit 0; \
+	echo "== building the baseline $$rev into $$dir (once)"; \
+	rm -rf $$dir/src $$dir/target; mkdir -p $$dir/src; \
+	git archive $$rev | tar -x -C $$dir/src; \
+	cargo build --release --locked --bin destination-kinesis \
+	  --manifest-path $$dir/src/Cargo.toml --target-dir $$dir/target; \
+	cp $$dir/target/release/destination-kinesis $$dir/destination-kinesis; \
+	rm -rf $$dir/src $$dir/target
+
+# Release binary against the benchmark's loopback Kinesis sink, next to the boto3 peer
+# and the baseline; the output is also kept in .cache/bench.md. BENCH_ONLY=shards (or a
+# comma-separated list of sections, see BENCHMARKS.md) runs only those.
+bench: $(KL_MAIN) $(BENCH_BOTO3) bench-baseline
 	mkdir -p .cache
-	BENCH_PYTHON=$(abspath $(BENCH_VENV))/bin/python cargo bench --bench throughput 2>&1 | tee .cache/bench.md; test $${PIPESTATUS[0]} -eq 0
+	BENCH_PYTHON=$(abspath $(BENCH_VENV))/bin/python BENCH_BASELINE_BIN=$(baseline_bin) \
+	  BENCH_BASELINE_REV=$(BENCH_BASELINE) \
+	  cargo bench --bench throughput 2>&1 | tee .cache/bench.md; test $${PIPESTATUS[0]} -eq 0

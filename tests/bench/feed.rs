@@ -1,9 +1,11 @@
 //! Airbyte input for the benchmark, generated while it is written so that
 //! no run holds its input in memory: N records of S bytes of data over K
 //! streams, a STREAM state every M records; optionally a `customer` field
-//! holding one of C distinct values, for partition keys taken from the data.
+//! holding one of C distinct values, for partition keys taken from the data;
+//! optionally paced (R records a second) with each record's write time in it.
 
 use std::io::{self, Write};
+use std::time::{Duration, Instant};
 
 /// Digits of the record number patched into each record.
 const ID_DIGITS: usize = 12;
@@ -11,8 +13,18 @@ const ID_DIGITS: usize = 12;
 /// Digits of the customer patched into each record (when `keys` > 0).
 const KEY_DIGITS: usize = 8;
 
+/// Digits of the write time patched into each record (when `stamped`):
+/// nanoseconds, enough for 11 days.
+const AT_DIGITS: usize = 15;
+
+/// The field holding a record's write time, in nanoseconds from `stamped`.
+pub const AT_FIELD: &str = "at";
+
+/// The field holding a record's number (0 to N - 1).
+pub const ID_FIELD: &str = "id";
+
 /// The shape of one input.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, Default)]
 pub struct Feed {
     /// Records in all.
     pub records: u64,
@@ -20,6 +32,9 @@ pub struct Feed {
     pub size: usize,
     /// Streams the records rotate over (`bench_0`, `bench_1`, …).
     pub streams: usize,
+    /// Records of a stream in a row before the next stream's (0 or 1: each
+    /// record goes to the next stream).
+    pub in_a_row: u64,
     /// A state after every this many records (0: none).
     pub state_every: u64,
     /// Distinct values of `data.customer` (0: no such field). Each record's is
@@ -28,13 +43,25 @@ pub struct Feed {
     /// would hold exactly min(keys, bufferSize) distinct keys, which flatters
     /// `keepKeyOrder`.
     pub keys: u64,
+    /// Percent of records whose customer is the one hot key, `00000000`
+    /// (with `keys` > 0); the others draw from all `keys`.
+    pub hot_percent: u64,
+    /// Records a second written (0: as fast as they are read): record i is
+    /// due i / rate after the start (`stamped`, if set). Records due are
+    /// written when due; when the reader falls behind, they wait here, not
+    /// in the pipe.
+    pub rate: u64,
+    /// When set, each record's `at` field is the time it was generated, just
+    /// before it is written, in nanoseconds from this instant.
+    pub stamped: Option<Instant>,
 }
 
-/// A RECORD line of one stream with fixed-width id and customer slots to patch.
+/// A RECORD line of one stream with fixed-width id, customer and time slots to patch.
 struct Template {
     line: Vec<u8>,
     id_at: usize,
     key_at: Option<usize>,
+    at_at: Option<usize>,
 }
 
 impl Feed {
@@ -56,17 +83,17 @@ impl Feed {
         if self.keys == 0 {
             return 0;
         }
-        // splitmix64 of the record number: cheap, well spread, and
-        // reproducible, so the benchmark can predict the batches it causes.
-        let mut z = i.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        (z ^ (z >> 31)) % self.keys
+        if self.hot_percent > 0 && splitmix64(!i) % 100 < self.hot_percent {
+            return 0;
+        }
+        // Cheap, well spread, and reproducible, so the benchmark can predict
+        // the batches it causes.
+        splitmix64(i) % self.keys
     }
 
     /// Record `i`'s stream (an index into `stream_names`).
     pub fn stream_of(&self, i: u64) -> usize {
-        (i % self.streams as u64) as usize
+        (i / self.in_a_row.max(1) % self.streams as u64) as usize
     }
 
     /// Writes the whole input to `out`; returns the bytes written.
@@ -76,10 +103,27 @@ impl Feed {
             .iter()
             .map(|name| self.template(name))
             .collect();
-        let mut buf: Vec<u8> = Vec::with_capacity(256 * 1024 + 2 * self.size + 512);
+        // Paced input goes out in small writes, so that a record's time is
+        // close to when the reader can have it.
+        let chunk = if self.rate > 0 { 4096 } else { 256 * 1024 };
+        let mut buf: Vec<u8> = Vec::with_capacity(chunk + 2 * self.size + 512);
         let mut total = 0u64;
         let mut states = 0u64;
+        // A stamped feed's schedule starts at its epoch, so that record i
+        // is due i / rate after it, as whoever reads the stamps counts time.
+        let started = self.stamped.unwrap_or_else(Instant::now);
         for i in 0..self.records {
+            if let Some(offset) = (i * 1_000_000_000).checked_div(self.rate) {
+                let due = started + Duration::from_nanos(offset);
+                let now = Instant::now();
+                if due > now + Duration::from_millis(1) {
+                    out.write_all(&buf)?;
+                    total += buf.len() as u64;
+                    buf.clear();
+                    out.flush()?;
+                    std::thread::sleep(due - now);
+                }
+            }
             let t = &templates[self.stream_of(i)];
             let start = buf.len();
             buf.extend_from_slice(&t.line);
@@ -90,6 +134,12 @@ impl Feed {
                     self.key_of(i),
                 );
             }
+            if let (Some(at), Some(epoch)) = (t.at_at, self.stamped) {
+                put_digits(
+                    &mut buf[start + at..start + at + AT_DIGITS],
+                    epoch.elapsed().as_nanos() as u64,
+                );
+            }
             if self.state_every > 0 && (i + 1) % self.state_every == 0 {
                 let stream = states % self.streams as u64;
                 states += 1;
@@ -98,7 +148,7 @@ impl Feed {
                     "{{\"type\":\"STATE\",\"state\":{{\"type\":\"STREAM\",\"stream\":{{\"stream_descriptor\":{{\"name\":\"bench_{stream}\"}},\"stream_state\":{{\"cursor\":{i}}}}}}}}}"
                 )?;
             }
-            if buf.len() >= 256 * 1024 {
+            if buf.len() >= chunk {
                 out.write_all(&buf)?;
                 total += buf.len() as u64;
                 buf.clear();
@@ -110,8 +160,9 @@ impl Feed {
         Ok(total)
     }
 
-    /// `{"id":"000000000000","pad":"abc…"}` padded to `size` bytes, or
-    /// `{"id":"000000000000","customer":"00000000","pad":"abc…"}` when the feed has keys.
+    /// `{"id":"000000000000","pad":"abc…"}` padded to `size` bytes, with
+    /// `"customer":"00000000"` after the id when the feed has keys and
+    /// `"at":"000000000000000"` after those when it is stamped.
     fn template(&self, stream: &str) -> Template {
         assert!(
             self.keys <= 10u64.pow(KEY_DIGITS as u32),
@@ -123,10 +174,16 @@ impl Feed {
         );
         let id_at = head.len();
         let customer_head = "\",\"customer\":\"";
+        let at_head = format!("\",\"{AT_FIELD}\":\"");
         let key_at = (self.keys > 0).then(|| id_at + ID_DIGITS + customer_head.len());
         let mut fixed = "{\"id\":\"\",\"pad\":\"\"}".len() + ID_DIGITS;
         if key_at.is_some() {
             fixed += customer_head.len() + KEY_DIGITS;
+        }
+        let key_end = key_at.map_or(id_at + ID_DIGITS, |at| at + KEY_DIGITS);
+        let at_at = self.stamped.map(|_| key_end + at_head.len());
+        if at_at.is_some() {
+            fixed += at_head.len() + AT_DIGITS;
         }
         let pad: String = (0..self.size.saturating_sub(fixed))
             .map(|i| match i % 16 {
@@ -140,6 +197,10 @@ impl Feed {
             line.extend_from_slice(customer_head.as_bytes());
             line.extend_from_slice(&[b'0'; KEY_DIGITS]);
         }
+        if at_at.is_some() {
+            line.extend_from_slice(at_head.as_bytes());
+            line.extend_from_slice(&[b'0'; AT_DIGITS]);
+        }
         line.extend_from_slice(
             format!("\",\"pad\":\"{pad}\"}},\"emitted_at\":1700000000000}}}}\n").as_bytes(),
         );
@@ -147,8 +208,17 @@ impl Feed {
             line,
             id_at,
             key_at,
+            at_at,
         }
     }
+}
+
+/// splitmix64: a well-spread, reproducible hash of `i`.
+fn splitmix64(i: u64) -> u64 {
+    let mut z = i.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
 }
 
 /// Writes `n` as zero-padded decimal filling `slot`.

@@ -1,16 +1,23 @@
 //! `make bench`: throughput, CPU and memory of the release binary against a
 //! loopback Kinesis sink owned by the benchmark, next to a Python boto3 peer
 //! doing the same job in the same run; latency hiding with a simulated round
-//! trip; the cost of `keepKeyOrder`; KPL aggregation into kinesis-local.
+//! trip; the cost of `keepKeyOrder`; KPL aggregation into kinesis-local; the
+//! release binary against a baseline build in the same run (`compare`); many
+//! streams and large catalogs (`many_streams`); shards with real limits
+//! (`shard_scenarios`).
 //!
-//! Sizes come from the environment (see the Makefile's `bench` target). Run by
-//! `cargo test` (without `--bench`) it does a small smoke run instead and
-//! checks the figures add up.
+//! Sizes come from the environment (see the Makefile's `bench` target);
+//! `BENCH_ONLY` picks sections. Run by `cargo test` (without `--bench`) it
+//! does a small smoke run instead and checks the figures add up.
 
 #[path = "../support/mod.rs"]
 mod support;
 
+mod compare;
 mod feed;
+mod many_streams;
+mod shard_scenarios;
+mod shard_sink;
 mod sink;
 
 use destination_kinesis::aggregate::deaggregate;
@@ -86,13 +93,91 @@ fn env_u64(name: &str, default: u64) -> u64 {
         .unwrap_or(default)
 }
 
+/// A comma-separated list of numbers from the environment, or `default`.
+fn env_list(name: &str, default: &[u64]) -> Vec<u64> {
+    match std::env::var(name) {
+        Ok(v) if !v.trim().is_empty() => v
+            .split(',')
+            .map(|n| {
+                n.trim()
+                    .replace('_', "")
+                    .parse()
+                    .unwrap_or_else(|_| panic!("{name}: comma-separated numbers, got `{v}`"))
+            })
+            .collect(),
+        _ => default.to_vec(),
+    }
+}
+
+/// Whether `BENCH_ONLY` (a comma-separated list of section names; unset:
+/// all) asks for the section.
+fn section(name: &str) -> bool {
+    std::env::var("BENCH_ONLY").map_or(true, |only| {
+        only.trim().is_empty() || only.split(',').any(|s| s.trim() == name)
+    })
+}
+
+/// A build of the program the benchmark runs.
+#[derive(Debug, Clone)]
+struct Build {
+    /// How tables name it.
+    label: String,
+    /// Its binary.
+    path: String,
+}
+
+impl Build {
+    /// This worktree's release binary.
+    fn current() -> Build {
+        Build {
+            label: "new".to_string(),
+            path: support::binary().to_string(),
+        }
+    }
+
+    /// The baseline `make bench` built (`BENCH_BASELINE`), if any.
+    fn baseline() -> Option<Build> {
+        let path = std::env::var("BENCH_BASELINE_BIN").ok()?;
+        if path.trim().is_empty() {
+            return None;
+        }
+        assert!(
+            std::path::Path::new(&path).exists(),
+            "BENCH_BASELINE_BIN={path} does not exist"
+        );
+        let rev = std::env::var("BENCH_BASELINE_REV").unwrap_or_default();
+        Some(Build {
+            label: if rev.is_empty() {
+                "old".to_string()
+            } else {
+                format!("old ({rev})")
+            },
+            path,
+        })
+    }
+
+    /// A command running this build with `args`, in the tests' environment.
+    fn command(&self, args: &[&str]) -> Command {
+        // support::command sets the environment every test run gets; the
+        // same for another binary.
+        let template = support::command(args);
+        let mut c = Command::new(&self.path);
+        c.args(template.get_args());
+        for (k, v) in template.get_envs() {
+            match v {
+                Some(v) => c.env(k, v),
+                None => c.env_remove(k),
+            };
+        }
+        c
+    }
+}
+
 /// Runs `cmd` with `feed` streamed into its stdin; measures it with wait4.
+/// The caller resets the sink before and reads it after.
 // wait4 reaps the child (it gives its rusage, which Child::wait does not).
 #[allow(clippy::zombie_processes)]
-fn measure(label: &str, mut cmd: Command, feed: Feed, sink: Option<&Sink>) -> Outcome {
-    if let Some(s) = sink {
-        s.reset();
-    }
+fn measure(label: &str, mut cmd: Command, feed: Feed) -> Outcome {
     cmd.stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
@@ -100,6 +185,18 @@ fn measure(label: &str, mut cmd: Command, feed: Feed, sink: Option<&Sink>) -> Ou
     let mut child = cmd.spawn().expect("start the writer");
     let pid = child.id() as libc::pid_t;
     let stdin = child.stdin.take().expect("stdin");
+    if feed.rate > 0 {
+        // A paced feed's records should reach the reader when written, not
+        // wait in a 64 KiB pipe: one page is the smallest pipe.
+        // SAFETY: a valid pipe descriptor we own; failure only leaves the size.
+        unsafe {
+            libc::fcntl(
+                std::os::fd::AsRawFd::as_raw_fd(&stdin),
+                libc::F_SETPIPE_SZ,
+                4096,
+            );
+        }
+    }
     let stdout = child.stdout.take().expect("stdout");
     let mut stderr = child.stderr.take().expect("stderr");
     let feeder = std::thread::spawn(move || feed.write_to(stdin).unwrap_or(0));
@@ -141,7 +238,7 @@ fn measure(label: &str, mut cmd: Command, feed: Feed, sink: Option<&Sink>) -> Ou
         wall,
         cpu: cpu(usage.ru_utime) + cpu(usage.ru_stime),
         max_rss_kb,
-        seen: sink.map(Sink::seen).unwrap_or_default(),
+        seen: Seen::default(),
         states,
         ok,
         note: format!(
@@ -198,9 +295,9 @@ impl Setup {
         Setup { dir }
     }
 
-    fn command(&self) -> Command {
+    fn command(&self, build: &Build) -> Command {
         let path = |name: &str| self.dir.path.join(name).display().to_string();
-        support::command(&[
+        build.command(&[
             "write",
             "--config",
             &path("config.json"),
@@ -210,9 +307,9 @@ impl Setup {
     }
 }
 
-fn sink_config(sink: &Sink, extra: Value) -> Value {
+fn sink_config(endpoint: &str, extra: Value) -> Value {
     let mut c = json!({
-        "endpoint": sink.endpoint(),
+        "endpoint": endpoint,
         "region": "us-east-1",
         "accessKey": "AKIDBENCHMARK",
         "privateKey": "bench-secret-key",
@@ -226,8 +323,16 @@ fn sink_config(sink: &Sink, extra: Value) -> Value {
 
 /// Runs the binary against the sink.
 fn ours(label: &str, sink: &Sink, feed: Feed, extra: Value) -> Outcome {
-    let setup = Setup::new(sink_config(sink, extra), &feed);
-    measure(label, setup.command(), feed, Some(sink))
+    run_build(label, &Build::current(), sink, feed, extra)
+}
+
+/// Runs `build` against the sink.
+fn run_build(label: &str, build: &Build, sink: &Sink, feed: Feed, extra: Value) -> Outcome {
+    let setup = Setup::new(sink_config(&sink.endpoint(), extra), &feed);
+    sink.reset();
+    let mut run = measure(label, setup.command(build), feed);
+    run.seen = sink.seen();
+    run
 }
 
 /// Runs the boto3 peer against the sink.
@@ -245,7 +350,10 @@ fn peer(python: &str, sink: &Sink, feed: Feed) -> Outcome {
         .env("AWS_EC2_METADATA_DISABLED", "true")
         .env("AWS_CONFIG_FILE", "/nonexistent")
         .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent");
-    measure("boto3 peer", cmd, feed, Some(sink))
+    sink.reset();
+    let mut run = measure("boto3 peer", cmd, feed);
+    run.seen = sink.seen();
+    run
 }
 
 fn verdict(met: bool) -> &'static str {
@@ -302,14 +410,18 @@ fn main() {
     let sink = Sink::start().expect("start the loopback sink");
     println!("# destination-kinesis benchmark\n");
     println!("machine: {}", machine());
-    println!("binary: {}\n", support::binary());
+    println!("binary: {}", support::binary());
+    match Build::baseline() {
+        Some(b) => println!("baseline: {} ({})\n", b.path, b.label),
+        None => println!("baseline: none\n"),
+    }
 
     let small = Feed {
         records: env_u64("BENCH_RECORDS", 1_000_000),
         size: env_u64("BENCH_SIZE", 200) as usize,
         streams: env_u64("BENCH_STREAMS", 4) as usize,
         state_every: env_u64("BENCH_STATE_EVERY", 10_000),
-        keys: 0,
+        ..Feed::default()
     };
     let large = Feed {
         records: env_u64("BENCH_LARGE_RECORDS", 20_000),
@@ -317,10 +429,98 @@ fn main() {
         state_every: 1_000,
         ..small
     };
+    let rtt = env_u64("BENCH_RTT_MS", 20);
+    let in_flight = env_u64("BENCH_IN_FLIGHT", 8);
+    let slow = Feed {
+        records: env_u64("BENCH_RTT_RECORDS", 200_000),
+        ..small
+    };
+    let baseline = Build::baseline();
+    let mut rows: Vec<Outcome> = Vec::new();
+    if section("main") {
+        rows.extend(main_section(&sink, small, large, slow, rtt, in_flight));
+    }
+    if section("compare") {
+        match &baseline {
+            Some(old) => rows.extend(compare::section(
+                &sink,
+                old,
+                &[
+                    (
+                        format!("{} B records, 1 in flight", small.size),
+                        small,
+                        0,
+                        json!({}),
+                    ),
+                    (
+                        format!("{} KB records", large.size / 1024),
+                        large,
+                        0,
+                        json!({}),
+                    ),
+                    (
+                        format!("{rtt} ms round trip, maxInFlight {in_flight}"),
+                        slow,
+                        rtt,
+                        json!({ "maxInFlight": in_flight }),
+                    ),
+                ],
+            )),
+            None => println!(
+                "\n(before/after skipped: no baseline; `make bench` builds BENCH_BASELINE)"
+            ),
+        }
+    }
+    if section("streams") {
+        rows.extend(many_streams::memory_section(&sink, baseline.as_ref()));
+    }
+    if section("catalog") {
+        rows.extend(many_streams::catalog_section(&sink, baseline.as_ref()));
+    }
+    if section("kko") {
+        rows.extend(key_order_section(&sink, small, rtt, in_flight));
+    }
+    let kl_records = env_u64("BENCH_KL_RECORDS", 5_000);
+    if kl_records > 0 && section("kl") {
+        println!(
+            "\n## Aggregation into kinesis-local ({kl_records} records of {} B, 2 shards)\n",
+            small.size
+        );
+        println!("| aggregation | user records/s | Kinesis records | per shard | user records per Kinesis record |\n|---|---:|---:|---|---:|");
+        for aggregation in [false, true] {
+            println!(
+                "{}",
+                into_kinesis_local(kl_records, small.size, aggregation)
+            );
+        }
+    }
+    if section("shards") {
+        rows.extend(shard_scenarios::section());
+    }
+    println!("\n{} at the end", load());
+    let failed: Vec<&Outcome> = rows.iter().filter(|r| !r.ok).collect();
+    for r in &failed {
+        eprintln!("run `{}` failed: {}", r.label, r.note);
+    }
+    if !failed.is_empty() {
+        std::process::exit(1);
+    }
+}
+
+/// The first table: the binary against the sink and the boto3 peer, large
+/// records, aggregation, the memory run and latency hiding, with targets.
+fn main_section(
+    sink: &Sink,
+    small: Feed,
+    large: Feed,
+    slow: Feed,
+    rtt: u64,
+    in_flight: u64,
+) -> Vec<Outcome> {
     let mut rows: Vec<Outcome> = Vec::new();
     let mut checks: Vec<(String, bool)> = Vec::new();
 
-    let base = ours("destination-kinesis", &sink, small, json!({}));
+    let base = ours("destination-kinesis", sink, small, json!({}));
     println!("{HEADER}\n{}", base.row());
     let python = std::env::var("BENCH_PYTHON").ok();
     let peer_feed = Feed {
@@ -330,20 +530,15 @@ fn main() {
     let peer_run = python
         .as_deref()
         .filter(|p| std::path::Path::new(p).exists())
-        .map(|p| peer(p, &sink, peer_feed));
+        .map(|p| peer(p, sink, peer_feed));
     if let Some(p) = &peer_run {
         println!("{}", p.row());
     }
-    let big = ours(
-        "destination-kinesis, 50 KB records",
-        &sink,
-        large,
-        json!({}),
-    );
+    let big = ours("destination-kinesis, 50 KB records", sink, large, json!({}));
     println!("{}", big.row());
     let agg = ours(
         "destination-kinesis, aggregation",
-        &sink,
+        sink,
         small,
         json!({"aggregation": true}),
     );
@@ -395,7 +590,7 @@ fn main() {
     if rss_records > 0 {
         let huge = ours(
             "destination-kinesis, memory run",
-            &sink,
+            sink,
             Feed {
                 records: rss_records,
                 ..small
@@ -414,23 +609,17 @@ fn main() {
     }
 
     // Latency hiding: the same job with a simulated round trip.
-    let rtt = env_u64("BENCH_RTT_MS", 20);
-    let in_flight = env_u64("BENCH_IN_FLIGHT", 8);
-    let slow = Feed {
-        records: env_u64("BENCH_RTT_RECORDS", 200_000),
-        ..small
-    };
     sink.set_delay(Duration::from_millis(rtt));
     let one = ours(
         &format!("{rtt} ms round trip, maxInFlight 1"),
-        &sink,
+        sink,
         slow,
         json!({}),
     );
     println!("{}", one.row());
     let many = ours(
         &format!("{rtt} ms round trip, maxInFlight {in_flight}"),
-        &sink,
+        sink,
         slow,
         json!({ "maxInFlight": in_flight }),
     );
@@ -447,33 +636,9 @@ fn main() {
     for (what, met) in &checks {
         println!("- {}: {what}", verdict(*met));
     }
-
-    let key_order = key_order_section(&sink, small, rtt, in_flight);
-
-    let kl_records = env_u64("BENCH_KL_RECORDS", 5_000);
-    if kl_records > 0 {
-        println!(
-            "\n## Aggregation into kinesis-local ({kl_records} records of {} B, 2 shards)\n",
-            small.size
-        );
-        println!("| aggregation | user records/s | Kinesis records | per shard | user records per Kinesis record |\n|---|---:|---:|---|---:|");
-        for aggregation in [false, true] {
-            println!(
-                "{}",
-                into_kinesis_local(kl_records, small.size, aggregation)
-            );
-        }
-    }
     rows.extend([one, many]);
     rows.extend(peer_run);
-    rows.extend(key_order);
-    let failed: Vec<&Outcome> = rows.iter().filter(|r| !r.ok).collect();
-    for r in &failed {
-        eprintln!("run `{}` failed: {}", r.label, r.note);
-    }
-    if !failed.is_empty() {
-        std::process::exit(1);
-    }
+    rows
 }
 
 /// The bufferSize every run uses (see `sink_config`).
@@ -639,7 +804,7 @@ fn into_kinesis_local(records: u64, size: usize, aggregation: bool) -> String {
         size,
         streams: 1,
         state_every: 1_000,
-        keys: 0,
+        ..Feed::default()
     };
     let k = kl.client();
     let stream = "_bench_0";
@@ -652,7 +817,7 @@ fn into_kinesis_local(records: u64, size: usize, aggregation: bool) -> String {
     }
     let config = kl.config(json!({"bufferSize": 500, "aggregation": aggregation}));
     let setup = Setup::new(config, &feed);
-    let run = measure("kinesis-local", setup.command(), feed, None);
+    let run = measure("kinesis-local", setup.command(&Build::current()), feed);
     assert!(run.ok, "{}", run.note);
     let landed = kl.read_stream(stream);
     let mut per_shard: std::collections::BTreeMap<String, u64> = Default::default();
@@ -694,7 +859,7 @@ fn smoke() {
         size: 200,
         streams: 2,
         state_every: 100,
-        keys: 0,
+        ..Feed::default()
     };
     let line = first_line(feed);
     assert_eq!(
@@ -737,5 +902,6 @@ fn smoke() {
         "one call per batch of distinct keys"
     );
     assert!(ordered.entries_per_call() <= 10.0);
+    shard_scenarios::smoke();
     println!("benchmark smoke run: ok (run `make bench` for figures)");
 }
