@@ -66,7 +66,21 @@ impl Lane {
         }
     }
 
-    /// Takes the allowance for one entry of `payload` bytes, if there is room now.
+    /// Takes the allowance for one entry of `payload` bytes, if there is
+    /// room now; the clock is read only when the shard's rate is limited
+    /// (this runs for every record).
+    pub fn take_now(&mut self, payload: usize) -> bool {
+        match self.allowance.as_mut() {
+            None => true,
+            Some(a) if !a.is_limited() => {
+                a.note(1.0, payload as f64);
+                true
+            }
+            Some(a) => a.try_take(Instant::now(), 1.0, payload as f64),
+        }
+    }
+
+    /// Takes the allowance for one entry of `payload` bytes, if there is room at `now`.
     pub fn try_take(&mut self, now: Instant, payload: usize) -> bool {
         self.allowance
             .as_mut()

@@ -69,7 +69,7 @@ pub struct Allowance {
     /// is no ceiling.
     taken: Rate,
     window_start: Instant,
-    /// What was taken in the last full window.
+    /// The rate taken in the last full window.
     last_window: Rate,
 }
 
@@ -108,13 +108,26 @@ impl Allowance {
         self.rate
     }
 
+    /// Whether the rate is limited now (else every entry may go).
+    pub fn is_limited(&self) -> bool {
+        self.rate.is_some()
+    }
+
+    /// Notes an entry that went without a limit, to learn the rate from
+    /// should the shard throttle; needs no clock.
+    pub fn note(&mut self, records: f64, bytes: f64) {
+        self.taken.records += records;
+        self.taken.bytes += bytes;
+    }
+
     /// Takes one entry of `records` Kinesis records and `bytes` bytes if the
     /// allowance has room for it now. An entry larger than a full bucket
     /// still goes once the bucket is full, leaving it in debt, as a shard
     /// takes a large record out of its burst capacity.
     pub fn try_take(&mut self, now: Instant, records: f64, bytes: f64) -> bool {
         self.refill(now);
-        self.note_taken(now, records, bytes);
+        self.roll(now);
+        self.note(records, bytes);
         let Some(rate) = self.rate else {
             return true;
         };
@@ -212,31 +225,40 @@ impl Allowance {
         };
     }
 
-    fn note_taken(&mut self, now: Instant, records: f64, bytes: f64) {
-        if now.duration_since(self.window_start) >= OBSERVED {
-            self.last_window = self.taken;
+    /// Starts a new window of what was taken once the current one is full.
+    fn roll(&mut self, now: Instant) {
+        let elapsed = now.saturating_duration_since(self.window_start);
+        if elapsed >= OBSERVED {
+            let secs = elapsed.as_secs_f64();
+            self.last_window = Rate {
+                records: self.taken.records / secs,
+                bytes: self.taken.bytes / secs,
+            };
             self.taken = Rate {
                 records: 0.0,
                 bytes: 0.0,
             };
             self.window_start = now;
         }
-        self.taken.records += records;
-        self.taken.bytes += bytes;
     }
 
+    /// Takes back what `note` counted of an entry that did not go.
     fn untake(&mut self, records: f64, bytes: f64) {
         self.taken.records -= records;
         self.taken.bytes -= bytes;
     }
 
-    /// About what was sent a second lately.
+    /// About what was sent a second lately: the last full window's rate
+    /// weighed with the current window's.
     fn sent_rate(&self, now: Instant) -> Rate {
-        let this_window = now.duration_since(self.window_start).as_secs_f64();
-        let secs = OBSERVED.as_secs_f64() + this_window;
+        let this_window = now
+            .saturating_duration_since(self.window_start)
+            .as_secs_f64();
+        let window = OBSERVED.as_secs_f64();
+        let secs = window + this_window;
         Rate {
-            records: ((self.last_window.records + self.taken.records) / secs).max(1.0),
-            bytes: ((self.last_window.bytes + self.taken.bytes) / secs).max(1024.0),
+            records: ((self.last_window.records * window + self.taken.records) / secs).max(1.0),
+            bytes: ((self.last_window.bytes * window + self.taken.bytes) / secs).max(1024.0),
         }
     }
 }
