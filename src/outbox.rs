@@ -153,6 +153,8 @@ struct Target {
     aggregate_bytes: usize,
     /// Bytes its open batch, aggregates and waiting entries hold, as counted in `Outbox::held`.
     held: usize,
+    /// Of those, bytes of its waiting entries, as counted in `Outbox::waiting_bytes`.
+    waiting: usize,
     /// When its shard map was last read, and whether an answer named a shard it does not know.
     map_read: Instant,
     map_stale: bool,
@@ -167,6 +169,8 @@ pub struct Outbox {
     budget: usize,
     /// Bytes held by all targets.
     held: usize,
+    /// Of those, bytes of entries waiting for their shards.
+    waiting_bytes: usize,
     /// When each open batch and aggregate is due, in opening order (so in
     /// due order); entries of ones closed early are skipped when reached.
     due: VecDeque<(Instant, usize, Due)>,
@@ -216,6 +220,7 @@ impl Outbox {
                     in_flight: 0,
                     aggregate_bytes: 0,
                     held: 0,
+                    waiting: 0,
                     map_read: now,
                     map_stale: false,
                     active: false,
@@ -227,6 +232,7 @@ impl Outbox {
             settings,
             budget,
             held: 0,
+            waiting_bytes: 0,
             due: VecDeque::new(),
             waiting: BTreeSet::new(),
             next_release: None,
@@ -573,22 +579,28 @@ impl Outbox {
     fn account(&mut self, t: usize) {
         let target = &mut self.targets[t];
         // The memory an open batch holds, used or not.
-        let now = target.open.as_ref().map_or(0, Batch::capacity)
-            + target.aggregate_bytes
-            + target.lanes.queued_bytes();
+        let waiting = target.lanes.queued_bytes();
+        let now =
+            target.open.as_ref().map_or(0, Batch::capacity) + target.aggregate_bytes + waiting;
         self.held = self.held - target.held + now;
         target.held = now;
+        self.waiting_bytes = self.waiting_bytes - target.waiting + waiting;
+        target.waiting = waiting;
     }
 
     /// Past the budget, closes the oldest batches and aggregates: they are
     /// due soonest anyway, and with streams filled alike the oldest is the
-    /// fullest. Down to 3/4 of the budget, so that this happens now and
-    /// then, not per record.
+    /// fullest. Only while what they hold is a good part of the budget, and
+    /// then down to well below it, so that this happens now and then, not per
+    /// record: entries waiting for their shards cannot go sooner for it (the
+    /// engine stops reading instead), and closing batches because of them
+    /// would only make the calls small.
     fn keep_within_budget(&mut self) {
-        if self.held <= self.budget {
+        let sendable = |o: &Outbox| o.held - o.waiting_bytes;
+        if self.held <= self.budget || sendable(self) <= self.budget / 2 {
             return;
         }
-        while self.held > self.budget / 4 * 3 {
+        while sendable(self) > self.budget / 8 * 3 {
             let Some((_, t, due)) = self.due.pop_front() else {
                 return;
             };
@@ -1207,6 +1219,35 @@ mod tests {
             .map(|i| format!("cold-{i}"))
             .find(|k| map.index_of(hash_of(k)) != hot)
             .unwrap()
+    }
+
+    #[test]
+    fn a_backlog_past_the_budget_does_not_make_calls_small() {
+        let paced = Settings {
+            shard_share: Some(1.0),
+            ..settings()
+        };
+        let mut o = Outbox::new(vec![spec(0, Some(map_of(1)))], paced);
+        let record = vec![b'r'; 2_000];
+        let mut i = 0;
+        while !o.over_budget() {
+            o.add(TargetId(0), &record, &format!("k{i}"), None);
+            i += 1;
+        }
+        o.close_all();
+        drain(&mut o);
+        // Some of the backlog goes into a batch, which stays open to fill...
+        o.release(Instant::now() + Duration::from_millis(300));
+        let full: Vec<usize> = drain(&mut o).iter().map(Batch::len).collect();
+        assert!(full.iter().all(|&n| n == 500), "{full:?}");
+        // ...though records keep coming while the backlog is past the budget.
+        for _ in 0..50 {
+            o.add(TargetId(0), &record, "more", None);
+        }
+        assert!(o.over_budget());
+        assert!(drain(&mut o).is_empty(), "no batch closed early");
+        o.close_all();
+        assert!(drain(&mut o)[0].len() > 100);
     }
 
     #[test]
