@@ -216,35 +216,40 @@ impl Engine {
     /// a signal leaves), unless sending failed.
     fn drain<A: Adapter>(&mut self, adapter: &mut A) {
         loop {
-            if self.failed.is_none() {
-                self.outbox.close_all();
-                self.outbox.release(Instant::now());
-                self.send_ready(adapter);
-            }
-            let waiting = self.failed.is_none() && self.outbox.has_waiting();
-            if !waiting && self.dispatcher.in_flight() == 0 {
-                return;
-            }
-            if waiting {
-                if let Some(since) = self.cancel.since() {
-                    if since.elapsed() >= CANCEL_GRACE {
-                        let signal = self.cancel.signal().unwrap_or("a signal");
-                        self.fail(Failure::new(
-                            FailureType::Transient,
-                            format!(
-                                "sync cancelled by {signal}: records were still waiting for their shards' allowance \
-                                 when the {} s allowed after a signal ran out",
-                                CANCEL_GRACE.as_secs()
-                            ),
-                        ));
-                        continue;
-                    }
-                }
-            }
             if self.failed.is_some() {
                 let done = self.dispatcher.drain();
                 self.collect(done, adapter);
                 return;
+            }
+            self.outbox.release(Instant::now());
+            // Entries still waiting for their shards fill batches that close
+            // when full or due, as while reading; once none waits, nothing
+            // more can join a batch, and the last ones go at once.
+            if !self.outbox.has_waiting() {
+                self.outbox.close_all();
+            }
+            self.send_ready(adapter);
+            // Closing aggregates may have made entries wait.
+            let waiting = self.outbox.has_waiting();
+            if !waiting && self.dispatcher.in_flight() == 0 {
+                return;
+            }
+            if waiting
+                && self
+                    .cancel
+                    .since()
+                    .is_some_and(|at| at.elapsed() >= CANCEL_GRACE)
+            {
+                let signal = self.cancel.signal().unwrap_or("a signal");
+                self.fail(Failure::new(
+                    FailureType::Transient,
+                    format!(
+                        "sync cancelled by {signal}: records were still waiting for their shards' allowance \
+                         when the {} s allowed after a signal ran out",
+                        CANCEL_GRACE.as_secs()
+                    ),
+                ));
+                continue;
             }
             self.wait_for_results(adapter);
         }

@@ -11,16 +11,21 @@ pub const SHARD_RECORDS_PER_S: f64 = 1000.0;
 /// Bytes (data plus partition key) a second one shard takes.
 pub const SHARD_BYTES_PER_S: f64 = 1024.0 * 1024.0;
 
-/// A bucket holds this long of its rate: Kinesis lets a shard take a short
-/// burst, and a batch gathered over the linger time goes out at once.
-const BURST: Duration = Duration::from_secs(1);
-/// A throttle cuts the rate to this share of itself...
-const DECREASE: f64 = 0.8;
+/// A bucket holds this long of its rate: half the second's worth a shard
+/// saves up, so that entries counted here but delivered a little later
+/// (gathered into a batch, waiting for a call in flight) never find the
+/// shard's own burst spent.
+const BURST: Duration = Duration::from_millis(500);
+/// A throttle cuts the rate by the share of entries the shard refused, but
+/// by at least this much...
+const LEAST_CUT: f64 = 0.02;
+/// ...and at most this much.
+const MOST_CUT: f64 = 0.5;
 /// ...at most once in this window, since one call brings many refusals that
 /// all tell the same thing.
 const CUT_WINDOW: Duration = Duration::from_millis(500);
 /// After a throttle, the rate climbs back this share of its ceiling a second.
-const INCREASE_PER_S: f64 = 0.04;
+const INCREASE_PER_S: f64 = 0.05;
 /// The rate never falls below this share of its ceiling.
 const FLOOR: f64 = 0.02;
 /// Without a ceiling (pacing by adaptation alone), a throttle sets the rate
@@ -163,8 +168,11 @@ impl Allowance {
         self.refilled + Duration::from_secs_f64(secs) + Duration::from_millis(1)
     }
 
-    /// The shard refused entries for throughput: the rate goes down.
-    pub fn throttled(&mut self, now: Instant) {
+    /// The shard refused `refused` of `sent` entries for throughput: the
+    /// rate goes down by that share (within `LEAST_CUT` and `MOST_CUT`), so
+    /// a stray refusal costs little and another producer taking half of the
+    /// shard halves the rate at once.
+    pub fn throttled(&mut self, now: Instant, refused: usize, sent: usize) {
         if self
             .last_cut
             .is_some_and(|at| now.duration_since(at) < CUT_WINDOW)
@@ -181,9 +189,11 @@ impl Allowance {
             },
             |c| c.scaled(FLOOR),
         );
+        let share = refused as f64 / sent.max(1) as f64;
+        let keep = 1.0 - share.clamp(LEAST_CUT, MOST_CUT);
         self.rate = Some(Rate {
-            records: (current.records * DECREASE).max(floor.records),
-            bytes: (current.bytes * DECREASE).max(floor.bytes),
+            records: (current.records * keep).max(floor.records),
+            bytes: (current.bytes * keep).max(floor.bytes),
         });
         // What the bucket held was what the shard just refused.
         self.records = self.records.min(0.0);
@@ -275,17 +285,17 @@ mod tests {
     fn keeps_to_the_shard_limits() {
         let t0 = Instant::now();
         let mut a = Allowance::new(Some(Rate::shard(1.0)), t0);
-        // A full bucket: one second's worth at once, then no more.
+        // A full bucket: half a second's worth at once, then no more.
         let taken = (0..1500).filter(|_| a.try_take(t0, 1.0, 100.0)).count();
-        assert_eq!(taken, 1000);
-        // Half a second later, half a second's worth.
-        let taken = (0..1000)
-            .filter(|_| a.try_take(t0 + ms(500), 1.0, 100.0))
-            .count();
         assert_eq!(taken, 500);
-        let ready = a.ready_at(t0 + ms(500), 1.0, 100.0);
+        // A quarter second later, a quarter second's worth.
+        let taken = (0..1000)
+            .filter(|_| a.try_take(t0 + ms(250), 1.0, 100.0))
+            .count();
+        assert_eq!(taken, 250);
+        let ready = a.ready_at(t0 + ms(250), 1.0, 100.0);
         assert!(
-            ready > t0 + ms(500) && ready <= t0 + ms(503),
+            ready > t0 + ms(250) && ready <= t0 + ms(253),
             "{:?}",
             ready - t0
         );
@@ -310,18 +320,22 @@ mod tests {
     fn throttling_lowers_the_rate_and_calm_raises_it() {
         let t0 = Instant::now();
         let mut a = Allowance::new(Some(Rate::shard(1.0)), t0);
-        a.throttled(t0);
-        a.throttled(t0 + ms(100)); // same window: one cut
+        a.throttled(t0, 20, 100);
+        a.throttled(t0 + ms(100), 50, 100); // same window: one cut
         let cut = a.rate().unwrap().records;
-        assert!((cut - 800.0).abs() < 1e-6, "{cut}");
-        a.throttled(t0 + ms(600));
-        // 800 climbed by 4% of 1,000 a second for 0.6 s, then cut by a fifth.
+        assert!((cut - 800.0).abs() < 1e-6, "cut by the 20% refused: {cut}");
+        a.throttled(t0 + ms(600), 1, 500);
+        // 800 climbed by 5% of 1,000 a second for 0.6 s, then cut by 2%,
+        // the least cut (0.2% were refused).
         let second = a.rate().unwrap().records;
-        assert!((second - 824.0 * 0.8).abs() < 1e-6, "{second}");
-        // Calm for 5 s: +4% of 1,000 a second.
-        assert!(a.try_take(t0 + ms(5600), 1.0, 1.0));
+        assert!((second - 830.0 * 0.98).abs() < 1e-6, "{second}");
+        let mut half = Allowance::new(Some(Rate::shard(1.0)), t0);
+        half.throttled(t0, 90, 100);
+        assert_eq!(half.rate().unwrap().records, 500.0, "at most halved");
+        // Calm for 3 s: +5% of 1,000 a second.
+        assert!(a.try_take(t0 + ms(3600), 1.0, 1.0));
         assert!(
-            (a.rate().unwrap().records - (second + 200.0)).abs() < 1.0,
+            (a.rate().unwrap().records - (second + 150.0)).abs() < 1.0,
             "{:?}",
             a.rate()
         );
@@ -338,7 +352,7 @@ mod tests {
             (0..5000).all(|_| a.try_take(t0, 1.0, 10.0)),
             "no limit at first"
         );
-        a.throttled(t0 + ms(900));
+        a.throttled(t0 + ms(900), 1, 5);
         let rate = a.rate().unwrap().records;
         assert!(
             (1000.0..5000.0).contains(&rate),
