@@ -63,6 +63,10 @@ pub struct Body {
     payload: usize,
 }
 
+/// Bytes of an entry besides its data and keys (field names, quotes), and of
+/// a body besides its entries; enough either way.
+const ENTRY_OVERHEAD: usize = 96;
+
 /// What closes a PutRecords body.
 const BODY_END: &[u8] = b"]}";
 
@@ -108,7 +112,8 @@ impl Body {
         partition_key: &str,
         explicit_hash_key: Option<&str>,
     ) {
-        let start = self.open_entry(stream);
+        let room = data.len() / 3 * 4 + partition_key.len() * 2 + ENTRY_OVERHEAD;
+        let start = self.open_entry(stream, room);
         encode_entry(&mut self.bytes, data, partition_key, explicit_hash_key);
         self.close_entry(start, data.len() + partition_key.len());
     }
@@ -116,7 +121,7 @@ impl Body {
     /// Adds an entry encoded earlier by `encode_entry`, of `payload` bytes
     /// (data plus partition key).
     pub fn push_encoded(&mut self, stream: &str, entry: &[u8], payload: usize) {
-        let start = self.open_entry(stream);
+        let start = self.open_entry(stream, entry.len());
         self.bytes.extend_from_slice(entry);
         self.close_entry(start, payload);
     }
@@ -127,8 +132,15 @@ impl Body {
         &self.bytes[span.start..span.end]
     }
 
-    /// Makes room for the next entry; returns where it starts.
-    fn open_entry(&mut self, stream: &str) -> usize {
+    /// Makes room for the next entry of about `room` bytes; returns where it
+    /// starts. A body grows by half of itself rather than doubling, so that
+    /// the memory a large batch holds stays near what it uses (the outbox's
+    /// budget counts what it holds).
+    fn open_entry(&mut self, stream: &str, room: usize) -> usize {
+        let needed = room + stream.len() + ENTRY_OVERHEAD;
+        if self.bytes.capacity() - self.bytes.len() < needed {
+            self.bytes.reserve_exact(needed.max(self.bytes.len() / 2));
+        }
         if self.bytes.is_empty() {
             body_start(&mut self.bytes, stream);
         } else {
