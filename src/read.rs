@@ -15,12 +15,15 @@ use crate::shard_filter::ShardFilter;
 use crate::timespec::{format_time, now_seconds, parse_duration_within, parse_time_now, show};
 use base64::Engine;
 use serde_json::{json, Map, Value};
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::io::Write;
 use std::time::{Duration, Instant};
 
-/// Kinesis allows 5 GetRecords calls a second per shard: the pace while a
-/// shard is behind.
+/// Kinesis allows 5 GetRecords calls a second per shard: a shard that is
+/// behind is read at up to that, counted as Kinesis counts it (at most five
+/// calls in any second), so a short shard's tip is confirmed without a wait.
+const CALLS_PER_SECOND: usize = 5;
+/// The steady pace those 5 calls a second allow.
 const MIN_CALL_INTERVAL: Duration = Duration::from_millis(200);
 /// The pace once a shard has caught up: AWS advises about one call a second
 /// per consumer, as the 5 calls are shared by every consumer of the stream.
@@ -202,6 +205,33 @@ struct ShardRead {
     last_sequence: Option<String>,
     /// MillisBehindLatest of its last page.
     behind: Option<u64>,
+    /// When its last GetRecords calls ended.
+    calls: CallWindow,
+}
+
+/// When a shard's last `CALLS_PER_SECOND` GetRecords calls ended.
+#[derive(Default)]
+struct CallWindow(VecDeque<Instant>);
+
+impl CallWindow {
+    /// Notes a call that ended at `at`.
+    fn note(&mut self, at: Instant) {
+        if self.0.len() == CALLS_PER_SECOND {
+            self.0.pop_front();
+        }
+        self.0.push_back(at);
+    }
+
+    /// The earliest time from `now` at which one more call keeps to
+    /// `CALLS_PER_SECOND` in any second.
+    fn next_free(&self, now: Instant) -> Instant {
+        match self.0.front() {
+            Some(&oldest) if self.0.len() == CALLS_PER_SECOND => {
+                now.max(oldest + Duration::from_secs(1))
+            }
+            _ => now,
+        }
+    }
 }
 
 /// The running state of one `read`.
@@ -303,6 +333,7 @@ impl<W: Write> Reader<'_, W> {
                 start,
                 last_sequence: None,
                 behind: None,
+                calls: CallWindow::default(),
             });
         }
         self.start_ready();
@@ -442,7 +473,9 @@ impl<W: Write> Reader<'_, W> {
             .options
             .limit
             .map_or(MAX_PAGE, |l| (l - self.summary.records).clamp(1, MAX_PAGE));
-        let page = match kinesis.get_records(stream, &iterator, remaining as u32) {
+        let answer = kinesis.get_records(stream, &iterator, remaining as u32);
+        self.shards[i].calls.note(Instant::now());
+        let page = match answer {
             Ok(page) => page,
             Err(e) if e.code() == Some("ExpiredIteratorException") => {
                 // Resume after the last record printed, with a fresh iterator.
@@ -509,12 +542,13 @@ impl<W: Write> Reader<'_, W> {
                 self.start_ready();
             }
             Some(next) => {
-                let wait = if follow && caught_up {
-                    self.options.poll_interval
+                let now = Instant::now();
+                let at = if follow && caught_up {
+                    now + self.options.poll_interval
                 } else {
-                    MIN_CALL_INTERVAL
+                    self.shards[i].calls.next_free(now)
                 };
-                self.set_reading(i, Some(next), Instant::now() + wait);
+                self.set_reading(i, Some(next), at);
             }
         }
         Ok(())
@@ -847,6 +881,25 @@ mod tests {
         )
         .validate()
         .is_ok());
+    }
+
+    #[test]
+    fn a_shard_gets_five_calls_in_any_second() {
+        let start = Instant::now();
+        let mut calls = CallWindow::default();
+        for k in 0..CALLS_PER_SECOND as u64 {
+            assert_eq!(calls.next_free(start), start, "call {k} goes at once");
+            calls.note(start + Duration::from_millis(10 * k));
+        }
+        // The sixth waits until the first is a second old.
+        assert_eq!(calls.next_free(start), start + Duration::from_secs(1));
+        calls.note(start + Duration::from_secs(1));
+        assert_eq!(
+            calls.next_free(start + Duration::from_secs(1)),
+            start + Duration::from_millis(1010)
+        );
+        let later = start + Duration::from_secs(5);
+        assert_eq!(calls.next_free(later), later);
     }
 
     fn record(data: &[u8]) -> ReadRecord {
