@@ -216,13 +216,13 @@ fn pyairbyte_input(catalog_file: &str, messages_file: &str, mode: &str, prefix: 
     assert_eq!(run.figures()["records"], 30);
     assert_eq!(run.figures()["accepted"], 30);
     for name in streams {
-        let landed = kl().read_stream(&format!("{prefix}-{name}"));
+        let landed = kl().read_back(&format!("{prefix}-{name}"));
         let want: Vec<&str> = sent
             .iter()
             .filter(|r| r.stream == name)
             .map(|r| r.data.as_str())
             .collect();
-        let got: Vec<String> = landed.iter().map(|(_, r)| data_text(&r.data)).collect();
+        let got: Vec<String> = landed.iter().map(|r| data_text(&r.data)).collect();
         assert_eq!(
             got, want,
             "{name}: every record back, byte for byte, in order"
@@ -387,8 +387,8 @@ fn every_sync_mode_is_written_as_append_with_one_warning_per_stream() {
     assert!(warned[3].contains("does not know") && warned[3].contains("can only append"));
 
     for m in &all {
-        let landed = kl().read_stream(&format!("modes-s_{m}"));
-        let got: Vec<String> = landed.iter().map(|(_, r)| data_text(&r.data)).collect();
+        let landed = kl().read_back(&format!("modes-s_{m}"));
+        let got: Vec<String> = landed.iter().map(|r| data_text(&r.data)).collect();
         assert_eq!(
             got,
             [r#"{"id":1,"version":0}"#, r#"{"id":1,"version":1}"#],
@@ -566,10 +566,10 @@ fn formats_round_trip(record_format: &str, data_format: &str, partition_key: &st
     assert_eq!(run.figures()["randomKeys"], random_keys);
 
     let sent = sent_records(&input);
-    let shared = kl().read_stream(&format!("{prefix}-a"));
-    let alone = kl().read_stream(&format!("{prefix}-b"));
+    let shared = kl().read_back(&format!("{prefix}-a"));
+    let alone = kl().read_back(&format!("{prefix}-b"));
     assert_eq!((shared.len(), alone.len()), (4, 2));
-    for (n, (_, r)) in shared.iter().chain(&alone).enumerate() {
+    for (n, r) in shared.iter().chain(&alone).enumerate() {
         let s = &sent[n];
         let text = String::from_utf8_lossy(&r.data).to_string();
         let e = envelope(r);

@@ -379,7 +379,7 @@ fn temporary_credentials_are_renewed_during_a_sync() {
         let run = write_with_ecs(&ecs, &config, &catalog, input.as_bytes());
         assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
         assert_eq!(run.states().len(), 1);
-        assert_eq!(local.read_stream(stream).len(), 4);
+        assert_eq!(local.read_back(stream).len(), 4);
         let keys: Vec<String> = relay.keys()[before..].to_vec();
         let requests = keys.len();
         assert!(

@@ -24,11 +24,11 @@ fn one_target_stream_for_all_airbyte_streams_marks_each_record() {
         input.as_bytes(),
     );
     assert_eq!(run.code, 0, "{run:?}");
-    let records = kl.read_stream("all-events");
+    let records = kl.read_back("all-events");
     assert_eq!(records.len(), 2);
     let mut seen: Vec<(Value, Value, String)> = records
         .iter()
-        .map(|(_, r)| {
+        .map(|r| {
             let e = envelope(r);
             (
                 e["_airbyte_stream"].clone(),
@@ -62,14 +62,14 @@ fn template_names_without_stream_fields_when_one_to_one() {
         record_line(Some("ns"), "s", "{}", 5).as_bytes(),
     );
     assert_eq!(run.code, 0, "{run:?}");
-    let records = kl.read_stream("raw.ns.s");
+    let records = kl.read_back("raw.ns.s");
     assert_eq!(records.len(), 1);
-    let e = envelope(&records[0].1);
+    let e = envelope(&records[0]);
     assert!(
         e.get("_airbyte_stream").is_none(),
         "one Airbyte stream per Kinesis stream needs no marker"
     );
-    legacy_emitted_at(&records[0].1.data);
+    legacy_emitted_at(&records[0].data);
 }
 
 #[test]
@@ -118,7 +118,7 @@ fn create_streams_false_never_creates_and_names_the_missing_stream() {
         record_line(None, "present", "{}", 1).as_bytes(),
     );
     assert_eq!(run.code, 0, "{run:?}");
-    assert_eq!(kl.read_stream("_present").len(), 1);
+    assert_eq!(kl.read_back("_present").len(), 1);
     assert_eq!(k.list_shards(&"_present".into()).unwrap().len(), 1);
 }
 
@@ -176,11 +176,11 @@ fn partition_key_from_json_pointer_keeps_a_key_on_one_shard() {
     );
     let run = run_write(&config, &catalog(&[(None, "orders")]), input.as_bytes());
     assert_eq!(run.code, 0, "{run:?}");
-    let records = kl.read_stream("_orders");
+    let records = kl.read_back("_orders");
     assert_eq!(records.len(), 121);
     let mut shard_of: HashMap<String, HashSet<String>> = HashMap::new();
     let mut random = 0;
-    for (shard, r) in &records {
+    for r in &records {
         let e = envelope(r);
         let data: Value = serde_json::from_str(e["_airbyte_data"].as_str().unwrap()).unwrap();
         match data["customer"]["id"].as_str() {
@@ -193,7 +193,7 @@ fn partition_key_from_json_pointer_keeps_a_key_on_one_shard() {
                 shard_of
                     .entry(id.to_string())
                     .or_default()
-                    .insert(shard.clone());
+                    .insert(r.shard.clone());
             }
             None => {
                 random += 1;
@@ -228,9 +228,9 @@ fn partition_key_from_primary_key() {
     let run = run_write(&config, &catalog, input.as_bytes());
     assert_eq!(run.code, 0, "{run:?}");
     let keys: HashSet<String> = kl
-        .read_stream("_t")
+        .read_back("_t")
         .into_iter()
-        .map(|(_, r)| r.partition_key)
+        .map(|r| r.partition_key)
         .collect();
     assert!(keys.contains("eu|17"), "{keys:?}");
     assert_eq!(keys.len(), 2);
@@ -247,10 +247,12 @@ fn object_data_format_nests_the_data_unchanged() {
         record_line(None, "o", data, 1).as_bytes(),
     );
     assert_eq!(run.code, 0, "{run:?}");
-    let records = kl.read_stream("_o");
-    let text = String::from_utf8(records[0].1.data.clone()).unwrap();
+    let records = kl.read_back("_o");
+    let text = String::from_utf8(records[0].data.clone()).unwrap();
     assert!(
-        text.contains(&format!(r#","_airbyte_data":{data},"_airbyte_emitted_at":"#)),
+        text.contains(&format!(
+            r#","_airbyte_data":{data},"_airbyte_emitted_at":"#
+        )),
         "{text}"
     );
 }
@@ -401,7 +403,7 @@ fn landed_order(keep_key_order: bool, stream: &str) -> (Run, HashMap<String, Vec
     }
     let run = run_write(&config, &catalog(&[(None, stream)]), input.as_bytes());
     let mut order: HashMap<String, Vec<u64>> = HashMap::new();
-    for (_, r) in kl.read_stream(&format!("_{stream}")) {
+    for r in kl.read_back(&format!("_{stream}")) {
         let data: Value =
             serde_json::from_str(envelope(&r)["_airbyte_data"].as_str().unwrap()).unwrap();
         order

@@ -63,9 +63,9 @@ fn another_accounts_stream_by_arn_through_kinesis_local() {
         run.stderr
     );
     // The records are in the owner's stream.
-    let stored: Vec<Vec<u8>> = read_stream(&owner, "shared")
+    let stored: Vec<Vec<u8>> = read_back(&owner, "shared")
         .into_iter()
-        .map(|(_, r)| r.data)
+        .map(|r| r.data)
         .collect();
     assert_eq!(stored, [b"a".to_vec(), b"b".to_vec(), b"c".to_vec()]);
 
@@ -134,9 +134,9 @@ fn write_sends_every_stream_to_a_stream_arn() {
         start.contains("(eu-west-1)") && start.contains(&format!("public.users -> {stream}")),
         "the region came from the ARN: {start}"
     );
-    let stored = read_stream(&owner, "airbyte-all");
+    let stored = read_back(&owner, "airbyte-all");
     assert_eq!(stored.len(), 2);
-    let first = envelope(&stored[0].1);
+    let first = envelope(&stored[0]);
     assert_eq!(
         first["_airbyte_stream"], "users",
         "streams merged on purpose are told apart"

@@ -8,8 +8,9 @@ pub mod standin;
 use destination_kinesis::config::{Secret, StreamMode};
 use destination_kinesis::credentials::Credentials;
 use destination_kinesis::http::{Client, Timeouts};
-use destination_kinesis::kinesis::{Kinesis, ReadRecord, StartPosition, StreamStatus};
+use destination_kinesis::kinesis::{Kinesis, ReadRecord, StreamStatus};
 use destination_kinesis::naming::StreamRef;
+use destination_kinesis::read::{Aggregates, Record};
 use serde_json::Value;
 use std::io::Write;
 use std::net::{TcpListener, TcpStream};
@@ -159,9 +160,30 @@ impl KinesisLocal {
         client_for(&self.endpoint())
     }
 
-    /// Every record of `stream`, shard by shard in ListShards order, oldest first.
+    /// Every record of `stream` as `read` gives it (see `read_back`).
+    pub fn read_back(&self, stream: &str) -> Vec<Record> {
+        read_back(&self.client(), stream)
+    }
+
+    /// Every Kinesis record of `stream` as stored, aggregates whole (see `read_stored`).
+    pub fn read_stored(&self, stream: &str) -> Vec<Record> {
+        read_stored(&self.client(), stream)
+    }
+
+    /// `read_stored` as (shard id, Kinesis record) pairs, the shape tests/bench reads.
     pub fn read_stream(&self, stream: &str) -> Vec<(String, ReadRecord)> {
-        read_stream(&self.client(), stream)
+        self.read_stored(stream)
+            .into_iter()
+            .map(|r| {
+                let record = ReadRecord {
+                    data: r.data,
+                    partition_key: r.partition_key,
+                    sequence_number: r.sequence_number,
+                    arrival: r.arrival,
+                };
+                (r.shard, record)
+            })
+            .collect()
     }
 }
 
@@ -244,29 +266,22 @@ pub fn client_as(endpoint: &str, access_key: &str, region: &str) -> Kinesis {
     )
 }
 
-/// Reads every record of `stream` from every shard: (shard id, record).
-pub fn read_stream(k: &Kinesis, stream: &str) -> Vec<(String, ReadRecord)> {
-    let stream = &StreamRef::from(stream);
-    let mut out = Vec::new();
-    for shard in k.list_shards(stream).expect("ListShards") {
-        let mut it = k
-            .shard_iterator(stream, &shard.shard_id, &StartPosition::TrimHorizon)
-            .expect("GetShardIterator");
-        loop {
-            let page = k.get_records(stream, &it, 10_000).expect("GetRecords");
-            let empty = page.records.is_empty();
-            out.extend(
-                page.records
-                    .into_iter()
-                    .map(|r| (shard.shard_id.clone(), r)),
-            );
-            match page.next_iterator {
-                Some(next) if !empty || page.millis_behind_latest.unwrap_or(0) > 0 => it = next,
-                _ => break,
-            }
-        }
-    }
-    out
+/// Every record of `stream`, read by the product's own `read` code: parents
+/// before their children, oldest first per shard, KPL aggregates unpacked.
+pub fn read_back(k: &Kinesis, stream: &str) -> Vec<Record> {
+    read_with(k, stream, Aggregates::Unpack)
+}
+
+/// Every Kinesis record of `stream` in `read`'s order, aggregates whole: for
+/// tests of what was sent.
+pub fn read_stored(k: &Kinesis, stream: &str) -> Vec<Record> {
+    read_with(k, stream, Aggregates::Keep)
+}
+
+fn read_with(k: &Kinesis, stream: &str, aggregates: Aggregates) -> Vec<Record> {
+    let stream = StreamRef::from(stream);
+    destination_kinesis::read::records(k, &stream, aggregates, Duration::from_secs(30))
+        .unwrap_or_else(|e| panic!("reading {stream} back: {}", e.message))
 }
 
 /// A temporary directory, removed when dropped.
@@ -540,8 +555,8 @@ pub fn state_line(n: u64) -> String {
     format!("{{\"type\":\"STATE\",\"state\":{{\"data\":{{\"n\":{n}}}}}}}\n")
 }
 
-/// Decodes a Kinesis record written by the connector into its envelope.
-pub fn envelope(r: &ReadRecord) -> Value {
+/// Decodes a record written by the connector into its envelope.
+pub fn envelope(r: &Record) -> Value {
     serde_json::from_slice(&r.data).expect("record data is the JSON envelope")
 }
 
