@@ -10,10 +10,11 @@ mod support;
 
 use destination_kinesis::credentials::REFRESH_WINDOW;
 use serde_json::{json, Value};
-use services::{in_secs, role_arn, Issued, Seen, Sts, TrustedRole};
+use services::{in_secs, role_arn, Issued, Sts, TrustedRole};
 use std::io::Write;
 use std::sync::Arc;
 use std::time::Duration;
+use support::http_server::Request;
 use support::standin::{self, StandIn as Kinesis};
 use support::{
     assert_failed, assert_succeeded, catalog, command, record_line, run_command, state_line, Run,
@@ -313,7 +314,7 @@ fn refusals_say_what_to_fix() {
 #[test]
 fn sts_down_is_transient() {
     let kinesis = kinesis();
-    let failing = services::StandIn::start(|_: &Seen| {
+    let failing = services::StandIn::start(|_: &Request| {
         (503, services::sts_error("ServiceUnavailable", "try later"))
     });
     // Nothing listens on the discard port.

@@ -2,6 +2,7 @@
 //! free loopback port, a runner for the built binary, and a read-back helper.
 #![allow(dead_code)]
 
+pub mod http_server;
 pub mod live;
 pub mod standin;
 
