@@ -28,15 +28,6 @@ fn config(template: &str, extra: Value) -> Value {
     c
 }
 
-/// The WARN LOG messages of a run.
-fn warnings(run: &Run) -> Vec<String> {
-    run.of_type("LOG")
-        .iter()
-        .filter(|m| m["log"]["level"] == "WARN")
-        .filter_map(|m| m["log"]["message"].as_str().map(str::to_string))
-        .collect()
-}
-
 /// A state as it must come back: the input's, field by field, with only
 /// `destinationStats` replaced by the destination's.
 fn assert_echoed_unchanged(input: &Value, echoed: &Value) {
@@ -157,7 +148,7 @@ fn pyairbyte_input(catalog_file: &str, messages_file: &str, mode: &str, prefix: 
     assert!(run.error().is_none());
 
     let streams = ["products", "users", "purchases"];
-    let warned = warnings(&run);
+    let warned = run.logs_at("WARN");
     assert_eq!(
         warned.len(),
         streams.len(),
@@ -320,7 +311,7 @@ fn a_clear_job_exits_0_and_echoes_every_state_with_a_zero_count() {
         .stdout
         .contains(r#""destinationStats":{"recordCount":0.0}"#));
 
-    let warned = warnings(&run);
+    let warned = run.logs_at("WARN");
     assert_eq!(warned.len(), 3, "{warned:?}");
     assert!(warned
         .iter()
@@ -370,7 +361,7 @@ fn every_sync_mode_is_written_as_append_with_one_warning_per_stream() {
         10.0
     );
 
-    let warned = warnings(&run);
+    let warned = run.logs_at("WARN");
     assert_eq!(warned.len(), modes.len(), "none for append: {warned:?}");
     for (w, m) in warned.iter().zip(modes) {
         assert!(

@@ -80,7 +80,7 @@ fn check(dir: &TempDir, config: &Value, env: &[(&str, &str)]) -> Run {
 fn write(config: &Value, env: &[(&str, &str)], input: &str) -> Run {
     let mut config = config.clone();
     config["streamName"] = json!("events");
-    let (mut c, _files) = support::live::write_command(&config, &catalog(&[(None, "s")]));
+    let (mut c, _files) = support::write_command(&config, &catalog(&[(None, "s")]));
     c.envs(env.iter().copied());
     run_command(c, input.as_bytes())
 }
@@ -208,13 +208,7 @@ fn a_long_sync_renews_the_assumed_role() {
     let live = started.watch(&kinesis);
     feeder.join().expect("feeder");
     assert_eq!(live.code, 0, "{}\n{}", live.stdout, live.stderr);
-    assert_eq!(
-        live.messages
-            .iter()
-            .filter(|m| m["type"] == "STATE")
-            .count(),
-        1
-    );
+    assert_eq!(live.states().len(), 1);
     assert_eq!(kinesis.stored_len(), 6);
 
     let issued = sts.issued();
@@ -628,7 +622,7 @@ fn a_failing_or_garbled_credential_process_is_a_config_error() {
         }
         assert_hidden(&run, &[secret]);
         let run = write(&keyless, &env, &record_line(None, "s", "{}", 1));
-        assert_eq!((run.code, run.failure_type().as_str()), (2, "config_error"));
+        assert_eq!((run.code, run.failure_type()), (2, "config_error"));
         assert_hidden(&run, &[secret]);
     }
     assert!(kinesis.seen().is_empty());

@@ -5,7 +5,7 @@
 mod clirun;
 mod support;
 
-use clirun::{run_cli, CliRun, Running};
+use clirun::{run_cli, Running};
 use destination_kinesis::kinesis::NewStream;
 use destination_kinesis::put_records::{read_answer, Body, EntryResult};
 use md5::{Digest, Md5};
@@ -20,11 +20,11 @@ fn kl() -> &'static KinesisLocal {
     shared_kinesis_local(&[])
 }
 
-fn put(stream: &str, extra: &[&str], stdin: &[u8]) -> CliRun {
+fn put(stream: &str, extra: &[&str], stdin: &[u8]) -> Run {
     clirun::run_on_stream("put", stream, &kl().endpoint(), extra, stdin)
 }
 
-fn read(stream: &str, extra: &[&str]) -> CliRun {
+fn read(stream: &str, extra: &[&str]) -> Run {
     clirun::run_on_stream("read", stream, &kl().endpoint(), extra, b"")
 }
 
@@ -541,16 +541,16 @@ fn help_and_version() {
     ] {
         let run = run_cli(args, b"");
         assert_eq!(run.code, 0, "{args:?}");
-        let text = String::from_utf8_lossy(&run.stdout);
+        let text = &run.stdout;
         assert!(text.contains("Examples:"), "{args:?}: {text}");
     }
     let top = run_cli(&["--help"], b"");
-    let text = String::from_utf8_lossy(&top.stdout);
+    let text = &top.stdout;
     assert!(text.contains("2 usage or configuration error"), "{text}");
     let version = run_cli(&["--version"], b"");
     assert_eq!(version.code, 0);
     assert_eq!(
-        String::from_utf8_lossy(&version.stdout).trim(),
+        version.stdout.trim(),
         format!("destination-kinesis {}", env!("CARGO_PKG_VERSION"))
     );
 }

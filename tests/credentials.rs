@@ -405,7 +405,7 @@ fn temporary_credentials_are_renewed_during_a_sync() {
 
 /// Runs `write` with the credentials the ECS stand-in `ecs` hands out.
 fn write_with_ecs(ecs: &StandIn, config: &Value, catalog: &Value, input: &[u8]) -> Run {
-    let (mut c, _files) = support::live::write_command(config, catalog);
+    let (mut c, _files) = support::write_command(config, catalog);
     let uri = format!("{}/creds", ecs.url());
     apply(&mut c, &[("AWS_CONTAINER_CREDENTIALS_FULL_URI", &uri)]);
     run_command(c, input)

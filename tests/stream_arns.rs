@@ -9,7 +9,7 @@
 mod clirun;
 mod support;
 
-use clirun::{run_cli, run_on_stream, CliRun};
+use clirun::{run_cli, run_on_stream};
 use destination_kinesis::config::StreamMode;
 use serde_json::{json, Value};
 use support::standin::{self, StandIn};
@@ -29,7 +29,7 @@ fn arn(account: &str, region: &str, name: &str) -> String {
 }
 
 /// A pipeline command with a config file (the stand-in's keys) and `args`.
-fn with_config(config: &Value, args: &[&str], stdin: &[u8]) -> CliRun {
+fn with_config(config: &Value, args: &[&str], stdin: &[u8]) -> Run {
     let dir = TempDir::new("arn-config");
     let file = dir.file("config.json", config.to_string().as_bytes());
     let mut all = args.to_vec();
