@@ -7,11 +7,12 @@ mod services;
 mod support;
 
 use serde_json::{json, Value};
-use services::{in_secs, signer, Relay, StandIn};
+use services::{in_secs, Relay, StandIn};
 use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use support::http_server::Request;
+use support::standin::signer;
 use support::{assert_failed, assert_succeeded, command, run_command, Run, TempDir};
 
 /// A Kinesis stand-in that answers ListStreams and records who signed.

@@ -1,5 +1,7 @@
 //! Test harness shared by the end-to-end tests: a kinesis-local emulator on a
-//! free loopback port, a runner for the built binary, and a read-back helper.
+//! free loopback port, reading its streams back through `read`'s own code,
+//! inputs and catalogs; running the binary is in `run`, the stand-ins in
+//! `standin` (Kinesis) and `services`, all served by `http_server`.
 #![allow(dead_code)]
 
 pub mod http_server;

@@ -5,16 +5,11 @@
 #![allow(dead_code)]
 
 use super::support::http_server::{lock, Answer, Forwarder, Reply, Request, Server};
-use super::support::standin::{self, Authorization, Key};
+use super::support::standin::{self, signer, Key};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
-
-/// The access key that signed a request (SigV4), if it was signed.
-pub fn signer(request: &Request) -> Option<String> {
-    Authorization::parse(request).ok().map(|a| a.access_key)
-}
 
 /// A scripted HTTP/1.1 server on loopback that records what it is asked.
 pub struct StandIn {

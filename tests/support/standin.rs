@@ -513,7 +513,7 @@ fn handle(request: &Request, inner: &Mutex<Inner>) -> Reply {
         status,
         error,
         amz_date,
-        access_key: Authorization::parse(request).ok().map(|a| a.access_key),
+        access_key: signer(request),
         stream_field: stream_field(request),
     });
     reply
@@ -614,6 +614,11 @@ pub fn authenticate_in(
         ));
     }
     Ok(())
+}
+
+/// The access key that signed a request (SigV4), if it was signed.
+pub fn signer(request: &Request) -> Option<String> {
+    Authorization::parse(request).ok().map(|a| a.access_key)
 }
 
 /// The parts of an `Authorization: AWS4-HMAC-SHA256 ...` header.
