@@ -1,6 +1,7 @@
 //! `read`: every record of a stream on stdout, one a line, from every shard
 //! (parents before their children) or the shards chosen, oldest first per
 //! shard, within the GetRecords limits; KPL aggregates are unpacked.
+//! `records` is the same reading for a library caller: the records in a list.
 
 use crate::aggregate::{deaggregate, is_aggregated};
 use crate::config::Config;
@@ -15,12 +16,15 @@ use crate::shard_filter::ShardFilter;
 use crate::timespec::{format_time, now_seconds, parse_duration_within, parse_time_now, show};
 use base64::Engine;
 use serde_json::{json, Map, Value};
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::io::Write;
 use std::time::{Duration, Instant};
 
-/// Kinesis allows 5 GetRecords calls a second per shard: the pace while a
-/// shard is behind.
+/// Kinesis allows 5 GetRecords calls a second per shard: a shard that is
+/// behind is read at up to that, counted as Kinesis counts it (at most five
+/// calls in any second), so a short shard's tip is confirmed without a wait.
+const CALLS_PER_SECOND: usize = 5;
+/// The steady pace those 5 calls a second allow.
 const MIN_CALL_INTERVAL: Duration = Duration::from_millis(200);
 /// The pace once a shard has caught up: AWS advises about one call a second
 /// per consumer, as the 5 calls are shared by every consumer of the stream.
@@ -202,14 +206,43 @@ struct ShardRead {
     last_sequence: Option<String>,
     /// MillisBehindLatest of its last page.
     behind: Option<u64>,
+    /// When its last GetRecords calls ended.
+    calls: CallWindow,
+}
+
+/// When a shard's last `CALLS_PER_SECOND` GetRecords calls ended.
+#[derive(Default)]
+struct CallWindow(VecDeque<Instant>);
+
+impl CallWindow {
+    /// Notes a call that ended at `at`.
+    fn note(&mut self, at: Instant) {
+        if self.0.len() == CALLS_PER_SECOND {
+            self.0.pop_front();
+        }
+        self.0.push_back(at);
+    }
+
+    /// The earliest time from `now` at which one more call keeps to
+    /// `CALLS_PER_SECOND` in any second.
+    fn next_free(&self, now: Instant) -> Instant {
+        match self.0.front() {
+            Some(&oldest) if self.0.len() == CALLS_PER_SECOND => {
+                now.max(oldest + Duration::from_secs(1))
+            }
+            _ => now,
+        }
+    }
 }
 
 /// The running state of one `read`.
-struct Reader<'a, W: Write> {
+struct Reader<'a, S: Sink> {
     kinesis: &'a Kinesis,
-    config: &'a Config,
     options: &'a ReadOptions,
-    out: W,
+    /// How long failing calls to one shard are retried.
+    retry_timeout: Duration,
+    aggregates: Aggregates,
+    sink: S,
     /// In ListShards order.
     shards: Vec<ShardRead>,
     index: HashMap<String, usize>,
@@ -221,7 +254,98 @@ struct Reader<'a, W: Write> {
     /// Whether a shard stopped at a record after `--until`.
     passed_until: bool,
     status: StatusLine,
+}
+
+/// Whether KPL aggregates are unpacked into their user records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Aggregates {
+    /// Each user record of an aggregate is a record of its own (as `read` prints them).
+    Unpack,
+    /// Kinesis records as they are stored, aggregates whole.
+    Keep,
+}
+
+/// A record read from a stream: a Kinesis record, or one user record of a KPL aggregate.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Record {
+    /// The shard it was read from.
+    pub shard: String,
+    /// Its Kinesis sequence number (its aggregate's, for a user record).
+    pub sequence_number: String,
+    /// Its place in its aggregate, for a user record.
+    pub sub_sequence: Option<usize>,
+    /// Its partition key (a user record's own).
+    pub partition_key: String,
+    /// A user record's explicit hash key, if it had one.
+    pub explicit_hash_key: Option<String>,
+    /// When Kinesis received it, epoch seconds.
+    pub arrival: Option<f64>,
+    /// Its bytes.
+    pub data: Vec<u8>,
+}
+
+/// One record as the reader hands it on, borrowed from the page it came in.
+struct Found<'a> {
+    shard: &'a str,
+    /// The Kinesis record it is, or came in.
+    record: &'a ReadRecord,
+    partition_key: &'a str,
+    explicit_hash_key: Option<&'a str>,
+    sub_sequence: Option<usize>,
+    data: &'a [u8],
+}
+
+/// Where read records go: stdout for `read`, a list for `records`.
+trait Sink {
+    /// Takes one record; an error is the output's (stdout closed or failing).
+    fn take(&mut self, found: &Found<'_>) -> std::io::Result<()>;
+    /// Called after every page.
+    fn flush(&mut self) -> std::io::Result<()>;
+}
+
+/// Prints records on stdout, one a line, as text or JSON.
+struct Printer<W: Write> {
+    out: W,
+    format: OutputFormat,
     line: Vec<u8>,
+}
+
+impl<W: Write> Sink for Printer<W> {
+    fn take(&mut self, found: &Found<'_>) -> std::io::Result<()> {
+        self.line.clear();
+        match self.format {
+            OutputFormat::Text => self.line.extend_from_slice(found.data),
+            OutputFormat::Json => {
+                // Writing JSON into a Vec cannot fail.
+                let _ = serde_json::to_writer(&mut self.line, &json_record(found));
+            }
+        }
+        self.line.push(b'\n');
+        self.out.write_all(&self.line)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.out.flush()
+    }
+}
+
+impl Sink for Vec<Record> {
+    fn take(&mut self, found: &Found<'_>) -> std::io::Result<()> {
+        self.push(Record {
+            shard: found.shard.to_string(),
+            sequence_number: found.record.sequence_number.clone(),
+            sub_sequence: found.sub_sequence,
+            partition_key: found.partition_key.to_string(),
+            explicit_hash_key: found.explicit_hash_key.map(str::to_string),
+            arrival: found.record.arrival,
+            data: found.data.to_vec(),
+        });
+        Ok(())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 /// Runs `read`, writing records to `out`; shows a status line and a summary
@@ -232,19 +356,67 @@ pub fn run(
     out: impl Write,
 ) -> Result<ReadSummary, Failure> {
     options.validate()?;
+    let kinesis = Session::open_for_pipeline(config, Some(&options.stream))?.kinesis;
+    let printer = Printer {
+        out,
+        format: options.format,
+        line: Vec::new(),
+    };
+    read_into(
+        &kinesis,
+        options,
+        config.retry_timeout,
+        Aggregates::Unpack,
+        printer,
+    )
+    .map(|(summary, _)| summary)
+}
+
+/// Every record of `stream`, read to its end as `read` reads it: parents
+/// before their children, oldest first per shard (shards of one generation
+/// interleaved as their pages came). Failing calls are retried for `retry_timeout`.
+pub fn records(
+    kinesis: &Kinesis,
+    stream: &StreamRef,
+    aggregates: Aggregates,
+    retry_timeout: Duration,
+) -> Result<Vec<Record>, Failure> {
+    let options = ReadOptions {
+        stream: stream.clone(),
+        from: StartPosition::TrimHorizon,
+        until: None,
+        limit: None,
+        follow: false,
+        format: OutputFormat::Text,
+        poll_interval: DEFAULT_POLL_INTERVAL,
+        idle_timeout: None,
+        shards: ShardFilter::default(),
+        progress: false,
+    };
+    read_into(kinesis, &options, retry_timeout, aggregates, Vec::new()).map(|(_, list)| list)
+}
+
+/// Lists the stream's shards and reads them into `sink`.
+fn read_into<S: Sink>(
+    kinesis: &Kinesis,
+    options: &ReadOptions,
+    retry_timeout: Duration,
+    aggregates: Aggregates,
+    sink: S,
+) -> Result<(ReadSummary, S), Failure> {
     let stream = &options.stream;
-    let kinesis = Session::open_for_pipeline(config, Some(stream))?.kinesis;
-    let shards = crate::retry::retrying(config.retry_timeout, || kinesis.list_shards(stream))
+    let shards = crate::retry::retrying(retry_timeout, || kinesis.list_shards(stream))
         .map_err(|e| read_failure(&e, stream))?;
     options
         .shards
         .check_listed(&shards, stream)
         .map_err(Failure::usage)?;
     let mut reader = Reader {
-        kinesis: &kinesis,
-        config,
+        kinesis,
         options,
-        out,
+        retry_timeout,
+        aggregates,
+        sink,
         shards: Vec::new(),
         index: HashMap::new(),
         summary: ReadSummary::default(),
@@ -253,21 +425,20 @@ pub fn run(
         last_record_at: Instant::now(),
         passed_until: false,
         status: StatusLine::new(options.progress),
-        line: Vec::new(),
     };
     reader.add_shards(shards, true);
     let result = reader.read_all();
     if reader.status.enabled() {
         reader.status.finish(&reader.summary_text());
     }
-    result.map(|()| reader.summary)
+    result.map(|()| (reader.summary, reader.sink))
 }
 
 fn read_failure(e: &KinesisError, stream: &StreamRef) -> Failure {
     stream_call_failed("read", stream, e)
 }
 
-impl<W: Write> Reader<'_, W> {
+impl<S: Sink> Reader<'_, S> {
     /// Adds shards not seen before; `initial` for the first listing.
     fn add_shards(&mut self, listed: Vec<Shard>, initial: bool) {
         for shard in listed {
@@ -303,6 +474,7 @@ impl<W: Write> Reader<'_, W> {
                 start,
                 last_sequence: None,
                 behind: None,
+                calls: CallWindow::default(),
             });
         }
         self.start_ready();
@@ -442,7 +614,9 @@ impl<W: Write> Reader<'_, W> {
             .options
             .limit
             .map_or(MAX_PAGE, |l| (l - self.summary.records).clamp(1, MAX_PAGE));
-        let page = match kinesis.get_records(stream, &iterator, remaining as u32) {
+        let answer = kinesis.get_records(stream, &iterator, remaining as u32);
+        self.shards[i].calls.note(Instant::now());
+        let page = match answer {
             Ok(page) => page,
             Err(e) if e.code() == Some("ExpiredIteratorException") => {
                 // Resume after the last record printed, with a fresh iterator.
@@ -475,7 +649,7 @@ impl<W: Write> Reader<'_, W> {
         if let Some(last) = printed {
             self.shards[i].last_sequence = Some(last.sequence_number.clone());
         }
-        if let Err(e) = self.out.flush() {
+        if let Err(e) = self.sink.flush() {
             self.output_error(e)?;
         }
         let at_tip = empty && page.millis_behind_latest.unwrap_or(0) == 0;
@@ -509,12 +683,13 @@ impl<W: Write> Reader<'_, W> {
                 self.start_ready();
             }
             Some(next) => {
-                let wait = if follow && caught_up {
-                    self.options.poll_interval
+                let now = Instant::now();
+                let at = if follow && caught_up {
+                    now + self.options.poll_interval
                 } else {
-                    MIN_CALL_INTERVAL
+                    self.shards[i].calls.next_free(now)
                 };
-                self.set_reading(i, Some(next), Instant::now() + wait);
+                self.set_reading(i, Some(next), at);
             }
         }
         Ok(())
@@ -559,7 +734,7 @@ impl<W: Write> Reader<'_, W> {
         if !e.is_retryable() {
             return Err(read_failure(e, stream));
         }
-        let retry_timeout = self.config.retry_timeout;
+        let retry_timeout = self.retry_timeout;
         let Progress::Reading {
             next_at, backoff, ..
         } = &mut self.shards[i].progress
@@ -626,21 +801,25 @@ impl<W: Write> Reader<'_, W> {
         )
     }
 
-    /// Prints one Kinesis record, unpacking a KPL aggregate.
+    /// Hands on one Kinesis record, unpacking a KPL aggregate when asked.
     fn print(&mut self, i: usize, record: &ReadRecord) -> Result<(), Failure> {
-        if is_aggregated(&record.data) {
+        if self.aggregates == Aggregates::Unpack && is_aggregated(&record.data) {
             match deaggregate(&record.data) {
                 Ok(users) => {
                     for (sub, user) in users.iter().enumerate() {
                         if self.stop_printing() {
                             break;
                         }
-                        let meta = Meta {
+                        let found = Found {
+                            shard: &self.shards[i].shard.shard_id,
+                            record,
                             partition_key: &user.partition_key,
                             explicit_hash_key: user.explicit_hash_key.as_deref(),
                             sub_sequence: Some(sub),
+                            data: &user.data,
                         };
-                        self.print_one(i, record, meta, &user.data)?;
+                        let taken = self.sink.take(&found);
+                        self.count(taken)?;
                     }
                     return Ok(());
                 }
@@ -655,32 +834,21 @@ impl<W: Write> Reader<'_, W> {
                 }
             }
         }
-        let meta = Meta {
+        let found = Found {
+            shard: &self.shards[i].shard.shard_id,
+            record,
             partition_key: &record.partition_key,
             explicit_hash_key: None,
             sub_sequence: None,
+            data: &record.data,
         };
-        self.print_one(i, record, meta, &record.data)
+        let taken = self.sink.take(&found);
+        self.count(taken)
     }
 
-    fn print_one(
-        &mut self,
-        i: usize,
-        record: &ReadRecord,
-        meta: Meta<'_>,
-        data: &[u8],
-    ) -> Result<(), Failure> {
-        self.line.clear();
-        match self.options.format {
-            OutputFormat::Text => self.line.extend_from_slice(data),
-            OutputFormat::Json => {
-                let value = json_record(&self.shards[i].shard.shard_id, record, &meta, data);
-                // Writing JSON into a Vec cannot fail.
-                let _ = serde_json::to_writer(&mut self.line, &value);
-            }
-        }
-        self.line.push(b'\n');
-        match self.out.write_all(&self.line) {
+    /// Counts a record the sink took.
+    fn count(&mut self, taken: std::io::Result<()>) -> Result<(), Failure> {
+        match taken {
             Ok(()) => {
                 self.summary.records += 1;
                 Ok(())
@@ -722,33 +890,26 @@ fn sleep_until(t: Instant) {
     }
 }
 
-/// A user record's own keys and place inside its Kinesis record.
-struct Meta<'a> {
-    partition_key: &'a str,
-    explicit_hash_key: Option<&'a str>,
-    sub_sequence: Option<usize>,
-}
-
 /// The `--format json` object for one record.
-fn json_record(shard: &str, record: &ReadRecord, meta: &Meta<'_>, data: &[u8]) -> Value {
+fn json_record(found: &Found<'_>) -> Value {
     let mut o = Map::new();
-    o.insert("shard".into(), json!(shard));
-    o.insert("sequenceNumber".into(), json!(record.sequence_number));
-    if let Some(sub) = meta.sub_sequence {
+    o.insert("shard".into(), json!(found.shard));
+    o.insert("sequenceNumber".into(), json!(found.record.sequence_number));
+    if let Some(sub) = found.sub_sequence {
         o.insert("subSequenceNumber".into(), json!(sub));
     }
-    o.insert("partitionKey".into(), json!(meta.partition_key));
-    if let Some(h) = meta.explicit_hash_key {
+    o.insert("partitionKey".into(), json!(found.partition_key));
+    if let Some(h) = found.explicit_hash_key {
         o.insert("explicitHashKey".into(), json!(h));
     }
-    if let Some(t) = record.arrival.and_then(format_time) {
+    if let Some(t) = found.record.arrival.and_then(format_time) {
         o.insert("arrivalTime".into(), json!(t));
     }
-    match std::str::from_utf8(data) {
+    match std::str::from_utf8(found.data) {
         Ok(text) => o.insert("data".into(), json!(text)),
         Err(_) => o.insert(
             "dataBase64".into(),
-            json!(base64::engine::general_purpose::STANDARD.encode(data)),
+            json!(base64::engine::general_purpose::STANDARD.encode(found.data)),
         ),
     };
     Value::Object(o)
@@ -849,6 +1010,25 @@ mod tests {
         .is_ok());
     }
 
+    #[test]
+    fn a_shard_gets_five_calls_in_any_second() {
+        let start = Instant::now();
+        let mut calls = CallWindow::default();
+        for k in 0..CALLS_PER_SECOND as u64 {
+            assert_eq!(calls.next_free(start), start, "call {k} goes at once");
+            calls.note(start + Duration::from_millis(10 * k));
+        }
+        // The sixth waits until the first is a second old.
+        assert_eq!(calls.next_free(start), start + Duration::from_secs(1));
+        calls.note(start + Duration::from_secs(1));
+        assert_eq!(
+            calls.next_free(start + Duration::from_secs(1)),
+            start + Duration::from_millis(1010)
+        );
+        let later = start + Duration::from_secs(5);
+        assert_eq!(calls.next_free(later), later);
+    }
+
     fn record(data: &[u8]) -> ReadRecord {
         ReadRecord {
             data: data.to_vec(),
@@ -861,23 +1041,29 @@ mod tests {
     #[test]
     fn json_records_carry_metadata() {
         let r = record(b"hello");
-        let meta = Meta {
+        let found = Found {
+            shard: "shardId-000000000001",
+            record: &r,
             partition_key: "pk",
             explicit_hash_key: None,
             sub_sequence: None,
+            data: &r.data,
         };
-        let v = json_record("shardId-000000000001", &r, &meta, &r.data);
+        let v = json_record(&found);
         assert_eq!(
             v,
             json!({"shard": "shardId-000000000001", "sequenceNumber": "4960", "partitionKey": "pk",
                    "arrivalTime": "2024-05-01T12:00:00.25Z", "data": "hello"})
         );
-        let meta = Meta {
+        let found = Found {
+            shard: "s",
+            record: &r,
             partition_key: "user",
             explicit_hash_key: Some("42"),
             sub_sequence: Some(3),
+            data: &[0xFF, 0x00],
         };
-        let v = json_record("s", &r, &meta, &[0xFF, 0x00]);
+        let v = json_record(&found);
         assert_eq!(v["dataBase64"], "/wA=");
         assert!(v.get("data").is_none());
         assert_eq!(v["subSequenceNumber"], 3);

@@ -6,8 +6,8 @@ mod support;
 use destination_kinesis::aggregate::{deaggregate, AggregateError, UserRecord, MAGIC};
 use destination_kinesis::config::{DataFormat, RecordFormat};
 use destination_kinesis::envelope::{Envelope, Fields};
-use destination_kinesis::kinesis::ReadRecord;
 use destination_kinesis::put_records::Limits;
+use destination_kinesis::read::Record;
 use md5::{Digest, Md5};
 use serde_json::{json, Value};
 use std::collections::HashMap;
@@ -36,10 +36,8 @@ fn hash_ranges(kl: &KinesisLocal, stream: &str) -> HashMap<String, (u128, u128)>
 /// the MD5 of its partition key, is outside the shard's range is dropped);
 /// and that every user record's own partition key maps to this shard, as if
 /// it had been sent alone.
-fn unpack(
-    ranges: &HashMap<String, (u128, u128)>,
-    (shard, r): &(String, ReadRecord),
-) -> Vec<UserRecord> {
+fn unpack(ranges: &HashMap<String, (u128, u128)>, r: &Record) -> Vec<UserRecord> {
+    let shard = &r.shard;
     let d = &r.data;
     assert_eq!(&d[..4], &MAGIC, "starts with the KPL magic");
     let (proto, digest) = d[4..].split_at(d.len() - 4 - 16);
@@ -49,7 +47,7 @@ fn unpack(
         r.partition_key, users[0].partition_key,
         "an aggregate is keyed by its first record"
     );
-    let (low, high) = ranges[shard];
+    let (low, high) = ranges[shard.as_str()];
     for u in &users {
         let hash = match &u.explicit_hash_key {
             Some(h) => h.parse::<u128>().expect("a decimal hash key"),
@@ -113,7 +111,7 @@ fn fixtures_come_back_exactly_from_aggregates() {
             })
             .collect();
         let name = destination_kinesis::naming::java_stream_name(ns, stream);
-        let landed = kl.read_stream(&name);
+        let landed = kl.read_stored(&name);
         let ranges = hash_ranges(&kl, &name);
         assert!(
             (1..=ranges.len()).contains(&landed.len()),
@@ -175,7 +173,7 @@ fn keys_from_data_are_kept_per_record() {
     let run = run_write(&config, &catalog(&[(None, "orders")]), input.as_bytes());
     assert_eq!(run.code, 0, "{run:?}");
     assert_eq!(run.states().len(), 1);
-    let landed = kl.read_stream("_orders");
+    let landed = kl.read_stored("_orders");
     let ranges = hash_ranges(&kl, "_orders");
     assert!(
         landed.len() > 1 && landed.len() <= 4,
@@ -184,6 +182,22 @@ fn keys_from_data_are_kept_per_record() {
     );
     let mut users: Vec<UserRecord> = landed.iter().flat_map(|r| unpack(&ranges, r)).collect();
     assert_eq!(users.len(), 30);
+    // `read` unpacks the same user records, in the same order, on their shards.
+    let read: Vec<(String, String, Vec<u8>)> = kl
+        .read_back("_orders")
+        .into_iter()
+        .map(|r| (r.shard, r.partition_key, r.data))
+        .collect();
+    let unpacked: Vec<(String, String, Vec<u8>)> = landed
+        .iter()
+        .flat_map(|r| {
+            deaggregate(&r.data)
+                .unwrap()
+                .into_iter()
+                .map(|u| (r.shard.clone(), u.partition_key, u.data))
+        })
+        .collect();
+    assert_eq!(read, unpacked);
     users.sort_by_key(|u| {
         let (data, _) = envelope_fields(&u.data);
         serde_json::from_str::<Value>(&data).unwrap()["i"]
@@ -253,12 +267,12 @@ fn aggregates_stay_within_a_mebibyte_and_a_record_too_big_for_one_goes_alone() {
     assert_eq!(run.code, 0, "{run:?}");
     assert_eq!(run.states().len(), 3);
 
-    let landed = kl.read_stream("_big");
+    let landed = kl.read_stored("_big");
     let ranges = hash_ranges(&kl, "_big");
     let mut order = Vec::new();
     let mut plain = 0;
     for landed_record in &landed {
-        let r = &landed_record.1;
+        let r = landed_record;
         assert!(
             r.data.len() + r.partition_key.len() <= Limits::CLASSIC.record,
             "{} bytes",

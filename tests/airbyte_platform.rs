@@ -28,15 +28,6 @@ fn config(template: &str, extra: Value) -> Value {
     c
 }
 
-/// The WARN LOG messages of a run.
-fn warnings(run: &Run) -> Vec<String> {
-    run.of_type("LOG")
-        .iter()
-        .filter(|m| m["log"]["level"] == "WARN")
-        .filter_map(|m| m["log"]["message"].as_str().map(str::to_string))
-        .collect()
-}
-
 /// A state as it must come back: the input's, field by field, with only
 /// `destinationStats` replaced by the destination's.
 fn assert_echoed_unchanged(input: &Value, echoed: &Value) {
@@ -157,7 +148,7 @@ fn pyairbyte_input(catalog_file: &str, messages_file: &str, mode: &str, prefix: 
     assert!(run.error().is_none());
 
     let streams = ["products", "users", "purchases"];
-    let warned = warnings(&run);
+    let warned = run.logs_at("WARN");
     assert_eq!(
         warned.len(),
         streams.len(),
@@ -216,13 +207,13 @@ fn pyairbyte_input(catalog_file: &str, messages_file: &str, mode: &str, prefix: 
     assert_eq!(run.figures()["records"], 30);
     assert_eq!(run.figures()["accepted"], 30);
     for name in streams {
-        let landed = kl().read_stream(&format!("{prefix}-{name}"));
+        let landed = kl().read_back(&format!("{prefix}-{name}"));
         let want: Vec<&str> = sent
             .iter()
             .filter(|r| r.stream == name)
             .map(|r| r.data.as_str())
             .collect();
-        let got: Vec<String> = landed.iter().map(|(_, r)| data_text(&r.data)).collect();
+        let got: Vec<String> = landed.iter().map(|r| data_text(&r.data)).collect();
         assert_eq!(
             got, want,
             "{name}: every record back, byte for byte, in order"
@@ -320,7 +311,7 @@ fn a_clear_job_exits_0_and_echoes_every_state_with_a_zero_count() {
         .stdout
         .contains(r#""destinationStats":{"recordCount":0.0}"#));
 
-    let warned = warnings(&run);
+    let warned = run.logs_at("WARN");
     assert_eq!(warned.len(), 3, "{warned:?}");
     assert!(warned
         .iter()
@@ -370,7 +361,7 @@ fn every_sync_mode_is_written_as_append_with_one_warning_per_stream() {
         10.0
     );
 
-    let warned = warnings(&run);
+    let warned = run.logs_at("WARN");
     assert_eq!(warned.len(), modes.len(), "none for append: {warned:?}");
     for (w, m) in warned.iter().zip(modes) {
         assert!(
@@ -387,8 +378,8 @@ fn every_sync_mode_is_written_as_append_with_one_warning_per_stream() {
     assert!(warned[3].contains("does not know") && warned[3].contains("can only append"));
 
     for m in &all {
-        let landed = kl().read_stream(&format!("modes-s_{m}"));
-        let got: Vec<String> = landed.iter().map(|(_, r)| data_text(&r.data)).collect();
+        let landed = kl().read_back(&format!("modes-s_{m}"));
+        let got: Vec<String> = landed.iter().map(|r| data_text(&r.data)).collect();
         assert_eq!(
             got,
             [r#"{"id":1,"version":0}"#, r#"{"id":1,"version":1}"#],
@@ -566,10 +557,10 @@ fn formats_round_trip(record_format: &str, data_format: &str, partition_key: &st
     assert_eq!(run.figures()["randomKeys"], random_keys);
 
     let sent = sent_records(&input);
-    let shared = kl().read_stream(&format!("{prefix}-a"));
-    let alone = kl().read_stream(&format!("{prefix}-b"));
+    let shared = kl().read_back(&format!("{prefix}-a"));
+    let alone = kl().read_back(&format!("{prefix}-b"));
     assert_eq!((shared.len(), alone.len()), (4, 2));
-    for (n, (_, r)) in shared.iter().chain(&alone).enumerate() {
+    for (n, r) in shared.iter().chain(&alone).enumerate() {
         let s = &sent[n];
         let text = String::from_utf8_lossy(&r.data).to_string();
         let e = envelope(r);

@@ -10,10 +10,11 @@ mod support;
 
 use destination_kinesis::credentials::REFRESH_WINDOW;
 use serde_json::{json, Value};
-use services::{in_secs, role_arn, Issued, Seen, Sts, TrustedRole};
+use services::{in_secs, role_arn, Issued, Sts, TrustedRole};
 use std::io::Write;
 use std::sync::Arc;
 use std::time::Duration;
+use support::http_server::Request;
 use support::standin::{self, StandIn as Kinesis};
 use support::{
     assert_failed, assert_succeeded, catalog, command, record_line, run_command, state_line, Run,
@@ -79,7 +80,7 @@ fn check(dir: &TempDir, config: &Value, env: &[(&str, &str)]) -> Run {
 fn write(config: &Value, env: &[(&str, &str)], input: &str) -> Run {
     let mut config = config.clone();
     config["streamName"] = json!("events");
-    let (mut c, _files) = support::live::write_command(&config, &catalog(&[(None, "s")]));
+    let (mut c, _files) = support::write_command(&config, &catalog(&[(None, "s")]));
     c.envs(env.iter().copied());
     run_command(c, input.as_bytes())
 }
@@ -207,13 +208,7 @@ fn a_long_sync_renews_the_assumed_role() {
     let live = started.watch(&kinesis);
     feeder.join().expect("feeder");
     assert_eq!(live.code, 0, "{}\n{}", live.stdout, live.stderr);
-    assert_eq!(
-        live.messages
-            .iter()
-            .filter(|m| m["type"] == "STATE")
-            .count(),
-        1
-    );
+    assert_eq!(live.states().len(), 1);
     assert_eq!(kinesis.stored_len(), 6);
 
     let issued = sts.issued();
@@ -313,7 +308,7 @@ fn refusals_say_what_to_fix() {
 #[test]
 fn sts_down_is_transient() {
     let kinesis = kinesis();
-    let failing = services::StandIn::start(|_: &Seen| {
+    let failing = services::StandIn::start(|_: &Request| {
         (503, services::sts_error("ServiceUnavailable", "try later"))
     });
     // Nothing listens on the discard port.
@@ -627,7 +622,7 @@ fn a_failing_or_garbled_credential_process_is_a_config_error() {
         }
         assert_hidden(&run, &[secret]);
         let run = write(&keyless, &env, &record_line(None, "s", "{}", 1));
-        assert_eq!((run.code, run.failure_type().as_str()), (2, "config_error"));
+        assert_eq!((run.code, run.failure_type()), (2, "config_error"));
         assert_hidden(&run, &[secret]);
     }
     assert!(kinesis.seen().is_empty());

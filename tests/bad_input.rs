@@ -9,10 +9,11 @@ use std::io::{Read, Write};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use support::live::{record_number, write_command};
+use support::live::record_number;
 use support::standin::{self, assert_no_secret, with_stream_s as stand_in, Call, Fault, StandIn};
 use support::{
-    catalog_s as cat, command, record_line, record_s as rec, run_command, state_line, Run, TempDir,
+    catalog_s as cat, command, record_line, record_s as rec, run_command, state_line,
+    write_command, Run, Stdout, TempDir,
 };
 
 /// Runs `write` with config and catalog given as text (or missing: None).
@@ -267,13 +268,13 @@ fn line_of_hundreds_of_megabytes_is_refused_without_being_held() {
     writer.join().unwrap();
     assert_no_secret("stdout", &stdout);
     assert!(!stderr.contains("panicked"), "{stderr}");
-    let messages = support::parse_messages(&stdout);
-    let run = Run {
-        code: code.unwrap_or(-1),
+    let run = Run::new(
+        Stdout::Airbyte,
+        code.unwrap_or(-1),
         stdout,
         stderr,
-        messages,
-    };
+        started.elapsed(),
+    );
     failed(
         &run,
         1,

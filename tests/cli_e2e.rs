@@ -5,7 +5,7 @@
 mod clirun;
 mod support;
 
-use clirun::{run_cli, CliRun, Running};
+use clirun::{run_cli, Running};
 use destination_kinesis::kinesis::NewStream;
 use destination_kinesis::put_records::{read_answer, Body, EntryResult};
 use md5::{Digest, Md5};
@@ -20,11 +20,11 @@ fn kl() -> &'static KinesisLocal {
     shared_kinesis_local(&[])
 }
 
-fn put(stream: &str, extra: &[&str], stdin: &[u8]) -> CliRun {
+fn put(stream: &str, extra: &[&str], stdin: &[u8]) -> Run {
     clirun::run_on_stream("put", stream, &kl().endpoint(), extra, stdin)
 }
 
-fn read(stream: &str, extra: &[&str]) -> CliRun {
+fn read(stream: &str, extra: &[&str]) -> Run {
     clirun::run_on_stream("read", stream, &kl().endpoint(), extra, b"")
 }
 
@@ -50,7 +50,7 @@ fn put_one_line_and_wait(
     stdin.write_all(line).unwrap();
     stdin.flush().unwrap();
     let deadline = Instant::now() + Duration::from_secs(10);
-    while kl().read_stream(stream).len() < expected {
+    while kl().read_back(stream).len() < expected {
         assert!(
             Instant::now() < deadline,
             "the line was held back while stdin stayed open"
@@ -136,9 +136,9 @@ fn text_lines_round_trip_and_create_with_shards() {
     );
     // The bytes in Kinesis are exactly the line's, with no newline.
     let raw: HashSet<Vec<u8>> = kl()
-        .read_stream("cli-text")
+        .read_back("cli-text")
         .into_iter()
-        .map(|(_, r)| r.data)
+        .map(|r| r.data)
         .collect();
     assert!(raw.contains("bêta ☕".as_bytes()) && raw.contains(&b"windows"[..]));
 }
@@ -335,7 +335,7 @@ fn linger_sends_a_slow_writers_line_before_stdin_closes() {
     let run = put("cli-linger", &["--create", "--shards", "1"], b"");
     assert_eq!(run.code, 0, "{run:?}");
     let (mut writer, stdin) = put_one_line_and_wait("cli-linger", "100", b"slow one\n", 1);
-    assert_eq!(kl().read_stream("cli-linger")[0].1.data, b"slow one");
+    assert_eq!(kl().read_back("cli-linger")[0].data, b"slow one");
     assert!(writer.child.try_wait().unwrap().is_none(), "still running");
     drop(stdin);
     assert_eq!(writer.wait_for_exit(Duration::from_secs(10)), Some(0));
@@ -446,9 +446,9 @@ fn a_line_over_1_mib_is_refused_with_its_number() {
         run.stderr
     );
     let landed: Vec<Vec<u8>> = kl()
-        .read_stream("cli-big")
+        .read_back("cli-big")
         .into_iter()
-        .map(|(_, r)| r.data)
+        .map(|r| r.data)
         .collect();
     assert_eq!(
         landed,
@@ -541,16 +541,16 @@ fn help_and_version() {
     ] {
         let run = run_cli(args, b"");
         assert_eq!(run.code, 0, "{args:?}");
-        let text = String::from_utf8_lossy(&run.stdout);
+        let text = &run.stdout;
         assert!(text.contains("Examples:"), "{args:?}: {text}");
     }
     let top = run_cli(&["--help"], b"");
-    let text = String::from_utf8_lossy(&top.stdout);
+    let text = &top.stdout;
     assert!(text.contains("2 usage or configuration error"), "{text}");
     let version = run_cli(&["--version"], b"");
     assert_eq!(version.code, 0);
     assert_eq!(
-        String::from_utf8_lossy(&version.stdout).trim(),
+        version.stdout.trim(),
         format!("destination-kinesis {}", env!("CARGO_PKG_VERSION"))
     );
 }

@@ -7,15 +7,17 @@ mod services;
 mod support;
 
 use serde_json::{json, Value};
-use services::{in_secs, Relay, Seen, StandIn};
+use services::{in_secs, Relay, StandIn};
 use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
+use support::http_server::Request;
+use support::standin::signer;
 use support::{assert_failed, assert_succeeded, command, run_command, Run, TempDir};
 
 /// A Kinesis stand-in that answers ListStreams and records who signed.
 fn fake_kinesis() -> StandIn {
-    StandIn::start(|seen: &Seen| match seen.header("x-amz-target") {
+    StandIn::start(|seen: &Request| match seen.header("x-amz-target") {
         Some("Kinesis_20131202.ListStreams") => {
             (200, r#"{"StreamNames":[],"HasMoreStreams":false}"#.into())
         }
@@ -66,7 +68,7 @@ fn signers(kinesis: &StandIn) -> Vec<(String, String)> {
         .iter()
         .map(|s| {
             (
-                s.access_key().unwrap_or_default(),
+                signer(s).unwrap_or_default(),
                 s.header("x-amz-security-token").unwrap_or("").to_string(),
             )
         })
@@ -149,8 +151,8 @@ fn shared_files_profile_and_its_region() {
 #[test]
 fn web_identity_through_sts() {
     let kinesis = fake_kinesis();
-    let sts = StandIn::start(|seen: &Seen| {
-        if !seen.body.contains("WebIdentityToken=eks-jwt-token") {
+    let sts = StandIn::start(|seen: &Request| {
+        if !seen.text().contains("WebIdentityToken=eks-jwt-token") {
             return (
                 400,
                 "<ErrorResponse><Error><Code>InvalidIdentityToken</Code><Message>bad &amp; wrong</Message></Error></ErrorResponse>".into(),
@@ -189,9 +191,9 @@ fn web_identity_through_sts() {
         "RoleSessionName=pod-1",
     ] {
         assert!(
-            call.body.split('&').any(|p| p == part),
+            call.text().split('&').any(|p| p == part),
             "{part} not in {}",
-            call.body
+            call.text()
         );
     }
 
@@ -209,7 +211,7 @@ fn web_identity_through_sts() {
 #[test]
 fn ecs_container_endpoint_with_token_file() {
     let kinesis = fake_kinesis();
-    let ecs = StandIn::start(|seen: &Seen| match seen.header("authorization") {
+    let ecs = StandIn::start(|seen: &Request| match seen.header("authorization") {
         Some("Bearer pod-identity") => (200, document("ASIAECS", 3600)),
         _ => (401, "{\"message\":\"no token\"}".into()),
     });
@@ -236,7 +238,7 @@ fn ecs_container_endpoint_with_token_file() {
         signers(&kinesis),
         vec![("ASIAECS".into(), "token-of-ASIAECS".into())]
     );
-    assert_eq!(ecs.seen()[0].path, "/v2/credentials/abc");
+    assert_eq!(ecs.seen()[0].target, "/v2/credentials/abc");
 
     // A wrong token: the error says which source failed and how.
     let message = assert_failed(&check(
@@ -256,9 +258,9 @@ fn ecs_container_endpoint_with_token_file() {
 #[test]
 fn ec2_instance_metadata_v2() {
     let kinesis = fake_kinesis();
-    let imds = StandIn::start(|seen: &Seen| {
+    let imds = StandIn::start(|seen: &Request| {
         let token_ok = seen.header("x-aws-ec2-metadata-token") == Some("imds-session");
-        match (seen.method.as_str(), seen.path.as_str()) {
+        match (seen.method.as_str(), seen.target.as_str()) {
             ("PUT", "/latest/api/token")
                 if seen
                     .header("x-aws-ec2-metadata-token-ttl-seconds")
@@ -292,7 +294,7 @@ fn ec2_instance_metadata_v2() {
     let calls: Vec<(String, String)> = imds
         .seen()
         .iter()
-        .map(|s| (s.method.clone(), s.path.clone()))
+        .map(|s| (s.method.clone(), s.target.clone()))
         .collect();
     assert_eq!(calls.len(), 3, "{calls:?}");
 
@@ -319,7 +321,7 @@ fn ec2_instance_metadata_v2() {
 #[test]
 fn the_chain_keeps_the_aws_cli_order() {
     let kinesis = fake_kinesis();
-    let ecs = StandIn::start(|_: &Seen| (200, document("ASIAECS", 3600)));
+    let ecs = StandIn::start(|_: &Request| (200, document("ASIAECS", 3600)));
     let dir = TempDir::new("cred-order");
     let creds = dir.file(
         "credentials",
@@ -361,7 +363,7 @@ fn temporary_credentials_are_renewed_during_a_sync() {
     for (lifetime, short) in [(120u64, true), (3600, false)] {
         let fetches = Arc::new(AtomicUsize::new(0));
         let counter = fetches.clone();
-        let ecs = StandIn::start(move |_: &Seen| {
+        let ecs = StandIn::start(move |_: &Request| {
             let n = counter.fetch_add(1, Ordering::SeqCst) + 1;
             (200, document(&format!("ASIAROTATING{n}"), lifetime))
         });
@@ -379,7 +381,7 @@ fn temporary_credentials_are_renewed_during_a_sync() {
         let run = write_with_ecs(&ecs, &config, &catalog, input.as_bytes());
         assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
         assert_eq!(run.states().len(), 1);
-        assert_eq!(local.read_stream(stream).len(), 4);
+        assert_eq!(local.read_back(stream).len(), 4);
         let keys: Vec<String> = relay.keys()[before..].to_vec();
         let requests = keys.len();
         assert!(
@@ -404,7 +406,7 @@ fn temporary_credentials_are_renewed_during_a_sync() {
 
 /// Runs `write` with the credentials the ECS stand-in `ecs` hands out.
 fn write_with_ecs(ecs: &StandIn, config: &Value, catalog: &Value, input: &[u8]) -> Run {
-    let (mut c, _files) = support::live::write_command(config, catalog);
+    let (mut c, _files) = support::write_command(config, catalog);
     let uri = format!("{}/creds", ecs.url());
     apply(&mut c, &[("AWS_CONTAINER_CREDENTIALS_FULL_URI", &uri)]);
     run_command(c, input)
@@ -419,7 +421,7 @@ fn a_failing_credential_service_is_transient_a_refusing_one_is_config() {
     let config = json!({"endpoint": kinesis.url(), "region": "us-east-1"});
     let catalog = support::catalog(&[(None, "s")]);
     for (status, failure_type, code) in [(503, "transient_error", 1), (403, "config_error", 2)] {
-        let ecs = StandIn::start(move |_: &Seen| (status, "{\"message\":\"no\"}".into()));
+        let ecs = StandIn::start(move |_: &Request| (status, "{\"message\":\"no\"}".into()));
         let input = support::record_line(None, "s", "{}", 1);
         let run = write_with_ecs(&ecs, &config, &catalog, input.as_bytes());
         assert_eq!(run.code, code, "HTTP {status}: {}", run.stderr);
@@ -436,8 +438,9 @@ fn a_failing_credential_service_is_transient_a_refusing_one_is_config() {
 fn container_endpoint_errors_show_no_token() {
     const TOKEN: &str = "tok3n-in-the-query";
     let kinesis = fake_kinesis();
-    let ecs =
-        StandIn::start(|seen: &Seen| (403, format!("{{\"message\":\"echoed {}\"}}", seen.path)));
+    let ecs = StandIn::start(|seen: &Request| {
+        (403, format!("{{\"message\":\"echoed {}\"}}", seen.target))
+    });
     let dir = TempDir::new("cred-ecs-token");
     let full_uri = format!("{}/v2/credentials?token={TOKEN}", ecs.url());
     let run = check(

@@ -14,11 +14,11 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc::{channel, Receiver};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
-use support::live::{self, check_delivery, record_number, run_live, write_command};
+use support::live::{self, check_delivery, record_number, run_live};
 use support::standin::{with_stream_s as stand_in, Call, Fault, StandIn};
 use support::{
-    catalog, catalog_s as cat, parse_messages, record_line, record_s as rec, run_write, state_line,
-    TempDir,
+    catalog, catalog_s as cat, record_line, record_s as rec, run_write, state_line, write_command,
+    Run, TempDir,
 };
 
 /// `records` records with a LEGACY state after every 100.
@@ -31,14 +31,6 @@ fn many(records: usize) -> Vec<u8> {
         }
     }
     input.into_bytes()
-}
-
-fn logs(messages: &[Value], level: &str) -> Vec<String> {
-    messages
-        .iter()
-        .filter(|m| m["type"] == "LOG" && m["log"]["level"] == level)
-        .filter_map(|m| m["log"]["message"].as_str().map(str::to_string))
-        .collect()
 }
 
 /// A child killed when dropped, so that a failed assertion leaves no
@@ -486,9 +478,9 @@ fn closed_or_empty_stdin_says_no_input_was_read() {
         )
         .output()
         .expect("sh");
-        let messages = parse_messages(&String::from_utf8_lossy(&out.stdout));
-        assert_eq!(out.status.code(), Some(0), "{script}: {messages:?}");
-        let infos = logs(&messages, "INFO");
+        let run = Run::airbyte(&out);
+        assert_eq!(run.code, 0, "{script}: {run:?}");
+        let infos = run.logs_at("INFO");
         assert!(
             infos.last().is_some_and(|l| l.contains(said)),
             "{script}: {infos:?}"
@@ -523,7 +515,7 @@ fn streams_that_normalise_to_one_name_are_warned_about() {
     .concat();
     let run = run_write(&s.config(json!({})), &catalog, input.as_bytes());
     assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
-    let warned = logs(&run.messages, "WARN");
+    let warned = run.logs_at("WARN");
     assert_eq!(warned.len(), 2, "{warned:?}");
     for (w, (a, b, kinesis)) in warned.iter().zip([
         ("a-b.x", "a_b.x", "_a_b_x"),
@@ -554,6 +546,6 @@ fn streams_that_normalise_to_one_name_are_warned_about() {
         input.as_bytes(),
     );
     assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
-    assert!(logs(&run.messages, "WARN").is_empty(), "{}", run.stdout);
+    assert!(run.logs_at("WARN").is_empty(), "{}", run.stdout);
     assert_eq!(s.stored_len(), 4);
 }

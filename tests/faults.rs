@@ -11,9 +11,9 @@ use serde_json::json;
 use std::io::Write;
 use std::process::Command;
 use std::time::{Duration, Instant};
-use support::catalog;
-use support::live::{check_delivery, input, run_live, start, Live, Started};
+use support::live::{check_delivery, input, run_live, start, Started};
 use support::standin::{Call, Fault, StandIn};
+use support::{catalog, Run};
 
 /// A deterministic hash of a call number, for spreading faults.
 fn mix(n: u64, salt: u64) -> u64 {
@@ -208,7 +208,7 @@ fn retry_budget_exhaustion_fails_transiently_and_keeps_what_was_accepted() {
     let d = check_delivery(&s, &input, &live, false);
     assert_eq!(d.unique, 300, "the three accepted batches stay");
     assert!((0..300).all(|i| d.copies[i] == 1));
-    let echoed: Vec<usize> = live.states().iter().map(|(n, _)| *n).collect();
+    let echoed: Vec<usize> = live.state_arrivals().iter().map(|(n, _)| *n).collect();
     assert_eq!(
         echoed,
         (0..6).collect::<Vec<_>>(),
@@ -375,7 +375,7 @@ fn wait_for(s: &StandIn, what: &str, ready: impl Fn(&StandIn) -> bool) {
 
 /// Sends `signal` (TERM, INT) with a real `kill`, watches the run to its end,
 /// and says how long it took to stop.
-fn stop_with(started: Started, s: &StandIn, signal: &str) -> (Live, Duration) {
+fn stop_with(started: Started, s: &StandIn, signal: &str) -> (Run, Duration) {
     let status = Command::new("kill")
         .args([&format!("-{signal}"), &started.child.id().to_string()])
         .status()

@@ -137,8 +137,8 @@ fn assert_states_in_order(states: &[Value], records: u64, state_every: u64) {
 fn landed(kl: &KinesisLocal) -> Vec<u64> {
     let mut all: Vec<u64> = ["_a", "_b"]
         .iter()
-        .flat_map(|s| kl.read_stream(s))
-        .flat_map(|(_, r)| record_numbers(&r.data))
+        .flat_map(|s| kl.read_stored(s))
+        .flat_map(|r| record_numbers(&r.data))
         .collect();
     all.sort_unstable();
     all

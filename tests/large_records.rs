@@ -9,11 +9,11 @@
 mod clirun;
 mod support;
 
-use clirun::{cli, CliRun};
+use clirun::cli;
 use serde_json::{json, Value};
 use support::live::record_number;
 use support::standin::{self, StandIn};
-use support::{catalog, output_with_stdin, record_line, run_write, state_line, Run, TempDir};
+use support::{catalog, record_line, run_as, run_write, state_line, Run, Stdout, TempDir};
 
 const MIB: usize = 1024 * 1024;
 
@@ -43,14 +43,6 @@ fn write(s: &StandIn, extra: Value, input: &str) -> Run {
 /// The record numbers the stand-in stored, in order.
 fn stored_numbers(s: &StandIn) -> Vec<usize> {
     s.stored().iter().map(record_number).collect()
-}
-
-fn logs(run: &Run, level: &str) -> Vec<String> {
-    run.of_type("LOG")
-        .iter()
-        .filter(|m| m["log"]["level"] == level)
-        .filter_map(|m| m["log"]["message"].as_str().map(str::to_string))
-        .collect()
 }
 
 #[test]
@@ -189,8 +181,8 @@ fn records_over_the_limit_are_skipped_and_counted_under_skip() {
     );
     assert_eq!(*stats[4], json!({"recordCount": 1.0}));
 
-    let warned = logs(&run, "WARN");
-    let about_s: Vec<&String> = warned.iter().filter(|w| w.contains("`s`")).collect();
+    let warned = run.logs_at("WARN");
+    let about_s: Vec<&&str> = warned.iter().filter(|w| w.contains("`s`")).collect();
     assert!(!about_s.is_empty(), "{warned:?}");
     assert!(
         about_s
@@ -202,7 +194,7 @@ fn records_over_the_limit_are_skipped_and_counted_under_skip() {
         about_s.iter().all(|w| w.contains("1048576-byte limit")),
         "{warned:?}"
     );
-    let infos = logs(&run, "INFO");
+    let infos = run.logs_at("INFO");
     let summary = infos.last().unwrap();
     assert!(
         summary.contains("skipped 2 records") && summary.contains("first on line 3"),
@@ -244,18 +236,14 @@ fn created_streams_take_max_record_size_from_the_config() {
 }
 
 /// `put` of `stdin` into the stand-in's `stream`.
-fn put(s: &StandIn, stream: &str, stdin: &[u8]) -> CliRun {
+fn put(s: &StandIn, stream: &str, stdin: &[u8]) -> Run {
     let dir = TempDir::new("put");
     let cfg = dir.file("config.json", s.config(json!({})).to_string().as_bytes());
-    let output = output_with_stdin(
+    run_as(
+        Stdout::Data,
         cli(&["put", "--stream", stream, "--config", cfg.to_str().unwrap()]),
         stdin,
-    );
-    CliRun {
-        code: output.status.code().unwrap_or(-1),
-        stdout: output.stdout,
-        stderr: String::from_utf8_lossy(&output.stderr).to_string(),
-    }
+    )
 }
 
 #[test]

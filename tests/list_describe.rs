@@ -6,7 +6,7 @@
 mod clirun;
 mod support;
 
-use clirun::{run_cli, CliRun, Running};
+use clirun::{run_cli, Running};
 use destination_kinesis::config::StreamMode;
 use destination_kinesis::kinesis::NewStream;
 use serde_json::{json, Value};
@@ -22,7 +22,7 @@ fn kl() -> &'static KinesisLocal {
     shared_kinesis_local(&[("CREATE_STREAM_DURATION", CREATING_FOR)])
 }
 
-fn cli(command: &str, extra: &[&str]) -> CliRun {
+fn cli(command: &str, extra: &[&str]) -> Run {
     let endpoint = kl().endpoint();
     let mut args = vec![command, "--endpoint", &endpoint];
     args.extend_from_slice(extra);

@@ -171,7 +171,7 @@ fn put_new(stream: &str, endpoint: &str, env: &[(&str, &str)], lines: &[u8]) {
 
 /// Runs `write` of one record to stream `s` with `config` and `env`.
 fn write(config: &Value, env: &[(&str, &str)]) -> support::Run {
-    let (mut c, _dir) = support::live::write_command(config, &support::catalog(&[(None, "s")]));
+    let (mut c, _dir) = support::write_command(config, &support::catalog(&[(None, "s")]));
     for (k, v) in env {
         c.env(k, v);
     }
@@ -300,7 +300,7 @@ fn passwords_in_urls_are_never_printed() {
     let run = write(&local.config(json!({"endpoint": with_password})), &[]);
     assert_eq!(
         (run.code, run.failure_type()),
-        (2, "config_error".into()),
+        (2, "config_error"),
         "{}",
         run.stdout
     );

@@ -9,7 +9,7 @@ mod clirun;
 mod support;
 
 use base64::Engine;
-use clirun::{run_cli, run_on_stream, CliRun};
+use clirun::{run_cli, run_on_stream};
 use destination_kinesis::config::StreamMode;
 use destination_kinesis::shards::hash_of;
 use serde_json::{json, Value};
@@ -20,7 +20,7 @@ fn kl() -> &'static KinesisLocal {
     shared_kinesis_local(&[])
 }
 
-fn put(stream: &str, extra: &[&str], stdin: &[u8]) -> CliRun {
+fn put(stream: &str, extra: &[&str], stdin: &[u8]) -> Run {
     run_on_stream("put", stream, &kl().endpoint(), extra, stdin)
 }
 

@@ -10,7 +10,7 @@ mod delay_proxy;
 mod support;
 
 use base64::Engine;
-use clirun::{run_cli, CliRun, Running};
+use clirun::{run_cli, Running};
 use delay_proxy::DelayProxy;
 use destination_kinesis::config::StreamMode;
 use destination_kinesis::kinesis::Kinesis;
@@ -24,13 +24,13 @@ fn kl() -> &'static KinesisLocal {
     shared_kinesis_local(&[])
 }
 
-fn read_via(endpoint: &str, stream: &str, extra: &[&str]) -> CliRun {
+fn read_via(endpoint: &str, stream: &str, extra: &[&str]) -> Run {
     let mut args = vec!["read", "--stream", stream, "--endpoint", endpoint];
     args.extend_from_slice(extra);
     run_cli(&args, b"")
 }
 
-fn read(stream: &str, extra: &[&str]) -> CliRun {
+fn read(stream: &str, extra: &[&str]) -> Run {
     read_via(&kl().endpoint(), stream, extra)
 }
 
@@ -443,7 +443,7 @@ fn help_shows_examples_of_the_new_flags_and_commands() {
     ] {
         let run = run_cli(&[command, "--help"], b"");
         assert_eq!(run.code, 0, "{command}");
-        let text = String::from_utf8_lossy(&run.stdout);
+        let text = &run.stdout;
         let examples = text.split("Examples:").nth(1).unwrap_or_default();
         for flag in wanted {
             assert!(

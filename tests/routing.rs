@@ -7,9 +7,8 @@ mod support;
 use destination_kinesis::kinesis::NewStream;
 use serde_json::{json, Value};
 use std::collections::{HashMap, HashSet};
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
+use support::http_server::{Answer, Forwarder, Reply, Request, Server};
 use support::*;
 
 #[test]
@@ -24,11 +23,11 @@ fn one_target_stream_for_all_airbyte_streams_marks_each_record() {
         input.as_bytes(),
     );
     assert_eq!(run.code, 0, "{run:?}");
-    let records = kl.read_stream("all-events");
+    let records = kl.read_back("all-events");
     assert_eq!(records.len(), 2);
     let mut seen: Vec<(Value, Value, String)> = records
         .iter()
-        .map(|(_, r)| {
+        .map(|r| {
             let e = envelope(r);
             (
                 e["_airbyte_stream"].clone(),
@@ -62,14 +61,14 @@ fn template_names_without_stream_fields_when_one_to_one() {
         record_line(Some("ns"), "s", "{}", 5).as_bytes(),
     );
     assert_eq!(run.code, 0, "{run:?}");
-    let records = kl.read_stream("raw.ns.s");
+    let records = kl.read_back("raw.ns.s");
     assert_eq!(records.len(), 1);
-    let e = envelope(&records[0].1);
+    let e = envelope(&records[0]);
     assert!(
         e.get("_airbyte_stream").is_none(),
         "one Airbyte stream per Kinesis stream needs no marker"
     );
-    legacy_emitted_at(&records[0].1.data);
+    legacy_emitted_at(&records[0].data);
 }
 
 #[test]
@@ -118,7 +117,7 @@ fn create_streams_false_never_creates_and_names_the_missing_stream() {
         record_line(None, "present", "{}", 1).as_bytes(),
     );
     assert_eq!(run.code, 0, "{run:?}");
-    assert_eq!(kl.read_stream("_present").len(), 1);
+    assert_eq!(kl.read_back("_present").len(), 1);
     assert_eq!(k.list_shards(&"_present".into()).unwrap().len(), 1);
 }
 
@@ -176,11 +175,11 @@ fn partition_key_from_json_pointer_keeps_a_key_on_one_shard() {
     );
     let run = run_write(&config, &catalog(&[(None, "orders")]), input.as_bytes());
     assert_eq!(run.code, 0, "{run:?}");
-    let records = kl.read_stream("_orders");
+    let records = kl.read_back("_orders");
     assert_eq!(records.len(), 121);
     let mut shard_of: HashMap<String, HashSet<String>> = HashMap::new();
     let mut random = 0;
-    for (shard, r) in &records {
+    for r in &records {
         let e = envelope(r);
         let data: Value = serde_json::from_str(e["_airbyte_data"].as_str().unwrap()).unwrap();
         match data["customer"]["id"].as_str() {
@@ -193,7 +192,7 @@ fn partition_key_from_json_pointer_keeps_a_key_on_one_shard() {
                 shard_of
                     .entry(id.to_string())
                     .or_default()
-                    .insert(shard.clone());
+                    .insert(r.shard.clone());
             }
             None => {
                 random += 1;
@@ -228,9 +227,9 @@ fn partition_key_from_primary_key() {
     let run = run_write(&config, &catalog, input.as_bytes());
     assert_eq!(run.code, 0, "{run:?}");
     let keys: HashSet<String> = kl
-        .read_stream("_t")
+        .read_back("_t")
         .into_iter()
-        .map(|(_, r)| r.partition_key)
+        .map(|r| r.partition_key)
         .collect();
     assert!(keys.contains("eu|17"), "{keys:?}");
     assert_eq!(keys.len(), 2);
@@ -247,8 +246,8 @@ fn object_data_format_nests_the_data_unchanged() {
         record_line(None, "o", data, 1).as_bytes(),
     );
     assert_eq!(run.code, 0, "{run:?}");
-    let records = kl.read_stream("_o");
-    let text = String::from_utf8(records[0].1.data.clone()).unwrap();
+    let records = kl.read_back("_o");
+    let text = String::from_utf8(records[0].data.clone()).unwrap();
     assert!(
         text.contains(&format!(
             r#","_airbyte_data":{data},"_airbyte_emitted_at":"#
@@ -260,138 +259,73 @@ fn object_data_format_nests_the_data_unchanged() {
 /// A loopback proxy in front of kinesis-local that fails some PutRecords
 /// entries on their first attempt (as a throttled shard does) and forwards
 /// the rest, so what lands is real.
-struct FailingProxy {
-    port: u16,
-}
-
-impl FailingProxy {
-    fn start(upstream: u16) -> FailingProxy {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let attempts: Arc<Mutex<HashMap<String, u32>>> = Arc::default();
-        std::thread::spawn(move || {
-            for conn in listener.incoming().flatten() {
-                let attempts = Arc::clone(&attempts);
-                std::thread::spawn(move || serve(conn, upstream, &attempts));
-            }
-        });
-        FailingProxy { port }
-    }
-}
-
-fn serve(conn: TcpStream, upstream: u16, attempts: &Mutex<HashMap<String, u32>>) {
-    let mut reader = BufReader::new(conn.try_clone().unwrap());
-    let mut conn = conn;
-    loop {
-        let mut headers = Vec::new();
-        let mut line = String::new();
-        loop {
-            line.clear();
-            if reader.read_line(&mut line).unwrap_or(0) == 0 {
-                return;
-            }
-            if line == "\r\n" {
-                break;
-            }
-            if let Some((k, v)) = line.trim_end().split_once(':') {
-                headers.push((k.trim().to_ascii_lowercase(), v.trim().to_string()));
-            }
+fn failing_proxy(upstream: &str) -> Server {
+    let upstream = Forwarder::new(upstream);
+    let attempts: Mutex<HashMap<String, u32>> = Mutex::default();
+    Server::start(move |request| {
+        if request.operation() != Some("PutRecords") {
+            return Reply::Answer(upstream.send(request));
         }
-        let header = |name: &str| {
-            headers
-                .iter()
-                .find(|(k, _)| k == name)
-                .map(|(_, v)| v.clone())
-                .unwrap_or_default()
-        };
-        let mut body = vec![0; header("content-length").parse().unwrap_or(0)];
-        reader.read_exact(&mut body).unwrap();
-        let target = header("x-amz-target");
-        let agent: ureq::Agent = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .build()
-            .into();
-        let forward = |body: &[u8]| -> (u16, Vec<u8>) {
-            let mut r = agent
-                .post(&format!("http://127.0.0.1:{upstream}/"))
-                .header("content-type", "application/x-amz-json-1.1")
-                .header("x-amz-target", &target)
-                .header("authorization", &header("authorization"))
-                .header("x-amz-date", &header("x-amz-date"))
-                .send(body)
-                .unwrap();
-            (r.status().as_u16(), r.body_mut().read_to_vec().unwrap())
-        };
-        let (status, answer) = if target.ends_with("PutRecords") {
-            let mut req: Value = serde_json::from_slice(&body).unwrap();
-            let entries = req["Records"].as_array().unwrap().clone();
-            let mut fail = Vec::new();
-            {
-                let mut seen = attempts.lock().unwrap();
-                for e in &entries {
-                    let data = e["Data"].as_str().unwrap().to_string();
-                    let n = seen.entry(data.clone()).or_insert(0);
-                    // Fail about a third of the entries, each on its first attempt only.
-                    fail.push(*n == 0 && data.bytes().map(u32::from).sum::<u32>() % 3 == 0);
-                    *n += 1;
-                }
-            }
-            let kept: Vec<Value> = entries
-                .iter()
-                .zip(&fail)
-                .filter(|(_, f)| !**f)
-                .map(|(e, _)| e.clone())
-                .collect();
-            let mut upstream_results = Vec::new().into_iter();
-            if !kept.is_empty() {
-                req["Records"] = Value::Array(kept);
-                let (status, body) = forward(req.to_string().as_bytes());
-                assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
-                let a: Value = serde_json::from_slice(&body).unwrap();
-                upstream_results = a["Records"].as_array().unwrap().clone().into_iter();
-            }
-            let results: Vec<Value> = fail
-                .iter()
-                .map(|f| {
-                    if *f {
-                        json!({"ErrorCode": "ProvisionedThroughputExceededException", "ErrorMessage": "Rate exceeded for shard"})
-                    } else {
-                        upstream_results.next().unwrap()
-                    }
-                })
-                .collect();
-            let failed = fail.iter().filter(|f| **f).count();
-            (
-                200,
-                json!({"FailedRecordCount": failed, "Records": results})
-                    .to_string()
-                    .into_bytes(),
-            )
-        } else {
-            forward(&body)
-        };
-        let head = format!(
-            "HTTP/1.1 {status} X\r\nContent-Type: application/x-amz-json-1.1\r\nContent-Length: {}\r\n\r\n",
-            answer.len()
-        );
-        if conn
-            .write_all(head.as_bytes())
-            .and_then(|_| conn.write_all(&answer))
-            .is_err()
+        let mut req: Value = serde_json::from_slice(&request.body).unwrap();
+        let entries = req["Records"].as_array().unwrap().clone();
+        let mut fail = Vec::new();
         {
-            return;
+            let mut seen = attempts.lock().unwrap();
+            for e in &entries {
+                let data = e["Data"].as_str().unwrap().to_string();
+                let n = seen.entry(data.clone()).or_insert(0);
+                // Fail about a third of the entries, each on its first attempt only.
+                fail.push(*n == 0 && data.bytes().map(u32::from).sum::<u32>() % 3 == 0);
+                *n += 1;
+            }
         }
-    }
+        let kept: Vec<Value> = entries
+            .iter()
+            .zip(&fail)
+            .filter(|(_, f)| !**f)
+            .map(|(e, _)| e.clone())
+            .collect();
+        let mut upstream_results = Vec::new().into_iter();
+        if !kept.is_empty() {
+            req["Records"] = Value::Array(kept);
+            let sent = Request {
+                body: req.to_string().into_bytes(),
+                ..request.clone()
+            };
+            let answer = upstream.send(&sent);
+            assert_eq!(
+                answer.status,
+                200,
+                "{}",
+                String::from_utf8_lossy(&answer.body)
+            );
+            let a: Value = serde_json::from_slice(&answer.body).unwrap();
+            upstream_results = a["Records"].as_array().unwrap().clone().into_iter();
+        }
+        let results: Vec<Value> = fail
+            .iter()
+            .map(|f| {
+                if *f {
+                    json!({"ErrorCode": "ProvisionedThroughputExceededException", "ErrorMessage": "Rate exceeded for shard"})
+                } else {
+                    upstream_results.next().unwrap()
+                }
+            })
+            .collect();
+        let failed = fail.iter().filter(|f| **f).count();
+        let body = json!({"FailedRecordCount": failed, "Records": results});
+        Reply::Answer(Answer::new(200, body.to_string()))
+    })
 }
 
 /// Writes 300 records over 5 keys through the failing proxy; returns, per key,
 /// the input positions in the order they landed.
 fn landed_order(keep_key_order: bool, stream: &str) -> (Run, HashMap<String, Vec<u64>>) {
     let kl = KinesisLocal::start();
-    let proxy = FailingProxy::start(kl.port);
+    let proxy = failing_proxy(&kl.endpoint());
     let mut config =
         kl.config(json!({"partitionKey": "/k", "bufferSize": 50, "keepKeyOrder": keep_key_order}));
-    config["endpoint"] = json!(format!("http://127.0.0.1:{}", proxy.port));
+    config["endpoint"] = json!(proxy.url());
     let mut input = String::new();
     for i in 0..300u64 {
         input += &record_line(
@@ -403,7 +337,7 @@ fn landed_order(keep_key_order: bool, stream: &str) -> (Run, HashMap<String, Vec
     }
     let run = run_write(&config, &catalog(&[(None, stream)]), input.as_bytes());
     let mut order: HashMap<String, Vec<u64>> = HashMap::new();
-    for (_, r) in kl.read_stream(&format!("_{stream}")) {
+    for r in kl.read_back(&format!("_{stream}")) {
         let data: Value =
             serde_json::from_str(envelope(&r)["_airbyte_data"].as_str().unwrap()).unwrap();
         order

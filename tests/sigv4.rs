@@ -9,9 +9,10 @@ use destination_kinesis::credentials::Credentials;
 use destination_kinesis::http::{sign_request, Scope, Unsigned};
 use serde_json::json;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use support::http_server::Request;
 use support::run_check;
 use support::standin::{
-    self, canonical_request, signature, verify, Authorization, Call, Fault, Request, StandIn,
+    self, canonical_request, signature, verify, Authorization, Call, Fault, StandIn,
 };
 
 const VECTOR_KEY: &str = "AKIDEXAMPLE";

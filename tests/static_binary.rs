@@ -291,7 +291,7 @@ fn runs_alone(p: &Platform) -> Option<(TempDir, KinesisLocal)> {
         assert_eq!(out.code, 0, "{what}: {}", out.stderr);
         assert_eq!(out.states().len(), 1, "{what}");
         assert_eq!(
-            local.read_stream(&format!("{name}_orders")).len(),
+            local.read_back(&format!("{name}_orders")).len(),
             2,
             "{what}"
         );

@@ -9,7 +9,7 @@
 mod clirun;
 mod support;
 
-use clirun::{run_cli, run_on_stream, CliRun};
+use clirun::{run_cli, run_on_stream};
 use destination_kinesis::config::StreamMode;
 use serde_json::{json, Value};
 use support::standin::{self, StandIn};
@@ -29,7 +29,7 @@ fn arn(account: &str, region: &str, name: &str) -> String {
 }
 
 /// A pipeline command with a config file (the stand-in's keys) and `args`.
-fn with_config(config: &Value, args: &[&str], stdin: &[u8]) -> CliRun {
+fn with_config(config: &Value, args: &[&str], stdin: &[u8]) -> Run {
     let dir = TempDir::new("arn-config");
     let file = dir.file("config.json", config.to_string().as_bytes());
     let mut all = args.to_vec();
@@ -63,9 +63,9 @@ fn another_accounts_stream_by_arn_through_kinesis_local() {
         run.stderr
     );
     // The records are in the owner's stream.
-    let stored: Vec<Vec<u8>> = read_stream(&owner, "shared")
+    let stored: Vec<Vec<u8>> = read_back(&owner, "shared")
         .into_iter()
-        .map(|(_, r)| r.data)
+        .map(|r| r.data)
         .collect();
     assert_eq!(stored, [b"a".to_vec(), b"b".to_vec(), b"c".to_vec()]);
 
@@ -134,9 +134,9 @@ fn write_sends_every_stream_to_a_stream_arn() {
         start.contains("(eu-west-1)") && start.contains(&format!("public.users -> {stream}")),
         "the region came from the ARN: {start}"
     );
-    let stored = read_stream(&owner, "airbyte-all");
+    let stored = read_back(&owner, "airbyte-all");
     assert_eq!(stored.len(), 2);
-    let first = envelope(&stored[0].1);
+    let first = envelope(&stored[0]);
     assert_eq!(
         first["_airbyte_stream"], "users",
         "streams merged on purpose are told apart"

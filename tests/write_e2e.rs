@@ -50,7 +50,7 @@ fn fixtures_round_trip_exactly() {
         (None, "events"),
     ] {
         let kinesis_name = destination_kinesis::naming::java_stream_name(ns, stream);
-        let records = kl.read_stream(&kinesis_name);
+        let records = kl.read_back(&kinesis_name);
         let want: Vec<_> = expected
             .iter()
             .filter(|(n, s, _, _)| n.as_deref() == ns && s == stream)
@@ -58,7 +58,7 @@ fn fixtures_round_trip_exactly() {
         assert_eq!(records.len(), want.len(), "records in {kinesis_name}");
         let mut got: Vec<String> = records
             .iter()
-            .map(|(_, r)| {
+            .map(|r| {
                 let e = envelope(r);
                 assert_eq!(e.as_object().unwrap().len(), 3, "{e}");
                 let text = String::from_utf8_lossy(&r.data);
@@ -129,8 +129,8 @@ fn batches_by_buffer_size_and_echoes_each_state_after_its_records() {
     }
     let run = run_write(&config, &catalog, input.as_bytes());
     assert_eq!(run.code, 0, "{run:?}");
-    let a = kl.read_stream("_a");
-    let b = kl.read_stream("n_b");
+    let a = kl.read_back("_a");
+    let b = kl.read_back("n_b");
     assert_eq!(a.len() + b.len(), 100);
     assert_eq!(b.len(), 34);
     let states = run.states();
@@ -168,7 +168,7 @@ fn existing_stream_is_kept_and_missing_one_created_with_shard_count() {
         .as_str()
         .unwrap()
         .contains("created _fresh"));
-    assert_eq!(kl.read_stream("_pre").len(), 1);
+    assert_eq!(kl.read_back("_pre").len(), 1);
 }
 
 #[test]
@@ -187,12 +187,12 @@ fn many_records_spread_over_shards() {
     input.push_str(&state_line(1));
     let run = run_write(&config, &catalog(&[(None, "bulk")]), input.as_bytes());
     assert_eq!(run.code, 0, "{run:?}");
-    let records = kl.read_stream("_bulk");
+    let records = kl.read_back("_bulk");
     assert_eq!(records.len(), 2000);
     let mut per_shard: HashMap<&str, usize> = HashMap::new();
     let mut seen = vec![false; 2000];
-    for (shard, r) in &records {
-        *per_shard.entry(shard.as_str()).or_default() += 1;
+    for r in &records {
+        *per_shard.entry(r.shard.as_str()).or_default() += 1;
         let data: Value =
             serde_json::from_str(envelope(r)["_airbyte_data"].as_str().unwrap()).unwrap();
         seen[data["i"].as_u64().unwrap() as usize] = true;

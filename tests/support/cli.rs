@@ -2,40 +2,11 @@
 //! Airbyte messages.
 #![allow(dead_code)]
 
-use super::support::{command, output_with_stdin};
+use super::support::{command, output_with_stdin, run_as, Run, Stdout};
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc::{channel, Receiver};
 use std::time::{Duration, Instant};
-
-/// What a pipeline command printed and how it ended.
-#[derive(Debug)]
-pub struct CliRun {
-    /// Exit code (-1 when killed by a signal).
-    pub code: i32,
-    /// Raw stdout.
-    pub stdout: Vec<u8>,
-    /// stderr as text.
-    pub stderr: String,
-}
-
-impl CliRun {
-    /// stdout as lines.
-    pub fn lines(&self) -> Vec<String> {
-        String::from_utf8_lossy(&self.stdout)
-            .lines()
-            .map(str::to_string)
-            .collect()
-    }
-
-    /// stdout lines parsed as JSON (for `read --format json`).
-    pub fn json(&self) -> Vec<serde_json::Value> {
-        self.lines()
-            .iter()
-            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
-            .collect()
-    }
-}
 
 /// The binary with a clean AWS environment plus the emulator's credentials.
 pub fn cli(args: &[&str]) -> Command {
@@ -64,14 +35,9 @@ pub fn run_on_terminal(shell: &str) -> (bool, String) {
     )
 }
 
-/// Runs a pipeline command with `stdin` and collects its output.
-pub fn run_cli(args: &[&str], stdin: &[u8]) -> CliRun {
-    let output = output_with_stdin(cli(args), stdin);
-    CliRun {
-        code: output.status.code().unwrap_or(-1),
-        stdout: output.stdout,
-        stderr: String::from_utf8_lossy(&output.stderr).to_string(),
-    }
+/// Runs a pipeline command with `stdin` and collects what it did.
+pub fn run_cli(args: &[&str], stdin: &[u8]) -> Run {
+    run_as(Stdout::Data, cli(args), stdin)
 }
 
 /// Runs `command --stream <stream> --endpoint <endpoint> <extra>` with `stdin`.
@@ -81,7 +47,7 @@ pub fn run_on_stream(
     endpoint: &str,
     extra: &[&str],
     stdin: &[u8],
-) -> CliRun {
+) -> Run {
     let mut args = vec![command, "--stream", stream, "--endpoint", endpoint];
     args.extend_from_slice(extra);
     run_cli(&args, stdin)

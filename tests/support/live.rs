@@ -5,11 +5,11 @@
 #![allow(dead_code)]
 
 use super::standin::{self, StandIn, Stored};
-use super::{command, parse_messages, TempDir};
+use super::{write_command, Run, Stdout, TempDir};
 use serde_json::Value;
 use std::io::{BufRead, BufReader, Read, Write};
-use std::process::{Child, ChildStdin, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Child, ChildStdin};
+use std::time::Instant;
 
 /// Generated input: records `{"i":N,...}` over some streams, a LEGACY state
 /// `{"data":{"n":k}}` every so many records.
@@ -58,70 +58,6 @@ pub fn record_number(s: &Stored) -> usize {
     data["i"].as_u64().expect("record number") as usize
 }
 
-/// What a watched run printed and when.
-#[derive(Debug)]
-pub struct Live {
-    /// Exit code.
-    pub code: i32,
-    /// stdout messages.
-    pub messages: Vec<Value>,
-    /// For each stdout line, the stand-in's accept counter when it was read.
-    pub stored_at: Vec<usize>,
-    /// Raw stdout.
-    pub stdout: String,
-    /// Raw stderr.
-    pub stderr: String,
-    /// From start to exit.
-    pub elapsed: Duration,
-}
-
-impl Live {
-    /// The TRACE error, if any.
-    pub fn error(&self) -> Option<&Value> {
-        self.messages
-            .iter()
-            .find(|m| m["type"] == "TRACE" && m["trace"]["type"] == "ERROR")
-    }
-    /// The TRACE error's failure type ("" when none).
-    pub fn failure_type(&self) -> &str {
-        self.error()
-            .and_then(|e| e["trace"]["error"]["failure_type"].as_str())
-            .unwrap_or("")
-    }
-    /// The TRACE error's message ("" when none).
-    pub fn error_message(&self) -> &str {
-        self.error()
-            .and_then(|e| e["trace"]["error"]["message"].as_str())
-            .unwrap_or("")
-    }
-    /// LOG messages' texts.
-    pub fn logs(&self) -> Vec<&str> {
-        self.messages
-            .iter()
-            .filter(|m| m["type"] == "LOG")
-            .filter_map(|m| m["log"]["message"].as_str())
-            .collect()
-    }
-    /// The echoed states: (state number n, accept counter when read).
-    pub fn states(&self) -> Vec<(usize, usize)> {
-        self.messages
-            .iter()
-            .zip(&self.stored_at)
-            .filter(|(m, _)| m["type"] == "STATE")
-            .map(|(m, at)| {
-                (
-                    m["state"]["data"]["n"].as_u64().expect("state n") as usize,
-                    *at,
-                )
-            })
-            .collect()
-    }
-    /// The final LOG's figures.
-    pub fn figures(&self) -> Value {
-        super::figures_of(&self.messages)
-    }
-}
-
 /// A started `write`, its config and catalog files kept alive.
 pub struct Started {
     /// The process.
@@ -130,25 +66,6 @@ pub struct Started {
     pub stdin: Option<ChildStdin>,
     _dir: TempDir,
     started: Instant,
-}
-
-/// A `write` command (clean AWS environment, stdin, stdout and stderr piped)
-/// with the config and catalog written to files in the returned directory.
-pub fn write_command(config: &Value, catalog: &Value) -> (Command, TempDir) {
-    let dir = TempDir::new("live");
-    let cfg = dir.file("config.json", config.to_string().as_bytes());
-    let cat = dir.file("catalog.json", catalog.to_string().as_bytes());
-    let mut c = command(&[
-        "write",
-        "--config",
-        cfg.to_str().unwrap_or_default(),
-        "--catalog",
-        cat.to_str().unwrap_or_default(),
-    ]);
-    c.stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    (c, dir)
 }
 
 /// Starts `write` with the config and catalog, stdin, stdout and stderr piped.
@@ -166,7 +83,7 @@ pub fn start(config: &Value, catalog: &Value) -> Started {
 
 impl Started {
     /// Reads stdout to its end, noting the accept counter at each line, then waits.
-    pub fn watch(mut self, s: &StandIn) -> Live {
+    pub fn watch(mut self, s: &StandIn) -> Run {
         let mut err = self.child.stderr.take().expect("stderr");
         let stderr = std::thread::spawn(move || {
             let mut text = String::new();
@@ -190,14 +107,15 @@ impl Started {
         );
         standin::assert_no_secret("stdout", &stdout);
         standin::assert_no_secret("stderr", &stderr);
-        Live {
-            code: status.code().unwrap_or(-1),
-            messages: parse_messages(&stdout),
-            stored_at,
+        let mut run = Run::new(
+            Stdout::Airbyte,
+            status.code().unwrap_or(-1),
             stdout,
             stderr,
-            elapsed: self.started.elapsed(),
-        }
+            self.started.elapsed(),
+        );
+        run.stored_at = stored_at;
+        run
     }
 }
 
@@ -210,7 +128,7 @@ impl Drop for Started {
 }
 
 /// Runs `write` on `input` (stdin closed after it) and watches it.
-pub fn run_live(s: &StandIn, config: &Value, catalog: &Value, input: Vec<u8>) -> Live {
+pub fn run_live(s: &StandIn, config: &Value, catalog: &Value, input: Vec<u8>) -> Run {
     let mut started = start(config, catalog);
     let mut stdin = started.stdin.take().expect("stdin");
     let writer = std::thread::spawn(move || {
@@ -239,7 +157,7 @@ pub struct Delivery {
 /// invented, every echoed state in order and only after every record before
 /// it was stored, and no record stored twice through answers that arrived.
 /// `complete`: every input record must be there.
-pub fn check_delivery(s: &StandIn, input: &Input, live: &Live, complete: bool) -> Delivery {
+pub fn check_delivery(s: &StandIn, input: &Input, live: &Run, complete: bool) -> Delivery {
     let stored = s.stored();
     let mut copies = vec![0usize; input.records];
     let mut answered = vec![0usize; input.records];
@@ -273,7 +191,7 @@ pub fn check_delivery(s: &StandIn, input: &Input, live: &Live, complete: bool) -
             );
         }
     }
-    let states = live.states();
+    let states = live.state_arrivals();
     for (k, (n, at)) in states.iter().enumerate() {
         assert_eq!(*n, k, "states echoed in input order, none skipped");
         let before = input.boundaries[*n];

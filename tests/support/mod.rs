@@ -1,17 +1,23 @@
 //! Test harness shared by the end-to-end tests: a kinesis-local emulator on a
-//! free loopback port, a runner for the built binary, and a read-back helper.
+//! free loopback port, reading its streams back through `read`'s own code,
+//! inputs and catalogs; running the binary is in `run`, the stand-ins in
+//! `standin` (Kinesis) and `services`, all served by `http_server`.
 #![allow(dead_code)]
 
+pub mod http_server;
 pub mod live;
+pub mod run;
 pub mod standin;
+
+pub use run::*;
 
 use destination_kinesis::config::{Secret, StreamMode};
 use destination_kinesis::credentials::Credentials;
 use destination_kinesis::http::{Client, Timeouts};
-use destination_kinesis::kinesis::{Kinesis, ReadRecord, StartPosition, StreamStatus};
+use destination_kinesis::kinesis::{Kinesis, ReadRecord, StreamStatus};
 use destination_kinesis::naming::StreamRef;
+use destination_kinesis::read::{Aggregates, Record};
 use serde_json::Value;
-use std::io::Write;
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -20,11 +26,6 @@ use std::time::{Duration, Instant};
 
 /// The pinned emulator version.
 pub const KINESIS_LOCAL_VERSION: &str = "0.6.2";
-
-/// The built binary under test.
-pub fn binary() -> &'static str {
-    env!("CARGO_BIN_EXE_destination-kinesis")
-}
 
 /// A free loopback TCP port.
 pub fn free_port() -> u16 {
@@ -159,9 +160,30 @@ impl KinesisLocal {
         client_for(&self.endpoint())
     }
 
-    /// Every record of `stream`, shard by shard in ListShards order, oldest first.
+    /// Every record of `stream` as `read` gives it (see `read_back`).
+    pub fn read_back(&self, stream: &str) -> Vec<Record> {
+        read_back(&self.client(), stream)
+    }
+
+    /// Every Kinesis record of `stream` as stored, aggregates whole (see `read_stored`).
+    pub fn read_stored(&self, stream: &str) -> Vec<Record> {
+        read_stored(&self.client(), stream)
+    }
+
+    /// `read_stored` as (shard id, Kinesis record) pairs, the shape tests/bench reads.
     pub fn read_stream(&self, stream: &str) -> Vec<(String, ReadRecord)> {
-        read_stream(&self.client(), stream)
+        self.read_stored(stream)
+            .into_iter()
+            .map(|r| {
+                let record = ReadRecord {
+                    data: r.data,
+                    partition_key: r.partition_key,
+                    sequence_number: r.sequence_number,
+                    arrival: r.arrival,
+                };
+                (r.shard, record)
+            })
+            .collect()
     }
 }
 
@@ -244,29 +266,22 @@ pub fn client_as(endpoint: &str, access_key: &str, region: &str) -> Kinesis {
     )
 }
 
-/// Reads every record of `stream` from every shard: (shard id, record).
-pub fn read_stream(k: &Kinesis, stream: &str) -> Vec<(String, ReadRecord)> {
-    let stream = &StreamRef::from(stream);
-    let mut out = Vec::new();
-    for shard in k.list_shards(stream).expect("ListShards") {
-        let mut it = k
-            .shard_iterator(stream, &shard.shard_id, &StartPosition::TrimHorizon)
-            .expect("GetShardIterator");
-        loop {
-            let page = k.get_records(stream, &it, 10_000).expect("GetRecords");
-            let empty = page.records.is_empty();
-            out.extend(
-                page.records
-                    .into_iter()
-                    .map(|r| (shard.shard_id.clone(), r)),
-            );
-            match page.next_iterator {
-                Some(next) if !empty || page.millis_behind_latest.unwrap_or(0) > 0 => it = next,
-                _ => break,
-            }
-        }
-    }
-    out
+/// Every record of `stream`, read by the product's own `read` code: parents
+/// before their children, oldest first per shard, KPL aggregates unpacked.
+pub fn read_back(k: &Kinesis, stream: &str) -> Vec<Record> {
+    read_with(k, stream, Aggregates::Unpack)
+}
+
+/// Every Kinesis record of `stream` in `read`'s order, aggregates whole: for
+/// tests of what was sent.
+pub fn read_stored(k: &Kinesis, stream: &str) -> Vec<Record> {
+    read_with(k, stream, Aggregates::Keep)
+}
+
+fn read_with(k: &Kinesis, stream: &str, aggregates: Aggregates) -> Vec<Record> {
+    let stream = StreamRef::from(stream);
+    destination_kinesis::read::records(k, &stream, aggregates, Duration::from_secs(30))
+        .unwrap_or_else(|e| panic!("reading {stream} back: {}", e.message))
 }
 
 /// A temporary directory, removed when dropped.
@@ -298,195 +313,6 @@ impl Drop for TempDir {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.path);
     }
-}
-
-/// What a run of the binary printed and how it ended.
-#[derive(Debug)]
-pub struct Run {
-    /// Exit code (-1 when killed by a signal).
-    pub code: i32,
-    /// Raw stdout.
-    pub stdout: String,
-    /// Raw stderr.
-    pub stderr: String,
-    /// stdout lines as JSON; a test fails if any line is not an AirbyteMessage.
-    pub messages: Vec<Value>,
-}
-
-/// The final LOG's figures (the machine-readable DEBUG line `write` ends with).
-pub fn figures_of(messages: &[Value]) -> Value {
-    let prefix = destination_kinesis::write::FIGURES_PREFIX;
-    messages
-        .iter()
-        .rev()
-        .filter(|m| m["type"] == "LOG")
-        .find_map(|m| m["log"]["message"].as_str()?.strip_prefix(prefix))
-        .map(|json| serde_json::from_str(json).expect("figures are JSON"))
-        .unwrap_or_else(|| panic!("no `{prefix}` LOG line in {messages:?}"))
-}
-
-impl Run {
-    /// The final LOG's figures.
-    pub fn figures(&self) -> Value {
-        figures_of(&self.messages)
-    }
-
-    /// Messages of a given `type`.
-    pub fn of_type(&self, kind: &str) -> Vec<&Value> {
-        self.messages.iter().filter(|m| m["type"] == kind).collect()
-    }
-
-    /// The TRACE error, if any.
-    pub fn error(&self) -> Option<&Value> {
-        self.messages
-            .iter()
-            .find(|m| m["type"] == "TRACE" && m["trace"]["type"] == "ERROR")
-    }
-
-    /// The TRACE error's message, or "" when there is none.
-    pub fn error_message(&self) -> String {
-        self.error()
-            .and_then(|e| e["trace"]["error"]["message"].as_str())
-            .unwrap_or("")
-            .to_string()
-    }
-
-    /// The TRACE error's failure type, or "" when there is none.
-    pub fn failure_type(&self) -> String {
-        self.error()
-            .and_then(|e| e["trace"]["error"]["failure_type"].as_str())
-            .unwrap_or("")
-            .to_string()
-    }
-
-    /// The echoed states.
-    pub fn states(&self) -> Vec<&Value> {
-        self.of_type("STATE")
-    }
-
-    /// The CONNECTION_STATUS's status and message ("" when absent).
-    pub fn connection_status(&self) -> (String, String) {
-        let s = self
-            .of_type("CONNECTION_STATUS")
-            .first()
-            .map(|m| m["connectionStatus"].clone())
-            .unwrap_or(Value::Null);
-        let field = |k: &str| s[k].as_str().unwrap_or("").to_string();
-        (field("status"), field("message"))
-    }
-}
-
-/// The message of `check`'s CONNECTION_STATUS, which must be SUCCEEDED.
-pub fn assert_succeeded(run: &Run) -> String {
-    let (state, message) = run.connection_status();
-    assert_eq!(state, "SUCCEEDED", "{message}\n{}", run.stderr);
-    message
-}
-
-/// The message of `check`'s CONNECTION_STATUS, which must be FAILED.
-pub fn assert_failed(run: &Run) -> String {
-    let (state, message) = run.connection_status();
-    assert_eq!(state, "FAILED", "{message}");
-    message
-}
-
-/// Checks that every stdout line is a JSON AirbyteMessage with a known type.
-pub fn parse_messages(stdout: &str) -> Vec<Value> {
-    stdout
-        .lines()
-        .map(|line| {
-            let v: Value = serde_json::from_str(line)
-                .unwrap_or_else(|e| panic!("stdout line is not JSON ({e}): {line}"));
-            let kind = v["type"]
-                .as_str()
-                .unwrap_or_else(|| panic!("stdout line without type: {line}"));
-            assert!(
-                ["SPEC", "CONNECTION_STATUS", "LOG", "TRACE", "STATE"].contains(&kind),
-                "unexpected message type on stdout: {line}"
-            );
-            v
-        })
-        .collect()
-}
-
-/// A command for the binary with a clean AWS environment (no ambient credentials,
-/// no instance metadata).
-pub fn command(args: &[&str]) -> Command {
-    let mut c = Command::new(binary());
-    c.args(args);
-    for (k, _) in std::env::vars() {
-        if k.starts_with("AWS_") || k.ends_with("_PROXY") || k.ends_with("_proxy") {
-            c.env_remove(k);
-        }
-    }
-    c.env("AWS_EC2_METADATA_DISABLED", "true");
-    c.env("AWS_CONFIG_FILE", "/nonexistent/aws-config");
-    c.env(
-        "AWS_SHARED_CREDENTIALS_FILE",
-        "/nonexistent/aws-credentials",
-    );
-    c
-}
-
-/// Runs a prepared command with `stdin`, fails the test if it panicked, and
-/// returns its output.
-pub fn output_with_stdin(mut c: Command, stdin: &[u8]) -> std::process::Output {
-    c.stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = c.spawn().expect("spawn the binary");
-    let mut input = child.stdin.take().expect("stdin");
-    let data = stdin.to_vec();
-    let writer = std::thread::spawn(move || {
-        // The program may stop reading early (on an error): a broken pipe is fine.
-        let _ = input.write_all(&data);
-    });
-    let output = child.wait_with_output().expect("wait for the binary");
-    let _ = writer.join();
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        !stderr.contains("panicked"),
-        "the program panicked: {stderr}"
-    );
-    output
-}
-
-/// Runs a prepared command with `stdin` and collects its output.
-pub fn run_command(c: Command, stdin: &[u8]) -> Run {
-    let output = output_with_stdin(c, stdin);
-    let stdout = String::from_utf8_lossy(&output.stdout).to_string();
-    let stderr = String::from_utf8_lossy(&output.stderr).to_string();
-    Run {
-        code: output.status.code().unwrap_or(-1),
-        messages: parse_messages(&stdout),
-        stdout,
-        stderr,
-    }
-}
-
-/// Runs `write` with a config and catalog given as JSON, feeding `stdin`.
-pub fn run_write(config: &Value, catalog: &Value, stdin: &[u8]) -> Run {
-    let dir = TempDir::new("write");
-    let cfg = dir.file("config.json", config.to_string().as_bytes());
-    let cat = dir.file("catalog.json", catalog.to_string().as_bytes());
-    let c = command(&[
-        "write",
-        "--config",
-        cfg.to_str().unwrap_or_default(),
-        "--catalog",
-        cat.to_str().unwrap_or_default(),
-    ]);
-    run_command(c, stdin)
-}
-
-/// Runs `check` with a config given as JSON.
-pub fn run_check(config: &Value) -> Run {
-    let dir = TempDir::new("check");
-    let cfg = dir.file("config.json", config.to_string().as_bytes());
-    run_command(
-        command(&["check", "--config", cfg.to_str().unwrap_or_default()]),
-        b"",
-    )
 }
 
 /// A catalog of append streams: (namespace, name) pairs.
@@ -540,8 +366,8 @@ pub fn state_line(n: u64) -> String {
     format!("{{\"type\":\"STATE\",\"state\":{{\"data\":{{\"n\":{n}}}}}}}\n")
 }
 
-/// Decodes a Kinesis record written by the connector into its envelope.
-pub fn envelope(r: &ReadRecord) -> Value {
+/// Decodes a record written by the connector into its envelope.
+pub fn envelope(r: &Record) -> Value {
     serde_json::from_slice(&r.data).expect("record data is the JSON envelope")
 }
 

@@ -5,15 +5,13 @@
 //! accepts (with a global accept counter) and misbehaves on demand.
 #![allow(dead_code)]
 
+use super::http_server::{lock, Answer, Reply, Request, Server};
 use base64::Engine;
 use ref_hmac::{Hmac, Mac};
 use ref_sha2::{Digest, Sha256};
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, HashMap};
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{Shutdown, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// The access key the stand-in knows by default.
@@ -230,7 +228,6 @@ struct Inner {
     stays_creating: bool,
     list_pages: Option<ListPages>,
     rng: u64,
-    connections: Vec<TcpStream>,
     /// The region requests must be signed for, and stream ARNs name.
     region: String,
 }
@@ -248,17 +245,15 @@ pub struct ListPages {
 /// The running stand-in; stops when dropped.
 pub struct StandIn {
     inner: Arc<Mutex<Inner>>,
-    stop: Arc<AtomicBool>,
     /// Its loopback port.
     pub port: u16,
+    _server: Server,
 }
 
 impl StandIn {
     /// Starts a stand-in on a free loopback port that knows `ACCESS_KEY` with
     /// `SECRET_KEY` and `SESSION_TOKEN`.
     pub fn start() -> StandIn {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind loopback");
-        let port = listener.local_addr().expect("local addr").port();
         let mut keys = HashMap::new();
         keys.insert(
             ACCESS_KEY.to_string(),
@@ -276,25 +271,15 @@ impl StandIn {
             stays_creating: false,
             list_pages: None,
             rng: 0x853C_49E6_748F_EA9B,
-            connections: Vec::new(),
             region: REGION.to_string(),
         }));
-        let stop = Arc::new(AtomicBool::new(false));
-        let (inner2, stop2) = (Arc::clone(&inner), Arc::clone(&stop));
-        std::thread::spawn(move || {
-            for conn in listener.incoming() {
-                if stop2.load(Ordering::Relaxed) {
-                    return;
-                }
-                let Ok(conn) = conn else { continue };
-                if let Ok(clone) = conn.try_clone() {
-                    lock(&inner2).connections.push(clone);
-                }
-                let (inner3, stop3) = (Arc::clone(&inner2), Arc::clone(&stop2));
-                std::thread::spawn(move || serve_connection(conn, &inner3, &stop3));
-            }
-        });
-        StandIn { inner, stop, port }
+        let state = Arc::clone(&inner);
+        let server = Server::start(move |request| handle(request, &state));
+        StandIn {
+            inner,
+            port: server.port,
+            _server: server,
+        }
     }
 
     /// Its endpoint URL.
@@ -459,43 +444,6 @@ pub fn with_stream_s() -> StandIn {
     s
 }
 
-impl Drop for StandIn {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        let _ = TcpStream::connect(("127.0.0.1", self.port));
-        for c in lock(&self.inner).connections.drain(..) {
-            let _ = c.shutdown(Shutdown::Both);
-        }
-    }
-}
-
-fn lock(inner: &Mutex<Inner>) -> MutexGuard<'_, Inner> {
-    inner.lock().unwrap_or_else(|p| p.into_inner())
-}
-
-/// An HTTP request as received.
-#[derive(Debug, Clone, Default)]
-pub struct Request {
-    /// Method, e.g. `POST`.
-    pub method: String,
-    /// Request target: path and query as sent.
-    pub target: String,
-    /// Headers in arrival order, names as sent.
-    pub headers: Vec<(String, String)>,
-    /// Body.
-    pub body: Vec<u8>,
-}
-
-impl Request {
-    /// The first header of this name (any case).
-    pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
-}
-
 /// An AWS error answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AwsError {
@@ -517,96 +465,15 @@ impl AwsError {
     }
 }
 
-/// Reads one HTTP/1.1 request; None at the end of the connection or on garbage.
-pub fn read_request(reader: &mut BufReader<TcpStream>) -> Option<Request> {
-    let mut line = String::new();
-    if reader.read_line(&mut line).ok()? == 0 {
-        return None;
-    }
-    let mut parts = line.split_whitespace();
-    let method = parts.next()?.to_string();
-    let target = parts.next()?.to_string();
-    let mut headers = Vec::new();
-    loop {
-        let mut h = String::new();
-        if reader.read_line(&mut h).ok()? == 0 {
-            return None;
-        }
-        let h = h.trim_end_matches(['\r', '\n']);
-        if h.is_empty() {
-            break;
-        }
-        let (name, value) = h.split_once(':')?;
-        headers.push((name.to_string(), value.trim().to_string()));
-    }
-    let mut request = Request {
-        method,
-        target,
-        headers,
-        body: Vec::new(),
-    };
-    let length: usize = request
-        .header("content-length")
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0);
-    request.body = vec![0; length];
-    reader.read_exact(&mut request.body).ok()?;
-    Some(request)
-}
-
-/// What to send back.
-enum Reply {
-    Answer(u16, Vec<u8>),
-    Close,
-    Later(Duration, u16, Vec<u8>),
-}
-
-fn serve_connection(conn: TcpStream, inner: &Mutex<Inner>, stop: &AtomicBool) {
-    let _ = conn.set_read_timeout(Some(Duration::from_secs(60)));
-    let Ok(mut writer) = conn.try_clone() else {
-        return;
-    };
-    let mut reader = BufReader::new(conn);
-    while !stop.load(Ordering::Relaxed) {
-        let Some(request) = read_request(&mut reader) else {
-            return;
-        };
-        let reply = handle(&request, inner);
-        let (status, body) = match reply {
-            Reply::Close => {
-                let _ = writer.shutdown(Shutdown::Both);
-                return;
-            }
-            Reply::Answer(s, b) => (s, b),
-            Reply::Later(d, s, b) => {
-                std::thread::sleep(d);
-                (s, b)
-            }
-        };
-        let offset = lock(inner).clock_offset;
-        let head = format!(
-            "HTTP/1.1 {status} {}\r\nContent-Type: application/x-amz-json-1.1\r\nContent-Length: {}\r\nDate: {}\r\nx-amzn-RequestId: standin\r\n\r\n",
-            if status == 200 { "OK" } else { "Error" },
-            body.len(),
-            http_date(now_secs() + offset)
-        );
-        if writer.write_all(head.as_bytes()).is_err() || writer.write_all(&body).is_err() {
-            return;
-        }
-        let _ = writer.flush();
-        if request
-            .header("connection")
-            .is_some_and(|c| c.eq_ignore_ascii_case("close"))
-        {
-            return;
-        }
-    }
-}
-
 fn error_body(e: &AwsError) -> Vec<u8> {
     json!({"__type": e.code, "message": e.message})
         .to_string()
         .into_bytes()
+}
+
+/// An answer with `body`, to be sent with the stand-in's headers.
+fn answer(status: u16, body: Vec<u8>) -> Reply {
+    Reply::Answer(Answer::new(status, body))
 }
 
 fn handle(request: &Request, inner: &Mutex<Inner>) -> Reply {
@@ -627,26 +494,26 @@ fn handle(request: &Request, inner: &Mutex<Inner>) -> Reply {
             };
             serve(&op, n, request, &mut g)
         });
-    let (status, error, reply) = match outcome {
-        Ok(reply) => {
-            let status = match &reply {
-                Reply::Answer(s, _) | Reply::Later(_, s, _) => *s,
-                Reply::Close => 0,
-            };
-            (status, None, reply)
-        }
-        Err(e) => (
-            e.status,
-            Some(e.code.to_string()),
-            Reply::Answer(e.status, error_body(&e)),
-        ),
+    let (error, reply) = match outcome {
+        Ok(reply) => (None, reply),
+        Err(e) => (Some(e.code.to_string()), answer(e.status, error_body(&e))),
+    };
+    // As AWS answers: its clock in Date, and a request id.
+    let headed = |a: Answer| {
+        a.with_header("Date", &http_date(now_secs() + g.clock_offset))
+            .with_header("x-amzn-RequestId", "standin")
+    };
+    let (status, reply) = match reply {
+        Reply::Answer(a) => (a.status, Reply::Answer(headed(a))),
+        Reply::Later(wait, a) => (a.status, Reply::Later(wait, headed(a))),
+        other => (0, other),
     };
     g.seen.push(Seen {
         op,
         status,
         error,
         amz_date,
-        access_key: Authorization::parse(request).ok().map(|a| a.access_key),
+        access_key: signer(request),
         stream_field: stream_field(request),
     });
     reply
@@ -747,6 +614,11 @@ pub fn authenticate_in(
         ));
     }
     Ok(())
+}
+
+/// The access key that signed a request (SigV4), if it was signed.
+pub fn signer(request: &Request) -> Option<String> {
+    Authorization::parse(request).ok().map(|a| a.access_key)
 }
 
 /// The parts of an `Authorization: AWS4-HMAC-SHA256 ...` header.
@@ -1097,7 +969,7 @@ fn serve(op: &str, n: u64, request: &Request, g: &mut Inner) -> Result<Reply, Aw
             message,
         } => return Err(AwsError::new(*status, code, message.clone())),
         Fault::BareStatus(status) => {
-            return Ok(Reply::Answer(
+            return Ok(answer(
                 *status,
                 format!("<html><body>{status}</body></html>").into_bytes(),
             ))
@@ -1109,7 +981,7 @@ fn serve(op: &str, n: u64, request: &Request, g: &mut Inner) -> Result<Reply, Aw
         }
         _ => {}
     }
-    let ok = |v: Value| Reply::Answer(200, v.to_string().into_bytes());
+    let ok = |v: Value| answer(200, v.to_string().into_bytes());
     match op {
         "ListStreams" => Ok(ok(list_streams(&body, g)?)),
         "DescribeStreamSummary" => {
@@ -1167,7 +1039,7 @@ fn serve(op: &str, n: u64, request: &Request, g: &mut Inner) -> Result<Reply, Aw
                 stream_name,
                 StreamState::new("CREATING", shards, max_record_size_kib),
             );
-            Ok(Reply::Answer(200, Vec::new()))
+            Ok(answer(200, Vec::new()))
         }
         "PutRecords" => put_records(&stream_name, &body, fault, g),
         _ => Err(AwsError::new(
@@ -1319,8 +1191,8 @@ fn put_records(stream: &str, body: &Value, fault: Fault, g: &mut Inner) -> Resul
         .into_bytes();
     Ok(match fault {
         Fault::CloseAfterStore => Reply::Close,
-        Fault::SlowAnswer(d) => Reply::Later(d, 200, answer),
-        _ => Reply::Answer(200, answer),
+        Fault::SlowAnswer(d) => Reply::Later(d, Answer::new(200, answer)),
+        _ => Reply::Answer(Answer::new(200, answer)),
     })
 }
 
