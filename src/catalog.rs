@@ -136,35 +136,33 @@ impl Catalog {
     pub fn index(&self) -> StreamIndex {
         let mut index = StreamIndex::default();
         for (i, s) in self.streams.iter().enumerate() {
-            let key = index.key(s.namespace.as_deref(), &s.name).to_string();
-            index.positions.entry(key).or_insert(i);
+            let namespaces = index.by_name.entry(s.name.clone()).or_default();
+            // The first of two equal streams is the one records go to.
+            if !namespaces.iter().any(|(ns, _)| *ns == s.namespace) {
+                namespaces.push((s.namespace.clone(), i));
+            }
         }
         index
     }
 }
 
-/// Finds a catalog stream by namespace and name without allocating.
+/// Finds a catalog stream by namespace and name without allocating: by name,
+/// then among the few namespaces that share it.
 #[derive(Debug, Default)]
 pub struct StreamIndex {
-    positions: HashMap<String, usize>,
-    scratch: String,
+    by_name: HashMap<String, Vec<(Option<String>, usize)>>,
 }
 
 impl StreamIndex {
     /// The position of the stream with this namespace and name.
-    pub fn find(&mut self, namespace: Option<&str>, name: &str) -> Option<usize> {
-        self.key(namespace, name);
-        self.positions.get(&self.scratch).copied()
-    }
-
-    /// The lookup key: the namespace's length first, so that no two pairs
-    /// of namespace and name share one.
-    fn key(&mut self, namespace: Option<&str>, name: &str) -> &str {
-        use std::fmt::Write;
-        self.scratch.clear();
-        let ns = namespace.unwrap_or("");
-        let _ = write!(self.scratch, "{}:{ns}{name}", ns.len());
-        &self.scratch
+    pub fn find(&self, namespace: Option<&str>, name: &str) -> Option<usize> {
+        // An empty namespace is no namespace, as in the catalog.
+        let namespace = namespace.filter(|ns| !ns.is_empty());
+        self.by_name
+            .get(name)?
+            .iter()
+            .find(|(ns, _)| ns.as_deref() == namespace)
+            .map(|&(_, i)| i)
     }
 }
 
@@ -182,7 +180,7 @@ mod tests {
         assert_eq!(c.streams.len(), 2);
         assert_eq!(c.streams[0].primary_key, vec![vec!["id".to_string()]]);
         assert_eq!(c.streams[1].namespace, None);
-        let mut index = c.index();
+        let index = c.index();
         assert_eq!(index.find(Some("p"), "u"), Some(0));
         assert_eq!(index.find(None, "u"), None);
         assert_eq!(index.find(None, "v"), Some(1));

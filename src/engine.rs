@@ -19,7 +19,7 @@ use crate::protocol::FailureType;
 use crate::streams::read_shard_map;
 use std::io::Read;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 /// How long the engine waits for input when nothing is due, before it looks
 /// again at what the adapter may want to do (redraw progress).
@@ -28,8 +28,8 @@ const IDLE_TICK: Duration = Duration::from_millis(500);
 /// What a command does with the lines and the results: the part of `write`
 /// and `put` that differs.
 pub trait Adapter {
-    /// Takes one input line (without its delimiter); records go into `outbox`.
-    fn line(&mut self, line: &[u8], line_no: u64, outbox: &mut Outbox) -> Result<(), Failure>;
+    /// Takes one input line; records go into `outbox`.
+    fn line(&mut self, line: InputLine<'_>, outbox: &mut Outbox) -> Result<(), Failure>;
 
     /// The failure for a line longer than the engine's line limit, given
     /// the line's first bytes.
@@ -44,6 +44,18 @@ pub trait Adapter {
 
     /// Results came in, or time passed: echo what became safe, redraw progress.
     fn settle(&mut self, outbox: &Outbox) -> Result<(), Failure>;
+}
+
+/// One line of input as the engine hands it to its adapter.
+#[derive(Debug, Clone, Copy)]
+pub struct InputLine<'a> {
+    /// The line, without its delimiter.
+    pub bytes: &'a [u8],
+    /// Its number, from 1.
+    pub number: u64,
+    /// When it was read from the input (the time of the read that
+    /// completed it).
+    pub read_at: SystemTime,
 }
 
 /// How the engine reads and sends.
@@ -140,8 +152,15 @@ impl Engine {
         while self.failed.is_none() {
             self.wait_while_over_budget(adapter);
             let line_no = self.lines.line_number() + 1;
-            match self.lines.next_event(self.next_wake()) {
-                Event::Line(line) => adapter.line(line, line_no, &mut self.outbox)?,
+            match self.lines.next_event(self.next_wake(), IDLE_TICK) {
+                Event::Line(bytes, read_at) => {
+                    let line = InputLine {
+                        bytes,
+                        number: line_no,
+                        read_at,
+                    };
+                    adapter.line(line, &mut self.outbox)?;
+                }
                 Event::TooLong(head) => return Err(adapter.too_long(line_no, max_line, head)),
                 Event::Idle => self.tick(adapter),
                 Event::Eof => return Ok(()),
@@ -156,7 +175,7 @@ impl Engine {
     /// When the wait for input should end to do what is due: the oldest
     /// open batch's deadline (while a call could take it), or the time
     /// waiting entries may go.
-    fn next_wake(&self) -> Instant {
+    fn next_wake(&self) -> Option<Instant> {
         // While every call is in flight a due batch could not go out
         // anyway: it goes on filling until a call returns (which wakes the
         // wait), so slow answers make batches fuller, not smaller.
@@ -164,11 +183,10 @@ impl Engine {
             .outbox
             .next_deadline()
             .filter(|_| self.dispatcher.has_free_slot());
-        let idle = Instant::now() + IDLE_TICK;
         [due, self.outbox.next_release()]
             .into_iter()
             .flatten()
-            .fold(idle, Instant::min)
+            .min()
     }
 
     /// Does what time brought: takes in finished calls, closes due batches,
@@ -205,7 +223,8 @@ impl Engine {
 
     /// Waits until a call returns or waiting entries may go, then does what is due.
     fn wait_for_results<A: Adapter>(&mut self, adapter: &mut A) {
-        let until = self.next_wake();
+        let idle = Instant::now() + IDLE_TICK;
+        let until = self.next_wake().map_or(idle, |due| due.min(idle));
         let done = self.dispatcher.wait_until(until);
         self.collect(done, adapter);
         self.tick(adapter);

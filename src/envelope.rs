@@ -42,12 +42,6 @@ pub struct Fields<'a> {
 }
 
 impl Envelope {
-    /// Whether records need the time they were read (legacy format only), so
-    /// that the clock is read only then.
-    pub fn needs_receive_time(&self) -> bool {
-        self.format == RecordFormat::Legacy
-    }
-
     /// Appends the Kinesis record for one Airbyte record to `out`.
     pub fn encode(&self, out: &mut Vec<u8>, r: &Fields<'_>) {
         match self.format {

@@ -6,7 +6,7 @@ use std::io::Read;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, SyncSender};
 use std::sync::{Arc, OnceLock};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 /// Bytes read from stdin at a time.
 const CHUNK_BYTES: usize = 256 * 1024;
@@ -23,8 +23,9 @@ const CLOCK_EVERY: u32 = 64;
 /// What the next read gave.
 #[derive(Debug)]
 pub enum Event<'a> {
-    /// One line, without its newline (and without a trailing `\r`).
-    Line(&'a [u8]),
+    /// One line, without its newline (and without a trailing `\r`), and
+    /// when the read that completed it returned.
+    Line(&'a [u8], SystemTime),
     /// The current line passed the length limit; the rest of it is
     /// skipped. Its first bytes (at most `REFUSED_PREFIX`) tell what it was.
     TooLong(&'a [u8]),
@@ -39,7 +40,8 @@ pub enum Event<'a> {
 }
 
 enum Chunk {
-    Data(Vec<u8>),
+    /// Bytes read, and when the read returned.
+    Data(Vec<u8>, SystemTime),
     Eof,
     Failed(String),
     /// Something else the reader's owner waits for happened (a delivery finished).
@@ -123,6 +125,9 @@ pub struct LineReader {
     chunks: Receiver<Chunk>,
     recycle: SyncSender<Vec<u8>>,
     current: Vec<u8>,
+    /// When the read that gave `current` returned: the time its lines were
+    /// received, read once per chunk rather than per line.
+    read_at: SystemTime,
     pos: usize,
     framing: Framing,
     wake: SyncSender<Chunk>,
@@ -156,7 +161,7 @@ impl LineReader {
                 Ok(0) => {
                     // Input shorter than a BOM is passed on as it is.
                     if let Some(short) = head.take().filter(|h| !h.is_empty()) {
-                        let _ = tx.send(Chunk::Data(short));
+                        let _ = tx.send(Chunk::Data(short, SystemTime::now()));
                     }
                     let _ = tx.send(Chunk::Eof);
                     return;
@@ -175,7 +180,7 @@ impl LineReader {
                         }
                         buf = start;
                     }
-                    if tx.send(Chunk::Data(buf)).is_err() {
+                    if tx.send(Chunk::Data(buf, SystemTime::now())).is_err() {
                         return;
                     }
                 }
@@ -190,6 +195,7 @@ impl LineReader {
             chunks,
             recycle,
             current: Vec::new(),
+            read_at: SystemTime::UNIX_EPOCH,
             pos: 0,
             framing,
             wake,
@@ -219,20 +225,24 @@ impl LineReader {
         self.line_number
     }
 
-    /// The next line or event; `Idle` once `deadline` has passed, also while
+    /// The next line or event; `Idle` once `due` has passed, also while
     /// lines keep coming (checked every `CLOCK_EVERY` lines), so that a
-    /// steady stream of lines does not put off what is due.
-    pub fn next_event(&mut self, deadline: Instant) -> Event<'_> {
+    /// steady stream of lines does not put off what is due, and after
+    /// `idle` of waiting for input. The clock is read only to check `due` or
+    /// to wait: most lines need neither.
+    pub fn next_event(&mut self, due: Option<Instant>, idle: Duration) -> Event<'_> {
         if self.carry_is_line {
             self.carry.clear();
             self.carry_is_line = false;
         }
         if self.lines_unclocked >= CLOCK_EVERY {
             self.lines_unclocked = 0;
-            if Instant::now() >= deadline {
+            if due.is_some_and(|due| Instant::now() >= due) {
                 return Event::Idle;
             }
         }
+        // Set when the first wait begins: most lines need no wait.
+        let mut deadline: Option<Instant> = None;
         loop {
             if let Some(name) = self.cancel.signal() {
                 return Event::Cancelled(name);
@@ -255,10 +265,10 @@ impl LineReader {
                                 keep_prefix(&mut self.refused, head);
                                 return Event::TooLong(&self.refused);
                             }
-                            return Event::Line(trim_cr(
-                                &self.current[start..end],
-                                self.framing.delimiter,
-                            ));
+                            return Event::Line(
+                                trim_cr(&self.current[start..end], self.framing.delimiter),
+                                self.read_at,
+                            );
                         }
                         if self.carry.len() + (end - start) > self.framing.max_line {
                             keep_prefix(&mut self.refused, &self.carry);
@@ -267,7 +277,10 @@ impl LineReader {
                         }
                         self.carry.extend_from_slice(&self.current[start..end]);
                         self.carry_is_line = true;
-                        return Event::Line(trim_cr(&self.carry, self.framing.delimiter));
+                        return Event::Line(
+                            trim_cr(&self.carry, self.framing.delimiter),
+                            self.read_at,
+                        );
                     }
                     None => {
                         if !self.skipping {
@@ -296,17 +309,19 @@ impl LineReader {
                     // A last line without a newline.
                     self.line_number += 1;
                     self.carry_is_line = true;
-                    return Event::Line(trim_cr(&self.carry, self.framing.delimiter));
+                    return Event::Line(trim_cr(&self.carry, self.framing.delimiter), self.read_at);
                 }
                 return Event::Eof;
             }
-            // The clock is read only once a wait begins: most lines need no wait.
             let now = Instant::now();
+            let deadline =
+                *deadline.get_or_insert_with(|| due.map_or(now + idle, |due| due.min(now + idle)));
             if now >= deadline {
                 return Event::Idle;
             }
             match self.chunks.recv_timeout((deadline - now).min(SIGNAL_POLL)) {
-                Ok(Chunk::Data(buf)) => {
+                Ok(Chunk::Data(buf, read_at)) => {
+                    self.read_at = read_at;
                     let old = std::mem::replace(&mut self.current, buf);
                     let _ = self.recycle.try_send(old);
                     self.pos = 0;
@@ -339,8 +354,11 @@ fn trim_cr(line: &[u8], delimiter: u8) -> &[u8] {
 mod tests {
     use super::*;
 
-    fn in_secs(secs: u64) -> Instant {
-        Instant::now() + Duration::from_secs(secs)
+    /// Waits of a test: none due, up to a minute for input.
+    const IDLE: Duration = Duration::from_secs(60);
+
+    fn in_secs(secs: u64) -> Option<Instant> {
+        Some(Instant::now() + Duration::from_secs(secs))
     }
 
     fn lines(max_line: usize) -> Framing {
@@ -360,8 +378,8 @@ mod tests {
         let mut r = LineReader::spawn(input, framing, Arc::new(Cancel::default()));
         let mut out = Vec::new();
         loop {
-            match r.next_event(in_secs(5)) {
-                Event::Line(l) => out.push(format!("line {}", String::from_utf8_lossy(l))),
+            match r.next_event(in_secs(5), IDLE) {
+                Event::Line(l, _) => out.push(format!("line {}", String::from_utf8_lossy(l))),
                 Event::TooLong(head) => out.push(format!(
                     "too long {}",
                     String::from_utf8_lossy(&head[..head.len().min(4)])
@@ -404,15 +422,21 @@ mod tests {
         let input: &'static [u8] = Box::leak("x\n".repeat(1000).into_boxed_str()).as_bytes();
         let mut r = LineReader::spawn(input, lines(100), Arc::new(Cancel::default()));
         // The first line waits for the reader thread; the rest are at hand.
-        assert!(matches!(r.next_event(in_secs(5)), Event::Line(b"x")));
+        assert!(matches!(
+            r.next_event(in_secs(5), IDLE),
+            Event::Line(b"x", _)
+        ));
         let past = Instant::now();
         let mut lines = 1;
-        while matches!(r.next_event(past), Event::Line(_)) {
+        while matches!(r.next_event(Some(past), IDLE), Event::Line(..)) {
             lines += 1;
         }
         assert_eq!(lines, CLOCK_EVERY);
         // The line that was due next is not lost.
-        assert!(matches!(r.next_event(in_secs(5)), Event::Line(b"x")));
+        assert!(matches!(
+            r.next_event(in_secs(5), IDLE),
+            Event::Line(b"x", _)
+        ));
         assert_eq!(r.line_number(), u64::from(CLOCK_EVERY) + 1);
     }
 
@@ -421,13 +445,16 @@ mod tests {
         let (r, mut w) = std::io::pipe().unwrap();
         let mut lines = LineReader::spawn(r, lines(100), Arc::new(Cancel::default()));
         assert!(matches!(
-            lines.next_event(Instant::now() + Duration::from_millis(30)),
+            lines.next_event(None, Duration::from_millis(30)),
             Event::Idle
         ));
         std::io::Write::write_all(&mut w, b"x\n").unwrap();
-        assert!(matches!(lines.next_event(in_secs(5)), Event::Line(b"x")));
+        assert!(matches!(
+            lines.next_event(in_secs(5), IDLE),
+            Event::Line(b"x", _)
+        ));
         drop(w);
-        assert!(matches!(lines.next_event(in_secs(5)), Event::Eof));
+        assert!(matches!(lines.next_event(in_secs(5), IDLE), Event::Eof));
     }
 
     #[test]
@@ -484,7 +511,7 @@ mod tests {
             waker.wake();
         });
         let started = Instant::now();
-        assert!(matches!(lines.next_event(in_secs(30)), Event::Idle));
+        assert!(matches!(lines.next_event(in_secs(30), IDLE), Event::Idle));
         assert!(started.elapsed() < Duration::from_secs(20));
         assert!(!lines.read_anything());
     }

@@ -421,8 +421,7 @@ impl Outbox {
         let target = &mut self.targets[t];
         let l = target.lanes.lane(lane);
         let paced = l.allowance.is_some();
-        let goes_now =
-            l.queue.is_empty() && (!paced || l.try_take(Instant::now(), meta.payload as usize));
+        let goes_now = l.queue.is_empty() && (!paced || l.take_now(meta.payload as usize));
         if goes_now {
             self.push_to_batch(t, source, meta, key_hash, exclusive);
             return;

@@ -5,7 +5,7 @@
 
 use crate::batch::{Batch, TargetId};
 use crate::config::{Config, PartitionKeySource};
-use crate::engine::{self, Adapter, Report};
+use crate::engine::{self, Adapter, InputLine, Report};
 use crate::failure::{Failure, EXIT_FAILURE};
 use crate::ids::UuidPool;
 use crate::input::Framing;
@@ -219,7 +219,8 @@ pub fn run(
 }
 
 impl Adapter for Putter<'_> {
-    fn line(&mut self, line: &[u8], line_no: u64, outbox: &mut Outbox) -> Result<(), Failure> {
+    fn line(&mut self, input: InputLine<'_>, outbox: &mut Outbox) -> Result<(), Failure> {
+        let (line, line_no) = (input.bytes, input.number);
         if line.is_empty() {
             self.summary.empty += 1;
             return Ok(());

@@ -6,7 +6,7 @@ use crate::batch::{Batch, TargetId};
 use crate::catalog::{Catalog, StreamIndex};
 use crate::checkpoint::Checkpoints;
 use crate::config::{Config, OversizePolicy, PartitionKeySource};
-use crate::engine::{self, Adapter, Report};
+use crate::engine::{self, Adapter, InputLine, Report};
 use crate::envelope::{Envelope, Fields};
 use crate::failure::Failure;
 use crate::ids::UuidPool;
@@ -22,7 +22,6 @@ use serde_json::json;
 use std::collections::{HashMap, HashSet};
 use std::io::Read;
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 /// Longest input line read. A STATE may be this long (the GLOBAL states of
 /// CDC sources can be large); a RECORD line this long is read too, and then
@@ -294,14 +293,15 @@ fn line_kind(prefix: &[u8]) -> Option<&'static str> {
 }
 
 impl Adapter for Writer<'_> {
-    fn line(&mut self, line: &[u8], line_no: u64, outbox: &mut Outbox) -> Result<(), Failure> {
+    fn line(&mut self, input: InputLine<'_>, outbox: &mut Outbox) -> Result<(), Failure> {
+        let (line, line_no) = (input.bytes, input.number);
         if is_blank(line) {
             return Ok(());
         }
         let message = parse_line(line)
             .map_err(|e| Failure::new(FailureType::System, format!("input line {line_no} {e}")))?;
         match message {
-            Message::Record(r) => self.record(&r, line_no, outbox),
+            Message::Record(r) => self.record(&r, input, outbox),
             Message::State(s) => {
                 let stream = match &s.scope {
                     StateScope::Stream { namespace, name } => {
@@ -371,7 +371,13 @@ impl Adapter for Writer<'_> {
 
 impl Writer<'_> {
     /// Wraps one RECORD and adds it to its stream's batch.
-    fn record(&mut self, r: &Record<'_>, line_no: u64, outbox: &mut Outbox) -> Result<(), Failure> {
+    fn record(
+        &mut self,
+        r: &Record<'_>,
+        input: InputLine<'_>,
+        outbox: &mut Outbox,
+    ) -> Result<(), Failure> {
+        let line_no = input.number;
         let namespace = r.namespace.as_deref();
         let Some(stream) = self.index.find(namespace, &r.stream) else {
             let shown =
@@ -396,17 +402,12 @@ impl Writer<'_> {
             self.key_buf.push_str(&self.id_buf);
         }
         let envelope = self.envelopes[target.0];
-        let received_at = if envelope.needs_receive_time() {
-            SystemTime::now()
-        } else {
-            UNIX_EPOCH
-        };
         self.record_buf.clear();
         envelope.encode(
             &mut self.record_buf,
             &Fields {
                 id: &self.id_buf,
-                received_at,
+                received_at: input.read_at,
                 emitted_at: r.emitted_at,
                 data: r.data,
                 changes: r.changes,
