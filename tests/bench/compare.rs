@@ -112,7 +112,7 @@ pub fn section(sink: &Sink, old: &Build, scenarios: &[(String, Feed, u64, Value)
         every_run.push(format!("- {label}: {}", in_order.join(", ")));
     }
     sink.set_delay(Duration::ZERO);
-    println!("\nlegacy against v2 (legacy reads the clock for every record's `_airbyte_emitted_at`; the old build's two columns do the same work twice, so they show the noise):\n");
+    println!("\nlegacy against v2 (legacy formats every record's `_airbyte_emitted_at` as epoch seconds, v2 carries a larger envelope; the old build's two columns do the same work twice, so they show the noise):\n");
     println!("| scenario | new: records/s legacy/v2 | new: CPU legacy/v2 | old (same work): records/s | old: CPU |\n|---|---:|---:|---:|---:|");
     for row in formats_rows {
         println!("{row}");
