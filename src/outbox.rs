@@ -14,7 +14,7 @@ use crate::config::{Config, PartitionKeySource};
 use crate::lanes::{Lanes, Pace, Waiting};
 use crate::put_records::{encode_entry, Limits};
 use crate::rate::Rate;
-use crate::shards::ShardMap;
+use crate::shards::{MapSchedule, ShardMap};
 use std::collections::{BTreeMap, BTreeSet, HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -26,13 +26,6 @@ pub const BUFFER_BUDGET: usize = 8 * 1024 * 1024;
 
 /// What a batch another stream used keeps of its memory when a stream takes it.
 const REUSED_BYTES: usize = 64 * 1024;
-
-/// A stream's shard map is read again at the latest this long after the last
-/// look, so that a reshard nobody announced is found.
-const MAP_MAX_AGE: Duration = Duration::from_secs(60);
-/// ...and not sooner than this after the last look, however many answers
-/// name a shard the map does not know.
-const MAP_MIN_AGE: Duration = Duration::from_secs(5);
 
 /// A Kinesis stream the outbox fills batches for.
 #[derive(Debug, Clone, PartialEq)]
@@ -155,11 +148,6 @@ struct Target {
     held: usize,
     /// Of those, bytes of its waiting entries, as counted in `Outbox::waiting_bytes`.
     waiting: usize,
-    /// When its shard map was last read, and whether an answer named a shard it does not know.
-    map_read: Instant,
-    map_stale: bool,
-    /// Whether it was written to since its map was last read.
-    active: bool,
 }
 
 /// Records waiting to be sent, per Kinesis stream.
@@ -194,6 +182,8 @@ pub struct Outbox {
     /// Bytes of Kinesis records (data, not keys) put into batches.
     entry_bytes: u64,
     pacing: Pacing,
+    /// When each stream's shard map is read again.
+    maps: MapSchedule,
 }
 
 impl Outbox {
@@ -203,6 +193,7 @@ impl Outbox {
         let largest_request = targets.iter().map(|t| t.limits.request).max().unwrap_or(0);
         let budget = BUFFER_BUDGET.max(largest_request / 3 * 4 / 10 * 11);
         let now = Instant::now();
+        let maps = MapSchedule::new(targets.len(), now);
         let targets = targets
             .into_iter()
             .map(|spec| {
@@ -221,9 +212,6 @@ impl Outbox {
                     aggregate_bytes: 0,
                     held: 0,
                     waiting: 0,
-                    map_read: now,
-                    map_stale: false,
-                    active: false,
                 }
             })
             .collect();
@@ -245,6 +233,7 @@ impl Outbox {
             scratch: Vec::new(),
             entry_bytes: 0,
             pacing: Pacing::default(),
+            maps,
         }
     }
 
@@ -291,8 +280,8 @@ impl Outbox {
         let t = t.0;
         let record = self.next_record;
         self.next_record += 1;
+        self.maps.written(t);
         let target = &mut self.targets[t];
-        target.active = true;
         let (lane, hash) = target.lanes.route(key, explicit_hash_key);
         let key_hash = self.key_hash(key);
         // An aggregate is placed by one hash for all its records, so a
@@ -744,11 +733,11 @@ impl Outbox {
     ) -> Result<(), GaveUp> {
         let t = batch.target.0;
         let retry_timeout = self.settings.retry_timeout;
+        if shards.iter().any(|s| !self.targets[t].lanes.map().knows(s)) {
+            self.maps.contradicted(t);
+        }
         let target = &mut self.targets[t];
         target.in_flight = target.in_flight.saturating_sub(1);
-        if shards.iter().any(|s| !target.lanes.map().knows(s)) {
-            target.map_stale = true;
-        }
         let same_map = batch.map_generation == target.lanes.generation();
         if same_map {
             self.slow_throttled_shards(t, &batch, set_aside, now);
@@ -824,22 +813,17 @@ impl Outbox {
         self.recycle(batch);
     }
 
-    /// The streams whose shard maps should be read again now: an answer
-    /// named a shard the map does not know, or the map is old and the
-    /// stream in use.
+    /// The streams whose shard maps should be read again now (see
+    /// `MapSchedule`); none when nothing is paced or aggregated by shard.
     pub fn maps_to_read(&mut self, now: Instant) -> Vec<(TargetId, String)> {
         let pacing = self.settings.shard_share.is_some() || self.settings.aggregation;
         if !pacing {
             return Vec::new();
         }
-        self.targets
-            .iter()
-            .enumerate()
-            .filter(|(_, target)| {
-                let age = now.duration_since(target.map_read);
-                (target.map_stale && age >= MAP_MIN_AGE) || (target.active && age >= MAP_MAX_AGE)
-            })
-            .map(|(t, target)| (TargetId(t), target.stream.to_string()))
+        self.maps
+            .due(now)
+            .into_iter()
+            .map(|t| (TargetId(t), self.targets[t].stream.to_string()))
             .collect()
     }
 
@@ -848,10 +832,8 @@ impl Outbox {
     /// and routes its waiting entries again.
     pub fn set_map(&mut self, t: TargetId, map: Option<ShardMap>, now: Instant) {
         let t = t.0;
+        self.maps.read(t, now);
         let target = &mut self.targets[t];
-        target.map_read = now;
-        target.map_stale = false;
-        target.active = false;
         let Some(map) = map else {
             return;
         };
@@ -932,7 +914,7 @@ mod tests {
     use super::*;
     use crate::aggregate::deaggregate;
     use crate::kinesis::Shard;
-    use crate::shards::hash_of;
+    use crate::shards::{hash_of, MAP_MIN_AGE};
 
     const MIB: usize = 1024 * 1024;
 

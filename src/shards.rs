@@ -1,9 +1,25 @@
 //! Where records land: a stream's open shards with the hash-key ranges they
 //! take, and the hash Kinesis derives from a partition key, so that the
-//! producer can tell each record's shard before sending it.
+//! producer can tell each record's shard before sending it; and when each
+//! stream's map is read again.
 
 use crate::kinesis::Shard;
 use md5::{Digest, Md5};
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::time::{Duration, Instant};
+
+/// A stream's shard map is read again about this long after the last look
+/// while the stream is written to, so that a reshard no answer told of is
+/// found...
+pub const MAP_MAX_AGE: Duration = Duration::from_secs(60);
+/// ...and not sooner than this after the last look, however many answers
+/// name a shard the map does not know.
+pub const MAP_MIN_AGE: Duration = Duration::from_secs(5);
+/// Those periodic looks go one stream at a time, at most this often: each is
+/// a call the writer waits for, and ten thousand streams' looks at once
+/// would stall it for minutes.
+pub const MAP_CHECK_SPACING: Duration = Duration::from_secs(1);
 
 /// The hash key Kinesis derives from a partition key: MD5 as a 128-bit
 /// big-endian integer. The shard whose hash key range holds it takes the
@@ -101,6 +117,113 @@ impl ShardMap {
     }
 }
 
+/// When each stream's shard map should be read again: soon after an answer
+/// names a shard the map does not know (a split or merge), and now and then
+/// while the stream is written to, spaced so that many streams never stall
+/// the writer. Costs nothing per record and nothing per stream per look.
+#[derive(Debug)]
+pub struct MapSchedule {
+    streams: Vec<MapLook>,
+    /// Streams an answer contradicted, waiting for `MAP_MIN_AGE` to pass.
+    contradicted: Vec<usize>,
+    /// When each stream is next looked at periodically, soonest first; an
+    /// entry made obsolete by a later read is skipped when reached.
+    periodic: BinaryHeap<Reverse<(Instant, usize)>>,
+    last_periodic: Option<Instant>,
+}
+
+/// What the schedule knows of one stream's map.
+#[derive(Debug, Clone, Copy)]
+struct MapLook {
+    read_at: Instant,
+    contradicted: bool,
+    /// Written to since the map was read.
+    written: bool,
+}
+
+impl MapSchedule {
+    /// A schedule for `streams` streams whose maps were read at `now`.
+    pub fn new(streams: usize, now: Instant) -> MapSchedule {
+        let look = MapLook {
+            read_at: now,
+            contradicted: false,
+            written: false,
+        };
+        MapSchedule {
+            streams: vec![look; streams],
+            contradicted: Vec::new(),
+            periodic: (0..streams)
+                .map(|t| Reverse((now + MAP_MAX_AGE, t)))
+                .collect(),
+            last_periodic: None,
+        }
+    }
+
+    /// Stream `t` was written to.
+    pub fn written(&mut self, t: usize) {
+        self.streams[t].written = true;
+    }
+
+    /// An answer for stream `t` named a shard its map does not know.
+    pub fn contradicted(&mut self, t: usize) {
+        let look = &mut self.streams[t];
+        if !look.contradicted {
+            look.contradicted = true;
+            self.contradicted.push(t);
+        }
+    }
+
+    /// Stream `t`'s map was read (or the attempt failed) at `now`.
+    pub fn read(&mut self, t: usize, now: Instant) {
+        self.streams[t] = MapLook {
+            read_at: now,
+            contradicted: false,
+            written: false,
+        };
+        self.periodic.push(Reverse((now + MAP_MAX_AGE, t)));
+    }
+
+    /// The streams whose maps should be read now: every contradicted one
+    /// whose last look is `MAP_MIN_AGE` old, and at most one whose look is
+    /// `MAP_MAX_AGE` old and that was written to since.
+    pub fn due(&mut self, now: Instant) -> Vec<usize> {
+        let streams = &self.streams;
+        let mut due = Vec::new();
+        self.contradicted.retain(|&t| {
+            let ready = now.saturating_duration_since(streams[t].read_at) >= MAP_MIN_AGE;
+            if ready {
+                due.push(t);
+            }
+            !ready
+        });
+        if self
+            .last_periodic
+            .is_some_and(|last| now.saturating_duration_since(last) < MAP_CHECK_SPACING)
+        {
+            return due;
+        }
+        while let Some(&Reverse((at, t))) = self.periodic.peek() {
+            if at > now {
+                break;
+            }
+            self.periodic.pop();
+            let look = streams[t];
+            if look.read_at + MAP_MAX_AGE > at || due.contains(&t) {
+                // Read again since this entry was made: a later one stands.
+                continue;
+            }
+            if look.written {
+                due.push(t);
+                self.last_periodic = Some(now);
+                break;
+            }
+            // Not written to: look again soon, in case it is.
+            self.periodic.push(Reverse((now + MAP_MIN_AGE, t)));
+        }
+        due
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -162,5 +285,60 @@ mod tests {
         );
         assert_eq!(parse_hash_key("-1"), None);
         assert_eq!(parse_hash_key(""), None);
+    }
+
+    #[test]
+    fn a_contradicted_map_is_read_again_after_five_seconds_once() {
+        let start = Instant::now();
+        let mut maps = MapSchedule::new(3, start);
+        maps.contradicted(1);
+        maps.contradicted(1);
+        assert!(maps.due(start + Duration::from_secs(4)).is_empty());
+        let later = start + MAP_MIN_AGE;
+        assert_eq!(maps.due(later), vec![1]);
+        maps.read(1, later);
+        assert!(maps.due(later + Duration::from_secs(10)).is_empty());
+    }
+
+    #[test]
+    fn only_streams_written_to_are_looked_at_each_minute() {
+        let start = Instant::now();
+        let mut maps = MapSchedule::new(2, start);
+        maps.written(0);
+        assert!(maps.due(start + Duration::from_secs(59)).is_empty());
+        let minute = start + MAP_MAX_AGE;
+        assert_eq!(maps.due(minute), vec![0]);
+        maps.read(0, minute);
+        // Stream 1 starts being written to: found within seconds.
+        maps.written(1);
+        let soon = minute + MAP_MIN_AGE;
+        assert_eq!(maps.due(soon), vec![1]);
+        maps.read(1, soon);
+        // Stream 0 was not written to since its read: not looked at again.
+        assert!(maps.due(minute + MAP_MAX_AGE + MAP_MIN_AGE).is_empty());
+    }
+
+    #[test]
+    fn many_streams_are_looked_at_one_a_second() {
+        let start = Instant::now();
+        let mut maps = MapSchedule::new(10_000, start);
+        for t in 0..10_000 {
+            maps.written(t);
+        }
+        let mut now = start + MAP_MAX_AGE;
+        let mut read = Vec::new();
+        for _ in 0..5 {
+            let due = maps.due(now);
+            assert_eq!(due.len(), 1, "one periodic look at a time");
+            assert!(maps.due(now + Duration::from_millis(500)).is_empty());
+            maps.read(due[0], now);
+            read.extend(due);
+            now += MAP_CHECK_SPACING;
+        }
+        read.dedup();
+        assert_eq!(read.len(), 5, "each look is of another stream");
+        // A contradiction is not held back by the spacing.
+        maps.contradicted(9_999);
+        assert_eq!(maps.due(now - Duration::from_millis(500)), vec![9_999]);
     }
 }
