@@ -247,92 +247,128 @@ impl LineReader {
             if let Some(name) = self.cancel.signal() {
                 return Event::Cancelled(name);
             }
-            if self.pos < self.current.len() {
-                let rest = &self.current[self.pos..];
-                match memchr::memchr(self.framing.delimiter, rest) {
-                    Some(i) => {
-                        let (start, end) = (self.pos, self.pos + i);
-                        self.pos = end + 1;
-                        if self.skipping {
-                            self.skipping = false;
-                            continue;
-                        }
-                        self.line_number += 1;
-                        self.lines_unclocked += 1;
-                        if self.carry.is_empty() {
-                            if end - start > self.framing.max_line {
-                                let head = &self.current[start..end];
-                                keep_prefix(&mut self.refused, head);
-                                return Event::TooLong(&self.refused);
-                            }
-                            return Event::Line(
-                                trim_cr(&self.current[start..end], self.framing.delimiter),
-                                self.read_at,
-                            );
-                        }
-                        if self.carry.len() + (end - start) > self.framing.max_line {
-                            keep_prefix(&mut self.refused, &self.carry);
-                            self.carry.clear();
-                            return Event::TooLong(&self.refused);
-                        }
-                        self.carry.extend_from_slice(&self.current[start..end]);
-                        self.carry_is_line = true;
-                        return Event::Line(
-                            trim_cr(&self.carry, self.framing.delimiter),
-                            self.read_at,
-                        );
-                    }
-                    None => {
-                        if !self.skipping {
-                            if self.carry.len() + rest.len() > self.framing.max_line {
-                                // Refuse now, without holding the whole line.
-                                let head = if self.carry.is_empty() {
-                                    rest
-                                } else {
-                                    &self.carry
-                                };
-                                keep_prefix(&mut self.refused, head);
-                                self.carry.clear();
-                                self.skipping = true;
-                                self.pos = self.current.len();
-                                self.line_number += 1;
-                                return Event::TooLong(&self.refused);
-                            }
-                            self.carry.extend_from_slice(rest);
-                        }
-                        self.pos = self.current.len();
-                    }
+            let delimiter = self.framing.delimiter;
+            match self.scan() {
+                Scan::Line(start, end) => {
+                    return Event::Line(trim_cr(&self.current[start..end], delimiter), self.read_at)
                 }
+                Scan::CarryLine => {
+                    return Event::Line(trim_cr(&self.carry, delimiter), self.read_at)
+                }
+                Scan::TooLong => return Event::TooLong(&self.refused),
+                Scan::NeedMore => {}
             }
             if self.eof {
                 if !self.carry.is_empty() && !self.skipping {
                     // A last line without a newline.
                     self.line_number += 1;
                     self.carry_is_line = true;
-                    return Event::Line(trim_cr(&self.carry, self.framing.delimiter), self.read_at);
+                    return Event::Line(trim_cr(&self.carry, delimiter), self.read_at);
                 }
                 return Event::Eof;
             }
-            let now = Instant::now();
-            let deadline =
-                *deadline.get_or_insert_with(|| due.map_or(now + idle, |due| due.min(now + idle)));
-            if now >= deadline {
-                return Event::Idle;
-            }
-            match self.chunks.recv_timeout((deadline - now).min(SIGNAL_POLL)) {
-                Ok(Chunk::Data(buf, read_at)) => {
-                    self.read_at = read_at;
-                    let old = std::mem::replace(&mut self.current, buf);
-                    let _ = self.recycle.try_send(old);
-                    self.pos = 0;
-                }
-                Ok(Chunk::Eof) | Err(RecvTimeoutError::Disconnected) => self.eof = true,
-                Ok(Chunk::Failed(e)) => return Event::Failed(e),
-                Ok(Chunk::Wake) => return Event::Idle,
-                Err(RecvTimeoutError::Timeout) => {}
+            if let Some(event) = self.wait_for_chunk(due, idle, &mut deadline) {
+                return event;
             }
         }
     }
+
+    /// Looks for the next line in what was read: its place in the current
+    /// chunk, or in `carry` when it began in an earlier one. Positions rather
+    /// than the line itself, so that the caller can go on reading when there
+    /// is none.
+    fn scan(&mut self) -> Scan {
+        while self.pos < self.current.len() {
+            let rest = &self.current[self.pos..];
+            let Some(i) = memchr::memchr(self.framing.delimiter, rest) else {
+                if !self.skipping {
+                    if self.carry.len() + rest.len() > self.framing.max_line {
+                        // Refuse now, without holding the whole line.
+                        let head = if self.carry.is_empty() {
+                            rest
+                        } else {
+                            &self.carry
+                        };
+                        keep_prefix(&mut self.refused, head);
+                        self.carry.clear();
+                        self.skipping = true;
+                        self.pos = self.current.len();
+                        self.line_number += 1;
+                        return Scan::TooLong;
+                    }
+                    self.carry.extend_from_slice(rest);
+                }
+                self.pos = self.current.len();
+                break;
+            };
+            let (start, end) = (self.pos, self.pos + i);
+            self.pos = end + 1;
+            if self.skipping {
+                self.skipping = false;
+                continue;
+            }
+            self.line_number += 1;
+            self.lines_unclocked += 1;
+            if self.carry.is_empty() {
+                if end - start > self.framing.max_line {
+                    keep_prefix(&mut self.refused, &self.current[start..end]);
+                    return Scan::TooLong;
+                }
+                return Scan::Line(start, end);
+            }
+            if self.carry.len() + (end - start) > self.framing.max_line {
+                keep_prefix(&mut self.refused, &self.carry);
+                self.carry.clear();
+                return Scan::TooLong;
+            }
+            self.carry.extend_from_slice(&self.current[start..end]);
+            self.carry_is_line = true;
+            return Scan::CarryLine;
+        }
+        Scan::NeedMore
+    }
+
+    /// Waits for the next chunk until `deadline` (set on the first wait:
+    /// `due` or `idle` from now, whichever is sooner); an event when the wait
+    /// ends in one rather than in data.
+    fn wait_for_chunk(
+        &mut self,
+        due: Option<Instant>,
+        idle: Duration,
+        deadline: &mut Option<Instant>,
+    ) -> Option<Event<'static>> {
+        let now = Instant::now();
+        let deadline =
+            *deadline.get_or_insert_with(|| due.map_or(now + idle, |due| due.min(now + idle)));
+        if now >= deadline {
+            return Some(Event::Idle);
+        }
+        match self.chunks.recv_timeout((deadline - now).min(SIGNAL_POLL)) {
+            Ok(Chunk::Data(buf, read_at)) => {
+                self.read_at = read_at;
+                let old = std::mem::replace(&mut self.current, buf);
+                let _ = self.recycle.try_send(old);
+                self.pos = 0;
+            }
+            Ok(Chunk::Eof) | Err(RecvTimeoutError::Disconnected) => self.eof = true,
+            Ok(Chunk::Failed(e)) => return Some(Event::Failed(e)),
+            Ok(Chunk::Wake) => return Some(Event::Idle),
+            Err(RecvTimeoutError::Timeout) => {}
+        }
+        None
+    }
+}
+
+/// Where `LineReader::scan` found the next line.
+enum Scan {
+    /// In the current chunk, at these positions.
+    Line(usize, usize),
+    /// In `carry`: it began in an earlier chunk.
+    CarryLine,
+    /// Too long: its first bytes are in `refused`.
+    TooLong,
+    /// No whole line in what was read.
+    NeedMore,
 }
 
 /// Keeps the first bytes of a refused line.
