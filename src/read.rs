@@ -6,7 +6,7 @@
 use crate::aggregate::{deaggregate, is_aggregated};
 use crate::config::Config;
 use crate::failure::{stream_call_failed, Failure};
-use crate::kinesis::{Kinesis, KinesisError, ReadRecord, Shard, StartPosition};
+use crate::kinesis::{Kinesis, KinesisError, ReadRecord, RecordsPage, Shard, StartPosition};
 use crate::naming::StreamRef;
 use crate::output::{closed_or_failed, OutputFormat};
 use crate::progress::StatusLine;
@@ -584,37 +584,16 @@ impl<S: Sink> Reader<'_, S> {
 
     /// One call for shard `i`: an iterator or a page of records.
     fn poll(&mut self, i: usize) -> Result<(), Failure> {
-        let stream = &self.options.stream;
-        let kinesis = self.kinesis;
-        let s = &mut self.shards[i];
-        let Progress::Reading { iterator, .. } = &s.progress else {
+        let Some(iterator) = self.iterator(i)? else {
             return Ok(());
-        };
-        let iterator = match iterator {
-            Some(it) => it.clone(),
-            None => {
-                let position = match &s.last_sequence {
-                    Some(n) => StartPosition::AfterSequenceNumber(n.clone()),
-                    None => s.start.clone(),
-                };
-                match kinesis.shard_iterator(stream, &s.shard.shard_id, &position) {
-                    Ok(it) => it,
-                    Err(e) if s.last_sequence.is_none() && refuses_start(&e, &position) => {
-                        // A sequence number from another shard or stream: the flag is wrong.
-                        return Err(Failure::usage(format!(
-                            "--from: Kinesis refused it for shard {} of stream {stream}: {e}",
-                            s.shard.shard_id
-                        )));
-                    }
-                    Err(e) => return self.retry_later(i, &e),
-                }
-            }
         };
         let remaining = self
             .options
             .limit
             .map_or(MAX_PAGE, |l| (l - self.summary.records).clamp(1, MAX_PAGE));
-        let answer = kinesis.get_records(stream, &iterator, remaining as u32);
+        let answer = self
+            .kinesis
+            .get_records(&self.options.stream, &iterator, remaining as u32);
         self.shards[i].calls.note(Instant::now());
         let page = match answer {
             Ok(page) => page,
@@ -629,13 +608,51 @@ impl<S: Sink> Reader<'_, S> {
             }
         };
         self.shards[i].behind = page.millis_behind_latest;
-        let empty = page.records.is_empty();
-        if !empty {
+        if !page.records.is_empty() {
             self.last_record_at = Instant::now();
         }
+        let past_until = self.print_page(i, &page.records)?;
+        self.after_page(i, page, remaining, past_until)
+    }
+
+    /// Shard `i`'s iterator: the one the last page gave, or a new one from
+    /// where reading stands; None when the shard is not being read or the
+    /// call failed and was put off.
+    fn iterator(&mut self, i: usize) -> Result<Option<String>, Failure> {
+        let stream = &self.options.stream;
+        let s = &self.shards[i];
+        let Progress::Reading { iterator, .. } = &s.progress else {
+            return Ok(None);
+        };
+        if let Some(it) = iterator {
+            return Ok(Some(it.clone()));
+        }
+        let position = match &s.last_sequence {
+            Some(n) => StartPosition::AfterSequenceNumber(n.clone()),
+            None => s.start.clone(),
+        };
+        match self
+            .kinesis
+            .shard_iterator(stream, &s.shard.shard_id, &position)
+        {
+            Ok(it) => Ok(Some(it)),
+            Err(e) if s.last_sequence.is_none() && refuses_start(&e, &position) => {
+                // A sequence number from another shard or stream: the flag is wrong.
+                Err(Failure::usage(format!(
+                    "--from: Kinesis refused it for shard {} of stream {stream}: {e}",
+                    s.shard.shard_id
+                )))
+            }
+            Err(e) => self.retry_later(i, &e).map(|()| None),
+        }
+    }
+
+    /// Prints a page's records up to `--until` and `--limit`; whether it
+    /// reached a record past `--until`.
+    fn print_page(&mut self, i: usize, records: &[ReadRecord]) -> Result<bool, Failure> {
         let mut printed = None;
         let mut past_until = false;
-        for record in &page.records {
+        for record in records {
             if self.is_after_until(record) {
                 past_until = true;
                 break;
@@ -652,6 +669,19 @@ impl<S: Sink> Reader<'_, S> {
         if let Err(e) = self.sink.flush() {
             self.output_error(e)?;
         }
+        Ok(past_until)
+    }
+
+    /// What shard `i` does after a page of up to `remaining` records: stop,
+    /// let its children start, or read on now or after the poll interval.
+    fn after_page(
+        &mut self,
+        i: usize,
+        page: RecordsPage,
+        remaining: u64,
+        past_until: bool,
+    ) -> Result<(), Failure> {
+        let empty = page.records.is_empty();
         let at_tip = empty && page.millis_behind_latest.unwrap_or(0) == 0;
         // Caught up: nothing more to read now, so no hurry for the next call.
         // A full page says there is more whatever MillisBehindLatest says
