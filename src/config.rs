@@ -236,17 +236,7 @@ impl Config {
         let endpoint = fields.endpoint("endpoint")?;
         let sts_endpoint = fields.endpoint("stsEndpoint")?;
         let assume_role = assume_role(&fields)?;
-        let stream_name = match fields.string("streamName")? {
-            Some(value) => {
-                Some(
-                    StreamNaming::parse(&value).map_err(|problem| ConfigError::Field {
-                        field: "streamName",
-                        problem,
-                    })?,
-                )
-            }
-            None => None,
-        };
+        let stream_name = stream_naming(&fields)?;
         let stream_mode = fields.choice(
             "streamMode",
             &[
@@ -254,19 +244,7 @@ impl Config {
                 ("ON_DEMAND", StreamMode::OnDemand),
             ],
         )?;
-        let partition_key = match fields.string("partitionKey")?.as_deref() {
-            None | Some("uuid") => PartitionKeySource::Uuid,
-            Some("primary_key") => PartitionKeySource::PrimaryKey,
-            Some(p) if p.starts_with('/') => PartitionKeySource::Pointer(p.to_string()),
-            Some(other) => {
-                return Err(ConfigError::Field {
-                    field: "partitionKey",
-                    problem: format!(
-                        "must be `uuid`, `primary_key` or a JSON Pointer such as `/customer/id`, got `{other}`"
-                    ),
-                })
-            }
-        };
+        let partition_key = partition_key_source(&fields)?;
         let data_format = fields.choice(
             "dataFormat",
             &[
@@ -408,6 +386,36 @@ impl Config {
         }
         Ok(config)
     }
+}
+
+/// `streamName`: the Java connector's rule when absent, else a template or an ARN.
+fn stream_naming(fields: &Fields<'_>) -> Result<Option<StreamNaming>, ConfigError> {
+    let Some(value) = fields.string("streamName")? else {
+        return Ok(None);
+    };
+    StreamNaming::parse(&value)
+        .map(Some)
+        .map_err(|problem| ConfigError::Field {
+            field: "streamName",
+            problem,
+        })
+}
+
+/// `partitionKey`: a random UUID (the default), the primary key, or a JSON Pointer.
+fn partition_key_source(fields: &Fields<'_>) -> Result<PartitionKeySource, ConfigError> {
+    Ok(match fields.string("partitionKey")?.as_deref() {
+        None | Some("uuid") => PartitionKeySource::Uuid,
+        Some("primary_key") => PartitionKeySource::PrimaryKey,
+        Some(p) if p.starts_with('/') => PartitionKeySource::Pointer(p.to_string()),
+        Some(other) => {
+            return Err(ConfigError::Field {
+                field: "partitionKey",
+                problem: format!(
+                    "must be `uuid`, `primary_key` or a JSON Pointer such as `/customer/id`, got `{other}`"
+                ),
+            })
+        }
+    })
 }
 
 /// `roleArn` with `externalId` and `roleSessionName`, each checked; the two
