@@ -218,90 +218,93 @@ pub fn parse_line(line: &[u8]) -> Result<Message<'_>, ParseError> {
     })?;
     let kind = wire.kind.ok_or(ParseError::NoType)?.0;
     match kind.as_ref() {
-        "RECORD" => {
-            let r = wire.record.ok_or_else(|| {
-                ParseError::Invalid("is a RECORD without a `record` object".into())
-            })?;
-            let stream = r
-                .stream
-                .map(|t| t.0)
-                .ok_or_else(|| ParseError::Invalid("is a RECORD without `stream`".into()))?;
-            let data = r.data.ok_or_else(|| {
-                ParseError::Invalid(format!("is a RECORD of stream `{stream}` without `data`"))
-            })?;
-            if !data.get().starts_with('{') {
-                return Err(ParseError::Invalid(format!(
-                    "is a RECORD of stream `{stream}` whose `data` is not an object"
-                )));
-            }
-            let emitted_at = r
-                .emitted_at
-                .map(RawValue::get)
-                .and_then(|n| {
-                    n.parse::<i64>().ok().or_else(|| {
-                        n.parse::<f64>()
-                            .ok()
-                            .filter(|f| f.is_finite())
-                            .map(|f| f as i64)
-                    })
-                })
-                .ok_or_else(|| {
-                    ParseError::Invalid(format!(
-                        "is a RECORD of stream `{stream}` without a numeric `emitted_at`"
-                    ))
-                })?;
-            Ok(Message::Record(Record {
-                namespace: r.namespace.map(|t| t.0).filter(|n| !n.is_empty()),
-                stream,
-                data,
-                emitted_at,
-                changes: r
-                    .meta
-                    .and_then(|m| m.changes)
-                    .filter(|c| c.get().starts_with('[')),
-            }))
-        }
-        "STATE" => {
-            let raw = wire
-                .state
-                .ok_or_else(|| ParseError::Invalid("is a STATE without a `state` object".into()))?;
-            if !raw.get().starts_with('{') {
-                return Err(ParseError::Invalid(
-                    "is a STATE whose `state` is not an object".into(),
-                ));
-            }
-            let parsed: WireState = serde_json::from_str(raw.get())
-                .map_err(|e| ParseError::Invalid(format!("is a STATE that cannot be read: {e}")))?;
-            let scope = match parsed.kind.as_deref() {
-                None | Some("LEGACY") => StateScope::Legacy,
-                Some("GLOBAL") => StateScope::Global,
-                Some("STREAM") => {
-                    let d = parsed
-                        .stream
-                        .and_then(|s| s.stream_descriptor)
-                        .ok_or_else(|| {
-                            ParseError::Invalid(
-                                "is a STREAM state without `stream.stream_descriptor`".into(),
-                            )
-                        })?;
-                    StateScope::Stream {
-                        namespace: d.namespace.filter(|n| !n.is_empty()),
-                        name: d.name,
-                    }
-                }
-                Some(other) => {
-                    return Err(ParseError::Invalid(format!(
-                        "is a STATE of unknown type `{other}`"
-                    )))
-                }
-            };
-            Ok(Message::State(State { raw, scope }))
-        }
+        "RECORD" => record(wire.record),
+        "STATE" => state(wire.state),
         "LOG" | "TRACE" | "CONTROL" | "SPEC" | "CONNECTION_STATUS" | "CATALOG" => {
             Ok(Message::Ignored)
         }
         other => Ok(Message::Unknown(other.to_string())),
     }
+}
+
+/// A RECORD message's `record`, checked.
+fn record(r: Option<WireRecord<'_>>) -> Result<Message<'_>, ParseError> {
+    let r = r.ok_or_else(|| ParseError::Invalid("is a RECORD without a `record` object".into()))?;
+    let stream = r
+        .stream
+        .map(|t| t.0)
+        .ok_or_else(|| ParseError::Invalid("is a RECORD without `stream`".into()))?;
+    let data = r.data.ok_or_else(|| {
+        ParseError::Invalid(format!("is a RECORD of stream `{stream}` without `data`"))
+    })?;
+    if !data.get().starts_with('{') {
+        return Err(ParseError::Invalid(format!(
+            "is a RECORD of stream `{stream}` whose `data` is not an object"
+        )));
+    }
+    let emitted_at = r
+        .emitted_at
+        .map(RawValue::get)
+        .and_then(|n| {
+            n.parse::<i64>().ok().or_else(|| {
+                n.parse::<f64>()
+                    .ok()
+                    .filter(|f| f.is_finite())
+                    .map(|f| f as i64)
+            })
+        })
+        .ok_or_else(|| {
+            ParseError::Invalid(format!(
+                "is a RECORD of stream `{stream}` without a numeric `emitted_at`"
+            ))
+        })?;
+    Ok(Message::Record(Record {
+        namespace: r.namespace.map(|t| t.0).filter(|n| !n.is_empty()),
+        stream,
+        data,
+        emitted_at,
+        changes: r
+            .meta
+            .and_then(|m| m.changes)
+            .filter(|c| c.get().starts_with('[')),
+    }))
+}
+
+/// A STATE message's `state`, kept as it came, with its scope read.
+fn state(raw: Option<&RawValue>) -> Result<Message<'_>, ParseError> {
+    let raw =
+        raw.ok_or_else(|| ParseError::Invalid("is a STATE without a `state` object".into()))?;
+    if !raw.get().starts_with('{') {
+        return Err(ParseError::Invalid(
+            "is a STATE whose `state` is not an object".into(),
+        ));
+    }
+    let parsed: WireState = serde_json::from_str(raw.get())
+        .map_err(|e| ParseError::Invalid(format!("is a STATE that cannot be read: {e}")))?;
+    let scope = match parsed.kind.as_deref() {
+        None | Some("LEGACY") => StateScope::Legacy,
+        Some("GLOBAL") => StateScope::Global,
+        Some("STREAM") => {
+            let d = parsed
+                .stream
+                .and_then(|s| s.stream_descriptor)
+                .ok_or_else(|| {
+                    ParseError::Invalid(
+                        "is a STREAM state without `stream.stream_descriptor`".into(),
+                    )
+                })?;
+            StateScope::Stream {
+                namespace: d.namespace.filter(|n| !n.is_empty()),
+                name: d.name,
+            }
+        }
+        Some(other) => {
+            return Err(ParseError::Invalid(format!(
+                "is a STATE of unknown type `{other}`"
+            )))
+        }
+    };
+    Ok(Message::State(State { raw, scope }))
 }
 
 /// The state object's fields in their input order, values untouched.
