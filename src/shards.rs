@@ -120,14 +120,15 @@ impl ShardMap {
 /// When each stream's shard map should be read again: soon after an answer
 /// names a shard the map does not know (a split or merge), and now and then
 /// while the stream is written to, spaced so that many streams never stall
-/// the writer. Costs nothing per record and nothing per stream per look.
+/// the writer. Each stream has at most one periodic entry, and only while
+/// it is written to, so that idle streams cost nothing.
 #[derive(Debug)]
 pub struct MapSchedule {
     streams: Vec<MapLook>,
     /// Streams an answer contradicted, waiting for `MAP_MIN_AGE` to pass.
     contradicted: Vec<usize>,
-    /// When each stream is next looked at periodically, soonest first; an
-    /// entry made obsolete by a later read is skipped when reached.
+    /// When each stream written to is next looked at periodically, soonest
+    /// first; one entry per stream (see `MapLook::queued`).
     periodic: BinaryHeap<Reverse<(Instant, usize)>>,
     last_periodic: Option<Instant>,
 }
@@ -139,6 +140,8 @@ struct MapLook {
     contradicted: bool,
     /// Written to since the map was read.
     written: bool,
+    /// Whether `periodic` holds an entry for it.
+    queued: bool,
 }
 
 impl MapSchedule {
@@ -148,20 +151,26 @@ impl MapSchedule {
             read_at: now,
             contradicted: false,
             written: false,
+            queued: false,
         };
         MapSchedule {
             streams: vec![look; streams],
             contradicted: Vec::new(),
-            periodic: (0..streams)
-                .map(|t| Reverse((now + MAP_MAX_AGE, t)))
-                .collect(),
+            periodic: BinaryHeap::new(),
             last_periodic: None,
         }
     }
 
     /// Stream `t` was written to.
     pub fn written(&mut self, t: usize) {
-        self.streams[t].written = true;
+        let look = &mut self.streams[t];
+        if !look.written {
+            look.written = true;
+            if !look.queued {
+                look.queued = true;
+                self.periodic.push(Reverse((look.read_at + MAP_MAX_AGE, t)));
+            }
+        }
     }
 
     /// An answer for stream `t` named a shard its map does not know.
@@ -175,12 +184,10 @@ impl MapSchedule {
 
     /// Stream `t`'s map was read (or the attempt failed) at `now`.
     pub fn read(&mut self, t: usize, now: Instant) {
-        self.streams[t] = MapLook {
-            read_at: now,
-            contradicted: false,
-            written: false,
-        };
-        self.periodic.push(Reverse((now + MAP_MAX_AGE, t)));
+        let look = &mut self.streams[t];
+        look.read_at = now;
+        look.contradicted = false;
+        look.written = false;
     }
 
     /// The streams whose maps should be read now: every contradicted one
@@ -207,18 +214,24 @@ impl MapSchedule {
                 break;
             }
             self.periodic.pop();
-            let look = streams[t];
-            if look.read_at + MAP_MAX_AGE > at || due.contains(&t) {
-                // Read again since this entry was made: a later one stands.
+            let look = &mut self.streams[t];
+            if !look.written {
+                // Not written to since its last read: `written` queues it again.
+                look.queued = false;
                 continue;
             }
-            if look.written {
-                due.push(t);
-                self.last_periodic = Some(now);
-                break;
+            let next = look.read_at + MAP_MAX_AGE;
+            if next > now || due.contains(&t) {
+                // Read since this entry was made: look again a while after that read.
+                self.periodic
+                    .push(Reverse((next.max(now + MAP_MIN_AGE), t)));
+                continue;
             }
-            // Not written to: look again soon, in case it is.
-            self.periodic.push(Reverse((now + MAP_MIN_AGE, t)));
+            // Stays queued: it is looked at again a while after this read.
+            self.periodic.push(Reverse((now + MAP_MAX_AGE, t)));
+            due.push(t);
+            self.last_periodic = Some(now);
+            break;
         }
         due
     }
@@ -340,5 +353,17 @@ mod tests {
         // A contradiction is not held back by the spacing.
         maps.contradicted(9_999);
         assert_eq!(maps.due(now - Duration::from_millis(500)), vec![9_999]);
+        // Contradictions over many rounds add no entries: one per stream at most.
+        for round in 1..=20 {
+            let at = now + MAP_MIN_AGE * round;
+            for t in 0..100 {
+                maps.contradicted(t);
+                maps.written(t);
+            }
+            for t in maps.due(at) {
+                maps.read(t, at);
+            }
+        }
+        assert!(maps.periodic.len() <= 10_000);
     }
 }
