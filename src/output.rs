@@ -5,6 +5,11 @@ use crate::failure::Failure;
 use crate::protocol::FailureType;
 use std::io::ErrorKind;
 
+/// A count and its noun, for messages to people: `1 record`, `2 records`.
+pub fn count(n: u64, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
 /// How records, streams and shards are printed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OutputFormat {

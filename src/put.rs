@@ -11,6 +11,7 @@ use crate::ids::UuidPool;
 use crate::input::Framing;
 use crate::naming::StreamRef;
 use crate::outbox::{Outbox, Settings};
+use crate::output::count;
 use crate::partition::{fit_key, KeyPicker, MAX_KEY_CHARS};
 use crate::progress::StatusLine;
 use crate::protocol::FailureType;
@@ -352,16 +353,19 @@ impl Putter<'_> {
         let sent = &report.sent;
         let secs = report.elapsed.as_secs_f64();
         let mut text = format!(
-            "put {} of {} lines into Kinesis stream {} ({} MB) in {} PutRecords calls, {secs:.1} s ({:.0} records/s)",
+            "put {} of {} into Kinesis stream {} ({} MB) in {}, {secs:.1} s ({:.0} records/s)",
             s.accepted,
-            s.lines,
+            count(s.lines, "line", "lines"),
             self.options.stream,
             megabytes(s.bytes),
-            sent.requests,
+            count(sent.requests, "PutRecords call", "PutRecords calls"),
             s.accepted as f64 / secs.max(0.001),
         );
         if s.empty > 0 {
-            text.push_str(&format!("; skipped {} empty lines", s.empty));
+            text.push_str(&format!(
+                "; skipped {}",
+                count(s.empty, "empty line", "empty lines")
+            ));
         }
         if s.random_keys > 0 {
             text.push_str(&format!(

@@ -8,7 +8,7 @@ use crate::config::Config;
 use crate::failure::{stream_call_failed, Failure};
 use crate::kinesis::{Kinesis, KinesisError, ReadRecord, RecordsPage, Shard, StartPosition};
 use crate::naming::StreamRef;
-use crate::output::{closed_or_failed, OutputFormat};
+use crate::output::{closed_or_failed, count, OutputFormat};
 use crate::progress::StatusLine;
 use crate::retry::Backoff;
 use crate::session::Session;
@@ -800,8 +800,9 @@ impl<S: Sink> Reader<'_, S> {
             .filter_map(|s| s.behind)
             .max();
         let mut text = format!(
-            "{} records from {} shards",
-            self.summary.records, self.summary.shards
+            "{} from {}",
+            count(self.summary.records, "record", "records"),
+            count(self.summary.shards, "shard", "shards")
         );
         if let Some(ms) = lag {
             text.push_str(&format!(
@@ -826,8 +827,10 @@ impl<S: Sink> Reader<'_, S> {
             Ending::StdoutClosed => "; standard output was closed".into(),
         };
         format!(
-            "read {} records from {} shards of {}{why}",
-            s.records, s.shards, self.options.stream
+            "read {} from {} of {}{why}",
+            count(s.records, "record", "records"),
+            count(s.shards, "shard", "shards"),
+            self.options.stream
         )
     }
 

@@ -14,6 +14,7 @@ use crate::input::Framing;
 use crate::kinesis::Kinesis;
 use crate::naming::{target_stream, StreamNaming, StreamRef};
 use crate::outbox::{Outbox, Oversize, Settings};
+use crate::output::count;
 use crate::partition::KeyPicker;
 use crate::protocol::{parse_line, Emitter, FailureType, Message, Record, StateScope};
 use crate::session::Session;
@@ -524,18 +525,22 @@ impl Writer<'_> {
         let t = &self.totals;
         let sent = &report.sent;
         let mut text = format!(
-            "read {} records ({} bytes of data); Kinesis accepted {} records ({} bytes) in {} PutRecords calls; \
-             {} entries retried ({} throttled), {} possible duplicates from lost answers; \
-             echoed {} states, {} held back; {:.3} s",
-            t.records,
+            "read {} ({} bytes of data); Kinesis accepted {} ({} bytes) in {}; \
+             {} retried ({} throttled), {} from lost answers; \
+             echoed {}, {} held back; {:.3} s",
+            count(t.records, "record", "records"),
             t.data_bytes,
-            t.accepted,
+            count(t.accepted, "record", "records"),
             report.entry_bytes,
-            sent.requests,
-            sent.retried_entries,
+            count(sent.requests, "PutRecords call", "PutRecords calls"),
+            count(sent.retried_entries, "entry", "entries"),
             sent.throttled_entries,
-            sent.possible_duplicates,
-            self.checkpoints.echoed_states(),
+            count(
+                sent.possible_duplicates,
+                "possible duplicate",
+                "possible duplicates"
+            ),
+            count(self.checkpoints.echoed_states(), "state", "states"),
             self.checkpoints.pending_states(),
             report.elapsed.as_secs_f64()
         );

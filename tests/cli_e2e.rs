@@ -108,7 +108,7 @@ fn text_lines_round_trip_and_create_with_shards() {
     assert_eq!(run.code, 0, "{run:?}");
     assert!(run.stdout.is_empty(), "put keeps stdout clean");
     assert!(
-        run.stderr.contains("put 6 of 6 lines") && run.stderr.contains("skipped 1 empty lines"),
+        run.stderr.contains("put 6 of 6 lines") && run.stderr.contains("skipped 1 empty line"),
         "{}",
         run.stderr
     );
@@ -339,7 +339,7 @@ fn linger_sends_a_slow_writers_line_before_stdin_closes() {
     assert!(writer.child.try_wait().unwrap().is_none(), "still running");
     drop(stdin);
     assert_eq!(writer.wait_for_exit(Duration::from_secs(10)), Some(0));
-    assert!(writer.stderr().contains("put 1 of 1 lines"));
+    assert!(writer.stderr().contains("put 1 of 1 line"));
 }
 
 #[test]
@@ -609,7 +609,7 @@ fn put_shows_progress_on_a_terminal_only() {
     assert_eq!(run.code, 0, "{run:?}");
     assert!(
         run.stderr
-            .starts_with("destination-kinesis: put 1 of 1 lines")
+            .starts_with("destination-kinesis: put 1 of 1 line")
             && !run.stderr.contains('\x1b'),
         "{}",
         run.stderr

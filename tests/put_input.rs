@@ -54,7 +54,7 @@ fn nul_framed_input_reads_back_byte_exact() {
     let run = put("pi-nul", &["--delimiter", r"\0"], input);
     assert_eq!(run.code, 0, "{run:?}");
     assert!(
-        run.stderr.contains("put 4 of 4 lines") && run.stderr.contains("skipped 1 empty lines"),
+        run.stderr.contains("put 4 of 4 lines") && run.stderr.contains("skipped 1 empty line"),
         "{}",
         run.stderr
     );

@@ -307,12 +307,12 @@ fn lag_shows_on_a_terminal_only() {
     let (ok, terminal) = clirun::run_on_terminal(&shell);
     assert!(ok, "{terminal}");
     assert!(
-        terminal.contains("records from 2 shards, lag 0.0 s behind the latest"),
+        terminal.contains("1 record from 2 shards, lag 0.0 s behind the latest"),
         "{terminal:?}"
     );
     assert!(
         terminal.contains(&format!(
-            "\r\x1b[Kdestination-kinesis: read 1 records from 2 shards of `{stream}`; no record for 2s"
+            "\r\x1b[Kdestination-kinesis: read 1 record from 2 shards of `{stream}`; no record for 2s"
         )),
         "the summary replaces the status line: {terminal:?}"
     );
