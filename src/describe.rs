@@ -7,6 +7,7 @@ use crate::failure::{missing_stream, stream_call_failed, Failure};
 use crate::kinesis::{Shard, StreamStatus, StreamSummary};
 use crate::naming::StreamRef;
 use crate::output::{print_all, OutputFormat};
+use crate::put_records::Limits;
 use crate::retry::retrying;
 use crate::session::Session;
 use crate::streams::wait_active;
@@ -17,9 +18,6 @@ use std::time::Duration;
 /// How long `--wait-active` waits unless `--timeout` says otherwise: as long
 /// as `aws kinesis wait stream-exists` (18 looks 10 s apart).
 pub const DEFAULT_WAIT: Duration = Duration::from_secs(180);
-
-/// The largest record a stream takes when the service does not say: the limit before 2025.
-const CLASSIC_MAX_RECORD_KIB: u32 = 1024;
 
 /// What `describe` was asked to do.
 #[derive(Debug, Clone)]
@@ -76,7 +74,10 @@ fn text(s: &StreamSummary, shards: &[Shard]) -> String {
     let max_record = match s.max_record_size_kib {
         Some(kib) => format!("{kib} KiB"),
         None => {
-            format!("{CLASSIC_MAX_RECORD_KIB} KiB (not reported by the service: the 1 MiB limit)")
+            format!(
+                "{} KiB (not reported by the service: the 1 MiB limit)",
+                Limits::CLASSIC.record / 1024
+            )
         }
     };
     let encryption = match (&s.encryption_type, &s.key_id) {

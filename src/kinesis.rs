@@ -501,14 +501,8 @@ impl Kinesis {
 
     /// Lists up to `limit` stream names; a cheap signed call that changes nothing.
     pub fn list_streams(&self, limit: u32) -> Result<Vec<String>, KinesisError> {
-        #[derive(Deserialize)]
-        #[serde(rename_all = "PascalCase")]
-        struct Answer {
-            #[serde(default)]
-            stream_names: Vec<String>,
-        }
-        let a: Answer = self.call_json("ListStreams", None, &json!({ "Limit": limit }))?;
-        Ok(a.stream_names)
+        self.list_streams_page(limit, &PageStart::First)
+            .map(|page| page.names)
     }
 
     /// One page of ListStreams, starting where `from` says.

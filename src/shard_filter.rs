@@ -38,11 +38,6 @@ impl ShardFilter {
         self.ids.is_empty() && self.keys.is_empty()
     }
 
-    /// The shards named with `--shard`.
-    pub fn ids(&self) -> &[String] {
-        &self.ids
-    }
-
     /// The one shard named, when exactly one is and no key is given.
     pub fn single_shard(&self) -> Option<&str> {
         match (self.ids.as_slice(), self.keys.is_empty()) {

@@ -151,11 +151,7 @@ impl AssumeRole {
         } else {
             format!("{refusal}. To fix: {advice}")
         };
-        if sts::is_transient(status, code) {
-            CredentialsError::unreachable(text)
-        } else {
-            CredentialsError::new(text)
-        }
+        sts::refusal(status, code, text)
     }
 }
 

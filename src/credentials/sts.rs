@@ -50,14 +50,20 @@ pub fn error_of(xml: &str) -> (String, String) {
     )
 }
 
-/// Whether an STS refusal may pass if asked again: 5xx, 429 and throttling.
+/// Whether an STS refusal may pass if asked again: 5xx, 429 and throttling,
+/// by the same rule as every other AWS answer.
 pub fn is_transient(status: u16, code: &str) -> bool {
-    status >= 500
-        || status == 429
-        || matches!(
-            code,
-            "Throttling" | "ThrottlingException" | "RequestLimitExceeded" | "ServiceUnavailable"
-        )
+    crate::retry::is_retryable_status(status) || crate::retry::is_retryable_code(code)
+}
+
+/// The error for an STS refusal: one that may pass if asked again, or one
+/// that needs a change of set-up.
+pub fn refusal(status: u16, code: &str, text: String) -> CredentialsError {
+    if is_transient(status, code) {
+        CredentialsError::unreachable(text)
+    } else {
+        CredentialsError::new(text)
+    }
 }
 
 /// Reads the `<Credentials>` of an AssumeRole* answer, naming `source` in them.

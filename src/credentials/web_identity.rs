@@ -121,8 +121,9 @@ impl Source for WebIdentity {
         })?;
         if answer.status != 200 {
             let (code, message) = sts::error_of(&answer.body);
-            return Err(CredentialsError::for_status(
+            return Err(sts::refusal(
                 answer.status,
+                &code,
                 format!(
                     "STS AssumeRoleWithWebIdentity for {} was refused: HTTP {} {code}: {message}",
                     setup.role_arn, answer.status
