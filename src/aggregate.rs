@@ -297,12 +297,6 @@ impl Aggregator {
             + self.first_key.len()
     }
 
-    /// The size (as `size` counts it) the aggregate would have with one
-    /// more record of `data_len` bytes under `key`.
-    pub fn size_with(&self, data_len: usize, key: &str) -> usize {
-        self.size() + self.growth(data_len, key).0
-    }
-
     /// What adding a record adds to `size`, and the key's table index if the
     /// key is already in the table.
     fn growth(&self, data_len: usize, key: &str) -> (usize, Option<u64>) {
@@ -379,17 +373,6 @@ impl Aggregator {
     /// The aggregate's Kinesis partition key: its first record's.
     pub fn partition_key(&self) -> &str {
         &self.first_key
-    }
-
-    /// Empties the aggregator for the next aggregate, keeping its memory.
-    pub fn clear(&mut self) {
-        self.keys.clear();
-        self.key_index.clear();
-        self.key_count = 0;
-        self.records.clear();
-        self.count = 0;
-        self.first_key.clear();
-        self.hash_table.clear();
     }
 }
 
@@ -468,8 +451,6 @@ mod tests {
         a.encode_into(&mut bytes);
         assert_eq!(bytes.len() + 1, 284);
         assert_eq!(a.len(), 2);
-        a.clear();
-        assert!(a.is_empty() && a.size() == 20);
     }
 
     #[test]

@@ -139,11 +139,6 @@ impl Batch {
         self.body.payload()
     }
 
-    /// Bytes of request body held.
-    pub fn byte_len(&self) -> usize {
-        self.body.byte_len()
-    }
-
     /// Bytes of memory held, used or not.
     pub fn capacity(&self) -> usize {
         self.body.capacity() + self.meta.capacity() * std::mem::size_of::<EntryMeta>()
@@ -153,18 +148,6 @@ impl Batch {
     /// `max_entries` and the request limit.
     pub fn fits(&self, size: usize, max_entries: usize, limits: Limits) -> bool {
         self.len() < max_entries.min(MAX_ENTRIES) && self.payload() + size <= limits.request
-    }
-
-    /// Bytes (data plus key) the next entry may take: within the entry and
-    /// request limits, and 0 once `max_entries` are in.
-    pub fn room(&self, max_entries: usize, limits: Limits) -> usize {
-        if self.len() >= max_entries.min(MAX_ENTRIES) {
-            return 0;
-        }
-        limits
-            .request
-            .saturating_sub(self.payload())
-            .min(limits.record)
     }
 
     /// Adds an entry.
@@ -227,13 +210,11 @@ mod tests {
             !b.fits(MIB, 500, limits),
             "a sixth 1 MiB record would pass 5 MiB"
         );
-        assert_eq!(b.room(500, limits), 0, "5 MiB are in");
         let large = Limits::for_stream(Some(4096));
         assert!(
             b.fits(MIB, 500, large),
             "10 MiB requests for large-record streams"
         );
-        assert_eq!(b.room(500, large), 4 * MIB);
         b.reuse(TargetId(3), "t".into(), 9, 40, 0);
         assert!(b.is_empty() && b.id == 9 && b.payload() == 0 && b.target == TargetId(3));
         assert_eq!(b.first_record, 40);

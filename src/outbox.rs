@@ -877,6 +877,7 @@ impl Outbox {
 
     /// Bytes of memory the outbox holds: open batches, aggregates, waiting
     /// entries, and batches kept for reuse.
+    #[cfg(test)]
     pub fn held_bytes(&self) -> usize {
         self.held + self.pool_bytes
     }
@@ -895,6 +896,7 @@ impl Outbox {
     }
 
     /// The most bytes the outbox holds before it closes batches early.
+    #[cfg(test)]
     pub fn budget(&self) -> usize {
         self.budget
     }

@@ -158,13 +158,9 @@ impl HashKey {
 pub fn parse_hash_key(value: &str) -> Result<HashKey, String> {
     let bad =
         || format!("must be a decimal integer from 0 to {MAX_HASH_KEY} (2^128 - 1), got `{value}`");
-    if value.is_empty() || !value.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(bad());
-    }
-    value
-        .parse::<u128>()
+    crate::shards::parse_hash_key(value)
         .map(|n| HashKey(n.to_string()))
-        .map_err(|_| bad())
+        .ok_or_else(bad)
 }
 
 #[cfg(test)]

@@ -87,6 +87,7 @@ impl Body {
     }
 
     /// Bytes of body held.
+    #[cfg(test)]
     pub fn byte_len(&self) -> usize {
         self.bytes.len()
     }

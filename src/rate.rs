@@ -109,6 +109,7 @@ impl Allowance {
     }
 
     /// The rate now, if limited.
+    #[cfg(test)]
     pub fn rate(&self) -> Option<Rate> {
         self.rate
     }

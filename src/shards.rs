@@ -99,6 +99,7 @@ impl ShardMap {
     }
 
     /// The shards, by hash key.
+    #[cfg(test)]
     pub fn shards(&self) -> &[MappedShard] {
         &self.shards
     }
