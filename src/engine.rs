@@ -8,7 +8,6 @@
 //! delivery, it stops reading, sends what is buffered (unless a delivery
 //! failed) and waits for every answer.
 
-use crate::batch::Batch;
 use crate::delivery::{Delivered, Dispatcher, Done, Sender, Sent, CANCEL_GRACE};
 use crate::failure::{stdin_failed, Failure};
 use crate::input::{Cancel, Event, Framing, LineReader};
@@ -38,9 +37,9 @@ pub trait Adapter {
     /// The failure for a run stopped by a signal, once what was read is sent.
     fn stopped_by(&self, signal: &str) -> Failure;
 
-    /// `records` input records of `batch` were accepted: all of them, unless
+    /// `records` input records of a batch were accepted: all of them, unless
     /// its delivery failed or some were handed back to wait for their shards.
-    fn accepted(&mut self, batch: &Batch, records: u64);
+    fn accepted(&mut self, records: u64);
 
     /// Results came in, or time passed: echo what became safe, redraw progress.
     fn settle(&mut self, outbox: &Outbox) -> Result<(), Failure>;
@@ -84,6 +83,17 @@ pub struct Report {
     pub pacing: Pacing,
     /// How long the run took.
     pub elapsed: Duration,
+}
+
+impl Report {
+    /// What a summary adds when no input at all was read: nothing otherwise.
+    pub fn no_input_note(&self) -> &'static str {
+        if self.read_anything {
+            ""
+        } else {
+            "; no input was read (standard input was empty or closed)"
+        }
+    }
 }
 
 /// The running state of one run.
@@ -323,7 +333,7 @@ impl Engine {
                 }) => {
                     self.sent.add(&sent);
                     let handed_back = batch.records_in(&set_aside);
-                    adapter.accepted(&batch, batch.record_count() - handed_back);
+                    adapter.accepted(batch.record_count() - handed_back);
                     if let Err(gave_up) = self.outbox.delivered(batch, &set_aside, &shards, now) {
                         self.fail(gave_up_failure(&gave_up));
                     }
@@ -331,7 +341,7 @@ impl Engine {
                 Err(e) => {
                     self.sent.add(&e.sent);
                     let unsent = batch.records_in(&e.unsent);
-                    adapter.accepted(&batch, batch.record_count() - unsent);
+                    adapter.accepted(batch.record_count() - unsent);
                     let failure = e.to_failure(batch.len());
                     self.outbox.failed(batch, true);
                     self.fail(failure);

@@ -3,7 +3,7 @@
 //! are or decoded from base64, its key from the line, the record or a flag;
 //! batched, aggregated, retried and bounded as `write` sends Airbyte records.
 
-use crate::batch::{Batch, TargetId};
+use crate::batch::TargetId;
 use crate::config::{Config, PartitionKeySource};
 use crate::engine::{self, Adapter, InputLine, Report};
 use crate::failure::{Failure, EXIT_FAILURE};
@@ -303,7 +303,7 @@ impl Adapter for Putter<'_> {
         )
     }
 
-    fn accepted(&mut self, _batch: &Batch, records: u64) {
+    fn accepted(&mut self, records: u64) {
         self.summary.accepted += records;
     }
 
@@ -312,8 +312,8 @@ impl Adapter for Putter<'_> {
             let s = &self.summary;
             let secs = self.started.elapsed().as_secs_f64().max(0.001);
             self.status.draw(&format!(
-                "{} records sent, {} MB, {:.0} records/s",
-                s.accepted,
+                "{} sent, {} MB, {:.0} records/s",
+                count(s.accepted, "record", "records"),
                 megabytes(s.bytes),
                 s.accepted as f64 / secs
             ));
@@ -369,25 +369,24 @@ impl Putter<'_> {
         }
         if s.random_keys > 0 {
             text.push_str(&format!(
-                "; {} lines had no partition key field and got a random key",
-                s.random_keys
+                "; {} had no partition key field and got a random key",
+                count(s.random_keys, "line", "lines")
             ));
         }
         if sent.retried_entries > 0 {
             text.push_str(&format!(
-                "; {} entries retried ({} throttled)",
-                sent.retried_entries, sent.throttled_entries
+                "; {} retried ({} throttled)",
+                count(sent.retried_entries, "entry", "entries"),
+                sent.throttled_entries
             ));
         }
         if sent.possible_duplicates > 0 {
             text.push_str(&format!(
-                "; {} records may have been stored twice (an answer was lost)",
-                sent.possible_duplicates
+                "; {} may have been stored twice (an answer was lost)",
+                count(sent.possible_duplicates, "record", "records")
             ));
         }
-        if !report.read_anything {
-            text.push_str("; no input was read (standard input was empty or closed)");
-        }
+        text.push_str(report.no_input_note());
         self.status.finish(&text);
     }
 }

@@ -2,7 +2,7 @@
 //! Kinesis records in the outbox, STATE messages are echoed once every
 //! record before them is in Kinesis.
 
-use crate::batch::{Batch, TargetId};
+use crate::batch::TargetId;
 use crate::catalog::{Catalog, StreamIndex};
 use crate::checkpoint::Checkpoints;
 use crate::config::{Config, OversizePolicy, PartitionKeySource};
@@ -354,7 +354,7 @@ impl Adapter for Writer<'_> {
         )
     }
 
-    fn accepted(&mut self, _batch: &Batch, records: u64) {
+    fn accepted(&mut self, records: u64) {
         self.totals.accepted += records;
     }
 
@@ -492,9 +492,9 @@ impl Writer<'_> {
             let _ = self.out.log(
                 "WARN",
                 &format!(
-                    "skipped {} records of stream `{}` over the {}-byte limit of Kinesis stream `{}`, the first on input line {}; \
+                    "skipped {} of stream `{}` over the {}-byte limit of Kinesis stream `{}`, the first on input line {}; \
                      the states that cover them count them in rejectedRecordCount",
-                    s.count,
+                    count(s.count, "record", "records"),
                     self.catalog.streams[*stream].display_name(),
                     s.limit,
                     s.kinesis_stream,
@@ -546,8 +546,8 @@ impl Writer<'_> {
         );
         if self.config.partition_key != PartitionKeySource::Uuid {
             text.push_str(&format!(
-                "; {} records had no partition key value and got a random key",
-                t.random_keys
+                "; {} had no partition key value and got a random key",
+                count(t.random_keys, "record", "records")
             ));
         }
         if !skipped.is_empty() {
@@ -563,20 +563,19 @@ impl Writer<'_> {
                 })
                 .collect();
             text.push_str(&format!(
-                "; skipped {} records too large for their stream: {}",
-                t.skipped,
+                "; skipped {} too large for their stream: {}",
+                count(t.skipped, "record", "records"),
                 list.join(", ")
             ));
         }
         if report.pacing.waited > 0 || report.pacing.requeued > 0 {
             text.push_str(&format!(
-                "; {} records waited for their shard's allowance, {} went back to it after throttling",
-                report.pacing.waited, report.pacing.requeued
+                "; {} waited for their shard's allowance, {} went back to it after throttling",
+                count(report.pacing.waited, "record", "records"),
+                report.pacing.requeued
             ));
         }
-        if !report.read_anything {
-            text.push_str("; no input was read (standard input was empty or closed)");
-        }
+        text.push_str(report.no_input_note());
         text
     }
 

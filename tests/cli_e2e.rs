@@ -597,7 +597,7 @@ fn put_shows_progress_on_a_terminal_only() {
     let (ok, terminal) = clirun::run_on_terminal(&shell);
     assert!(ok, "{terminal}");
     assert!(
-        terminal.contains("records sent,") && terminal.contains("records/s"),
+        terminal.contains("1 record sent,") && terminal.contains("records/s"),
         "{terminal:?}"
     );
     assert!(
