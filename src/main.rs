@@ -109,7 +109,7 @@ struct WriteCmd {
                destination-kinesis put --stream events --explicit-hash-key 0 < events.jsonl\n\
                destination-kinesis put --stream arn:aws:kinesis:eu-west-1:222222222222:stream/shared < events.jsonl",
     note = "Records are sent in PutRecords batches (bufferSize, default 100), paced per shard and retried like write; \
-            empty records are skipped. \
+            empty lines are skipped (an empty value after a key is sent). \
             A record over the stream's limit (1 MiB unless it says more) stops the run, and so does a line without the \
             --key-delimiter or, with --input base64, one that is not base64. \
             Progress is shown when stderr is a terminal, a summary at the end.",
@@ -151,7 +151,7 @@ struct PutCmd {
     /// the Kinesis endpoint URL, e.g. http://localhost:4566 (default: AWS's for the region)
     #[argh(option)]
     endpoint: Option<String>,
-    /// AWS region (default: the config's, AWS_REGION, AWS_DEFAULT_REGION, us-east-1)
+    /// AWS region (default: the config's, AWS_REGION, AWS_DEFAULT_REGION, the profile's, a stream ARN's, us-east-1)
     #[argh(option)]
     region: Option<String>,
     /// JSON config file, the same as write's; flags override it
@@ -230,7 +230,7 @@ struct ReadCmd {
     /// the Kinesis endpoint URL, e.g. http://localhost:4566 (default: AWS's for the region)
     #[argh(option)]
     endpoint: Option<String>,
-    /// AWS region (default: the config's, AWS_REGION, AWS_DEFAULT_REGION, us-east-1)
+    /// AWS region (default: the config's, AWS_REGION, AWS_DEFAULT_REGION, the profile's, a stream ARN's, us-east-1)
     #[argh(option)]
     region: Option<String>,
     /// JSON config file, the same as write's; flags override it
@@ -258,7 +258,7 @@ struct ListCmd {
     /// the Kinesis endpoint URL, e.g. http://localhost:4566 (default: AWS's for the region)
     #[argh(option)]
     endpoint: Option<String>,
-    /// AWS region (default: the config's, AWS_REGION, AWS_DEFAULT_REGION, us-east-1)
+    /// AWS region (default: the config's, AWS_REGION, AWS_DEFAULT_REGION, the profile's, a stream ARN's, us-east-1)
     #[argh(option)]
     region: Option<String>,
     /// JSON config file, the same as write's; flags override it
@@ -301,7 +301,7 @@ struct DescribeCmd {
     /// the Kinesis endpoint URL, e.g. http://localhost:4566 (default: AWS's for the region)
     #[argh(option)]
     endpoint: Option<String>,
-    /// AWS region (default: the config's, AWS_REGION, AWS_DEFAULT_REGION, us-east-1)
+    /// AWS region (default: the config's, AWS_REGION, AWS_DEFAULT_REGION, the profile's, a stream ARN's, us-east-1)
     #[argh(option)]
     region: Option<String>,
     /// JSON config file, the same as write's; flags override it

@@ -139,6 +139,41 @@ fn write_stops_when_stdout_is_closed_mid_run() {
 }
 
 #[test]
+fn dev_null_opened_for_writing_is_a_stdout_but_read_write_counts_as_closed() {
+    // `> /dev/null` from a shell opens it write-only: states go nowhere on
+    // purpose and the run succeeds. Opened read-write (what Rust's and
+    // Python's DEVNULL give a child) it is taken for a closed stdout, as the
+    // README says.
+    let dir = TempDir::new("devnull");
+    for read_too in [false, true] {
+        let s = stand_in();
+        let cfg = dir.file("config.json", s.config(json!({})).to_string().as_bytes());
+        let catf = dir.file("catalog.json", cat().to_string().as_bytes());
+        let (cfg, catf) = (cfg.to_str().unwrap(), catf.to_str().unwrap());
+        let mut c = support::command(&["write", "--config", cfg, "--catalog", catf]);
+        let null = std::fs::OpenOptions::new()
+            .write(true)
+            .read(read_too)
+            .open("/dev/null")
+            .expect("/dev/null");
+        c.stdout(null).stdin(Stdio::piped()).stderr(Stdio::piped());
+        let mut child = Reaped(c.spawn().expect("spawn"));
+        let err = stderr_of(&mut child.0);
+        let fed = feed(&mut child.0, many(100));
+        let code = exit_within(&mut child.0, Duration::from_secs(30));
+        let stderr = err.join().unwrap();
+        fed.join().unwrap();
+        if read_too {
+            assert_eq!(code, 1, "{stderr}");
+            assert_eq!(s.stored_len(), 0, "nothing sent: {stderr}");
+        } else {
+            assert_eq!(code, 0, "{stderr}");
+            assert_eq!(s.stored_len(), 100, "every record sent: {stderr}");
+        }
+    }
+}
+
+#[test]
 fn write_with_stdout_closed_or_full_stops_at_once() {
     let dir = TempDir::new("stdout");
     for how in ["closed", "/dev/full"] {

@@ -190,6 +190,13 @@ fn records_over_the_limit_are_skipped_and_counted_under_skip() {
             .any(|w| w.contains("2 records") && w.contains("line 3")),
         "a WARN with the count and the first line: {warned:?}"
     );
+    // The first skip of the stream is told as it happens, with its line.
+    assert!(
+        about_s
+            .iter()
+            .any(|w| w.contains("skipped, as `oversizeRecords` is `skip`") && w.contains("line 3")),
+        "a WARN at the first skip: {warned:?}"
+    );
     assert!(
         about_s.iter().all(|w| w.contains("1048576-byte limit")),
         "{warned:?}"
