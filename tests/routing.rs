@@ -320,11 +320,15 @@ fn failing_proxy(upstream: &str) -> Server {
 
 /// Writes 300 records over 5 keys through the failing proxy; returns, per key,
 /// the input positions in the order they landed.
-fn landed_order(keep_key_order: bool, stream: &str) -> (Run, HashMap<String, Vec<u64>>) {
+fn landed_order(
+    keep_key_order: bool,
+    max_in_flight: u32,
+    stream: &str,
+) -> (Run, HashMap<String, Vec<u64>>) {
     let kl = KinesisLocal::start();
     let proxy = failing_proxy(&kl.endpoint());
-    let mut config =
-        kl.config(json!({"partitionKey": "/k", "bufferSize": 50, "keepKeyOrder": keep_key_order}));
+    let mut config = kl.config(json!({"partitionKey": "/k", "bufferSize": 50,
+        "keepKeyOrder": keep_key_order, "maxInFlight": max_in_flight}));
     config["endpoint"] = json!(proxy.url());
     let mut input = String::new();
     for i in 0..300u64 {
@@ -350,27 +354,30 @@ fn landed_order(keep_key_order: bool, stream: &str) -> (Run, HashMap<String, Vec
 
 #[test]
 fn keep_key_order_survives_partial_failures() {
-    let (run, order) = landed_order(true, "ordered");
-    assert_eq!(run.code, 0, "{run:?}");
-    assert_eq!(
-        order.values().map(Vec::len).sum::<usize>(),
-        300,
-        "every record landed once"
-    );
-    for (key, seqs) in &order {
+    // Whatever maxInFlight is: a stream never has two batches in flight.
+    for (max_in_flight, stream) in [(1, "ordered"), (8, "ordered8")] {
+        let (run, order) = landed_order(true, max_in_flight, stream);
+        assert_eq!(run.code, 0, "{run:?}");
+        assert_eq!(
+            order.values().map(Vec::len).sum::<usize>(),
+            300,
+            "every record landed once"
+        );
+        for (key, seqs) in &order {
+            assert!(
+                seqs.windows(2).all(|w| w[0] < w[1]),
+                "maxInFlight {max_in_flight}: {key} out of order: {seqs:?}"
+            );
+        }
         assert!(
-            seqs.windows(2).all(|w| w[0] < w[1]),
-            "{key} out of order: {seqs:?}"
+            run.figures()["retriedEntries"].as_u64() > Some(0),
+            "partial failures happened: {}",
+            run.figures()
         );
     }
-    assert!(
-        run.figures()["retriedEntries"].as_u64() > Some(0),
-        "partial failures happened: {}",
-        run.figures()
-    );
 
     // The same faults without keepKeyOrder do reorder keys: the check above has teeth.
-    let (run, order) = landed_order(false, "unordered");
+    let (run, order) = landed_order(false, 1, "unordered");
     assert_eq!(run.code, 0, "{run:?}");
     assert_eq!(order.values().map(Vec::len).sum::<usize>(), 300);
     assert!(
