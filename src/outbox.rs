@@ -1189,6 +1189,31 @@ mod tests {
     }
 
     #[test]
+    fn on_demand_streams_are_paced_by_adaptation_alone() {
+        // The same 1,500 records for one shard that a provisioned stream's
+        // limits hold back (see below) all go at once to an on-demand stream:
+        // its shards' limits are not known to hold, so nothing waits until a
+        // shard throttles.
+        let paced = Settings {
+            shard_share: Some(1.0),
+            ..settings()
+        };
+        let on_demand = TargetSpec {
+            on_demand: true,
+            ..spec(0, Some(map_of(2)))
+        };
+        let mut o = Outbox::new(vec![on_demand], paced);
+        for i in 0..1500 {
+            o.add(TargetId(0), format!("r{i}").as_bytes(), "hot", None);
+        }
+        o.close_all();
+        let sent: usize = drain(&mut o).iter().map(Batch::len).sum();
+        assert_eq!(sent, 1500);
+        assert!(!o.has_waiting());
+        assert_eq!(o.pacing().waited, 0);
+    }
+
+    #[test]
     fn paced_shards_take_their_limits_and_the_rest_waits() {
         let paced = Settings {
             shard_share: Some(1.0),
