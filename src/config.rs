@@ -265,31 +265,44 @@ impl Config {
         )?;
         let max_record_size_kib = match fields.0.get("maxRecordSizeKiB") {
             None | Some(Value::Null) => None,
-            Some(_) => Some(fields.integer("maxRecordSizeKiB", 1024, 10240, 1024)? as u32),
+            Some(_) => Some(fields.integer(
+                "maxRecordSizeKiB",
+                Bounds {
+                    min: 1024,
+                    max: 10240,
+                },
+                1024,
+            )? as u32),
         };
         Ok(Config {
             endpoint,
             region: fields.string("region")?,
-            shard_count: fields.integer("shardCount", 1, 100_000, d.shard_count as u64)? as u32,
+            shard_count: fields.integer("shardCount", SHARD_COUNT, d.shard_count as u64)? as u32,
             access_key: fields.string("accessKey")?,
             private_key: fields.string("privateKey")?.map(Secret::new),
             session_token: fields.string("sessionToken")?.map(Secret::new),
             assume_role,
             sts_endpoint,
-            buffer_size: fields.integer("bufferSize", 1, 500, d.buffer_size as u64)? as usize,
+            buffer_size: fields.integer(
+                "bufferSize",
+                Bounds { min: 1, max: 500 },
+                d.buffer_size as u64,
+            )? as usize,
             retry_timeout: Duration::from_secs(fields.integer(
                 "retryTimeoutSeconds",
-                1,
-                86_400,
+                Bounds {
+                    min: 1,
+                    max: 86_400,
+                },
                 d.retry_timeout.as_secs(),
             )?),
             request_timeout: Duration::from_secs(fields.integer(
                 "requestTimeoutSeconds",
-                1,
-                600,
+                Bounds { min: 1, max: 600 },
                 d.request_timeout.as_secs(),
             )?),
-            max_in_flight: fields.integer("maxInFlight", 1, 64, d.max_in_flight as u64)? as usize,
+            max_in_flight: fields.integer("maxInFlight", MAX_IN_FLIGHT, d.max_in_flight as u64)?
+                as usize,
             aggregation: fields.boolean("aggregation", d.aggregation)?,
             stream_name,
             create_streams: fields.boolean("createStreams", d.create_streams)?,
@@ -302,14 +315,12 @@ impl Config {
             max_record_size_kib,
             linger: Duration::from_millis(fields.integer(
                 "lingerMs",
-                0,
-                60_000,
+                LINGER_MS,
                 d.linger.as_millis() as u64,
             )?),
             shard_rate_limit: fields.integer(
                 "shardRateLimit",
-                0,
-                1000,
+                Bounds { min: 0, max: 1000 },
                 u64::from(d.shard_rate_limit),
             )? as u32,
         })
@@ -338,6 +349,43 @@ pub struct Overrides {
     pub linger_ms: Option<u64>,
 }
 
+/// The range of a whole-number setting that both a config field and a flag
+/// set, so that the two never take different values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Bounds {
+    /// The least value taken.
+    pub min: u64,
+    /// The greatest value taken.
+    pub max: u64,
+}
+
+/// `maxInFlight` and `--max-in-flight`.
+pub const MAX_IN_FLIGHT: Bounds = Bounds { min: 1, max: 64 };
+/// `shardCount` and `--shards`.
+pub const SHARD_COUNT: Bounds = Bounds {
+    min: 1,
+    max: 100_000,
+};
+/// `lingerMs` and `--linger-ms`.
+pub const LINGER_MS: Bounds = Bounds {
+    min: 0,
+    max: 60_000,
+};
+
+impl Bounds {
+    /// `n` when `flag`'s value is within the range.
+    fn flag(self, flag: &'static str, n: u64) -> Result<u64, ConfigError> {
+        if (self.min..=self.max).contains(&n) {
+            Ok(n)
+        } else {
+            Err(ConfigError::Flag {
+                flag,
+                problem: format!("must be between {} and {}, got {n}", self.min, self.max),
+            })
+        }
+    }
+}
+
 impl Config {
     /// The config: the file's when given (else the defaults), then the flags.
     pub fn load(file: Option<&Path>, flags: &Overrides) -> Result<Config, ConfigError> {
@@ -358,31 +406,13 @@ impl Config {
             config.region = Some(region.clone());
         }
         if let Some(n) = flags.max_in_flight {
-            if !(1..=64).contains(&n) {
-                return Err(ConfigError::Flag {
-                    flag: "--max-in-flight",
-                    problem: format!("must be between 1 and 64, got {n}"),
-                });
-            }
-            config.max_in_flight = n;
+            config.max_in_flight = MAX_IN_FLIGHT.flag("--max-in-flight", n as u64)? as usize;
         }
         if let Some(n) = flags.shards {
-            if !(1..=100_000).contains(&n) {
-                return Err(ConfigError::Flag {
-                    flag: "--shards",
-                    problem: format!("must be between 1 and 100000, got {n}"),
-                });
-            }
-            config.shard_count = n;
+            config.shard_count = SHARD_COUNT.flag("--shards", u64::from(n))? as u32;
         }
         if let Some(ms) = flags.linger_ms {
-            if ms > 60_000 {
-                return Err(ConfigError::Flag {
-                    flag: "--linger-ms",
-                    problem: format!("must be between 0 and 60000, got {ms}"),
-                });
-            }
-            config.linger = Duration::from_millis(ms);
+            config.linger = Duration::from_millis(LINGER_MS.flag("--linger-ms", ms)?);
         }
         Ok(config)
     }
@@ -502,10 +532,10 @@ impl Fields<'_> {
     fn integer(
         &self,
         field: &'static str,
-        min: u64,
-        max: u64,
+        bounds: Bounds,
         default: u64,
     ) -> Result<u64, ConfigError> {
+        let Bounds { min, max } = bounds;
         let value = match self.0.get(field) {
             None | Some(Value::Null) => return Ok(default),
             Some(v) => v,

@@ -36,6 +36,7 @@ pub fn spec() -> Value {
                     "description": "Number of shards of each stream the connector creates.",
                     "type": "integer",
                     "minimum": 1,
+                    "maximum": 100000,
                     "default": 5,
                     "order": 2
                 },
@@ -285,5 +286,23 @@ mod tests {
             }
         }
         assert_eq!(Config::from_map(&defaults).unwrap(), Config::default());
+    }
+
+    #[test]
+    fn ranges_shared_with_flags_match_the_config() {
+        use crate::config::{Bounds, LINGER_MS, MAX_IN_FLIGHT, SHARD_COUNT};
+        let s = spec();
+        let p = &s["connectionSpecification"]["properties"];
+        for (field, bounds) in [
+            ("maxInFlight", MAX_IN_FLIGHT),
+            ("shardCount", SHARD_COUNT),
+            ("lingerMs", LINGER_MS),
+        ] {
+            let in_spec = Bounds {
+                min: p[field]["minimum"].as_u64().unwrap(),
+                max: p[field]["maximum"].as_u64().unwrap(),
+            };
+            assert_eq!(in_spec, bounds, "{field}");
+        }
     }
 }
