@@ -220,7 +220,7 @@ impl Sender {
             .kinesis
             .call("PutRecords", Some(&batch.stream), body)
             .and_then(|bytes| {
-                read_answer(&bytes, pending.len()).map_err(|why| KinesisError {
+                read_answer(&bytes, pending.len(), shards).map_err(|why| KinesisError {
                     op: "PutRecords",
                     stream: Some(batch.stream.to_string()),
                     cause: Cause::BadAnswer(why),
@@ -242,9 +242,7 @@ impl Sender {
         let mut first: Option<EntryFailure> = None;
         for (&index, result) in pending.iter().zip(results) {
             match result {
-                EntryResult::Stored { shard_id } => {
-                    shards.insert(shard_id);
-                }
+                EntryResult::Stored => {}
                 EntryResult::Refused(f) if f.is_throttle() && batch.requeue_throttled => {
                     sent.throttled_entries += 1;
                     done.set_aside.push(index);

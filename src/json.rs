@@ -1,6 +1,12 @@
 //! JSON text written by hand on the hot path: string literals escaped
 //! exactly as serde_json escapes them, without building a value first; and
-//! JSON text read from files, which editors may start with a byte order mark.
+//! JSON text read from files, which editors may start with a byte order mark;
+//! strings read without copying them.
+
+use serde::de::Visitor;
+use serde::{Deserialize, Deserializer};
+use std::borrow::Cow;
+use std::fmt;
 
 /// `text` without a leading UTF-8 byte order mark (U+FEFF), which some editors
 /// write and JSON parsers refuse.
@@ -73,9 +79,46 @@ fn needs_escape(word: u64) -> u64 {
         & HIGH
 }
 
+/// A JSON string borrowed from the text it is read from when it has no
+/// escapes. (serde borrows a bare `Cow<str>` field but not one inside an
+/// `Option`, which would cost an allocation per record.)
+pub struct Text<'a>(pub Cow<'a, str>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for Text<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Text<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E>(self, s: &'de str) -> Result<Text<'de>, E> {
+                Ok(Text(Cow::Borrowed(s)))
+            }
+            fn visit_str<E>(self, s: &str) -> Result<Text<'de>, E> {
+                Ok(Text(Cow::Owned(s.to_string())))
+            }
+        }
+        d.deserialize_str(V)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn text_is_borrowed_unless_escaped() {
+        #[derive(Deserialize)]
+        struct Entry<'a> {
+            #[serde(borrow)]
+            s: Option<Text<'a>>,
+        }
+        let plain: Entry = serde_json::from_str(r#"{"s":"shardId-1"}"#).unwrap();
+        assert!(matches!(plain.s, Some(Text(Cow::Borrowed("shardId-1")))));
+        let escaped: Entry = serde_json::from_str(r#"{"s":"a\u0062"}"#).unwrap();
+        assert!(matches!(escaped.s, Some(Text(Cow::Owned(ref s))) if s == "ab"));
+    }
 
     #[test]
     fn a_byte_order_mark_is_skipped_once() {

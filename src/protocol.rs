@@ -1,6 +1,7 @@
 //! Airbyte protocol messages: reading the ones a destination receives and
 //! writing the ones it sends.
 
+use crate::json::Text;
 use serde::de::{MapAccess, Visitor};
 use serde::{Deserialize, Deserializer};
 use serde_json::value::RawValue;
@@ -120,30 +121,6 @@ impl fmt::Display for ParseError {
             ),
             ParseError::Invalid(why) => f.write_str(why),
         }
-    }
-}
-
-/// A JSON string borrowed from the input line when it has no escapes.
-/// (serde borrows a bare `Cow<str>` field but not one inside an `Option`,
-/// which would cost an allocation per record.)
-struct Text<'a>(Cow<'a, str>);
-
-impl<'de: 'a, 'a> Deserialize<'de> for Text<'a> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = Text<'de>;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a string")
-            }
-            fn visit_borrowed_str<E>(self, s: &'de str) -> Result<Text<'de>, E> {
-                Ok(Text(Cow::Borrowed(s)))
-            }
-            fn visit_str<E>(self, s: &str) -> Result<Text<'de>, E> {
-                Ok(Text(Cow::Owned(s.to_string())))
-            }
-        }
-        d.deserialize_str(V)
     }
 }
 

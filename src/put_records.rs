@@ -2,10 +2,12 @@
 //! entry so that it is ready to send the moment a batch closes, and the
 //! answer, read into one result per entry.
 
-use crate::json::json_string;
+use crate::json::{json_string, Text};
 use crate::naming::request_field;
 use crate::retry::is_retryable_code;
 use serde::Deserialize;
+use std::borrow::Cow;
+use std::collections::HashSet;
 
 /// Most entries in one PutRecords call.
 pub const MAX_ENTRIES: usize = 500;
@@ -245,8 +247,8 @@ impl EntryFailure {
 /// What the answer says of one entry.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum EntryResult {
-    /// Stored on this shard.
-    Stored { shard_id: String },
+    /// Stored (its shard is among those `read_answer` collects).
+    Stored,
     /// Refused, with a reason.
     Refused(EntryFailure),
     /// Neither a sequence number nor an error: not an acknowledgement, and
@@ -254,18 +256,28 @@ pub enum EntryResult {
     Unconfirmed,
 }
 
-/// Reads a PutRecords answer: one result per entry of a request of `entries`.
-pub fn read_answer(bytes: &[u8], entries: usize) -> Result<Vec<EntryResult>, String> {
+/// Reads a PutRecords answer: one result per entry of a request of
+/// `entries`; adds the shards that stored entries to `shards`. Sequence
+/// numbers and shard IDs are read where they lie in the answer, so that an
+/// entry costs no allocation unless it failed or names a new shard.
+pub fn read_answer(
+    bytes: &[u8],
+    entries: usize,
+    shards: &mut HashSet<String>,
+) -> Result<Vec<EntryResult>, String> {
     #[derive(Deserialize)]
     #[serde(rename_all = "PascalCase")]
-    struct Answer {
-        records: Vec<Entry>,
+    struct Answer<'a> {
+        #[serde(borrow)]
+        records: Vec<Entry<'a>>,
     }
     #[derive(Deserialize)]
     #[serde(rename_all = "PascalCase")]
-    struct Entry {
-        sequence_number: Option<String>,
-        shard_id: Option<String>,
+    struct Entry<'a> {
+        #[serde(borrow)]
+        sequence_number: Option<Text<'a>>,
+        #[serde(borrow)]
+        shard_id: Option<Text<'a>>,
         error_code: Option<String>,
         error_message: Option<String>,
     }
@@ -281,15 +293,19 @@ pub fn read_answer(bytes: &[u8], entries: usize) -> Result<Vec<EntryResult>, Str
         .into_iter()
         .map(|e| {
             let code = e.error_code.filter(|c| !c.is_empty());
-            let sequence_number = e.sequence_number.filter(|s| !s.is_empty());
+            let sequence_number = e.sequence_number.filter(|s| !s.0.is_empty());
             match (code, sequence_number) {
                 (Some(code), _) => EntryResult::Refused(EntryFailure {
                     code,
                     message: e.error_message.unwrap_or_default(),
                 }),
-                (None, Some(_)) => EntryResult::Stored {
-                    shard_id: e.shard_id.unwrap_or_default(),
-                },
+                (None, Some(_)) => {
+                    let shard = e.shard_id.map_or(Cow::Borrowed(""), |t| t.0);
+                    if !shards.contains(shard.as_ref()) {
+                        shards.insert(shard.into_owned());
+                    }
+                    EntryResult::Stored
+                }
                 (None, None) => EntryResult::Unconfirmed,
             }
         })
@@ -353,12 +369,12 @@ mod tests {
             {"SequenceNumber":""},
             {"ErrorCode":"","SequenceNumber":"2","ShardId":"s"},
             {}]}"#;
-        let r = read_answer(answer, 5).unwrap();
+        let mut shards = HashSet::new();
+        let r = read_answer(answer, 5, &mut shards).unwrap();
+        assert_eq!(r[0], EntryResult::Stored);
         assert_eq!(
-            r[0],
-            EntryResult::Stored {
-                shard_id: "shardId-000000000001".into()
-            }
+            shards,
+            HashSet::from(["shardId-000000000001".to_string(), "s".to_string()])
         );
         let EntryResult::Refused(f) = &r[1] else {
             panic!("{:?}", r[1])
@@ -369,12 +385,12 @@ mod tests {
             EntryResult::Unconfirmed,
             "an empty sequence number is no acknowledgement"
         );
-        assert!(matches!(r[3], EntryResult::Stored { .. }));
+        assert_eq!(r[3], EntryResult::Stored);
         assert_eq!(r[4], EntryResult::Unconfirmed);
-        assert!(read_answer(answer, 4)
+        assert!(read_answer(answer, 4, &mut shards)
             .unwrap_err()
             .contains("5 results for 4"));
-        assert!(read_answer(b"nope", 1).is_err());
+        assert!(read_answer(b"nope", 1, &mut shards).is_err());
     }
 
     #[test]

@@ -78,10 +78,8 @@ fn put_raw(stream: &str, records: &[(&[u8], &str)]) {
             body.request(stream, None, &mut scratch),
         )
         .unwrap();
-    let results = read_answer(&answer, records.len()).unwrap();
-    assert!(results
-        .iter()
-        .all(|r| matches!(r, EntryResult::Stored { .. })));
+    let results = read_answer(&answer, records.len(), &mut Default::default()).unwrap();
+    assert!(results.iter().all(|r| *r == EntryResult::Stored));
 }
 
 /// `prefix0`, `prefix1`, ... as lines.
