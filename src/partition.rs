@@ -2,11 +2,12 @@
 //! data, kept within Kinesis's 256-character limit.
 
 use crate::config::PartitionKeySource;
+use crate::json::Text;
 use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::value::RawValue;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
-use std::fmt;
+use std::fmt::{self, Write};
 
 /// Longest partition key Kinesis accepts, in characters.
 pub const MAX_KEY_CHARS: usize = 256;
@@ -15,12 +16,23 @@ pub const MAX_KEY_CHARS: usize = 256;
 #[derive(Debug, Clone)]
 pub struct KeyPicker {
     source: PartitionKeySource,
+    /// A pointer's tokens, unescaped once rather than for every record.
+    tokens: Vec<String>,
 }
 
 impl KeyPicker {
     /// Picks keys from `source`.
     pub fn new(source: PartitionKeySource) -> KeyPicker {
-        KeyPicker { source }
+        // RFC 6901: `/`-separated tokens, `~1` for `/` and `~0` for `~`.
+        let tokens = match &source {
+            PartitionKeySource::Pointer(pointer) => pointer
+                .split('/')
+                .skip(1)
+                .map(|token| token.replace("~1", "/").replace("~0", "~"))
+                .collect(),
+            _ => Vec::new(),
+        };
+        KeyPicker { source, tokens }
     }
 
     /// Whether keys come from the data rather than a random UUID.
@@ -37,15 +49,11 @@ impl KeyPicker {
         out.clear();
         let found = match &self.source {
             PartitionKeySource::Uuid => return false,
-            PartitionKeySource::Pointer(pointer) => {
-                let mut at = Some(data);
-                // RFC 6901: `/`-separated tokens, `~1` for `/` and `~0` for `~`.
-                for token in pointer.split('/').skip(1) {
-                    let token = token.replace("~1", "/").replace("~0", "~");
-                    at = at.and_then(|v| child(v, &token, true));
-                }
-                at.is_some_and(|v| push_value(out, v))
-            }
+            PartitionKeySource::Pointer(_) => self
+                .tokens
+                .iter()
+                .try_fold(data, |v, token| child(v, token, true))
+                .is_some_and(|v| push_value(out, v)),
             PartitionKeySource::PrimaryKey => {
                 !primary_key.is_empty()
                     && primary_key.iter().enumerate().all(|(i, path)| {
@@ -74,7 +82,7 @@ pub fn fit_key(key: &mut String) {
         let digest = Sha256::digest(key.as_bytes());
         key.clear();
         for b in digest {
-            key.push_str(&format!("{b:02x}"));
+            let _ = write!(key, "{b:02x}");
         }
     }
 }
@@ -184,9 +192,19 @@ impl<'de> Visitor<'de> for NameIs<'_> {
 /// Appends a value's key text: strings as they are, numbers and booleans as
 /// JSON; null, objects and arrays are no key.
 fn push_value(out: &mut String, raw: &RawValue) -> bool {
-    match serde_json::from_str::<Value>(raw.get()) {
+    let text = raw.get();
+    if text.starts_with('"') {
+        // Borrowed unless escaped: no allocation for most keys.
+        return serde_json::from_str::<Text>(text).is_ok_and(|s| {
+            out.push_str(&s.0);
+            true
+        });
+    }
+    match serde_json::from_str::<Value>(text) {
         Ok(Value::String(s)) => out.push_str(&s),
-        Ok(Value::Number(n)) => out.push_str(&n.to_string()),
+        Ok(Value::Number(n)) => {
+            let _ = write!(out, "{n}");
+        }
         Ok(Value::Bool(b)) => out.push_str(if b { "true" } else { "false" }),
         _ => return false,
     }
