@@ -133,19 +133,17 @@ impl Allowance {
     pub fn try_take(&mut self, now: Instant, records: f64, bytes: f64) -> bool {
         self.refill(now);
         self.roll(now);
-        self.note(records, bytes);
-        let Some(rate) = self.rate else {
-            return true;
-        };
-        let burst = BURST.as_secs_f64();
-        let fits = self.records >= records.min(rate.records * burst)
-            && self.bytes >= bytes.min(rate.bytes * burst);
-        if !fits {
-            self.untake(records, bytes);
-            return false;
+        if let Some(rate) = self.rate {
+            let burst = BURST.as_secs_f64();
+            let fits = self.records >= records.min(rate.records * burst)
+                && self.bytes >= bytes.min(rate.bytes * burst);
+            if !fits {
+                return false;
+            }
+            self.records -= records;
+            self.bytes -= bytes;
         }
-        self.records -= records;
-        self.bytes -= bytes;
+        self.note(records, bytes);
         true
     }
 
@@ -251,12 +249,6 @@ impl Allowance {
             };
             self.window_start = now;
         }
-    }
-
-    /// Takes back what `note` counted of an entry that did not go.
-    fn untake(&mut self, records: f64, bytes: f64) {
-        self.taken.records -= records;
-        self.taken.bytes -= bytes;
     }
 
     /// About what was sent a second lately: the last full window's rate
