@@ -283,12 +283,14 @@ impl Outbox {
         self.maps.written(t);
         let target = &mut self.targets[t];
         let (lane, hash) = target.lanes.route(key, explicit_hash_key);
-        let key_hash = self.key_hash(key);
         // An aggregate is placed by one hash for all its records, so a
-        // record with its own explicit hash key goes plain.
-        if self.settings.aggregation && explicit_hash_key.is_none() {
-            self.aggregate(t, lane, data, key, record, hash);
-        } else {
+        // record with its own explicit hash key goes plain, as does one too
+        // big to aggregate even alone (consumers read it as it is).
+        let aggregated = self.settings.aggregation
+            && explicit_hash_key.is_none()
+            && self.aggregate(t, lane, data, key, record, hash);
+        if !aggregated {
+            let key_hash = self.key_hash(key);
             let meta = EntryMeta::one(record, data.len() + key.len(), lane, hash);
             let source = Source::Raw {
                 data,
@@ -310,7 +312,8 @@ impl Outbox {
         }
     }
 
-    /// Adds the record to lane `lane`'s aggregate; a full aggregate becomes an entry.
+    /// Adds the record to lane `lane`'s aggregate (a full aggregate becomes
+    /// an entry); false when it is too big to aggregate even alone.
     fn aggregate(
         &mut self,
         t: usize,
@@ -319,7 +322,7 @@ impl Outbox {
         key: &str,
         record: u64,
         hash: Option<u128>,
-    ) {
+    ) -> bool {
         let (keys_repeat, linger) = (self.settings.keys_repeat, self.settings.linger);
         loop {
             let target = &mut self.targets[t];
@@ -340,23 +343,12 @@ impl Outbox {
                     self.due.push_back((Instant::now() + linger, t, due));
                     self.hold(record);
                 }
-                return;
+                return true;
             }
-            if !was_empty {
-                self.close_aggregate(t, lane);
-                continue;
+            if was_empty {
+                return false;
             }
-            // Too big to aggregate even alone: it goes as a plain record,
-            // which consumers read as it is.
-            let meta = EntryMeta::one(record, data.len() + key.len(), lane, hash);
-            let source = Source::Raw {
-                data,
-                key,
-                explicit_hash_key: None,
-            };
-            let key_hash = self.key_hash(key);
-            self.offer(t, lane, source, meta, key_hash, false);
-            return;
+            self.close_aggregate(t, lane);
         }
     }
 
