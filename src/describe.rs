@@ -47,14 +47,15 @@ pub fn run(
 ) -> Result<(), Failure> {
     let stream = &options.stream;
     let kinesis = Session::open_for_pipeline(config, Some(stream))?.kinesis;
-    if let Some(timeout) = options.wait_active {
-        wait_active(&kinesis, stream, timeout)?;
-    }
     let budget = config.retry_timeout;
     let failed = |e| stream_call_failed("describe", stream, &e);
-    let summary = retrying(budget, || kinesis.describe_stream(stream))
-        .map_err(failed)?
-        .ok_or_else(|| missing_stream(stream, ""))?;
+    // Waiting ends with the summary it looked at: no second call for it.
+    let summary = match options.wait_active {
+        Some(timeout) => wait_active(&kinesis, stream, timeout)?,
+        None => retrying(budget, || kinesis.describe_stream(stream))
+            .map_err(failed)?
+            .ok_or_else(|| missing_stream(stream, ""))?,
+    };
     // A stream being created has no shards to list yet.
     let shards = if summary.status() == StreamStatus::Creating {
         Vec::new()

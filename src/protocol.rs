@@ -328,7 +328,6 @@ pub fn state_message(state: &RawValue, stats: StateStats) -> String {
         ));
     }
     stats_json.push('}');
-    let stats = stats_json;
     let mut out = String::with_capacity(state.get().len() + 64);
     out.push_str("{\"type\":\"STATE\",\"state\":{");
     let fields = serde_json::from_str::<OrderedObject>(state.get())
@@ -348,7 +347,7 @@ pub fn state_message(state: &RawValue, stats: StateStats) -> String {
         out.push(',');
     }
     out.push_str("\"destinationStats\":");
-    out.push_str(&stats);
+    out.push_str(&stats_json);
     out.push_str("}}");
     out
 }

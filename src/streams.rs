@@ -303,19 +303,20 @@ fn limits_of(summary: &StreamSummary) -> Limits {
     Limits::for_stream(summary.max_record_size_kib)
 }
 
-/// Waits until `stream` is ACTIVE, for at most `timeout`, as `aws kinesis wait
-/// stream-exists` does: a stream that does not exist yet, or an endpoint that
-/// does not accept connections yet (an emulator starting), is waited for too.
+/// Waits until `stream` is ACTIVE, for at most `timeout`, as `aws kinesis
+/// wait stream-exists` does, and gives the summary that said so: a stream
+/// that does not exist yet, or an endpoint that does not accept connections
+/// yet (an emulator starting), is waited for too.
 pub fn wait_active(
     kinesis: &Kinesis,
     stream: &StreamRef,
     timeout: Duration,
-) -> Result<(), Failure> {
+) -> Result<StreamSummary, Failure> {
     let deadline = Instant::now() + timeout;
     loop {
-        let state = match kinesis.stream_status(stream) {
-            Ok(Some(StreamStatus::Active)) => return Ok(()),
-            Ok(Some(status)) => format!("it is {}", status.as_str()),
+        let state = match kinesis.describe_stream(stream) {
+            Ok(Some(summary)) if summary.status() == StreamStatus::Active => return Ok(summary),
+            Ok(Some(summary)) => format!("it is {}", summary.status().as_str()),
             Ok(None) => "it does not exist".to_string(),
             Err(e) if e.is_retryable() => format!("the last look failed: {e}"),
             Err(e) => {
