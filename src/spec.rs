@@ -245,7 +245,7 @@ mod tests {
     }
 
     #[test]
-    fn patterns_agree_with_config_checks() {
+    fn role_fields_are_described_examples_pass_and_orders_are_distinct() {
         use crate::config::Config;
         let s = spec();
         let p = &s["connectionSpecification"]["properties"];
