@@ -12,6 +12,7 @@ pub mod config;
 pub mod credentials;
 pub mod delivery;
 pub mod describe;
+pub mod dns;
 pub mod engine;
 pub mod envelope;
 pub mod environment;

@@ -3,13 +3,13 @@
 //! chosen by the target's scheme, with `NO_PROXY` exceptions; and URLs as
 //! messages show them.
 
+use crate::dns::CachingResolver;
 use crate::environment::Env;
 use crate::tls::Trust;
 use rustls::pki_types::CertificateDer;
 use std::fmt;
 use std::time::Duration;
 use ureq::tls::PemItem;
-use ureq::unversioned::resolver::DefaultResolver;
 
 /// The environment cannot be used to make connections (bad CA bundle or proxy URL).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -185,7 +185,7 @@ impl Network {
             .max_redirects(0)
             .proxy(self.proxy_for(url).cloned())
             .build();
-        ureq::Agent::with_parts(config, self.trust.connector(), DefaultResolver::default())
+        ureq::Agent::with_parts(config, self.trust.connector(), CachingResolver::default())
     }
 }
 
