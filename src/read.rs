@@ -631,11 +631,20 @@ impl<S: Sink> Reader<'_, S> {
             Some(n) => StartPosition::AfterSequenceNumber(n.clone()),
             None => s.start.clone(),
         };
+        let asked_at = now_seconds();
         match self
             .kinesis
             .shard_iterator(stream, &s.shard.shard_id, &position)
         {
-            Ok(it) => Ok(Some(it)),
+            Ok(it) => {
+                if position == StartPosition::Latest {
+                    // Should this iterator expire before a record comes, a new
+                    // LATEST would skip what arrived meanwhile: start again
+                    // from when this one was asked for instead.
+                    self.shards[i].start = StartPosition::AtTimestamp(asked_at);
+                }
+                Ok(Some(it))
+            }
             Err(e) if s.last_sequence.is_none() && refuses_start(&e, &position) => {
                 // A sequence number from another shard or stream: the flag is wrong.
                 Err(Failure::usage(format!(

@@ -1,7 +1,9 @@
 //! End-to-end: `read`'s choices of pace, slice and shards against a real
 //! kinesis-local: the poll rate of a caught-up follower (counted by a loopback
 //! proxy), `--until`, `--from at:/after:`, `--shard`, `--key`, `--idle-timeout`,
-//! the lag on a terminal, and a usage error for every bad value.
+//! the lag on a terminal, a usage error for every bad value, and what it does
+//! when a loopback proxy refuses GetRecords calls (throttling, a server error,
+//! an expired iterator).
 
 #[path = "support/cli.rs"]
 mod clirun;
@@ -271,6 +273,128 @@ fn shard_and_key_read_only_their_shards() {
     assert_ne!(&shards[3], first_shard, "the child holding the key");
     let named = read(stream, &["--shard", first_shard]);
     assert_eq!(named.lines().len(), 3, "{named:?}");
+}
+
+/// The lines a follower printed until it exited, and its exit code.
+fn rest_of(running: &mut Running) -> (Vec<String>, Option<i32>) {
+    let code = running.wait_for_exit(Duration::from_secs(30));
+    (running.lines.try_iter().collect(), code)
+}
+
+/// Waits until `proxy` has seen `n` calls of `op`.
+fn wait_for_calls(proxy: &DelayProxy, op: &str, n: usize) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while proxy.calls_of(op) < n {
+        assert!(Instant::now() < deadline, "no {n} {op} calls within 20 s");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+#[test]
+fn refused_get_records_are_retried_and_an_expired_iterator_resumes_after_the_last_record() {
+    let stream = "rf-refused";
+    create(stream, 1);
+    let first: Vec<(String, &str)> = (0..5).map(|i| (format!("r{i}"), "k")).collect();
+    put_records(stream, &first);
+    let proxy = DelayProxy::start(&kl().endpoint(), |_| Duration::ZERO);
+    proxy.refuse_next(
+        "GetRecords",
+        1,
+        400,
+        "ProvisionedThroughputExceededException",
+    );
+    proxy.refuse_next("GetRecords", 1, 500, "InternalFailure");
+    let endpoint = proxy.endpoint();
+    let mut running = Running::start(&[
+        "read",
+        "--stream",
+        stream,
+        "--endpoint",
+        &endpoint,
+        "--follow",
+        "--idle-timeout",
+        "3s",
+    ]);
+    assert_eq!(
+        running.take(5, Duration::from_secs(20)),
+        ["r0", "r1", "r2", "r3", "r4"]
+    );
+    assert_eq!(proxy.calls_of("GetShardIterator"), 1);
+    // The iterator of the next page expires: a new one must start after r4,
+    // neither at the start again (duplicates) nor at LATEST (r5.. lost if they
+    // came before it).
+    let calls = proxy.calls_of("GetRecords");
+    proxy.refuse_next("GetRecords", 1, 400, "ExpiredIteratorException");
+    let later: Vec<(String, &str)> = (5..10).map(|i| (format!("r{i}"), "k")).collect();
+    put_records(stream, &later);
+    assert_eq!(
+        running.take(5, Duration::from_secs(20)),
+        ["r5", "r6", "r7", "r8", "r9"]
+    );
+    let (rest, code) = rest_of(&mut running);
+    assert_eq!((rest, code), (Vec::<String>::new(), Some(0)));
+    assert!(proxy.calls_of("GetRecords") > calls + 1);
+    assert_eq!(
+        proxy.calls_of("GetShardIterator"),
+        2,
+        "one new iterator after the expired one"
+    );
+}
+
+#[test]
+fn an_iterator_expiring_before_any_record_from_latest_skips_nothing() {
+    let stream = "rf-expired-latest";
+    create(stream, 1);
+    put_records(stream, &[("before".into(), "k")]);
+    let proxy = DelayProxy::start(&kl().endpoint(), |_| Duration::ZERO);
+    let endpoint = proxy.endpoint();
+    let mut running = Running::start(&[
+        "read",
+        "--stream",
+        stream,
+        "--endpoint",
+        &endpoint,
+        "--from",
+        "latest",
+        "--follow",
+        "--poll-interval",
+        "3s",
+        "--idle-timeout",
+        "5s",
+    ]);
+    // Right after a caught-up poll the next is 3 s away: the records put now
+    // come after the LATEST iterator, and the next GetRecords finds it expired.
+    wait_for_calls(&proxy, "GetRecords", 1);
+    proxy.refuse_next("GetRecords", 1, 400, "ExpiredIteratorException");
+    put_records(stream, &[("after-1".into(), "k"), ("after-2".into(), "k")]);
+    assert_eq!(
+        running.take(2, Duration::from_secs(20)),
+        ["after-1", "after-2"],
+        "a new LATEST iterator would have skipped them"
+    );
+    let (rest, code) = rest_of(&mut running);
+    assert_eq!((rest, code), (Vec::<String>::new(), Some(0)));
+    assert_eq!(proxy.calls_of("GetShardIterator"), 2);
+}
+
+#[test]
+fn a_get_records_refusal_that_retrying_cannot_mend_ends_read_at_once() {
+    let stream = "rf-denied";
+    create(stream, 1);
+    put_records(stream, &[("one".into(), "k")]);
+    let proxy = DelayProxy::start(&kl().endpoint(), |_| Duration::ZERO);
+    proxy.refuse_next("GetRecords", 100, 400, "AccessDeniedException");
+    let started = Instant::now();
+    let run = read_via(&proxy.endpoint(), stream, &[]);
+    assert_ne!(run.code, 0, "{run:?}");
+    assert!(run.stdout.is_empty(), "{run:?}");
+    assert!(
+        run.stderr.contains("AccessDeniedException") && run.stderr.contains(stream),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(proxy.calls_of("GetRecords"), 1, "not retried");
+    assert!(started.elapsed() < Duration::from_secs(20));
 }
 
 #[test]

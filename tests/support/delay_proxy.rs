@@ -1,10 +1,11 @@
 //! A loopback HTTP proxy in front of kinesis-local that holds back the answers
 //! of chosen PutRecords calls, so that later calls finish first, notes the
-//! records each answer accepted before the client can see that answer, and
-//! counts the calls of every operation.
+//! records each answer accepted before the client can see that answer, counts
+//! the calls of every operation, and answers chosen calls with an AWS error
+//! instead of forwarding them.
 #![allow(dead_code)]
 
-use super::support::http_server::{lock, Forwarder, Reply, Request, Server};
+use super::support::http_server::{lock, Answer, Forwarder, Reply, Request, Server};
 use base64::Engine;
 use serde_json::Value;
 use std::collections::HashMap;
@@ -23,6 +24,15 @@ struct Shared {
     most_in_flight: AtomicUsize,
     accepted: Mutex<Vec<Vec<u8>>>,
     per_op: Mutex<HashMap<String, usize>>,
+    refusals: Mutex<Vec<Refusal>>,
+}
+
+/// An AWS error that stands in for the next `left` calls of `op`.
+struct Refusal {
+    op: String,
+    status: u16,
+    code: &'static str,
+    left: usize,
 }
 
 /// A running proxy; it stops when dropped.
@@ -47,6 +57,7 @@ impl DelayProxy {
             most_in_flight: AtomicUsize::new(0),
             accepted: Mutex::new(Vec::new()),
             per_op: Mutex::new(HashMap::new()),
+            refusals: Mutex::new(Vec::new()),
         });
         let s = Arc::clone(&shared);
         let server = Server::start(move |request| relay(request, &s));
@@ -77,16 +88,37 @@ impl DelayProxy {
         lock(&self.shared.per_op).get(op).copied().unwrap_or(0)
     }
 
+    /// Answers the next `times` calls of `op` with the AWS error `code` (HTTP
+    /// `status`) instead of forwarding them.
+    pub fn refuse_next(&self, op: &str, times: usize, status: u16, code: &'static str) {
+        lock(&self.shared.refusals).push(Refusal {
+            op: op.to_string(),
+            status,
+            code,
+            left: times,
+        });
+    }
+
     /// The most PutRecords calls that were open at the same time.
     pub fn most_in_flight(&self) -> usize {
         self.shared.most_in_flight.load(Ordering::SeqCst)
     }
 }
 
-/// Counts a call, forwards it, and holds back a PutRecords answer as `delay` says.
+/// Counts a call, refuses it if asked to, or forwards it and holds back a
+/// PutRecords answer as `delay` says.
 fn relay(request: &Request, shared: &Shared) -> Reply {
     let op = request.operation().unwrap_or_default();
     *lock(&shared.per_op).entry(op.to_string()).or_insert(0) += 1;
+    if let Some(refusal) = lock(&shared.refusals)
+        .iter_mut()
+        .find(|r| r.op == op && r.left > 0)
+    {
+        refusal.left -= 1;
+        let body =
+            serde_json::json!({"__type": refusal.code, "message": "refused by the test proxy"});
+        return Reply::Answer(Answer::new(refusal.status, body.to_string()));
+    }
     if op != "PutRecords" {
         return Reply::Answer(shared.upstream.send(request));
     }
