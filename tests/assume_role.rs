@@ -10,7 +10,7 @@ mod support;
 
 use destination_kinesis::credentials::REFRESH_WINDOW;
 use serde_json::{json, Value};
-use services::{in_secs, role_arn, Issued, Sts, TrustedRole};
+use services::{credentials_document, imds, in_secs, role_arn, Issued, StandIn, Sts, TrustedRole};
 use std::io::Write;
 use std::sync::Arc;
 use std::time::Duration;
@@ -465,6 +465,67 @@ fn credential_source_environment_assumes_the_role_with_the_environment_keys() {
     );
     assert_eq!(sts.issued()[0].signed_by, BASE_KEY);
     assert_hidden(&run, NONE);
+}
+
+#[test]
+fn credential_source_container_and_instance_metadata_assume_the_role_with_their_keys() {
+    // Temporary keys, as both sources give them.
+    let (key, secret, token) = (
+        "ASIASOURCEBASE00001",
+        "source/Secret+w9",
+        "source-token-5Tq",
+    );
+    let document = credentials_document(key, secret, token, 3600);
+    let container = StandIn::start({
+        let document = document.clone();
+        move |_: &Request| (200, document.clone())
+    });
+    let imds = imds(document);
+    for (source, env_var, url, names) in [
+        (
+            "EcsContainer",
+            "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+            format!("{}/v2/credentials/base", container.url()),
+            "ECS container endpoint",
+        ),
+        (
+            "Ec2InstanceMetadata",
+            "AWS_EC2_METADATA_SERVICE_ENDPOINT",
+            imds.url(),
+            "EC2 instance metadata",
+        ),
+    ] {
+        let kinesis = kinesis();
+        let trusting = vec![TrustedRole::new("writer", &[key], None)];
+        let sts = sts_for(&kinesis, trusting, "writer", HOUR);
+        sts.trust_key(key, secret, Some(token));
+        let dir = TempDir::new("role-source");
+        let mut env = chain_files(
+            &dir,
+            &format!(
+                "[profile deploy]\nrole_arn = {}\ncredential_source = {source}\n",
+                role_arn("writer")
+            ),
+        );
+        env.push(("AWS_PROFILE".into(), "deploy".into()));
+        env.push((env_var.into(), url));
+        env.push(("AWS_EC2_METADATA_DISABLED".into(), "false".into()));
+        env.push(("AWS_ENDPOINT_URL_STS".into(), sts.url()));
+        let keyless = json!({"endpoint": kinesis.endpoint(), "region": standin::REGION});
+        let run = check(&dir, &keyless, &as_env(&env));
+        let message = assert_succeeded(&run);
+        assert!(message.contains(names), "{source}: {message}");
+        let issued = sts.issued();
+        assert_eq!(issued.len(), 1, "{source}");
+        assert_eq!(issued[0].signed_by, key, "{source}");
+        assert_hidden(&run, &[secret, token]);
+    }
+    assert_eq!(
+        container.seen().len(),
+        1,
+        "the container endpoint asked once"
+    );
+    assert_eq!(imds.seen().len(), 3, "token, role, credentials");
 }
 
 /// Writes a credential process script that prints `key` (numbered by run

@@ -7,7 +7,7 @@ mod services;
 mod support;
 
 use serde_json::{json, Value};
-use services::{in_secs, Relay, StandIn};
+use services::{credentials_document, imds, in_secs, Relay, StandIn};
 use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -27,15 +27,12 @@ fn fake_kinesis() -> StandIn {
 
 /// A credentials document as the container endpoint and IMDS give it.
 fn document(key: &str, expires_in: u64) -> String {
-    json!({
-        "Code": "Success",
-        "Type": "AWS-HMAC",
-        "AccessKeyId": key,
-        "SecretAccessKey": format!("secret-of-{key}"),
-        "Token": format!("token-of-{key}"),
-        "Expiration": in_secs(expires_in),
-    })
-    .to_string()
+    credentials_document(
+        key,
+        &format!("secret-of-{key}"),
+        &format!("token-of-{key}"),
+        expires_in,
+    )
 }
 
 /// `check` with a config holding no keys, an endpoint only when given, and `env`.
@@ -258,25 +255,7 @@ fn ecs_container_endpoint_with_token_file() {
 #[test]
 fn ec2_instance_metadata_v2() {
     let kinesis = fake_kinesis();
-    let imds = StandIn::start(|seen: &Request| {
-        let token_ok = seen.header("x-aws-ec2-metadata-token") == Some("imds-session");
-        match (seen.method.as_str(), seen.target.as_str()) {
-            ("PUT", "/latest/api/token")
-                if seen
-                    .header("x-aws-ec2-metadata-token-ttl-seconds")
-                    .is_some() =>
-            {
-                (200, "imds-session".into())
-            }
-            ("GET", "/latest/meta-data/iam/security-credentials/") if token_ok => {
-                (200, "instance-role\n".into())
-            }
-            ("GET", "/latest/meta-data/iam/security-credentials/instance-role") if token_ok => {
-                (200, document("ASIAIMDS", 3600))
-            }
-            _ => (401, String::new()),
-        }
-    });
+    let imds = imds(document("ASIAIMDS", 3600));
     let dir = TempDir::new("cred-imds");
     let message = assert_succeeded(&check(
         &dir,

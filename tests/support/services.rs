@@ -47,6 +47,45 @@ impl StandIn {
     }
 }
 
+/// A credentials document as the ECS container endpoint and EC2 instance
+/// metadata serve it: `key`, `secret` and `token`, expiring in `expires_in` s.
+pub fn credentials_document(key: &str, secret: &str, token: &str, expires_in: u64) -> String {
+    serde_json::json!({
+        "Code": "Success",
+        "Type": "AWS-HMAC",
+        "AccessKeyId": key,
+        "SecretAccessKey": secret,
+        "Token": token,
+        "Expiration": in_secs(expires_in),
+    })
+    .to_string()
+}
+
+/// An EC2 instance metadata (IMDSv2) stand-in: a session token from `PUT
+/// /latest/api/token`, then, with that token only, the role `instance-role`
+/// and its `document`.
+pub fn imds(document: String) -> StandIn {
+    StandIn::start(move |seen: &Request| {
+        let token_ok = seen.header("x-aws-ec2-metadata-token") == Some("imds-session");
+        match (seen.method.as_str(), seen.target.as_str()) {
+            ("PUT", "/latest/api/token")
+                if seen
+                    .header("x-aws-ec2-metadata-token-ttl-seconds")
+                    .is_some() =>
+            {
+                (200, "imds-session".into())
+            }
+            ("GET", "/latest/meta-data/iam/security-credentials/") if token_ok => {
+                (200, "instance-role\n".into())
+            }
+            ("GET", "/latest/meta-data/iam/security-credentials/instance-role") if token_ok => {
+                (200, document.clone())
+            }
+            _ => (401, String::new()),
+        }
+    })
+}
+
 /// A proxy to a loopback endpoint that notes the access key of every signed request.
 pub struct Relay {
     /// Its port.
