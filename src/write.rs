@@ -438,19 +438,23 @@ impl Writer<'_> {
         outbox: &Outbox,
     ) -> Result<(), Failure> {
         let s = &self.catalog.streams[stream];
-        let what = format!(
-            "input line {line_no}: a record of stream `{}` is {} bytes as a Kinesis record, over the {}-byte limit of Kinesis stream {}",
-            s.display_name(),
-            o.size,
-            o.limit,
-            StreamRef::from_wire(outbox.stream(target))
-        );
+        // Told for a failure and a stream's first skip only, not per skipped record.
+        let what = || {
+            format!(
+                "input line {line_no}: a record of stream `{}` is {} bytes as a Kinesis record, over the {}-byte limit of Kinesis stream {}",
+                s.display_name(),
+                o.size,
+                o.limit,
+                StreamRef::from_wire(outbox.stream(target))
+            )
+        };
         if self.config.oversize == OversizePolicy::Fail {
             return Err(Failure::new(
                 FailureType::System,
                 format!(
-                    "{what}; it was not sent. Set `oversizeRecords` to `skip` to skip such records \
-                     (they are counted), or raise the stream's maximum record size (UpdateMaxRecordSize, up to 10240 KiB)"
+                    "{}; it was not sent. Set `oversizeRecords` to `skip` to skip such records \
+                     (they are counted), or raise the stream's maximum record size (UpdateMaxRecordSize, up to 10240 KiB)",
+                    what()
                 ),
             )
             .for_stream(s.namespace.as_deref(), &s.name));
@@ -472,8 +476,9 @@ impl Writer<'_> {
                 self.out.log(
                     "WARN",
                     &format!(
-                        "{what}; skipped, as `oversizeRecords` is `skip`. How many records of this stream are \
-                         skipped for size is told at the end; the states that cover them count them in rejectedRecordCount"
+                        "{}; skipped, as `oversizeRecords` is `skip`. How many records of this stream are \
+                         skipped for size is told at the end; the states that cover them count them in rejectedRecordCount",
+                        what()
                     ),
                 )?;
             }
