@@ -7,7 +7,7 @@ use crate::aggregate::Aggregator;
 use crate::batch::EntryMeta;
 use crate::rate::{Allowance, Rate};
 use crate::shards::{hash_of, parse_hash_key, ShardMap};
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::time::Instant;
 
 /// How the entries of a stream are paced.
@@ -218,7 +218,9 @@ impl Lanes {
     }
 
     /// Takes the lanes over to a new map: the waiting entries are handed
-    /// back (to be routed again), the aggregates must have been closed.
+    /// back (to be routed again), the aggregates must have been closed. A
+    /// shard in both maps keeps its allowance: a new one would hand it a
+    /// second full burst, which throttles a shard already sent its rate.
     pub fn remap(&mut self, map: ShardMap, now: Instant) -> Vec<Waiting> {
         let waiting: Vec<Waiting> = self
             .lanes
@@ -227,7 +229,24 @@ impl Lanes {
             .collect();
         self.queued = 0;
         self.queued_bytes = 0;
-        self.lanes = (0..map.len()).map(|_| Lane::new(self.pace, now)).collect();
+        let mut kept: HashMap<&str, Option<Allowance>> = self
+            .map
+            .shards()
+            .iter()
+            .zip(std::mem::take(&mut self.lanes))
+            .map(|(shard, lane)| (shard.id.as_str(), lane.allowance))
+            .collect();
+        self.lanes = map
+            .shards()
+            .iter()
+            .map(|shard| {
+                let mut lane = Lane::new(self.pace, now);
+                if let Some(allowance) = kept.remove(shard.id.as_str()) {
+                    lane.allowance = allowance;
+                }
+                lane
+            })
+            .collect();
         self.map = map;
         self.generation += 1;
         waiting
@@ -336,6 +355,36 @@ mod tests {
             meta.hash,
             Some(hash_of("k1")),
             "worked out from the key it carries"
+        );
+    }
+
+    #[test]
+    fn a_shard_in_both_maps_keeps_its_allowance() {
+        let now = Instant::now();
+        let quarter = u128::MAX / 4;
+        let mut lanes = Lanes::new(two_shards(), Pace::PerShard(Rate::shard(0.001)), now);
+        assert!(lanes.lane(0).try_take(now, 10));
+        assert!(lanes.lane(1).try_take(now, 10));
+        assert!(!lanes.lane(1).try_take(now, 10), "`b` spent its burst");
+        // `a` splits into `c` and `d`; `b` stays.
+        let split = ShardMap::from_listed(&[
+            Shard::open("c", 0, quarter),
+            Shard::open("d", quarter + 1, u128::MAX / 2),
+            Shard::open("b", u128::MAX / 2 + 1, u128::MAX),
+        ])
+        .unwrap();
+        lanes.remap(split, now);
+        assert!(
+            lanes.lane(0).try_take(now, 10),
+            "new shard `c`: a full burst"
+        );
+        assert!(
+            lanes.lane(1).try_take(now, 10),
+            "new shard `d`: a full burst"
+        );
+        assert!(
+            !lanes.lane(2).try_take(now, 10),
+            "`b` has not earned another burst"
         );
     }
 

@@ -99,7 +99,6 @@ impl ShardMap {
     }
 
     /// The shards, by hash key.
-    #[cfg(test)]
     pub fn shards(&self) -> &[MappedShard] {
         &self.shards
     }
