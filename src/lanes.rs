@@ -229,6 +229,7 @@ impl Lanes {
             .collect();
         self.queued = 0;
         self.queued_bytes = 0;
+        debug_assert_eq!(self.lanes.len(), self.map.len(), "a lane per shard");
         let mut kept: HashMap<&str, Option<Allowance>> = self
             .map
             .shards()

@@ -645,7 +645,13 @@ impl<S: Sink> Reader<'_, S> {
                 }
                 Ok(Some(it))
             }
-            Err(e) if s.last_sequence.is_none() && refuses_start(&e, &position) => {
+            // Only the start the user gave is theirs to fix (not the
+            // AT_TIMESTAMP an expired LATEST iterator became).
+            Err(e)
+                if s.last_sequence.is_none()
+                    && position == self.options.from
+                    && refuses_start(&e, &position) =>
+            {
                 // A sequence number from another shard or stream: the flag is wrong.
                 Err(Failure::usage(format!(
                     "--from: Kinesis refused it for shard {} of stream {stream}: {e}",

@@ -109,15 +109,19 @@ impl DelayProxy {
 /// PutRecords answer as `delay` says.
 fn relay(request: &Request, shared: &Shared) -> Reply {
     let op = request.operation().unwrap_or_default();
-    *lock(&shared.per_op).entry(op.to_string()).or_insert(0) += 1;
-    if let Some(refusal) = lock(&shared.refusals)
+    // Counted once it is settled whether it is refused, so that a test that
+    // sees the count and then asks for a refusal never gets this call refused.
+    let refusal = lock(&shared.refusals)
         .iter_mut()
         .find(|r| r.op == op && r.left > 0)
-    {
-        refusal.left -= 1;
-        let body =
-            serde_json::json!({"__type": refusal.code, "message": "refused by the test proxy"});
-        return Reply::Answer(Answer::new(refusal.status, body.to_string()));
+        .map(|r| {
+            r.left -= 1;
+            (r.status, r.code)
+        });
+    *lock(&shared.per_op).entry(op.to_string()).or_insert(0) += 1;
+    if let Some((status, code)) = refusal {
+        let body = serde_json::json!({"__type": code, "message": "refused by the test proxy"});
+        return Reply::Answer(Answer::new(status, body.to_string()));
     }
     if op != "PutRecords" {
         return Reply::Answer(shared.upstream.send(request));
