@@ -351,6 +351,35 @@ fn chain_files(dir: &TempDir, config_text: &str) -> Vec<(String, String)> {
     ]
 }
 
+/// `chain_files` with `config_text`, `AWS_PROFILE` set to `profile`, and STS
+/// at `sts`.
+fn profile_env(
+    dir: &TempDir,
+    config_text: &str,
+    profile: &str,
+    sts: &Sts,
+) -> Vec<(String, String)> {
+    let mut env = chain_files(dir, config_text);
+    env.push(("AWS_PROFILE".into(), profile.into()));
+    env.push(("AWS_ENDPOINT_URL_STS".into(), sts.url()));
+    env
+}
+
+/// `profile_env` for the profile `deploy`, which assumes the role `writer`
+/// with the keys `source` gives (a `credential_source`).
+fn credential_source_env(dir: &TempDir, source: &str, sts: &Sts) -> Vec<(String, String)> {
+    let config = format!(
+        "[profile deploy]\nrole_arn = {}\ncredential_source = {source}\n",
+        role_arn("writer")
+    );
+    profile_env(dir, &config, "deploy", sts)
+}
+
+/// A config with the Kinesis stand-in and no keys: credentials come from the chain.
+fn keyless(kinesis: &Kinesis) -> Value {
+    json!({"endpoint": kinesis.endpoint(), "region": standin::REGION})
+}
+
 fn as_env(pairs: &[(String, String)]) -> Vec<(&str, &str)> {
     pairs
         .iter()
@@ -367,7 +396,7 @@ fn a_profile_chain_of_two_roles() {
     ];
     let sts = sts_for(&kinesis, roles, "top", HOUR);
     let dir = TempDir::new("role-chain");
-    let mut env = chain_files(
+    let env = profile_env(
         &dir,
         &format!(
             "[profile top]\nrole_arn = {}\nsource_profile = middle\nexternal_id = {EXTERNAL_ID}\n\
@@ -376,11 +405,10 @@ fn a_profile_chain_of_two_roles() {
             role_arn("top"),
             role_arn("middle")
         ),
+        "top",
+        &sts,
     );
-    env.push(("AWS_PROFILE".into(), "top".into()));
-    env.push(("AWS_ENDPOINT_URL_STS".into(), sts.url()));
-    let keyless = json!({"endpoint": kinesis.endpoint(), "region": standin::REGION});
-    let run = check(&dir, &keyless, &as_env(&env));
+    let run = check(&dir, &keyless(&kinesis), &as_env(&env));
     let message = assert_succeeded(&run);
     assert!(
         message.contains(&format!(
@@ -415,17 +443,16 @@ fn a_cycle_of_source_profiles_is_refused() {
     let kinesis = kinesis();
     let sts = sts_for(&kinesis, writer_role(None), "writer", HOUR);
     let dir = TempDir::new("role-cycle");
-    let mut env = chain_files(
+    let env = profile_env(
         &dir,
         &format!(
             "[profile a]\nrole_arn = {0}\nsource_profile = b\n[profile b]\nrole_arn = {0}\nsource_profile = a\n",
             role_arn("writer")
         ),
+        "a",
+        &sts,
     );
-    env.push(("AWS_PROFILE".into(), "a".into()));
-    env.push(("AWS_ENDPOINT_URL_STS".into(), sts.url()));
-    let keyless = json!({"endpoint": kinesis.endpoint(), "region": standin::REGION});
-    let run = check(&dir, &keyless, &as_env(&env));
+    let run = check(&dir, &keyless(&kinesis), &as_env(&env));
     let message = assert_failed(&run);
     assert!(
         message.contains("profile role_arn") && message.contains("`a` → `b` → `a`"),
@@ -441,23 +468,14 @@ fn credential_source_environment_assumes_the_role_with_the_environment_keys() {
     let kinesis = kinesis();
     let sts = sts_for(&kinesis, writer_role(None), "writer", HOUR);
     let dir = TempDir::new("role-env");
-    let mut env = chain_files(
-        &dir,
-        &format!(
-            "[profile deploy]\nrole_arn = {}\ncredential_source = Environment\n",
-            role_arn("writer")
-        ),
-    );
+    let mut env = credential_source_env(&dir, "Environment", &sts);
     for (k, v) in [
-        ("AWS_PROFILE", "deploy"),
         ("AWS_ACCESS_KEY_ID", BASE_KEY),
         ("AWS_SECRET_ACCESS_KEY", BASE_SECRET),
     ] {
         env.push((k.into(), v.into()));
     }
-    env.push(("AWS_ENDPOINT_URL_STS".into(), sts.url()));
-    let keyless = json!({"endpoint": kinesis.endpoint(), "region": standin::REGION});
-    let run = check(&dir, &keyless, &as_env(&env));
+    let run = check(&dir, &keyless(&kinesis), &as_env(&env));
     let message = assert_succeeded(&run);
     assert!(
         message.contains("credentials from the environment"),
@@ -500,19 +518,10 @@ fn credential_source_container_and_instance_metadata_assume_the_role_with_their_
         let sts = sts_for(&kinesis, trusting, "writer", HOUR);
         sts.trust_key(key, secret, Some(token));
         let dir = TempDir::new("role-source");
-        let mut env = chain_files(
-            &dir,
-            &format!(
-                "[profile deploy]\nrole_arn = {}\ncredential_source = {source}\n",
-                role_arn("writer")
-            ),
-        );
-        env.push(("AWS_PROFILE".into(), "deploy".into()));
+        let mut env = credential_source_env(&dir, source, &sts);
         env.push((env_var.into(), url));
         env.push(("AWS_EC2_METADATA_DISABLED".into(), "false".into()));
-        env.push(("AWS_ENDPOINT_URL_STS".into(), sts.url()));
-        let keyless = json!({"endpoint": kinesis.endpoint(), "region": standin::REGION});
-        let run = check(&dir, &keyless, &as_env(&env));
+        let run = check(&dir, &keyless(&kinesis), &as_env(&env));
         let message = assert_succeeded(&run);
         assert!(message.contains(names), "{source}: {message}");
         let issued = sts.issued();
@@ -619,20 +628,17 @@ fn a_role_assumed_with_credential_process_keys() {
     let dir = TempDir::new("process-role");
     let good = process_script(&dir, "good", "ASIAPROCBASE00000001", secret, 3600);
     // The selected profile's role_arn wins over its own credential_process, as in the AWS CLI.
-    let files = chain_files(
+    let env = profile_env(
         &dir,
         &format!(
             "[profile top]\nrole_arn = {}\nsource_profile = proc\ncredential_process = sh -c 'exit 9'\n\
              [profile proc]\ncredential_process = {good}\n",
             role_arn("writer")
         ),
+        "top",
+        &sts,
     );
-    let mut env = as_env(&files);
-    env.push(("AWS_PROFILE", "top"));
-    let url = sts.url();
-    env.push(("AWS_ENDPOINT_URL_STS", &url));
-    let keyless = json!({"endpoint": kinesis.endpoint(), "region": standin::REGION});
-    let run = check(&dir, &keyless, &env);
+    let run = check(&dir, &keyless(&kinesis), &as_env(&env));
     let message = assert_succeeded(&run);
     assert!(
         message.contains("assumed role")
@@ -657,7 +663,7 @@ fn a_failing_or_garbled_credential_process_is_a_config_error() {
         "garbled.sh",
         format!("printf '{{\"Version\": 1, \"AccessKeyId\": \"AK\", \"SecretAccessKey\": \"{secret}\"'\n").as_bytes(),
     );
-    let keyless = json!({"endpoint": kinesis.endpoint(), "region": standin::REGION});
+    let keyless = keyless(&kinesis);
     for (script, expected) in [
         (
             failing,

@@ -36,6 +36,26 @@ fn read(stream: &str, extra: &[&str]) -> Run {
     read_via(&kl().endpoint(), stream, extra)
 }
 
+/// A loopback proxy to kinesis-local that counts (and can refuse) calls.
+fn counting_proxy() -> DelayProxy {
+    DelayProxy::start(&kl().endpoint(), |_| Duration::ZERO)
+}
+
+/// `read --follow` of `stream` through `proxy`, left running.
+fn follow_via(proxy: &DelayProxy, stream: &str, extra: &[&str]) -> Running {
+    let endpoint = proxy.endpoint();
+    let mut args = vec![
+        "read",
+        "--stream",
+        stream,
+        "--endpoint",
+        &endpoint,
+        "--follow",
+    ];
+    args.extend_from_slice(extra);
+    Running::start(&args)
+}
+
 fn create(stream: &str, shards: u32) {
     create_active(&kl().client(), stream, StreamMode::Provisioned, shards);
 }
@@ -75,24 +95,12 @@ fn field(records: &[Value], field: &str) -> Vec<String> {
 fn a_caught_up_follower_polls_each_shard_about_once_a_second() {
     let stream = "rf-pace";
     create(stream, 2);
-    let default = DelayProxy::start(&kl().endpoint(), |_| Duration::ZERO);
-    let slow = DelayProxy::start(&kl().endpoint(), |_| Duration::ZERO);
+    let default = counting_proxy();
+    let slow = counting_proxy();
     let follow = |proxy: &DelayProxy, extra: &[&str]| {
-        let endpoint = proxy.endpoint();
-        let mut args = vec![
-            "read",
-            "--stream",
-            stream,
-            "--endpoint",
-            &endpoint,
-            "--from",
-            "latest",
-            "--follow",
-            "--idle-timeout",
-            "4s",
-        ];
+        let mut args = vec!["--from", "latest", "--idle-timeout", "4s"];
         args.extend_from_slice(extra);
-        (Running::start(&args), Instant::now())
+        (follow_via(proxy, stream, &args), Instant::now())
     };
     let (mut at_default, started_default) = follow(&default, &[]);
     let (mut at_2s, started_2s) = follow(&slow, &["--poll-interval", "2s"]);
@@ -301,7 +309,7 @@ fn refused_get_records_are_retried_and_an_expired_iterator_resumes_after_the_las
     create(stream, 1);
     let first: Vec<(String, &str)> = (0..5).map(|i| (format!("r{i}"), "k")).collect();
     put_records(stream, &first);
-    let proxy = DelayProxy::start(&kl().endpoint(), |_| Duration::ZERO);
+    let proxy = counting_proxy();
     proxy.refuse_next(
         "GetRecords",
         1,
@@ -309,17 +317,7 @@ fn refused_get_records_are_retried_and_an_expired_iterator_resumes_after_the_las
         "ProvisionedThroughputExceededException",
     );
     proxy.refuse_next("GetRecords", 1, 500, "InternalFailure");
-    let endpoint = proxy.endpoint();
-    let mut running = Running::start(&[
-        "read",
-        "--stream",
-        stream,
-        "--endpoint",
-        &endpoint,
-        "--follow",
-        "--idle-timeout",
-        "8s",
-    ]);
+    let mut running = follow_via(&proxy, stream, &["--idle-timeout", "8s"]);
     assert_eq!(
         running.take(5, Duration::from_secs(20)),
         ["r0", "r1", "r2", "r3", "r4"]
@@ -351,22 +349,19 @@ fn an_iterator_expiring_before_any_record_from_latest_skips_nothing() {
     let stream = "rf-expired-latest";
     create(stream, 1);
     put_records(stream, &[("before".into(), "k")]);
-    let proxy = DelayProxy::start(&kl().endpoint(), |_| Duration::ZERO);
-    let endpoint = proxy.endpoint();
-    let mut running = Running::start(&[
-        "read",
-        "--stream",
+    let proxy = counting_proxy();
+    let mut running = follow_via(
+        &proxy,
         stream,
-        "--endpoint",
-        &endpoint,
-        "--from",
-        "latest",
-        "--follow",
-        "--poll-interval",
-        "3s",
-        "--idle-timeout",
-        "12s",
-    ]);
+        &[
+            "--from",
+            "latest",
+            "--poll-interval",
+            "3s",
+            "--idle-timeout",
+            "12s",
+        ],
+    );
     // Right after a caught-up poll the next is 3 s away: the records put now
     // come after the LATEST iterator, and the next GetRecords finds it expired.
     wait_for_calls(&proxy, "GetRecords", 1);
@@ -387,7 +382,7 @@ fn a_get_records_refusal_that_retrying_cannot_mend_ends_read_at_once() {
     let stream = "rf-denied";
     create(stream, 1);
     put_records(stream, &[("one".into(), "k")]);
-    let proxy = DelayProxy::start(&kl().endpoint(), |_| Duration::ZERO);
+    let proxy = counting_proxy();
     proxy.refuse_next("GetRecords", 100, 400, "AccessDeniedException");
     let started = Instant::now();
     let run = read_via(&proxy.endpoint(), stream, &[]);
