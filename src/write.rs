@@ -5,7 +5,7 @@
 use crate::batch::TargetId;
 use crate::catalog::{Catalog, StreamIndex};
 use crate::checkpoint::Checkpoints;
-use crate::config::{Config, OversizePolicy, PartitionKeySource};
+use crate::config::{Config, OversizePolicy, PartitionKeySource, RecordFormat};
 use crate::engine::{self, Adapter, InputLine, Report};
 use crate::envelope::{Envelope, Fields};
 use crate::failure::Failure;
@@ -16,7 +16,9 @@ use crate::naming::{target_stream, StreamNaming, StreamRef};
 use crate::outbox::{Outbox, Oversize, Settings};
 use crate::output::count;
 use crate::partition::KeyPicker;
-use crate::protocol::{parse_line, Emitter, FailureType, Message, Record, StateScope};
+use crate::protocol::{
+    parse_line, Emitter, FailureType, MalformedMeta, Message, Record, StateScope,
+};
 use crate::session::Session;
 use crate::streams::{ensure_streams, unlisted_shards_note, Creation};
 use serde_json::json;
@@ -76,6 +78,9 @@ struct Writer<'a> {
     totals: Totals,
     /// Per catalog stream, records skipped for size.
     skipped: HashMap<usize, Skipped>,
+    /// Per catalog stream, records whose `meta` was malformed: how many, and
+    /// the input line of the first.
+    malformed_meta: HashMap<usize, (u64, u64)>,
     unknown_types: HashSet<String>,
 }
 
@@ -106,6 +111,7 @@ pub fn run(
         record_buf: Vec::new(),
         totals: Totals::default(),
         skipped: HashMap::new(),
+        malformed_meta: HashMap::new(),
         unknown_types: HashSet::new(),
     };
     let settings = engine::Settings {
@@ -389,6 +395,9 @@ impl Writer<'_> {
             )
             .for_stream(namespace, &r.stream));
         };
+        if let Some(problem) = r.malformed_meta {
+            self.malformed_meta(stream, line_no, problem)?;
+        }
         let target = self.target_of[stream];
         let catalog_stream = &self.catalog.streams[stream];
         self.ids.next_into(&mut self.id_buf);
@@ -425,6 +434,35 @@ impl Writer<'_> {
         }
         outbox.add(target, &self.record_buf, &self.key_buf, None);
         self.checkpoints.count_record(stream);
+        Ok(())
+    }
+
+    /// A record whose `meta` is malformed: written all the same, without the
+    /// changes `meta` should list; told at the first of its stream, counted.
+    fn malformed_meta(
+        &mut self,
+        stream: usize,
+        line_no: u64,
+        problem: MalformedMeta,
+    ) -> Result<(), Failure> {
+        let seen = self.malformed_meta.entry(stream).or_insert((0, line_no));
+        seen.0 += 1;
+        if seen.0 > 1 {
+            return Ok(());
+        }
+        let written = match self.config.record_format {
+            RecordFormat::V2 => "with an empty `_airbyte_meta.changes`",
+            RecordFormat::Legacy => "as usual (the legacy record format carries no meta)",
+        };
+        self.out.log(
+            "WARN",
+            &format!(
+                "input line {line_no}: the RECORD of stream `{}` has a malformed meta: {problem}; the record is \
+                 written {written}. Later records of this stream with a malformed meta are written the same way \
+                 and counted at the end",
+                self.catalog.streams[stream].display_name()
+            ),
+        )?;
         Ok(())
     }
 
@@ -504,6 +542,19 @@ impl Writer<'_> {
                     s.limit,
                     s.kinesis_stream,
                     s.first_line
+                ),
+            );
+        }
+        let mut malformed: Vec<(&usize, &(u64, u64))> = self.malformed_meta.iter().collect();
+        malformed.sort_unstable();
+        for (stream, (n, first_line)) in malformed {
+            let _ = self.out.log(
+                "WARN",
+                &format!(
+                    "{} of stream `{}` had a malformed meta, the first on input line {first_line}; \
+                     they were written without the changes it should list",
+                    count(*n, "record", "records"),
+                    self.catalog.streams[*stream].display_name(),
                 ),
             );
         }

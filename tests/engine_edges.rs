@@ -17,8 +17,8 @@ use std::time::{Duration, Instant};
 use support::live::{self, check_delivery, record_number, run_live};
 use support::standin::{with_stream_s as stand_in, Call, Fault, StandIn};
 use support::{
-    catalog, catalog_s as cat, record_line, record_s as rec, run_write, state_line, write_command,
-    Run, TempDir,
+    catalog, catalog_s as cat, record_line, record_s as rec, run_write, state_line, through_sh,
+    write_command, Run, TempDir,
 };
 
 /// `records` records with a LEGACY state after every 100.
@@ -68,21 +68,6 @@ fn stderr_of(child: &mut Child) -> JoinHandle<String> {
         let _ = err.read_to_string(&mut text);
         text
     })
-}
-
-/// The binary with `args` and a clean AWS environment, started through
-/// `sh -c SCRIPT` (where the binary is `$0`), for redirections such as `>&-`.
-fn through_sh(script: &str, args: &[&str]) -> Command {
-    let clean = support::command(args);
-    let mut sh = Command::new("sh");
-    sh.args(["-c", script, support::binary()]).args(args);
-    for (k, v) in clean.get_envs() {
-        match v {
-            Some(v) => sh.env(k, v),
-            None => sh.env_remove(k),
-        };
-    }
-    sh
 }
 
 /// Waits up to `timeout` for a child to end; its exit code.

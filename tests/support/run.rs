@@ -33,6 +33,21 @@ pub fn command(args: &[&str]) -> Command {
     c
 }
 
+/// The binary with `args` and a clean AWS environment, started through
+/// `sh -c SCRIPT` (where the binary is `$0`), for redirections such as `>&-`.
+pub fn through_sh(script: &str, args: &[&str]) -> Command {
+    let clean = command(args);
+    let mut sh = Command::new("sh");
+    sh.args(["-c", script, binary()]).args(args);
+    for (k, v) in clean.get_envs() {
+        match v {
+            Some(v) => sh.env(k, v),
+            None => sh.env_remove(k),
+        };
+    }
+    sh
+}
+
 /// A `write` command (clean AWS environment, stdin, stdout and stderr piped)
 /// with the config and catalog written to files in the returned directory.
 pub fn write_command(config: &Value, catalog: &Value) -> (Command, TempDir) {

@@ -1,0 +1,158 @@
+//! The second adversarial review (issue 21), through the binary: waits whose
+//! deadline bounds the calls inside them, a `credential_process` that hangs,
+//! SIGTERM in every phase of a sync (stdout blocked too), the pipeline
+//! commands on a closed stdout, odd but well-formed input (`meta` of any
+//! shape, an `emitted_at` out of range, numeric partition keys), messages
+//! that read as sentences, and the progress lines of a long sync.
+
+mod support;
+
+use serde_json::{json, Value};
+use support::standin::{with_stream_s as stand_in, Call, Fault};
+use support::{catalog_s as cat, record_s as rec, run_write, state_line};
+
+/// A RECORD of stream `s` with `data`, `emitted_at` and whatever `more`
+/// adds to the record object (`,"meta":…`).
+fn record_with(data: &str, emitted_at: &str, more: &str) -> String {
+    format!(
+        "{{\"type\":\"RECORD\",\"record\":{{\"stream\":\"s\",\"data\":{data},\"emitted_at\":{emitted_at}{more}}}}}\n"
+    )
+}
+
+// ------------------------------------------------ 7: odd but well-formed input
+
+#[test]
+fn meta_of_any_shape_is_told_and_the_record_kept_and_keys_are_the_text_sent() {
+    let s = stand_in();
+    let changes = r#"[{"field":"b","change":"NULLED","reason":"SOURCE_FIELD_SIZE_LIMITATION"}]"#;
+    let records = [
+        (r#"{"id":1e2}"#, r#","meta":"x""#.to_string()),
+        (
+            r#"{"id":-0}"#,
+            r#","meta":{"changes":{"field":"a"}}"#.into(),
+        ),
+        (
+            r#"{"id":123456789012345678901234567890}"#,
+            r#","meta":[1]"#.into(),
+        ),
+        (
+            r#"{"id":1.50}"#,
+            format!(r#","meta":{{"changes":{changes}}}"#),
+        ),
+        (r#"{"id":true}"#, r#","meta":{"changes":null}"#.into()),
+        (r#"{"id":"k"}"#, r#","meta":{"changes":"none"}"#.into()),
+    ];
+    let mut input = String::new();
+    for (i, (data, meta)) in records.iter().enumerate() {
+        input.push_str(&record_with(data, &i.to_string(), meta));
+    }
+    input.push_str(&state_line(1));
+    let config = s.config(json!({"recordFormat": "v2", "partitionKey": "/id"}));
+    let run = run_write(&config, &cat(), input.as_bytes());
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    assert_eq!(run.states().len(), 1);
+    let stored = s.stored();
+    let keys: Vec<&str> = stored.iter().map(|r| r.partition_key.as_str()).collect();
+    assert_eq!(
+        keys,
+        [
+            "1e2",
+            "-0",
+            "123456789012345678901234567890",
+            "1.50",
+            "true",
+            "k"
+        ]
+    );
+    let written: Vec<Value> = stored
+        .iter()
+        .map(|r| {
+            let envelope: Value = serde_json::from_slice(&r.data).unwrap();
+            envelope["_airbyte_meta"]["changes"].clone()
+        })
+        .collect();
+    let listed: Value = serde_json::from_str(changes).unwrap();
+    assert_eq!(
+        written,
+        [
+            json!([]),
+            json!([]),
+            json!([]),
+            listed,
+            json!([]),
+            json!([])
+        ]
+    );
+    let warnings = run.logs_at("WARN");
+    assert_eq!(warnings.len(), 2, "{warnings:?}");
+    assert!(
+        warnings[0].starts_with(
+            "input line 1: the RECORD of stream `s` has a malformed meta: `meta` is a string, where an object belongs; \
+             the record is written with an empty `_airbyte_meta.changes`"
+        ),
+        "{}",
+        warnings[0]
+    );
+    assert!(
+        warnings[1]
+            .starts_with("4 records of stream `s` had a malformed meta, the first on input line 1"),
+        "{}",
+        warnings[1]
+    );
+}
+
+#[test]
+fn an_emitted_at_out_of_range_is_named() {
+    let s = stand_in();
+    let input = [
+        rec(0),
+        state_line(1),
+        record_with(r#"{"i":1}"#, "9.3e18", ""),
+        rec(2),
+    ]
+    .concat();
+    let run = run_write(&s.config(json!({})), &cat(), input.as_bytes());
+    assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
+    assert!(
+        run.error_message().contains(
+            "input line 3 is a RECORD of stream `s` whose `emitted_at` (9.3e18) is out of range"
+        ),
+        "{}",
+        run.error_message()
+    );
+    assert_eq!(s.stored_len(), 1, "the record before it is sent");
+    assert_eq!(run.states().len(), 1, "and its state echoed");
+}
+
+// ------------------------------------------------ 8: messages
+
+#[test]
+fn an_unknown_mode_and_a_refused_call_are_told_in_sentences() {
+    let s = stand_in();
+    s.script(|c: &Call| match c.op.as_str() {
+        "PutRecords" => Fault::access_denied("PutRecords"),
+        _ => Fault::None,
+    });
+    let mut catalog = cat();
+    catalog["streams"][0]["destination_sync_mode"] = json!("upsert_someday");
+    let run = run_write(&s.config(json!({})), &catalog, rec(0).as_bytes());
+    assert_eq!(run.code, 1, "{}", run.stdout);
+    let warnings = run.logs_at("WARN");
+    assert!(
+        warnings.iter().any(|w| w.starts_with(
+            "stream `s` asks for destination sync mode `upsert_someday`, a mode this destination does not know: \
+             Kinesis can only append records; its records are written as append"
+        )),
+        "{warnings:?}"
+    );
+    let error = &run.error().expect("a TRACE error")["trace"]["error"];
+    let internal = error["internal_message"].as_str().unwrap();
+    assert!(
+        internal.starts_with(
+            "PutRecords on stream `_s` failed: AccessDeniedException (HTTP 400): User: "
+        ) && internal.ends_with("(AWS answered with an error; no retry can mend it)")
+            && !internal.contains("KinesisError")
+            && !internal.contains('{'),
+        "{internal}"
+    );
+}
