@@ -5,11 +5,16 @@
 //! shape, an `emitted_at` out of range, numeric partition keys), messages
 //! that read as sentences, and the progress lines of a long sync.
 
+#[path = "support/cli.rs"]
+mod clirun;
 mod support;
 
+use clirun::cli;
+
 use serde_json::{json, Value};
+use std::process::Stdio;
 use support::standin::{with_stream_s as stand_in, Call, Fault};
-use support::{catalog_s as cat, record_s as rec, run_write, state_line};
+use support::{catalog_s as cat, record_s as rec, run_write, state_line, through_sh, TempDir};
 
 /// A RECORD of stream `s` with `data`, `emitted_at` and whatever `more`
 /// adds to the record object (`,"meta":…`).
@@ -17,6 +22,48 @@ fn record_with(data: &str, emitted_at: &str, more: &str) -> String {
     format!(
         "{{\"type\":\"RECORD\",\"record\":{{\"stream\":\"s\",\"data\":{data},\"emitted_at\":{emitted_at}{more}}}}}\n"
     )
+}
+
+// ------------------------------------------------ 5: pipeline commands on a closed stdout
+
+#[test]
+fn read_list_and_describe_fail_loudly_on_a_closed_stdout() {
+    let kl = support::shared_kinesis_local(&[]);
+    let dir = TempDir::new("closed");
+    let config = dir.file(
+        "config.json",
+        kl.config(json!({"shardCount": 1})).to_string().as_bytes(),
+    );
+    let config = config.to_str().unwrap();
+    let put = support::output_with_stdin(
+        cli(&[
+            "put",
+            "--stream",
+            "closed-out",
+            "--create",
+            "--config",
+            config,
+        ]),
+        b"one\ntwo\n",
+    );
+    assert!(put.status.success(), "{put:?}");
+    for args in [
+        &["read", "--stream", "closed-out", "--config", config][..],
+        &["list", "--config", config][..],
+        &["describe", "--stream", "closed-out", "--config", config][..],
+    ] {
+        let out = through_sh(r#"exec "$0" "$@" >&-"#, args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .output()
+            .expect("run through sh");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {stderr}");
+        assert!(
+            stderr.contains("standard output was closed when the program started"),
+            "{args:?}: {stderr}"
+        );
+    }
 }
 
 // ------------------------------------------------ 7: odd but well-formed input
