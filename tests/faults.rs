@@ -276,7 +276,7 @@ fn stream_that_stays_creating_fails_within_the_retry_budget() {
     assert_eq!(live.failure_type(), "transient_error");
     assert!(
         live.error_message()
-            .contains("still not writable after 2 s (status CREATING)"),
+            .contains("still not writable after 2s (status CREATING)"),
         "{}",
         live.error_message()
     );
@@ -295,8 +295,7 @@ fn new_streams_are_created_side_by_side() {
     assert_eq!(live.code, 1);
     // One stream's wait ran out; the others were created meanwhile, not after it.
     assert!(
-        live.error_message()
-            .contains("still not writable after 2 s"),
+        live.error_message().contains("still not writable after 2s"),
         "{}",
         live.error_message()
     );

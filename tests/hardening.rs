@@ -9,12 +9,40 @@
 mod clirun;
 mod support;
 
-use clirun::cli;
+use clirun::{cli, run_cli};
 
 use serde_json::{json, Value};
+use std::net::TcpListener;
 use std::process::Stdio;
-use support::standin::{with_stream_s as stand_in, Call, Fault};
+use std::time::{Duration, Instant};
+use support::standin::{with_stream_s as stand_in, Call, Fault, StandIn};
 use support::{catalog_s as cat, record_s as rec, run_write, state_line, through_sh, TempDir};
+
+/// A loopback endpoint that takes connections and never answers; it lives as
+/// long as the test process.
+fn silent_endpoint() -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind a loopback port");
+    let port = listener.local_addr().expect("local addr").port();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in listener.incoming().flatten() {
+            held.push(stream);
+        }
+    });
+    format!("http://127.0.0.1:{port}")
+}
+
+/// The seconds a `describe --wait-active` that gave up says it waited.
+fn said_waited(stderr: &str) -> f64 {
+    let rest = stderr
+        .split_once("is not ACTIVE after ")
+        .unwrap_or_else(|| panic!("no wait told: {stderr}"))
+        .1;
+    let number = rest.split_once("s:").map_or("", |(n, _)| n);
+    number
+        .parse()
+        .unwrap_or_else(|_| panic!("no seconds: {stderr}"))
+}
 
 /// A RECORD of stream `s` with `data`, `emitted_at` and whatever `more`
 /// adds to the record object (`,"meta":…`).
@@ -22,6 +50,80 @@ fn record_with(data: &str, emitted_at: &str, more: &str) -> String {
     format!(
         "{{\"type\":\"RECORD\",\"record\":{{\"stream\":\"s\",\"data\":{data},\"emitted_at\":{emitted_at}{more}}}}}\n"
     )
+}
+
+// ------------------------------------------------ 1: a wait's deadline bounds its calls
+
+#[test]
+fn wait_active_gives_up_at_its_timeout_when_nothing_answers() {
+    let endpoint = silent_endpoint();
+    let started = Instant::now();
+    let run = run_cli(
+        &[
+            "describe",
+            "--stream",
+            "s",
+            "--endpoint",
+            &endpoint,
+            "--wait-active",
+            "--timeout",
+            "3s",
+        ],
+        b"",
+    );
+    let took = started.elapsed();
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(
+        took >= Duration::from_millis(2900) && took < Duration::from_secs(5),
+        "gave up after {took:?}"
+    );
+    let said = said_waited(&run.stderr);
+    assert!((3.0..3.5).contains(&said), "{}", run.stderr);
+    assert!(
+        run.stderr.contains(
+            "the last look failed: DescribeStreamSummary on stream `s` failed: no answer from"
+        ) && run.stderr.contains(&endpoint),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn wait_active_waits_as_long_as_it_says() {
+    let s = StandIn::start();
+    let dir = TempDir::new("wait");
+    let config = dir.file("config.json", s.config(json!({})).to_string().as_bytes());
+    let config = config.to_str().unwrap();
+    for (timeout, least) in [("1s", 1.0), ("2s", 2.0)] {
+        let started = Instant::now();
+        let args = [
+            "describe",
+            "--stream",
+            "missing",
+            "--config",
+            config,
+            "--wait-active",
+            "--timeout",
+            timeout,
+        ];
+        let run = run_cli(&args, b"");
+        let took = started.elapsed();
+        assert_eq!(run.code, 1, "{run:?}");
+        assert!(
+            took >= Duration::from_secs_f64(least - 0.02),
+            "--timeout {timeout}: gave up after {took:?}"
+        );
+        let said = said_waited(&run.stderr);
+        assert!(
+            (least..least + 0.5).contains(&said)
+                && run
+                    .stderr
+                    .contains("Kinesis stream `missing` is not ACTIVE after ")
+                && run.stderr.contains("s: it does not exist"),
+            "{}",
+            run.stderr
+        );
+    }
 }
 
 // ------------------------------------------------ 5: pipeline commands on a closed stdout
