@@ -41,6 +41,7 @@ pub mod role;
 pub mod session;
 pub mod shard_filter;
 pub mod shards;
+pub mod signals;
 pub mod spec;
 pub mod streams;
 pub mod timespec;

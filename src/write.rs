@@ -20,6 +20,7 @@ use crate::protocol::{
     parse_line, Emitter, FailureType, MalformedMeta, Message, Record, StateScope,
 };
 use crate::session::Session;
+use crate::signals;
 use crate::streams::{ensure_streams, unlisted_shards_note, Creation};
 use serde_json::json;
 use std::collections::{HashMap, HashSet};
@@ -123,6 +124,11 @@ pub fn run(
         max_in_flight: config.max_in_flight,
         retry_timeout: config.retry_timeout,
     };
+    // Should a signal's grace period run out, the platform still gets a TRACE.
+    let trace_to = out.clone();
+    signals::last_words(Arc::new(move |why: &str| {
+        Failure::new(FailureType::Transient, why).emit(&trace_to)
+    }));
     let (report, result) = engine::run(kinesis, outbox, &settings, input, &mut writer);
     writer.log_totals(&report);
     result?;

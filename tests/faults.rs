@@ -9,7 +9,6 @@ mod support;
 
 use serde_json::json;
 use std::io::Write;
-use std::process::Command;
 use std::time::{Duration, Instant};
 use support::live::{check_delivery, input, run_live, start, Started};
 use support::standin::{Call, Fault, StandIn};
@@ -375,11 +374,7 @@ fn wait_for(s: &StandIn, what: &str, ready: impl Fn(&StandIn) -> bool) {
 /// Sends `signal` (TERM, INT) with a real `kill`, watches the run to its end,
 /// and says how long it took to stop.
 fn stop_with(started: Started, s: &StandIn, signal: &str) -> (Run, Duration) {
-    let status = Command::new("kill")
-        .args([&format!("-{signal}"), &started.child.id().to_string()])
-        .status()
-        .expect("run kill");
-    assert!(status.success());
+    started.signal(signal);
     let signalled = Instant::now();
     let live = started.watch(s);
     (live, signalled.elapsed())

@@ -15,7 +15,8 @@ use serde_json::{json, Value};
 use std::net::TcpListener;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
-use support::standin::{with_stream_s as stand_in, Call, Fault, StandIn};
+use support::live;
+use support::standin::{self, with_stream_s as stand_in, Call, Fault, StandIn};
 use support::{catalog_s as cat, record_s as rec, run_write, state_line, through_sh, TempDir};
 
 /// A loopback endpoint that takes connections and never answers; it lives as
@@ -304,4 +305,236 @@ fn an_unknown_mode_and_a_refused_call_are_told_in_sentences() {
             && !internal.contains('{'),
         "{internal}"
     );
+}
+
+// ------------------------------------------------ 3: a credential_process that hangs
+
+/// Whether process `pid` is gone (or a zombie nobody reaped yet).
+fn gone(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Err(_) => true,
+        // The state follows the command name in parentheses.
+        Ok(stat) => stat
+            .rsplit_once(')')
+            .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z')),
+    }
+}
+
+#[test]
+fn a_hanging_credential_process_is_named_and_ended_with_its_children() {
+    let s = stand_in();
+    let dir = TempDir::new("hang");
+    let pids = dir.path.join("pids");
+    let script = dir.file(
+        "hang.sh",
+        format!(
+            "echo $$ > {0}; sleep 300 & echo $! >> {0}; wait\n",
+            pids.display()
+        )
+        .as_bytes(),
+    );
+    let profiles = dir.file(
+        "config",
+        format!(
+            "[profile hang]\ncredential_process = sh {}\n",
+            script.display()
+        )
+        .as_bytes(),
+    );
+    let mut list = support::command(&["list", "--endpoint", &s.endpoint()]);
+    list.env("AWS_CONFIG_FILE", &profiles)
+        .env("AWS_PROFILE", "hang")
+        .env("AWS_REGION", standin::REGION);
+    // In a session of its own, without a terminal, as under Airbyte or CI
+    // (under a terminal the process may prompt, so it shares the program's
+    // group); setsid execs the binary, which keeps its pid.
+    let mut command = support::under("setsid", &[], &list);
+    command
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    let mut child = Reaped(command.spawn().expect("spawn the binary"));
+    let (lines, stderr) = std::sync::mpsc::channel();
+    let err = child.0.stderr.take().unwrap();
+    std::thread::spawn(move || {
+        for line in std::io::BufRead::lines(std::io::BufReader::new(err)).map_while(Result::ok) {
+            let _ = lines.send(line);
+        }
+    });
+    let notice = stderr
+        .recv_timeout(Duration::from_secs(10))
+        .expect("a line on stderr while the process hangs");
+    assert!(
+        notice.starts_with(
+            "destination-kinesis: still waiting for credential_process `sh ...` of profile `hang` \
+             (`sh -c` with its command line) to print credentials, 3 s so far"
+        ),
+        "{notice}"
+    );
+    let started: Vec<u32> = std::fs::read_to_string(&pids)
+        .unwrap()
+        .lines()
+        .map(|l| l.trim().parse().unwrap())
+        .collect();
+    assert_eq!(started.len(), 2, "the script and its child run");
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &child.0.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let code = exit_within(&mut child.0, Duration::from_secs(5));
+    assert_eq!(code, None, "ended by SIGTERM, as by default during set-up");
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while !started.iter().all(|&pid| gone(pid)) {
+        assert!(
+            Instant::now() < deadline,
+            "the credential_process and its child are still running: {started:?}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+// ------------------------------------------------ 4: SIGTERM in every phase
+
+/// A child killed when dropped, so that a failed assertion leaves no process behind.
+struct Reaped(std::process::Child);
+
+impl Drop for Reaped {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Waits up to `timeout` for a child to end: its exit code, None when a
+/// signal ended it.
+fn exit_within(child: &mut std::process::Child, timeout: Duration) -> Option<i32> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(status) = child.try_wait().expect("try_wait") {
+            return status.code();
+        }
+        assert!(Instant::now() < deadline, "still running after {timeout:?}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Waits (at most 30 s) until `ready` holds for the stand-in.
+fn wait_for(s: &StandIn, what: &str, ready: impl Fn(&StandIn) -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !ready(s) {
+        assert!(Instant::now() < deadline, "waited in vain for {what}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+#[test]
+fn sigterm_after_the_end_of_input_still_ends_with_a_trace_and_exit_1() {
+    let s = StandIn::start();
+    s.add_stream("_a", 1);
+    // Calls are throttled for 2 s: the input is at its end long before they pass.
+    let until = Instant::now() + Duration::from_secs(2);
+    s.script(move |c: &Call| match c.op.as_str() {
+        "PutRecords" if Instant::now() < until => Fault::throttle(),
+        _ => Fault::None,
+    });
+    let streams = [(None, "a")];
+    let input = live::input(200, 100, &streams, |_| 10);
+    // One batch: it goes once the whole input, to its end, is read.
+    let config = s.config(json!({"bufferSize": 500}));
+    let mut started = live::start(&config, &support::catalog(&streams));
+    let mut stdin = started.stdin.take().unwrap();
+    std::io::Write::write_all(&mut stdin, &input.bytes).unwrap();
+    drop(stdin);
+    wait_for(&s, "the first call", |s| !s.puts().is_empty());
+    started.signal("TERM");
+    let signalled = Instant::now();
+    let run = started.watch(&s);
+    assert!(signalled.elapsed() < Duration::from_secs(10));
+    assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
+    assert_eq!(run.failure_type(), "transient_error");
+    assert!(
+        run.error_message()
+            .starts_with("sync cancelled by SIGTERM: sent what was buffered"),
+        "{}",
+        run.error_message()
+    );
+    let d = live::check_delivery(&s, &input, &run, true);
+    assert_eq!(d.unique, 200, "nothing was lost");
+    assert_eq!(run.states().len(), 2, "every state echoed: {}", run.stdout);
+}
+
+#[test]
+fn sigterm_ends_a_run_whose_stdout_nobody_reads_within_the_grace_period() {
+    let s = stand_in();
+    let pad = "p".repeat(1024);
+    let mut input = String::new();
+    for i in 0..500 {
+        input.push_str(&rec(i));
+        input.push_str(&format!(
+            "{{\"type\":\"STATE\",\"state\":{{\"data\":{{\"n\":{i},\"pad\":\"{pad}\"}}}}}}\n"
+        ));
+    }
+    let mut started = live::start(&s.config(json!({})), &cat());
+    let mut stdin = started.stdin.take().unwrap();
+    let feeder = std::thread::spawn(move || {
+        let _ = std::io::Write::write_all(&mut stdin, input.as_bytes());
+    });
+    // Half a megabyte of states into a 64 KiB pipe nobody reads: the program
+    // blocks writing them long before the end.
+    wait_for(&s, "records stored", |s| s.stored_len() >= 50);
+    std::thread::sleep(Duration::from_millis(500));
+    started.signal("TERM");
+    let signalled = Instant::now();
+    let code = exit_within(&mut started.child, Duration::from_secs(20));
+    let took = signalled.elapsed();
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut started.child.stderr.take().unwrap(), &mut stderr).unwrap();
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(
+        took >= Duration::from_secs(10) && took < Duration::from_secs(15),
+        "ended {took:?} after the signal"
+    );
+    assert!(
+        stderr.contains("sync cancelled by SIGTERM, which came 12 s ago")
+            && stderr.contains("room on standard output"),
+        "{stderr}"
+    );
+    drop(feeder);
+}
+
+#[test]
+fn sigterm_while_an_answer_never_comes_ends_the_run_within_the_grace_period() {
+    let s = StandIn::start();
+    s.add_stream("_a", 1);
+    s.script(|c: &Call| match (c.op.as_str(), c.n) {
+        ("PutRecords", 0) => Fault::SlowAnswer(Duration::from_secs(120)),
+        _ => Fault::None,
+    });
+    let streams = [(None, "a")];
+    let input = live::input(200, 100, &streams, |_| 10);
+    let config = s.config(json!({"requestTimeoutSeconds": 90}));
+    let mut started = live::start(&config, &support::catalog(&streams));
+    let mut stdin = started.stdin.take().unwrap();
+    std::io::Write::write_all(&mut stdin, &input.bytes).unwrap();
+    drop(stdin);
+    wait_for(&s, "the first call", |s| !s.puts().is_empty());
+    started.signal("TERM");
+    let signalled = Instant::now();
+    let run = started.watch(&s);
+    let took = signalled.elapsed();
+    assert!(
+        took >= Duration::from_secs(10) && took < Duration::from_secs(15),
+        "ended {took:?} after the signal"
+    );
+    assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
+    assert_eq!(run.failure_type(), "transient_error");
+    assert!(
+        run.error_message()
+            .starts_with("sync cancelled by SIGTERM, which came 12 s ago")
+            && run.error_message().contains("an answer from Kinesis"),
+        "{}",
+        run.error_message()
+    );
+    assert!(run.states().is_empty(), "no answer, no state");
 }

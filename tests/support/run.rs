@@ -36,16 +36,21 @@ pub fn command(args: &[&str]) -> Command {
 /// The binary with `args` and a clean AWS environment, started through
 /// `sh -c SCRIPT` (where the binary is `$0`), for redirections such as `>&-`.
 pub fn through_sh(script: &str, args: &[&str]) -> Command {
-    let clean = command(args);
-    let mut sh = Command::new("sh");
-    sh.args(["-c", script, binary()]).args(args);
-    for (k, v) in clean.get_envs() {
+    under("sh", &["-c", script], &command(args))
+}
+
+/// `inner` started by `program` with `args` before its own program and
+/// arguments (`setsid`, `sh -c SCRIPT`), with `inner`'s environment.
+pub fn under(program: &str, args: &[&str], inner: &Command) -> Command {
+    let mut c = Command::new(program);
+    c.args(args).arg(inner.get_program()).args(inner.get_args());
+    for (k, v) in inner.get_envs() {
         match v {
-            Some(v) => sh.env(k, v),
-            None => sh.env_remove(k),
+            Some(v) => c.env(k, v),
+            None => c.env_remove(k),
         };
     }
-    sh
+    c
 }
 
 /// A `write` command (clean AWS environment, stdin, stdout and stderr piped)
