@@ -8,6 +8,7 @@
 //! delivery, it stops reading, sends what is buffered (unless a delivery
 //! failed) and waits for every answer.
 
+use crate::batch::Batch;
 use crate::delivery::{Delivered, Dispatcher, Done, Sender, Sent, CANCEL_GRACE};
 use crate::failure::{stdin_failed, Failure};
 use crate::input::{Cancel, Event, Framing, LineReader};
@@ -43,6 +44,19 @@ pub trait Adapter {
 
     /// Results came in, or time passed: echo what became safe, redraw progress.
     fn settle(&mut self, outbox: &Outbox) -> Result<(), Failure>;
+
+    /// What the engine has done so far, given just before each `settle`
+    /// (for progress lines).
+    fn so_far(&mut self, _snapshot: &Snapshot) {}
+}
+
+/// What the engine has done so far, for an adapter's progress lines.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Snapshot {
+    /// Request figures.
+    pub sent: Sent,
+    /// Data plus partition key bytes of the entries Kinesis accepted.
+    pub accepted_bytes: u64,
 }
 
 /// One line of input as the engine hands it to its adapter.
@@ -104,6 +118,8 @@ struct Engine {
     lines: LineReader,
     cancel: Arc<Cancel>,
     sent: Sent,
+    /// Data plus partition key bytes of the entries accepted so far.
+    accepted_bytes: u64,
     /// The first failure that stops sending (a delivery, or stdout); once
     /// set, nothing more is sent.
     failed: Option<Failure>,
@@ -135,6 +151,7 @@ pub fn run<A: Adapter>(
         lines,
         cancel,
         sent: Sent::default(),
+        accepted_bytes: 0,
         failed: None,
     };
     let read = engine.read_all(adapter, settings.framing.max_line);
@@ -337,6 +354,7 @@ impl Engine {
                     shards,
                 }) => {
                     self.sent.add(&sent);
+                    self.accepted_bytes += accepted_bytes(&batch, &set_aside);
                     let handed_back = batch.records_in(&set_aside);
                     adapter.accepted(batch.record_count() - handed_back);
                     if let Err(gave_up) = self.outbox.delivered(batch, &set_aside, &shards, now) {
@@ -345,6 +363,7 @@ impl Engine {
                 }
                 Err(e) => {
                     self.sent.add(&e.sent);
+                    self.accepted_bytes += accepted_bytes(&batch, &e.unsent);
                     let unsent = batch.records_in(&e.unsent);
                     adapter.accepted(batch.record_count() - unsent);
                     let failure = e.to_failure(batch.len());
@@ -357,6 +376,10 @@ impl Engine {
     }
 
     fn settle<A: Adapter>(&mut self, adapter: &mut A) {
+        adapter.so_far(&Snapshot {
+            sent: self.sent,
+            accepted_bytes: self.accepted_bytes,
+        });
         if let Err(f) = adapter.settle(&self.outbox) {
             self.fail(f);
         }
@@ -366,6 +389,16 @@ impl Engine {
     fn fail(&mut self, failure: Failure) {
         self.failed.get_or_insert(failure);
     }
+}
+
+/// Data plus partition key bytes of the entries of `batch` Kinesis
+/// accepted: all but those at `not_accepted`.
+fn accepted_bytes(batch: &Batch, not_accepted: &[usize]) -> u64 {
+    let left: u64 = not_accepted
+        .iter()
+        .map(|&i| u64::from(batch.meta(i).payload))
+        .sum();
+    batch.payload() as u64 - left
 }
 
 /// The failure for entries that shards kept refusing for throughput.

@@ -30,6 +30,7 @@ pub mod outbox;
 pub mod output;
 pub mod partition;
 pub mod progress;
+pub mod progress_log;
 pub mod protocol;
 pub mod put;
 pub mod put_input;

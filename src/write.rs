@@ -6,7 +6,7 @@ use crate::batch::TargetId;
 use crate::catalog::{Catalog, StreamIndex};
 use crate::checkpoint::Checkpoints;
 use crate::config::{Config, OversizePolicy, PartitionKeySource, RecordFormat};
-use crate::engine::{self, Adapter, InputLine, Report};
+use crate::engine::{self, Adapter, InputLine, Report, Snapshot};
 use crate::envelope::{Envelope, Fields};
 use crate::failure::Failure;
 use crate::ids::UuidPool;
@@ -16,6 +16,7 @@ use crate::naming::{target_stream, StreamNaming, StreamRef};
 use crate::outbox::{Outbox, Oversize, Settings};
 use crate::output::count;
 use crate::partition::KeyPicker;
+use crate::progress_log::{ProgressLog, Tally, Waiting, PROGRESS_PREFIX};
 use crate::protocol::{
     parse_line, Emitter, FailureType, MalformedMeta, Message, Record, StateScope,
 };
@@ -23,9 +24,10 @@ use crate::session::Session;
 use crate::signals;
 use crate::streams::{ensure_streams, unlisted_shards_note, Creation};
 use serde_json::json;
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::io::Read;
 use std::sync::Arc;
+use std::time::Instant;
 
 /// Longest input line read. A STATE may be this long (the GLOBAL states of
 /// CDC sources can be large); a RECORD line this long is read too, and then
@@ -83,6 +85,11 @@ struct Writer<'a> {
     /// the input line of the first.
     malformed_meta: HashMap<usize, (u64, u64)>,
     unknown_types: HashSet<String>,
+    /// The progress lines: when the next is due, and what the engine has done.
+    progress: ProgressLog,
+    so_far: Snapshot,
+    /// When each state not echoed yet was read, oldest first.
+    states_read_at: VecDeque<Instant>,
 }
 
 /// Runs `write`: sets up every catalog stream's Kinesis stream, then writes
@@ -114,6 +121,9 @@ pub fn run(
         skipped: HashMap::new(),
         malformed_meta: HashMap::new(),
         unknown_types: HashSet::new(),
+        progress: ProgressLog::new(config.progress_interval, Instant::now()),
+        so_far: Snapshot::default(),
+        states_read_at: VecDeque::new(),
     };
     let settings = engine::Settings {
         framing: Framing {
@@ -323,6 +333,7 @@ impl Adapter for Writer<'_> {
                     _ => None,
                 };
                 self.checkpoints.add_state(&s, stream, outbox.next_record());
+                self.states_read_at.push_back(Instant::now());
                 self.settle(outbox)
             }
             Message::Ignored => Ok(()),
@@ -370,10 +381,16 @@ impl Adapter for Writer<'_> {
         self.totals.accepted += records;
     }
 
+    fn so_far(&mut self, snapshot: &Snapshot) {
+        self.so_far = *snapshot;
+    }
+
     fn settle(&mut self, outbox: &Outbox) -> Result<(), Failure> {
         for state in self.checkpoints.take_ready(outbox.lowest_unaccepted()) {
+            self.states_read_at.pop_front();
             self.out.emit(&state)?;
         }
+        self.log_progress()?;
         // A notice from another thread may have found stdout broken.
         match self.out.broken() {
             Some(e) => Err(e.clone().into()),
@@ -440,6 +457,31 @@ impl Writer<'_> {
         }
         outbox.add(target, &self.record_buf, &self.key_buf, None);
         self.checkpoints.count_record(stream);
+        Ok(())
+    }
+
+    /// The progress lines, when they are due.
+    fn log_progress(&mut self) -> Result<(), Failure> {
+        let sent = &self.so_far.sent;
+        let tally = Tally {
+            records: self.totals.records,
+            data_bytes: self.totals.data_bytes,
+            accepted: self.totals.accepted,
+            accepted_bytes: self.so_far.accepted_bytes,
+            throttled: sent.throttled_entries,
+            retried: sent.retried_entries,
+            states_echoed: self.checkpoints.echoed_states(),
+        };
+        let now = Instant::now();
+        let waiting = Waiting {
+            states: self.checkpoints.pending_states() as u64,
+            oldest: self.states_read_at.front().map(|at| now - *at),
+        };
+        if let Some(line) = self.progress.due(now, tally, waiting) {
+            self.out.log("INFO", &line.text)?;
+            self.out
+                .log("DEBUG", &format!("{PROGRESS_PREFIX}{}", line.figures))?;
+        }
         Ok(())
     }
 

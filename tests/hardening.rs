@@ -538,3 +538,97 @@ fn sigterm_while_an_answer_never_comes_ends_the_run_within_the_grace_period() {
     );
     assert!(run.states().is_empty(), "no answer, no state");
 }
+
+// ------------------------------------------------ progress during long syncs
+
+#[test]
+fn a_sync_logs_its_progress_at_the_interval_with_figures_that_add_up() {
+    let s = stand_in();
+    s.script(|c: &Call| match (c.op.as_str(), c.n % 3) {
+        ("PutRecords", 1) => Fault::FailEntries {
+            code: "ProvisionedThroughputExceededException",
+            per_mille: 300,
+        },
+        _ => Fault::None,
+    });
+    let config = s.config(json!({"progressIntervalSeconds": 1}));
+    let mut started = live::start(&config, &cat());
+    let mut stdin = started.stdin.take().unwrap();
+    // 2000 records over 4 s, then 2.5 s of quiet: a line comes after the
+    // last record is stored and its state echoed, so the lines add up to the
+    // final figures.
+    let feeder = std::thread::spawn(move || {
+        for i in 0..2000 {
+            let mut lines = rec(i);
+            if (i + 1) % 100 == 0 {
+                lines.push_str(&state_line(i as u64));
+            }
+            std::io::Write::write_all(&mut stdin, lines.as_bytes()).unwrap();
+            if (i + 1) % 50 == 0 {
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        }
+        std::thread::sleep(Duration::from_millis(2500));
+    });
+    let run = started.watch(&s);
+    feeder.join().unwrap();
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    let prefix = destination_kinesis::progress_log::PROGRESS_PREFIX;
+    let lines: Vec<Value> = run
+        .logs_at("DEBUG")
+        .into_iter()
+        .filter_map(|m| m.strip_prefix(prefix))
+        .map(|json| serde_json::from_str(json).expect("progress figures are JSON"))
+        .collect();
+    let texts: Vec<&str> = run
+        .logs_at("INFO")
+        .into_iter()
+        .filter(|m| m.starts_with("progress over the last "))
+        .collect();
+    assert!(lines.len() >= 5, "{:?}", run.logs());
+    assert_eq!(texts.len(), lines.len());
+    let figures = run.figures();
+    for key in [
+        "records",
+        "dataBytes",
+        "accepted",
+        "throttledEntries",
+        "retriedEntries",
+        "statesEchoed",
+    ] {
+        let sum: u64 = lines.iter().map(|l| l[key].as_u64().unwrap()).sum();
+        assert_eq!(Value::from(sum), figures[key], "{key}: {lines:?}");
+    }
+    assert!(figures["throttledEntries"].as_u64().unwrap() > 0);
+    let stored_bytes: u64 = s
+        .stored()
+        .iter()
+        .map(|r| (r.data.len() + r.partition_key.len()) as u64)
+        .sum();
+    let accepted_bytes: u64 = lines
+        .iter()
+        .map(|l| l["acceptedBytes"].as_u64().unwrap())
+        .sum();
+    assert_eq!(accepted_bytes, stored_bytes);
+    for (line, text) in lines.iter().zip(&texts) {
+        let seconds = line["seconds"].as_f64().unwrap();
+        assert!((1.0..4.0).contains(&seconds), "{line}");
+        let rate = line["accepted"].as_f64().unwrap() / seconds;
+        assert!((line["recordsPerSecond"].as_f64().unwrap() - rate).abs() < 1e-6);
+        assert!(
+            text.contains(&format!("read {} records", line["records"]))
+                && text.contains(&format!("echoed {} states", line["statesEchoed"])),
+            "{text} / {line}"
+        );
+    }
+    let last = lines.last().unwrap();
+    assert_eq!(last["statesHeldBack"], 0);
+    // While records flowed, states waited for their records, briefly.
+    assert!(
+        lines
+            .iter()
+            .filter_map(|l| l["oldestStateWaitingSeconds"].as_f64())
+            .all(|age| age < 5.0),
+        "{lines:?}"
+    );
+}
