@@ -18,7 +18,7 @@ VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
 # lock rather than fail.
 APT_INSTALL := apt-get -o DPkg::Lock::Timeout=300 install -y -qq --no-install-recommends
 
-.PHONY: build test demo pyairbyte lint kinesis-local static static-amd64 static-arm64 image busybox qemu openssl bench bench-baseline
+.PHONY: build test demo pyairbyte lint kinesis-local static static-amd64 static-arm64 image busybox qemu openssl bench bench-baseline soak
 
 build:
 	cargo build --release
@@ -150,6 +150,15 @@ pyairbyte: build $(KL_MAIN) $(PYAIRBYTE_STAMP) $(FAKER_STAMP)
 	    $(abspath $(PYAIRBYTE_VENV))/bin/python $(abspath tests/pyairbyte/run.py) $$scenario); \
 	done; \
 	echo "pyairbyte: OK"
+
+# A long write of the release binary into shards with real limits behind the
+# fault proxy (tests/soak.rs; not part of `make test`): SOAK_SECONDS of input
+# (30 minutes) at SOAK_RATE records a second, then its checks and figures.
+SOAK_SECONDS ?= 1800
+SOAK_RATE ?= 1000
+export SOAK_SECONDS SOAK_RATE
+soak:
+	cargo test --release --test soak -- --ignored --nocapture
 
 lint:
 	cargo fmt --check

@@ -11,16 +11,8 @@ use serde_json::json;
 use std::io::Write;
 use std::time::{Duration, Instant};
 use support::live::{check_delivery, input, run_live, start, Started};
-use support::standin::{Call, Fault, StandIn};
+use support::standin::{mix, Call, Fault, StandIn};
 use support::{catalog, Run};
-
-/// A deterministic hash of a call number, for spreading faults.
-fn mix(n: u64, salt: u64) -> u64 {
-    let mut x = n.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ salt;
-    x ^= x >> 31;
-    x = x.wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    x ^ (x >> 29)
-}
 
 /// The entries in PutRecords requests whose outcome the program cannot know
 /// (no answer, or a 5xx).

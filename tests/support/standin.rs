@@ -103,6 +103,14 @@ impl Fault {
     }
 }
 
+/// A deterministic hash of a call number, for spreading faults over calls.
+pub fn mix(n: u64, salt: u64) -> u64 {
+    let mut x = n.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ salt;
+    x ^= x >> 31;
+    x = x.wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    x ^ (x >> 29)
+}
+
 /// Which call a fault script is asked about.
 #[derive(Debug, Clone)]
 pub struct Call {
