@@ -277,27 +277,20 @@ impl Client {
         body: &[u8],
         deadline: Option<Instant>,
     ) -> Result<Reply, TransportError> {
-        let timeout = match deadline {
-            Some(deadline) => {
-                let left = deadline.saturating_duration_since(Instant::now());
-                if left.is_zero() {
-                    return Err(TransportError::Timeout {
-                        endpoint: self.shown.clone(),
-                        detail: "no time was left before the deadline".into(),
-                    });
-                }
-                left.min(self.request_timeout)
-            }
-            None => self.request_timeout,
-        };
         let url = format!("{}/", self.url);
         let signed = self.sign(&url, headers, body)?;
-        let mut request = self
-            .agent
-            .post(&url)
-            .config()
-            .timeout_global(Some(timeout))
-            .build();
+        let mut request = self.agent.post(&url);
+        if let Some(deadline) = deadline {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(TransportError::Timeout {
+                    endpoint: self.shown.clone(),
+                    detail: "no time was left before the deadline".into(),
+                });
+            }
+            let timeout = left.min(self.request_timeout);
+            request = request.config().timeout_global(Some(timeout)).build();
+        }
         for (name, value) in headers {
             request = request.header(*name, *value);
         }

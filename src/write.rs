@@ -600,9 +600,10 @@ impl Writer<'_> {
                 "WARN",
                 &format!(
                     "{} of stream `{}` had a malformed meta, the first on input line {first_line}; \
-                     they were written without the changes it should list",
+                     {} written without the changes a meta lists",
                     count(*n, "record", "records"),
                     self.catalog.streams[*stream].display_name(),
+                    if *n == 1 { "it was" } else { "they were" },
                 ),
             );
         }

@@ -226,7 +226,7 @@ fn clock_skew_is_corrected_from_the_date_header_and_logged() {
         stdin.write_all(&rest).unwrap();
     });
     // Once the first half is in, the server's clock jumps to 30 minutes behind.
-    wait_for(&s, "the first half", |s| s.stored_len() >= 250);
+    s.wait_for("the first half", |s| s.stored_len() >= 250);
     s.set_clock_offset(-1800);
     let live = started.watch(&s);
     writer.join().unwrap();
@@ -354,15 +354,6 @@ fn expired_token_mid_sync_stops_cleanly() {
     refused_mid_sync(3, expired, "ExpiredTokenException");
 }
 
-/// Waits (at most 30 s) until `ready` holds for the stand-in.
-fn wait_for(s: &StandIn, what: &str, ready: impl Fn(&StandIn) -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !ready(s) {
-        assert!(Instant::now() < deadline, "waited in vain for {what}");
-        std::thread::sleep(Duration::from_millis(10));
-    }
-}
-
 /// Sends `signal` (TERM, INT) with a real `kill`, watches the run to its end,
 /// and says how long it took to stop.
 fn stop_with(started: Started, s: &StandIn, signal: &str) -> (Run, Duration) {
@@ -382,7 +373,7 @@ fn buffered_records_are_sent_on(signal: &str) {
     let mut started = start(&s.config(json!({"bufferSize": 500})), &catalog(&streams));
     let mut stdin = started.stdin.take().unwrap();
     // Wait until the program is past its setup and reading.
-    wait_for(&s, "the stream check", |s| {
+    s.wait_for("the stream check", |s| {
         s.seen().iter().any(|c| c.op == "DescribeStreamSummary")
     });
     stdin.write_all(&input.bytes).unwrap();
@@ -453,7 +444,7 @@ fn sigint_during_a_steady_stream_stops_reading_and_keeps_the_checkpoint_rule() {
         }
         std::thread::sleep(Duration::from_secs(60));
     });
-    wait_for(&s, "a thousand records", |s| s.stored_len() >= 1000);
+    s.wait_for("a thousand records", |s| s.stored_len() >= 1000);
     let (live, took) = stop_with(started, &s, "INT");
     assert!(took < Duration::from_secs(12), "stopped after {took:?}");
     assert_eq!(live.code, 1);
@@ -500,7 +491,7 @@ fn sigterm_while_retrying_stops_within_the_grace_period_echoing_nothing_unsent()
     );
     let mut stdin = started.stdin.take().unwrap();
     stdin.write_all(&input.bytes).unwrap();
-    wait_for(&s, "retries", |s| s.puts().len() >= 3);
+    s.wait_for("retries", |s| s.puts().len() >= 3);
     let (live, took) = stop_with(started, &s, "TERM");
     drop(stdin);
     // The program allows itself 10 s (CANCEL_GRACE) to send what it holds.
@@ -536,7 +527,7 @@ fn sigterm_while_waiting_for_a_creating_stream_stops_promptly() {
         &catalog(&streams),
     );
     let stdin = started.stdin.take().unwrap();
-    wait_for(&s, "polling", |s| s.seen().len() >= 2);
+    s.wait_for("polling", |s| s.seen().len() >= 2);
     let (live, took) = stop_with(started, &s, "TERM");
     drop(stdin);
     assert!(took < Duration::from_secs(5), "stopped after {took:?}");

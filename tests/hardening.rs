@@ -353,7 +353,7 @@ fn a_hanging_credential_process_is_named_and_ended_with_its_children() {
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped());
-    let mut child = Reaped(command.spawn().expect("spawn the binary"));
+    let mut child = support::Reaped(command.spawn().expect("spawn the binary"));
     let (lines, stderr) = std::sync::mpsc::channel();
     let err = child.0.stderr.take().unwrap();
     std::thread::spawn(move || {
@@ -382,8 +382,8 @@ fn a_hanging_credential_process_is_named_and_ended_with_its_children() {
         .status()
         .unwrap();
     assert!(status.success());
-    let code = exit_within(&mut child.0, Duration::from_secs(5));
-    assert_eq!(code, None, "ended by SIGTERM, as by default during set-up");
+    let code = support::exit_within(&mut child.0, Duration::from_secs(5));
+    assert_eq!(code, -1, "ended by SIGTERM, as by default during set-up");
     let deadline = Instant::now() + Duration::from_secs(3);
     while !started.iter().all(|&pid| gone(pid)) {
         assert!(
@@ -396,61 +396,51 @@ fn a_hanging_credential_process_is_named_and_ended_with_its_children() {
 
 // ------------------------------------------------ 4: SIGTERM in every phase
 
-/// A child killed when dropped, so that a failed assertion leaves no process behind.
-struct Reaped(std::process::Child);
-
-impl Drop for Reaped {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// Waits up to `timeout` for a child to end: its exit code, None when a
-/// signal ended it.
-fn exit_within(child: &mut std::process::Child, timeout: Duration) -> Option<i32> {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if let Some(status) = child.try_wait().expect("try_wait") {
-            return status.code();
-        }
-        assert!(Instant::now() < deadline, "still running after {timeout:?}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-/// Waits (at most 30 s) until `ready` holds for the stand-in.
-fn wait_for(s: &StandIn, what: &str, ready: impl Fn(&StandIn) -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !ready(s) {
-        assert!(Instant::now() < deadline, "waited in vain for {what}");
-        std::thread::sleep(Duration::from_millis(10));
-    }
-}
-
-#[test]
-fn sigterm_after_the_end_of_input_still_ends_with_a_trace_and_exit_1() {
+/// A write of 200 records (a state every 100) to the stand-in's one-shard
+/// `_a`, its PutRecords calls faulted as `fault` says, its input closed at
+/// once, and SIGTERM once the first call came: the run, and how long after
+/// the signal it ended.
+fn sigterm_once_the_input_ended(
+    extra: Value,
+    fault: impl Fn(&Call) -> Fault + Send + Sync + 'static,
+) -> (StandIn, live::Input, support::Run, Duration) {
     let s = StandIn::start();
     s.add_stream("_a", 1);
-    // Calls are throttled for 2 s: the input is at its end long before they pass.
-    let until = Instant::now() + Duration::from_secs(2);
     s.script(move |c: &Call| match c.op.as_str() {
-        "PutRecords" if Instant::now() < until => Fault::throttle(),
+        "PutRecords" => fault(c),
         _ => Fault::None,
     });
     let streams = [(None, "a")];
     let input = live::input(200, 100, &streams, |_| 10);
-    // One batch: it goes once the whole input, to its end, is read.
-    let config = s.config(json!({"bufferSize": 500}));
-    let mut started = live::start(&config, &support::catalog(&streams));
+    let mut started = live::start(&s.config(extra), &support::catalog(&streams));
     let mut stdin = started.stdin.take().unwrap();
     std::io::Write::write_all(&mut stdin, &input.bytes).unwrap();
     drop(stdin);
-    wait_for(&s, "the first call", |s| !s.puts().is_empty());
+    s.wait_for("the first call", |s| !s.puts().is_empty());
     started.signal("TERM");
     let signalled = Instant::now();
     let run = started.watch(&s);
-    assert!(signalled.elapsed() < Duration::from_secs(10));
+    let took = signalled.elapsed();
+    (s, input, run, took)
+}
+
+#[test]
+fn sigterm_after_the_end_of_input_still_ends_with_a_trace_and_exit_1() {
+    // Calls are throttled for 2 s: the input is at its end long before they
+    // pass, and in one batch, which goes once the whole input is read.
+    let until = Instant::now() + Duration::from_secs(2);
+    let (s, input, run, took) =
+        sigterm_once_the_input_ended(json!({"bufferSize": 500}), move |_| {
+            if Instant::now() < until {
+                Fault::throttle()
+            } else {
+                Fault::None
+            }
+        });
+    assert!(
+        took < Duration::from_secs(10),
+        "ended {took:?} after the signal"
+    );
     assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
     assert_eq!(run.failure_type(), "transient_error");
     assert!(
@@ -482,15 +472,15 @@ fn sigterm_ends_a_run_whose_stdout_nobody_reads_within_the_grace_period() {
     });
     // Half a megabyte of states into a 64 KiB pipe nobody reads: the program
     // blocks writing them long before the end.
-    wait_for(&s, "records stored", |s| s.stored_len() >= 50);
+    s.wait_for("records stored", |s| s.stored_len() >= 50);
     std::thread::sleep(Duration::from_millis(500));
     started.signal("TERM");
     let signalled = Instant::now();
-    let code = exit_within(&mut started.child, Duration::from_secs(20));
+    let code = support::exit_within(&mut started.child, Duration::from_secs(20));
     let took = signalled.elapsed();
     let mut stderr = String::new();
     std::io::Read::read_to_string(&mut started.child.stderr.take().unwrap(), &mut stderr).unwrap();
-    assert_eq!(code, Some(1), "{stderr}");
+    assert_eq!(code, 1, "{stderr}");
     assert!(
         took >= Duration::from_secs(10) && took < Duration::from_secs(15),
         "ended {took:?} after the signal"
@@ -505,24 +495,11 @@ fn sigterm_ends_a_run_whose_stdout_nobody_reads_within_the_grace_period() {
 
 #[test]
 fn sigterm_while_an_answer_never_comes_ends_the_run_within_the_grace_period() {
-    let s = StandIn::start();
-    s.add_stream("_a", 1);
-    s.script(|c: &Call| match (c.op.as_str(), c.n) {
-        ("PutRecords", 0) => Fault::SlowAnswer(Duration::from_secs(120)),
-        _ => Fault::None,
-    });
-    let streams = [(None, "a")];
-    let input = live::input(200, 100, &streams, |_| 10);
-    let config = s.config(json!({"requestTimeoutSeconds": 90}));
-    let mut started = live::start(&config, &support::catalog(&streams));
-    let mut stdin = started.stdin.take().unwrap();
-    std::io::Write::write_all(&mut stdin, &input.bytes).unwrap();
-    drop(stdin);
-    wait_for(&s, "the first call", |s| !s.puts().is_empty());
-    started.signal("TERM");
-    let signalled = Instant::now();
-    let run = started.watch(&s);
-    let took = signalled.elapsed();
+    let (_s, _input, run, took) =
+        sigterm_once_the_input_ended(json!({"requestTimeoutSeconds": 90}), |c: &Call| match c.n {
+            0 => Fault::SlowAnswer(Duration::from_secs(120)),
+            _ => Fault::None,
+        });
     assert!(
         took >= Duration::from_secs(10) && took < Duration::from_secs(15),
         "ended {took:?} after the signal"

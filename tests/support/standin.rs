@@ -434,6 +434,18 @@ impl StandIn {
         lock(&self.inner).seen.clone()
     }
 
+    /// Waits (at most 30 s) until `ready` holds for the stand-in.
+    pub fn wait_for(&self, what: &str, ready: impl Fn(&StandIn) -> bool) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while !ready(self) {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "waited in vain for {what}"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
     /// Requests answered with this error code.
     pub fn errors(&self, code: &str) -> usize {
         lock(&self.inner)
