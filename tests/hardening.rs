@@ -7,9 +7,12 @@
 
 #[path = "support/cli.rs"]
 mod clirun;
+#[path = "support/fault_proxy.rs"]
+mod fault_proxy;
 mod support;
 
 use clirun::{cli, run_cli};
+use fault_proxy::FaultProxy;
 
 use serde_json::{json, Value};
 use std::net::TcpListener;
@@ -125,6 +128,52 @@ fn wait_active_waits_as_long_as_it_says() {
             run.stderr
         );
     }
+}
+
+#[test]
+fn read_idle_timeout_ends_a_call_that_gets_no_answer() {
+    let kl = support::shared_kinesis_local(&[]);
+    let dir = TempDir::new("idle");
+    let config = kl.config(json!({"shardCount": 1}));
+    let config = dir.file("config.json", config.to_string().as_bytes());
+    let config = config.to_str().unwrap();
+    let put = support::output_with_stdin(
+        cli(&[
+            "put",
+            "--stream",
+            "idle-calls",
+            "--create",
+            "--config",
+            config,
+        ]),
+        b"one\ntwo\n",
+    );
+    assert!(put.status.success(), "{put:?}");
+    // The first page comes; every later GetRecords gets its answer after a minute.
+    let proxy = FaultProxy::start(&kl.endpoint(), |c: &Call| match (c.op.as_str(), c.n) {
+        ("GetRecords", n) if n > 0 => Fault::SlowAnswer(Duration::from_secs(60)),
+        _ => Fault::None,
+    });
+    let started = Instant::now();
+    let run = run_cli(
+        &[
+            "read",
+            "--stream",
+            "idle-calls",
+            "--config",
+            config,
+            "--endpoint",
+            &proxy.endpoint(),
+            "--follow",
+            "--idle-timeout",
+            "3s",
+        ],
+        b"",
+    );
+    let took = started.elapsed();
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(run.lines(), ["one", "two"]);
+    assert!(took < Duration::from_secs(8), "read ended after {took:?}");
 }
 
 // ------------------------------------------------ 5: pipeline commands on a closed stdout

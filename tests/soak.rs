@@ -44,6 +44,9 @@ fn env_u64(name: &str, default: u64) -> u64 {
 
 /// The soak's faults, per PutRecords call: about one call in thirteen.
 fn faults(c: &Call) -> Fault {
+    if c.op != "PutRecords" {
+        return Fault::None;
+    }
     match mix(c.n, 7) % 1000 {
         0..=29 => Fault::FailEntries {
             code: "InternalFailure",

@@ -1,22 +1,21 @@
 //! A loopback HTTP proxy that brings the stand-in's faults (`standin::Fault`)
-//! to any Kinesis behind it (the benchmark's shard sink, say): a script picks
-//! the fault of each PutRecords call, which the proxy carries out: an error
-//! answer, entries refused (left out of the call it forwards, refused in the
-//! answer), entries stored but not acknowledged, a connection dropped before
-//! or after the records are stored, an answer held back. Other calls pass
-//! unchanged. It counts what it did, so that a test knows which entries may
-//! have been stored twice. A call it changes is no longer the one signed: the
-//! upstream must not check signatures.
+//! to any Kinesis behind it (the benchmark's shard sink, kinesis-local): a
+//! script picks the fault of each call, which the proxy carries out: an error
+//! answer, a connection dropped before or after the call reaches the
+//! upstream, an answer held back; and for PutRecords, entries refused (left
+//! out of the call it forwards, refused in the answer) or stored but not
+//! acknowledged. It counts what it did to PutRecords calls, so that a test
+//! knows which entries may have been stored twice. A call it changes is no
+//! longer the one signed: the upstream must not check signatures.
 #![allow(dead_code)]
 
 use super::support::http_server::{lock, Answer, Forwarder, Reply, Request, Server};
 use super::support::standin::{mix, Call, Fault};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-/// What the proxy did.
+/// What the proxy did to PutRecords calls.
 #[derive(Debug, Clone, Default)]
 pub struct Injected {
     /// PutRecords calls seen.
@@ -34,7 +33,8 @@ pub struct Injected {
 struct Shared {
     upstream: Forwarder,
     script: Box<dyn Fn(&Call) -> Fault + Send + Sync>,
-    calls: AtomicU64,
+    /// Calls seen, per operation.
+    calls: Mutex<BTreeMap<String, u64>>,
     injected: Mutex<Injected>,
 }
 
@@ -46,7 +46,7 @@ pub struct FaultProxy {
 
 impl FaultProxy {
     /// Starts a proxy to `upstream` (an http:// endpoint) on a free loopback
-    /// port, faults chosen by `script` (`Call::n` counts PutRecords calls).
+    /// port, faults chosen by `script` (`Call::n` counts the calls of its operation).
     pub fn start(
         upstream: &str,
         script: impl Fn(&Call) -> Fault + Send + Sync + 'static,
@@ -54,7 +54,7 @@ impl FaultProxy {
         let shared = Arc::new(Shared {
             upstream: Forwarder::new(upstream),
             script: Box::new(script),
-            calls: AtomicU64::new(0),
+            calls: Mutex::new(BTreeMap::new()),
             injected: Mutex::new(Injected::default()),
         });
         let s = Arc::clone(&shared);
@@ -91,18 +91,21 @@ fn name(fault: &Fault) -> &'static str {
 
 /// Forwards a call, or carries out the fault the script picks for it.
 fn relay(request: &Request, shared: &Shared) -> Reply {
-    if request.operation() != Some("PutRecords") {
-        return Reply::Answer(shared.upstream.send(request));
-    }
+    let op = request.operation().unwrap_or("?").to_string();
+    let n = {
+        let mut calls = lock(&shared.calls);
+        let count = calls.entry(op.clone()).or_default();
+        *count += 1;
+        *count - 1
+    };
     let body: Value = serde_json::from_slice(&request.body).unwrap_or(Value::Null);
     let entries = body["Records"].as_array().map_or(0, Vec::len);
-    let n = shared.calls.fetch_add(1, Ordering::SeqCst);
-    let fault = (shared.script)(&Call {
-        op: "PutRecords".into(),
-        n,
-        entries,
-    });
+    let put = op == "PutRecords";
+    let fault = (shared.script)(&Call { op, n, entries });
     let note = |refused: u64, unacknowledged: u64| {
+        if !put {
+            return;
+        }
         let mut i = lock(&shared.injected);
         i.calls += 1;
         if fault != Fault::None {
@@ -143,17 +146,20 @@ fn relay(request: &Request, shared: &Shared) -> Reply {
             note(0, stored(&answer));
             Reply::Later(*wait, answer)
         }
-        Fault::EmptySequenceNumbers { every } => {
+        Fault::EmptySequenceNumbers { every } if put => {
             let (answer, hidden) = hide_sequence_numbers(shared.upstream.send(request), *every);
             note(0, hidden);
             Reply::Answer(answer)
         }
-        Fault::FailEntries { code, per_mille } => {
+        Fault::FailEntries { code, per_mille } if put => {
             let (answer, refused) = fail_entries(request, &body, n, code, *per_mille, shared);
             note(refused, 0);
             Reply::Answer(answer)
         }
-        Fault::None | Fault::DeleteStream => {
+        Fault::None
+        | Fault::DeleteStream
+        | Fault::EmptySequenceNumbers { .. }
+        | Fault::FailEntries { .. } => {
             note(0, 0);
             Reply::Answer(shared.upstream.send(request))
         }
