@@ -18,7 +18,7 @@ VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
 # lock rather than fail.
 APT_INSTALL := apt-get -o DPkg::Lock::Timeout=300 install -y -qq --no-install-recommends
 
-.PHONY: build test demo pyairbyte lint kinesis-local static static-amd64 static-arm64 image busybox qemu openssl bench bench-baseline soak
+.PHONY: build test demo emulator pyairbyte lint kinesis-local static static-amd64 static-arm64 image busybox qemu openssl bench bench-baseline soak
 
 build:
 	cargo build --release
@@ -86,19 +86,29 @@ test: $(KL_MAIN) busybox openssl
 	mkdir -p .cache
 	cargo test --all-targets 2>&1 | tee .cache/test.log; test $${PIPESTATUS[0]} -eq 0
 
+# kinesis-local's settings, its plain (http) port $(1) and TLS port $(2).
+kinesis_local_env = KINESIS_MOCK_PLAIN_PORT=$(1) KINESIS_MOCK_TLS_PORT=$(2) \
+  KINESIS_MOCK_CERT_PATH=$(abspath $(KL_DIR))/node_modules/kinesis-local/server.json \
+  CREATE_STREAM_DURATION=100ms SHOULD_PERSIST_DATA=false LOG_LEVEL=ERROR
+
 # Starts kinesis-local in the background on a free loopback port, in a recipe's
 # shell: sets $$port and $$tmp (a temporary directory with its log), and stops it
 # and removes $$tmp when the shell exits.
 define start_kinesis_local
 free_port() { node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})'; }; \
 port=$$(free_port); tls_port=$$(free_port); tmp=$$(mktemp -d); \
-KINESIS_MOCK_PLAIN_PORT=$$port KINESIS_MOCK_TLS_PORT=$$tls_port \
-  KINESIS_MOCK_CERT_PATH=$(abspath $(KL_DIR))/node_modules/kinesis-local/server.json \
-  CREATE_STREAM_DURATION=100ms SHOULD_PERSIST_DATA=false LOG_LEVEL=ERROR \
-  node $(KL_MAIN) > $$tmp/kinesis-local.log 2>&1 & pid=$$!; \
+$(call kinesis_local_env,$$port,$$tls_port) node $(KL_MAIN) > $$tmp/kinesis-local.log 2>&1 & pid=$$!; \
 trap 'kill $$pid 2>/dev/null; rm -rf $$tmp' EXIT; \
 for i in $$(seq 300); do (exec 3<>/dev/tcp/127.0.0.1/$$port) 2>/dev/null && break; sleep 0.1; done
 endef
+
+# The README's quick start: kinesis-local in the foreground on http://localhost:4566
+# (LocalStack's port; https on 4567), until interrupted.
+EMULATOR_PORT ?= 4566
+EMULATOR_TLS_PORT ?= 4567
+emulator: $(KL_MAIN)
+	@echo "kinesis-local on http://localhost:$(EMULATOR_PORT) (Ctrl-C stops it)"
+	@$(call kinesis_local_env,$(EMULATOR_PORT),$(EMULATOR_TLS_PORT)) exec node $(KL_MAIN)
 
 # The fixtures end to end: kinesis-local on a free loopback port, fixtures/messages.jsonl
 # written with `write` (fixtures/config.json pointed at it), every Kinesis stream read back.
@@ -167,7 +177,7 @@ lint:
 # Benchmark sizes: `make bench BENCH_RECORDS=200000`. BENCH_RSS_RECORDS=0 skips the
 # 10-million-record memory run; BENCH_KL_RECORDS=0 skips kinesis-local. The other
 # sections' knobs (BENCH_COMPARE_REPEAT, BENCH_MANY_*, BENCH_CATALOG_*, BENCH_SHARD_*,
-# BENCH_KKO_*) are environment variables listed in BENCHMARKS.md; make passes them on.
+# BENCH_KKO_*) are environment variables listed in docs/development.md; make passes them on.
 BENCH_RECORDS ?= 1000000
 BENCH_SIZE ?= 200
 BENCH_STREAMS ?= 4
@@ -216,7 +226,7 @@ bench-baseline:
 
 # Release binary against the benchmark's loopback Kinesis sink, next to the boto3 peer
 # and the baseline; the output is also kept in .cache/bench.md. BENCH_ONLY=shards (or a
-# comma-separated list of sections, see BENCHMARKS.md) runs only those.
+# comma-separated list of sections, see docs/development.md) runs only those.
 bench: $(KL_MAIN) $(BENCH_BOTO3) bench-baseline
 	mkdir -p .cache
 	BENCH_PYTHON=$(abspath $(BENCH_VENV))/bin/python BENCH_BASELINE_BIN=$(baseline_bin) \
