@@ -163,10 +163,12 @@ pyairbyte: build $(KL_MAIN) $(PYAIRBYTE_STAMP) $(FAKER_STAMP)
 
 # A long write of the release binary into shards with real limits behind the
 # fault proxy (tests/soak.rs; not part of `make test`): SOAK_SECONDS of input
-# (30 minutes) at SOAK_RATE records a second, then its checks and figures.
+# (30 minutes) at SOAK_RATE records a second into shards another producer
+# takes SOAK_OTHER_PRODUCER percent of, then its checks and figures.
 SOAK_SECONDS ?= 1800
 SOAK_RATE ?= 1000
-export SOAK_SECONDS SOAK_RATE
+SOAK_OTHER_PRODUCER ?= 25
+export SOAK_SECONDS SOAK_RATE SOAK_OTHER_PRODUCER
 soak:
 	cargo test --release --test soak -- --ignored --nocapture
 

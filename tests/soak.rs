@@ -1,6 +1,6 @@
 //! `make soak` (not part of `make test`): a long `write` at a steady input rate
 //! into shards with real limits (`bench/shard_sink.rs`: per-shard throttling,
-//! another producer using 40% of each shard, a shard split half-way)
+//! another producer using a quarter of each shard, a shard split half-way)
 //! behind the fault proxy (`support/fault_proxy.rs`: failed entries, 5xx,
 //! error answers, dropped connections, answers lost or held back). It watches
 //! the run (peak RSS and CPU time each second, when each state comes back),
@@ -8,7 +8,8 @@
 //! answers were lost, states in order and never early, peak RSS and CPU per
 //! record flat (the last third of the run within 10% of the first, after
 //! warm-up), progress lines at their interval. `SOAK_SECONDS` (1800) and
-//! `SOAK_RATE` (records a second, 1000) size it.
+//! `SOAK_RATE` (records a second, 1000) size it; `SOAK_OTHER_PRODUCER` (the
+//! other producer's share of each shard in percent, 25) sets the headroom.
 
 #[path = "support/fault_proxy.rs"]
 mod fault_proxy;
@@ -118,8 +119,8 @@ fn feed(mut stdin: ChildStdin, epoch: Instant, rate: u64, until: Duration) -> Fe
 struct Printed {
     /// For each state echoed, its number and when it came, from the epoch.
     states: Vec<(u64, Duration)>,
-    /// Every other line.
-    other: Vec<Value>,
+    /// Every other line, and when it came.
+    other: Vec<(Duration, Value)>,
 }
 
 /// Reads the program's stdout to its end; `covered` follows the records the
@@ -135,7 +136,7 @@ fn read_stdout(out: impl Read, epoch: Instant, covered: &AtomicU64) -> Printed {
             covered.store((n + 1) * STATE_EVERY, Ordering::SeqCst);
             printed.states.push((n, at));
         } else {
-            printed.other.push(v);
+            printed.other.push((at, v));
         }
     }
     printed
@@ -265,14 +266,71 @@ fn early_states(printed: &Printed, first: &[Option<Duration>]) -> Vec<u64> {
     early
 }
 
-/// The `prefix` LOG lines' JSON.
-fn logged(printed: &Printed, prefix: &str) -> Vec<Value> {
+/// The `prefix` LOG lines' JSON, and when each came.
+fn logged(printed: &Printed, prefix: &str) -> Vec<(Duration, Value)> {
     printed
         .other
         .iter()
-        .filter_map(|m| m["log"]["message"].as_str()?.strip_prefix(prefix))
-        .map(|json| serde_json::from_str(json).expect("logged figures are JSON"))
+        .filter_map(|(at, m)| Some((*at, m["log"]["message"].as_str()?.strip_prefix(prefix)?)))
+        .map(|(at, json)| {
+            (
+                at,
+                serde_json::from_str(json).expect("logged figures are JSON"),
+            )
+        })
         .collect()
+}
+
+/// The run in tenths, one row each: what the samples, the states echoed and
+/// the progress lines of that stretch say.
+fn tenths(
+    samples: &[Sample],
+    printed: &Printed,
+    fed: &Fed,
+    progress: &[(Duration, Value)],
+    duration: Duration,
+) {
+    println!(
+        "\n| stretch | peak RSS MiB | CPU ms per 1,000 records | states echoed | state delay p50 / max | \
+         accepted (progress lines) | throttled | most states held back | oldest waiting |\n\
+         |---|---:|---:|---:|---|---:|---:|---:|---:|"
+    );
+    for k in 0..10u32 {
+        let (from, to) = (duration * k / 10, duration * (k + 1) / 10);
+        let stretch = Stretch::of(samples, from, to);
+        let delays: Vec<Duration> = printed
+            .states
+            .iter()
+            .filter(|(_, at)| *at >= from && *at < to)
+            .filter_map(|&(n, at)| Some(at.saturating_sub(*fed.states_at.get(n as usize)?)))
+            .collect();
+        let lines: Vec<&Value> = progress
+            .iter()
+            .filter(|(at, _)| *at >= from && *at < to)
+            .map(|(_, v)| v)
+            .collect();
+        let sum = |key: &str| lines.iter().filter_map(|l| l[key].as_u64()).sum::<u64>();
+        let most = |key: &str| {
+            lines
+                .iter()
+                .filter_map(|l| l[key].as_f64())
+                .fold(0.0, f64::max)
+        };
+        println!(
+            "| {}-{} s | {:.1} | {:.1} | {} | {} / {} | {} | {} | {} | {:.1} s |",
+            from.as_secs(),
+            to.as_secs(),
+            stretch.peak_rss_kb as f64 / 1024.0,
+            stretch.cpu_per_1k(),
+            delays.len(),
+            ms(quantile(delays.clone(), 0.5)),
+            ms(quantile(delays, 1.0)),
+            sum("accepted"),
+            sum("throttledEntries"),
+            most("statesHeldBack"),
+            most("oldestStateWaitingSeconds"),
+        );
+    }
 }
 
 #[test]
@@ -281,11 +339,12 @@ fn soak() {
     let seconds = env_u64("SOAK_SECONDS", 1800);
     let rate = env_u64("SOAK_RATE", 1000);
     let duration = Duration::from_secs(seconds);
-    // Another producer takes 40% of each shard: 1,200 records/s are left
-    // for 1,000 (1,800 after the split), which pacing must find by throttling.
+    // Another producer takes a share of each shard (SOAK_OTHER_PRODUCER
+    // percent, 25 by default): 1,500 records/s are left for 1,000 (2,250
+    // after the split), which pacing must find by throttling.
     let limits = Limits {
         shards: 2,
-        other_producer: 0.4,
+        other_producer: env_u64("SOAK_OTHER_PRODUCER", 25) as f64 / 100.0,
         ..Limits::default()
     };
     let sink = ShardSink::start(limits).expect("start the shard sink");
@@ -376,7 +435,7 @@ fn soak() {
     let cpu_growth = last_third.cpu_per_1k() / first_third.cpu_per_1k() - 1.0;
     let progress = logged(&printed, destination_kinesis::progress_log::PROGRESS_PREFIX);
     let figures = logged(&printed, destination_kinesis::write::FIGURES_PREFIX);
-    let final_figures = figures.last().cloned().unwrap_or(Value::Null);
+    let final_figures = figures.last().map_or(Value::Null, |(_, f)| f.clone());
     let shards: Vec<String> = report
         .shards()
         .map(|s| {
@@ -488,12 +547,13 @@ fn soak() {
         format!("{} (one a minute)", progress.len()),
     );
     row("final figures", final_figures.to_string());
+    tenths(&samples, &printed, &fed, &progress, duration);
 
     assert_eq!(
         status.code(),
         Some(0),
         "the writer failed: {stderr}\n{:?}",
-        printed.other.last()
+        printed.other.last().map(|(_, line)| line)
     );
     assert_eq!(lost, 0, "records lost");
     assert!(
@@ -522,7 +582,10 @@ fn soak() {
         "{} progress lines in {seconds} s",
         progress.len()
     );
-    let progressed: u64 = progress.iter().filter_map(|p| p["records"].as_u64()).sum();
+    let progressed: u64 = progress
+        .iter()
+        .filter_map(|(_, p)| p["records"].as_u64())
+        .sum();
     assert!(
         final_figures["records"]
             .as_u64()
