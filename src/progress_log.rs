@@ -57,6 +57,10 @@ pub struct Waiting {
 #[derive(Debug, Clone)]
 pub struct ProgressLog {
     every: Option<Duration>,
+    /// The next line's time on the interval's grid from the start: a line
+    /// that comes late (the program waited for a call) does not move the
+    /// ones after it.
+    next_at: Instant,
     last_at: Instant,
     last: Tally,
 }
@@ -75,19 +79,23 @@ impl ProgressLog {
     pub fn new(every: Duration, now: Instant) -> ProgressLog {
         ProgressLog {
             every: (!every.is_zero()).then_some(every),
+            next_at: now + every,
             last_at: now,
             last: Tally::default(),
         }
     }
 
-    /// The line due at `now`, if the interval has passed since the last:
-    /// what `tally` adds to the totals the last line ended at.
+    /// The line due at `now`, if its time on the grid has come: what
+    /// `tally` adds to the totals the last line ended at, over the time since.
     pub fn due(&mut self, now: Instant, tally: Tally, waiting: Waiting) -> Option<Line> {
         let every = self.every?;
-        let elapsed = now.saturating_duration_since(self.last_at);
-        if elapsed < every {
+        if now < self.next_at {
             return None;
         }
+        while self.next_at <= now {
+            self.next_at += every;
+        }
+        let elapsed = now.saturating_duration_since(self.last_at);
         let d = tally.since(&self.last);
         self.last = tally;
         self.last_at = now;
@@ -182,6 +190,24 @@ mod tests {
         assert_eq!(line.figures["seconds"], 120.0);
         assert!(line.figures["oldestStateWaitingSeconds"].is_null());
         assert!(line.text.ends_with("echoed 0 states, none held back"));
+    }
+
+    #[test]
+    fn a_late_line_does_not_move_the_next() {
+        let start = Instant::now();
+        let mut log = ProgressLog::new(Duration::from_secs(60), start);
+        let at = |s: u64| start + Duration::from_secs(s);
+        let waiting = Waiting::default();
+        // Due at 60 s, told at 70 s (the program was waiting for a call).
+        let late = log.due(at(70), Tally::default(), waiting).unwrap();
+        assert_eq!(late.figures["seconds"], 70.0);
+        assert_eq!(log.due(at(119), Tally::default(), waiting), None);
+        let next = log.due(at(120), Tally::default(), waiting).unwrap();
+        assert_eq!(next.figures["seconds"], 50.0);
+        // Told more than an interval late: the grid's next point after it.
+        assert!(log.due(at(250), Tally::default(), waiting).is_some());
+        assert_eq!(log.due(at(299), Tally::default(), waiting), None);
+        assert!(log.due(at(300), Tally::default(), waiting).is_some());
     }
 
     #[test]

@@ -13,7 +13,6 @@ mod support;
 
 use clirun::{cli, run_cli};
 use fault_proxy::FaultProxy;
-
 use serde_json::{json, Value};
 use std::net::TcpListener;
 use std::process::Stdio;
@@ -638,7 +637,8 @@ fn a_sync_logs_its_progress_at_the_interval_with_figures_that_add_up() {
     assert_eq!(accepted_bytes, stored_bytes);
     for (line, text) in lines.iter().zip(&texts) {
         let seconds = line["seconds"].as_f64().unwrap();
-        assert!((1.0..4.0).contains(&seconds), "{line}");
+        // On a 1 s grid: a line that came late is followed by a nearer one.
+        assert!(seconds > 0.0 && seconds < 4.0, "{line}");
         let rate = line["accepted"].as_f64().unwrap() / seconds;
         assert!((line["recordsPerSecond"].as_f64().unwrap() - rate).abs() < 1e-6);
         assert!(
