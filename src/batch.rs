@@ -23,8 +23,11 @@ pub struct EntryMeta {
     pub lane: u32,
     /// Its hash key, when it was worked out.
     pub hash: Option<u128>,
-    /// When it was first sent, if it was sent before (a throttled entry sent again).
+    /// When it was first sent, if it was sent before (an entry sent again).
     pub since: Option<Instant>,
+    /// Whether an earlier attempt's outcome is unknown (no answer, or an
+    /// answer that did not say): Kinesis may hold it already.
+    pub unsure: bool,
 }
 
 impl EntryMeta {
@@ -37,6 +40,7 @@ impl EntryMeta {
             lane,
             hash,
             since: None,
+            unsure: false,
         }
     }
 }
@@ -54,11 +58,10 @@ pub struct Batch {
     pub first_record: u64,
     /// Which shard map of its stream the entries' lanes refer to.
     pub map_generation: u64,
+    /// When it was opened: none of its entries joined it earlier.
+    pub opened_at: Instant,
     /// When it was handed to a sender.
     pub sent_at: Option<Instant>,
-    /// Whether entries a shard refuses for throughput are handed back (to
-    /// wait for the shard's allowance) rather than resent with backoff.
-    pub requeue_throttled: bool,
     body: Body,
     meta: Vec<EntryMeta>,
 }
@@ -72,8 +75,8 @@ impl Batch {
             id,
             first_record,
             map_generation: 0,
+            opened_at: Instant::now(),
             sent_at: None,
-            requeue_throttled: false,
             body: Body::default(),
             meta: Vec::new(),
         }
@@ -94,8 +97,8 @@ impl Batch {
         self.id = id;
         self.first_record = first_record;
         self.map_generation = 0;
+        self.opened_at = Instant::now();
         self.sent_at = None;
-        self.requeue_throttled = false;
         self.body.clear(keep);
         self.meta.clear();
     }
@@ -113,15 +116,6 @@ impl Batch {
     /// Input records carried by all entries.
     pub fn record_count(&self) -> u64 {
         self.meta.iter().map(|m| u64::from(m.records)).sum()
-    }
-
-    /// Input records carried by the entries at `indexes`.
-    pub fn records_in(&self, indexes: &[usize]) -> u64 {
-        indexes
-            .iter()
-            .filter_map(|&i| self.meta.get(i))
-            .map(|m| u64::from(m.records))
-            .sum()
     }
 
     /// What is known of entry `i`.
@@ -232,7 +226,6 @@ mod tests {
         b.push(b"c", "k", None, EntryMeta::one(11, 0, 0, None));
         assert_eq!(b.first_record, 0, "the lowest record number, 0 at opening");
         assert_eq!(b.record_count(), 9);
-        assert_eq!(b.records_in(&[1, 2]), 8);
         let mut scratch = Vec::new();
         let v: serde_json::Value =
             serde_json::from_slice(b.request(Some(&[2]), &mut scratch)).unwrap();

@@ -2,6 +2,7 @@
 //! names and defaults, plus this connector's own, each validated with an error
 //! that names the field.
 
+use crate::in_flight::InFlight;
 use crate::json::without_bom;
 use crate::naming::{StreamArn, StreamNaming};
 use crate::network::{refuse_user_info, shown_url};
@@ -142,7 +143,7 @@ pub struct Config {
     /// How long one HTTP request may take before it counts as failed.
     pub request_timeout: Duration,
     /// PutRecords calls allowed in flight at once.
-    pub max_in_flight: usize,
+    pub max_in_flight: InFlight,
     /// Pack records into KPL aggregated records.
     pub aggregation: bool,
     /// Target stream: a name template with `{namespace}` and `{stream}`, or
@@ -184,7 +185,7 @@ impl Default for Config {
             buffer_size: 100,
             retry_timeout: Duration::from_secs(300),
             request_timeout: Duration::from_secs(30),
-            max_in_flight: 1,
+            max_in_flight: InFlight::Auto,
             aggregation: false,
             stream_name: None,
             create_streams: true,
@@ -301,8 +302,7 @@ impl Config {
                 Bounds { min: 1, max: 600 },
                 d.request_timeout.as_secs(),
             )?),
-            max_in_flight: fields.integer("maxInFlight", MAX_IN_FLIGHT, d.max_in_flight as u64)?
-                as usize,
+            max_in_flight: fields.in_flight("maxInFlight", d.max_in_flight)?,
             aggregation: fields.boolean("aggregation", d.aggregation)?,
             stream_name,
             create_streams: fields.boolean("createStreams", d.create_streams)?,
@@ -342,7 +342,7 @@ pub struct Overrides {
     /// `--region`.
     pub region: Option<String>,
     /// `--max-in-flight`.
-    pub max_in_flight: Option<usize>,
+    pub max_in_flight: Option<InFlight>,
     /// `--shards`.
     pub shards: Option<u32>,
     /// `--linger-ms`.
@@ -359,8 +359,6 @@ pub struct Bounds {
     pub max: u64,
 }
 
-/// `maxInFlight` and `--max-in-flight`.
-pub const MAX_IN_FLIGHT: Bounds = Bounds { min: 1, max: 64 };
 /// `shardCount` and `--shards`.
 pub const SHARD_COUNT: Bounds = Bounds {
     min: 1,
@@ -406,7 +404,7 @@ impl Config {
             config.region = Some(region.clone());
         }
         if let Some(n) = flags.max_in_flight {
-            config.max_in_flight = MAX_IN_FLIGHT.flag("--max-in-flight", n as u64)? as usize;
+            config.max_in_flight = n;
         }
         if let Some(n) = flags.shards {
             config.shard_count = SHARD_COUNT.flag("--shards", u64::from(n))? as u32;
@@ -558,6 +556,17 @@ impl Fields<'_> {
         Ok(n as u64)
     }
 
+    /// `"auto"` or a whole number of calls in flight (see `InFlight::parse`).
+    fn in_flight(&self, field: &'static str, default: InFlight) -> Result<InFlight, ConfigError> {
+        let text = match self.0.get(field) {
+            None | Some(Value::Null) => return Ok(default),
+            Some(Value::String(s)) => s.clone(),
+            Some(Value::Number(n)) => n.to_string(),
+            Some(other) => return Err(wrong_type(field, "\"auto\" or a whole number", other)),
+        };
+        InFlight::parse(&text).map_err(|problem| ConfigError::Field { field, problem })
+    }
+
     fn boolean(&self, field: &'static str, default: bool) -> Result<bool, ConfigError> {
         match self.0.get(field) {
             None | Some(Value::Null) => Ok(default),
@@ -635,18 +644,18 @@ mod tests {
         .unwrap();
         let c = Config::load(Some(&file), &Overrides::default()).unwrap();
         assert_eq!(c.endpoint.as_deref(), Some("http://127.0.0.1:1"));
-        assert_eq!((c.max_in_flight, c.shard_count), (3, 7));
+        assert_eq!((c.max_in_flight, c.shard_count), (InFlight::Fixed(3), 7));
         let flags = Overrides {
             endpoint: Some("http://localhost:4566/".into()),
             region: Some("us-west-2".into()),
-            max_in_flight: Some(4),
+            max_in_flight: Some(InFlight::Fixed(4)),
             shards: Some(1),
             linger_ms: Some(5),
         };
         let c = Config::load(Some(&file), &flags).unwrap();
         assert_eq!(c.endpoint.as_deref(), Some("http://localhost:4566"));
         assert_eq!(c.region.as_deref(), Some("us-west-2"));
-        assert_eq!((c.max_in_flight, c.shard_count), (4, 1));
+        assert_eq!((c.max_in_flight, c.shard_count), (InFlight::Fixed(4), 1));
         assert_eq!(c.linger, Duration::from_millis(5));
         let _ = std::fs::remove_dir_all(&dir);
     }
@@ -663,13 +672,6 @@ mod tests {
                 ..Overrides::default()
             },
             "--endpoint must start with http",
-        );
-        bad(
-            Overrides {
-                max_in_flight: Some(0),
-                ..Overrides::default()
-            },
-            "--max-in-flight",
         );
         bad(
             Overrides {

@@ -1,19 +1,21 @@
 //! The sending engine that `write` and `put` both drive. It reads stdin line
 //! by line and hands each line to the command's adapter, which turns it into
-//! records in the outbox; it sends the batches the outbox closes, up to
-//! `maxInFlight` at once, lets entries that wait for their shards go as the
-//! shards' allowances refill, and gives the results back to the adapter as
-//! they come. While waiting entries fill the memory budget, input is read no
-//! further. At the end of input, on a bad line, on a signal or on a failed
-//! delivery, it stops reading, sends what is buffered (unless a delivery
-//! failed) and waits for every answer.
+//! records in the outbox; it sends the batches the outbox closes, as many at
+//! once as `maxInFlight` allows, lets entries that wait in their shards'
+//! lanes go as allowances refill, backoffs end and calls return, and gives
+//! the results back to the adapter as they come. While the outbox (batches
+//! in flight included) fills the memory budget, input is read no further.
+//! At the end of input, on a bad line, on a signal or on a failed delivery,
+//! it stops reading, sends what is buffered (unless a delivery failed) and
+//! waits for every answer.
 
-use crate::delivery::{Delivered, Dispatcher, Done, Sender, Sent, CANCEL_GRACE};
+use crate::delivery::{Dispatcher, Done, Sender, Sent, CANCEL_GRACE};
 use crate::failure::{stdin_failed, Failure};
+use crate::in_flight::InFlight;
 use crate::input::{Cancel, Event, Framing, LineReader};
 use crate::kinesis::Kinesis;
 use crate::naming::StreamRef;
-use crate::outbox::{GaveUp, Outbox, Pacing};
+use crate::outbox::{Outbox, Pacing};
 use crate::protocol::FailureType;
 use crate::streams::read_shard_map;
 use std::io::Read;
@@ -37,8 +39,7 @@ pub trait Adapter {
     /// The failure for a run stopped by a signal, once what was read is sent.
     fn stopped_by(&self, signal: &str) -> Failure;
 
-    /// `records` input records of a batch were accepted: all of them, unless
-    /// its delivery failed or some were handed back to wait for their shards.
+    /// Kinesis accepted `records` more input records.
     fn accepted(&mut self, records: u64);
 
     /// Results came in, or time passed: echo what became safe, redraw progress.
@@ -63,9 +64,7 @@ pub struct Settings {
     /// How input is cut into lines.
     pub framing: Framing,
     /// PutRecords calls in flight at once.
-    pub max_in_flight: usize,
-    /// How long one batch may be retried.
-    pub retry_timeout: Duration,
+    pub max_in_flight: InFlight,
 }
 
 /// What a run did, whatever its outcome.
@@ -75,10 +74,8 @@ pub struct Report {
     pub lines: u64,
     /// Whether any input at all was read.
     pub read_anything: bool,
-    /// Request figures.
+    /// Request figures, and what Kinesis accepted.
     pub sent: Sent,
-    /// Bytes of Kinesis records put into batches.
-    pub entry_bytes: u64,
     /// What pacing by shard did.
     pub pacing: Pacing,
     /// How long the run took.
@@ -103,7 +100,6 @@ struct Engine {
     dispatcher: Dispatcher,
     lines: LineReader,
     cancel: Arc<Cancel>,
-    sent: Sent,
     /// The first failure that stops sending (a delivery, or stdout); once
     /// set, nothing more is sent.
     failed: Option<Failure>,
@@ -122,10 +118,10 @@ pub fn run<A: Adapter>(
     let cancel = Cancel::install();
     let lines = LineReader::spawn(input, settings.framing, Arc::clone(&cancel));
     let waker = lines.waker();
-    let retry_timeout = settings.retry_timeout;
+    let for_senders = Arc::clone(&kinesis);
     let dispatcher = Dispatcher::new(
         settings.max_in_flight,
-        || Sender::new(Arc::clone(&kinesis), retry_timeout, Arc::clone(&cancel)),
+        move || Sender::new(Arc::clone(&for_senders)),
         move || waker.wake(),
     );
     let mut engine = Engine {
@@ -134,7 +130,6 @@ pub fn run<A: Adapter>(
         dispatcher,
         lines,
         cancel,
-        sent: Sent::default(),
         failed: None,
     };
     let read = engine.read_all(adapter, settings.framing.max_line);
@@ -144,8 +139,7 @@ pub fn run<A: Adapter>(
     let report = Report {
         lines: engine.lines.line_number(),
         read_anything: engine.lines.read_anything(),
-        sent: engine.sent,
-        entry_bytes: engine.outbox.entry_bytes(),
+        sent: engine.outbox.sent(),
         pacing: engine.outbox.pacing(),
         elapsed: started.elapsed(),
     };
@@ -183,8 +177,9 @@ impl Engine {
     }
 
     /// When the wait for input should end to do what is due: the oldest
-    /// open batch's deadline (while a call could take it), or the time
-    /// waiting entries may go.
+    /// open batch's deadline (while a call could take it), the time waiting
+    /// entries may go, or the end of a failed call's backoff while a batch
+    /// waits for it.
     fn next_wake(&self) -> Option<Instant> {
         // While every call is in flight a due batch could not go out
         // anyway: it goes on filling until a call returns (which wakes the
@@ -193,23 +188,30 @@ impl Engine {
             .outbox
             .next_deadline()
             .filter(|_| self.dispatcher.has_free_slot());
-        [due, self.outbox.next_release()]
+        let gate = self
+            .dispatcher
+            .opens_at(Instant::now())
+            .filter(|_| self.outbox.has_ready());
+        [due, self.outbox.next_release(), gate]
             .into_iter()
             .flatten()
             .min()
     }
 
     /// Does what time brought: takes in finished calls, closes due batches,
-    /// lets waiting entries go, reads changed shard maps, settles.
+    /// lets waiting entries go, reads changed shard maps, sends, settles.
     fn tick<A: Adapter>(&mut self, adapter: &mut A) {
         let done = self.dispatcher.poll();
         self.collect(done, adapter);
         let now = Instant::now();
         if self.dispatcher.has_free_slot() {
             self.outbox.close_due(now);
+        } else if self.outbox.next_deadline().is_some_and(|at| at <= now) {
+            self.dispatcher.wanted_more();
         }
         self.outbox.release(now);
         self.read_changed_maps(now);
+        self.send_ready(adapter);
         self.settle(adapter);
     }
 
@@ -222,23 +224,22 @@ impl Engine {
         }
     }
 
-    /// While entries waiting for their shards fill the memory budget, input
-    /// is not read: the engine waits for calls to return and shards to
-    /// refill, so that a slow shard slows the reading, never the memory.
+    /// While the outbox holds more than the budget, input is not read: the
+    /// engine waits for calls to return and shards to refill, so that a slow
+    /// shard or a slow endpoint slows the reading, never the memory.
     fn wait_while_over_budget<A: Adapter>(&mut self, adapter: &mut A) {
         while self.failed.is_none() && self.outbox.over_budget() && self.cancel.signal().is_none() {
             self.wait_for_results(adapter);
         }
     }
 
-    /// Waits until a call returns or waiting entries may go, then does what is due.
+    /// Waits until a call returns or something is due, then does what is due.
     fn wait_for_results<A: Adapter>(&mut self, adapter: &mut A) {
         let idle = Instant::now() + IDLE_TICK;
         let until = self.next_wake().map_or(idle, |due| due.min(idle));
         let done = self.dispatcher.wait_until(until);
         self.collect(done, adapter);
         self.tick(adapter);
-        self.send_ready(adapter);
     }
 
     /// Sends everything held, and waits for every answer (within the grace
@@ -248,22 +249,27 @@ impl Engine {
             if self.failed.is_some() {
                 let done = self.dispatcher.drain();
                 self.collect(done, adapter);
+                while let Some(batch) = self.outbox.pop_ready() {
+                    self.outbox.abandon(batch);
+                }
                 return;
             }
             self.outbox.release(Instant::now());
-            // Entries still waiting for their shards fill batches that close
-            // when full or due, as while reading; once none waits, nothing
-            // more can join a batch, and the last ones go at once.
-            if !self.outbox.has_waiting() {
+            // Entries still waiting in lanes, or coming back refused from the
+            // calls in flight, fill batches that close when full or due, as
+            // while reading; once none waits and no call can bring any back,
+            // nothing more can join a batch, and the last ones go at once.
+            if !self.outbox.has_waiting() && self.dispatcher.in_flight() == 0 {
                 self.outbox.close_all();
             }
             self.send_ready(adapter);
             // Closing aggregates may have made entries wait.
-            let waiting = self.outbox.has_waiting();
-            if !waiting && self.dispatcher.in_flight() == 0 {
+            let held =
+                self.outbox.has_waiting() || self.outbox.has_ready() || self.outbox.has_open();
+            if !held && self.dispatcher.in_flight() == 0 {
                 return;
             }
-            if waiting
+            if held
                 && self
                     .cancel
                     .since()
@@ -273,7 +279,7 @@ impl Engine {
                 self.fail(Failure::new(
                     FailureType::Transient,
                     format!(
-                        "sync cancelled by {signal}: records were still waiting for their shards' allowance \
+                        "sync cancelled by {signal}: records were still waiting to be sent or sent again \
                          when the {} s allowed after a signal ran out",
                         CANCEL_GRACE.as_secs()
                     ),
@@ -284,32 +290,29 @@ impl Engine {
         }
     }
 
-    /// Sends the batches the outbox closed, waiting for a free slot (and,
-    /// under keepKeyOrder, for the stream's previous batch) as needed.
+    /// Sends the batches the outbox closed while calls may start; the rest
+    /// wait for a call to return (or a failed call's backoff to end).
     fn send_ready<A: Adapter>(&mut self, adapter: &mut A) {
-        while let Some(mut batch) = self.outbox.pop_ready() {
-            // Under keepKeyOrder a stream has one batch in flight at a time,
-            // so a key's next record never overtakes a retried earlier one.
-            if self.outbox.keeps_key_order() {
-                while self.outbox.in_flight(batch.target) > 0 && self.failed.is_none() {
-                    let done = self.dispatcher.wait_one();
-                    if done.is_empty() {
-                        break;
+        while self.outbox.has_ready() && self.failed.is_none() {
+            let now = Instant::now();
+            if !self.dispatcher.may_start(now) {
+                // Calls that returned free their slots.
+                let done = self.dispatcher.poll();
+                if done.is_empty() {
+                    if !self.dispatcher.has_free_slot() {
+                        self.dispatcher.wanted_more();
                     }
-                    self.collect(done, adapter);
+                    return;
                 }
-            }
-            let done = self.dispatcher.wait_for_slot();
-            self.collect(done, adapter);
-            // Once sending failed nothing more goes out: its records stay
-            // unaccepted, so no state after them is echoed.
-            if self.failed.is_some() {
-                self.outbox.failed(batch, false);
+                self.collect(done, adapter);
                 continue;
             }
-            self.outbox.sending(&mut batch);
+            let Some(mut batch) = self.outbox.pop_ready() else {
+                return;
+            };
+            self.outbox.sending(&mut batch, now);
             if let Err(batch) = self.dispatcher.submit(batch) {
-                self.outbox.failed(*batch, true);
+                self.outbox.abandon(*batch);
                 self.fail(Failure::new(
                     FailureType::System,
                     "internal error: no thread is left to send requests; run again from the last echoed state",
@@ -318,34 +321,16 @@ impl Engine {
         }
     }
 
-    /// Takes in finished deliveries.
+    /// Takes in returned calls.
     fn collect<A: Adapter>(&mut self, done: Vec<Done>, adapter: &mut A) {
         if done.is_empty() {
             return;
         }
-        let now = Instant::now();
-        for Done { batch, result } in done {
-            match result {
-                Ok(Delivered {
-                    sent,
-                    set_aside,
-                    shards,
-                }) => {
-                    self.sent.add(&sent);
-                    let handed_back = batch.records_in(&set_aside);
-                    adapter.accepted(batch.record_count() - handed_back);
-                    if let Err(gave_up) = self.outbox.delivered(batch, &set_aside, &shards, now) {
-                        self.fail(gave_up_failure(&gave_up));
-                    }
-                }
-                Err(e) => {
-                    self.sent.add(&e.sent);
-                    let unsent = batch.records_in(&e.unsent);
-                    adapter.accepted(batch.record_count() - unsent);
-                    let failure = e.to_failure(batch.len());
-                    self.outbox.failed(batch, true);
-                    self.fail(failure);
-                }
+        for d in done {
+            let answered = self.outbox.answered(d);
+            adapter.accepted(answered.records);
+            if let Some(e) = answered.failure {
+                self.fail(e.to_failure());
             }
         }
         self.settle(adapter);
@@ -361,18 +346,4 @@ impl Engine {
     fn fail(&mut self, failure: Failure) {
         self.failed.get_or_insert(failure);
     }
-}
-
-/// The failure for entries that shards kept refusing for throughput.
-fn gave_up_failure(g: &GaveUp) -> Failure {
-    Failure::new(
-        FailureType::Transient,
-        format!(
-            "gave up after retrying for {} s: {} records of Kinesis stream `{}` were still refused for throughput \
-             (ProvisionedThroughputExceededException); add shards, or raise retryTimeoutSeconds",
-            g.after.as_secs(),
-            g.entries,
-            g.stream
-        ),
-    )
 }

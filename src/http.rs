@@ -18,6 +18,9 @@ pub const CONTENT_TYPE: &str = "application/x-amz-json-1.1";
 /// Content type of the AWS Query protocol (STS): a form.
 pub const FORM_CONTENT_TYPE: &str = "application/x-www-form-urlencoded; charset=utf-8";
 
+/// Offsets this close count as one correction.
+const SAME_OFFSET_SECS: i64 = 5;
+
 /// Largest response body we read; Kinesis answers are far smaller.
 const MAX_RESPONSE_BYTES: u64 = 64 * 1024 * 1024;
 
@@ -216,14 +219,17 @@ impl Client {
         &self.region
     }
 
-    /// Corrects the signing clock from a server's `Date`; returns the new offset in seconds.
-    pub fn correct_clock(&self, server_date: SystemTime) -> i64 {
+    /// Corrects the signing clock from a server's `Date`; returns the new
+    /// offset in seconds, or None when it was already about that (another
+    /// call in flight met the same skew and corrected it first).
+    pub fn correct_clock(&self, server_date: SystemTime) -> Option<i64> {
         let offset = match server_date.duration_since(SystemTime::now()) {
             Ok(ahead) => ahead.as_secs() as i64,
             Err(behind) => -(behind.duration().as_secs() as i64),
         };
-        self.clock_offset.store(offset, Ordering::Relaxed);
-        offset
+        let before = self.clock_offset.swap(offset, Ordering::Relaxed);
+        // The server's Date has whole seconds; a call's round trip adds a few.
+        ((before - offset).abs() > SAME_OFFSET_SECS).then_some(offset)
     }
 
     fn signing_time(&self) -> SystemTime {
@@ -472,8 +478,15 @@ mod tests {
             &creds,
             timeouts,
         );
-        let offset = c.correct_clock(SystemTime::now() + Duration::from_secs(3600));
+        let offset = c
+            .correct_clock(SystemTime::now() + Duration::from_secs(3600))
+            .expect("a new offset");
         assert!((3598..=3600).contains(&offset), "{offset}");
+        assert_eq!(
+            c.correct_clock(SystemTime::now() + Duration::from_secs(3601)),
+            None,
+            "the same skew met by another call is one correction"
+        );
         let skew = c
             .signing_time()
             .duration_since(SystemTime::now())

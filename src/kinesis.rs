@@ -469,14 +469,15 @@ impl Kinesis {
             let err = error(Cause::Aws(aws_error(&reply)));
             if !corrected && err.is_clock_skew() {
                 if let Some(date) = reply.server_date {
-                    let offset = self.http.correct_clock(date);
-                    (self.notice)(&format!(
-                        "AWS says this machine's clock is off ({}); signing with the server's time, offset {offset:+} s",
-                        match &err.cause {
-                            Cause::Aws(e) => e.message.as_str(),
-                            _ => "",
-                        }
-                    ));
+                    if let Some(offset) = self.http.correct_clock(date) {
+                        (self.notice)(&format!(
+                            "AWS says this machine's clock is off ({}); signing with the server's time, offset {offset:+} s",
+                            match &err.cause {
+                                Cause::Aws(e) => e.message.as_str(),
+                                _ => "",
+                            }
+                        ));
+                    }
                     corrected = true;
                     continue;
                 }

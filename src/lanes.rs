@@ -1,7 +1,11 @@
 //! A stream's lanes: one per shard of its shard map. A lane holds the
 //! records meant for its shard that wait for the shard's allowance (in input
-//! order), and the KPL aggregate being filled for that shard, so that every
+//! order), the entries to send again after Kinesis refused them (with their
+//! backoff), and the KPL aggregate being filled for that shard, so that every
 //! user record of an aggregate belongs to the shard the aggregate lands on.
+//! When order matters, a lane is claimed by the batch that holds its entries
+//! until that batch is answered, so that no two calls in flight hold entries
+//! for one shard.
 
 use crate::aggregate::Aggregator;
 use crate::batch::EntryMeta;
@@ -22,6 +26,15 @@ pub enum Pace {
     Adaptive,
 }
 
+/// What a new map hands back of the old lanes, to be routed again.
+#[derive(Debug, Default)]
+pub struct Remapped {
+    /// Entries that waited in the queues, in input order per lane.
+    pub queued: Vec<Waiting>,
+    /// Entries waiting to be sent again.
+    pub retries: Vec<Waiting>,
+}
+
 /// An entry waiting for its shard's allowance, in the wire format.
 #[derive(Debug, Clone)]
 pub struct Waiting {
@@ -38,6 +51,17 @@ pub struct Waiting {
 pub struct Lane {
     /// Entries waiting for the allowance, oldest first.
     pub queue: VecDeque<Waiting>,
+    /// Entries Kinesis refused, to be sent again before the queue's, oldest
+    /// first, once `retry_at` has passed.
+    pub retries: VecDeque<Waiting>,
+    /// When the retries may go; None: at once.
+    pub retry_at: Option<Instant>,
+    /// Answers in a row that refused entries of this lane and stored none:
+    /// the next backoff grows with them.
+    pub failures: u32,
+    /// The batch that holds entries of this lane and is not answered yet,
+    /// when lanes are claimed (see `Lanes::claims`).
+    pub claimed_by: Option<u64>,
     /// The aggregate being filled for this shard (boxed: most lanes of a
     /// large catalog never need one).
     pub aggregate: Option<Box<Aggregator>>,
@@ -59,11 +83,26 @@ impl Lane {
         };
         Lane {
             queue: VecDeque::new(),
+            retries: VecDeque::new(),
+            retry_at: None,
+            failures: 0,
+            claimed_by: None,
             aggregate: None,
             aggregate_first: (0, None),
             aggregate_generation: 0,
             allowance,
         }
+    }
+
+    /// Whether the batch numbered `batch` (None: a batch not opened yet)
+    /// may take entries of this lane.
+    pub fn free_for(&self, batch: Option<u64>) -> bool {
+        self.claimed_by.is_none() || self.claimed_by == batch
+    }
+
+    /// Whether the retries may go at `now`.
+    pub fn retries_due(&self, now: Instant) -> bool {
+        !self.retries.is_empty() && self.retry_at.is_none_or(|at| at <= now)
     }
 
     /// Takes the allowance for one entry of `payload` bytes, if there is
@@ -87,14 +126,31 @@ impl Lane {
             .is_none_or(|a| a.try_take(now, 1.0, payload as f64))
     }
 
-    /// When the oldest waiting entry could go.
-    pub fn ready_at(&self, now: Instant) -> Option<Instant> {
-        let front = self.queue.front()?;
-        Some(
-            self.allowance
-                .as_ref()
-                .map_or(now, |a| a.ready_at(now, 1.0, f64::from(front.meta.payload))),
-        )
+    /// When the next entry to go could go: the retries' once their backoff
+    /// is over, else the queue's (unless `strict` order keeps the queue
+    /// behind the retries); None while a batch in flight claims the lane.
+    pub fn ready_at(&self, now: Instant, strict: bool) -> Option<Instant> {
+        if self.claimed_by.is_some() {
+            return None;
+        }
+        let retry = self.retries.front().map(|w| {
+            let after = self.retry_at.map_or(now, |at| at.max(now));
+            (after, w)
+        });
+        let queued = if strict && retry.is_some() {
+            None
+        } else {
+            self.queue.front().map(|w| (now, w))
+        };
+        [retry, queued]
+            .into_iter()
+            .flatten()
+            .map(|(after, w)| {
+                self.allowance.as_ref().map_or(after, |a| {
+                    a.ready_at(after, 1.0, f64::from(w.meta.payload)).max(after)
+                })
+            })
+            .min()
     }
 }
 
@@ -156,6 +212,11 @@ impl Lanes {
         &mut self.lanes[i as usize]
     }
 
+    /// The unanswered batch that claims lane `i`, if one does.
+    pub fn claimed_by(&self, i: u32) -> Option<u64> {
+        self.lanes[i as usize].claimed_by
+    }
+
     /// Number of lanes.
     pub fn len(&self) -> usize {
         self.lanes.len()
@@ -171,7 +232,7 @@ impl Lanes {
         self.pace != Pace::Off
     }
 
-    /// Entries waiting in all lanes.
+    /// Entries waiting in all lanes (queued or to be retried).
     pub fn queued(&self) -> usize {
         self.queued
     }
@@ -183,22 +244,50 @@ impl Lanes {
 
     /// Queues an entry at the back of lane `i` (it waits behind the others).
     pub fn queue_back(&mut self, i: u32, w: Waiting) {
-        self.queued += 1;
-        self.queued_bytes += w.entry.len();
+        self.count_in(&w);
         self.lanes[i as usize].queue.push_back(w);
     }
 
-    /// Queues an entry at the front of lane `i` (an entry sent before, older
-    /// than those waiting).
-    pub fn queue_front(&mut self, i: u32, w: Waiting) {
-        self.queued += 1;
-        self.queued_bytes += w.entry.len();
-        self.lanes[i as usize].queue.push_front(w);
+    /// Puts entries Kinesis refused, in their order, before lane `i`'s other
+    /// retries (they were sent before those), to go once `at` has passed.
+    pub fn retry(&mut self, i: u32, entries: Vec<Waiting>, at: Option<Instant>) {
+        for w in &entries {
+            self.count_in(w);
+        }
+        let lane = &mut self.lanes[i as usize];
+        for w in entries.into_iter().rev() {
+            lane.retries.push_front(w);
+        }
+        lane.retry_at = at;
     }
 
-    /// Takes the oldest entry of lane `i`.
-    pub fn pop(&mut self, i: u32) -> Option<Waiting> {
-        let w = self.lanes[i as usize].queue.pop_front()?;
+    fn count_in(&mut self, w: &Waiting) {
+        self.queued += 1;
+        self.queued_bytes += w.entry.len();
+    }
+
+    /// The entry of lane `i` that goes next at `now`, if one may (the
+    /// retries once due, else the queue's oldest, unless `strict` order
+    /// keeps the queue behind the retries), and whether it is a retry.
+    pub fn next(&self, i: u32, now: Instant, strict: bool) -> Option<(&Waiting, bool)> {
+        let lane = &self.lanes[i as usize];
+        if lane.retries_due(now) {
+            return lane.retries.front().map(|w| (w, true));
+        }
+        if strict && !lane.retries.is_empty() {
+            return None;
+        }
+        lane.queue.front().map(|w| (w, false))
+    }
+
+    /// Takes the entry `next` gave.
+    pub fn pop(&mut self, i: u32, retry: bool) -> Option<Waiting> {
+        let lane = &mut self.lanes[i as usize];
+        let w = if retry {
+            lane.retries.pop_front()
+        } else {
+            lane.queue.pop_front()
+        }?;
         self.queued -= 1;
         self.queued_bytes -= w.entry.len();
         Some(w)
@@ -213,44 +302,68 @@ impl Lanes {
     }
 
     /// When the next waiting entry of any lane could go.
-    pub fn next_release(&self, now: Instant) -> Option<Instant> {
-        self.lanes.iter().filter_map(|l| l.ready_at(now)).min()
+    pub fn next_release(&self, now: Instant, strict: bool) -> Option<Instant> {
+        self.lanes
+            .iter()
+            .filter_map(|l| l.ready_at(now, strict))
+            .min()
+    }
+
+    /// Frees the lanes that batch `batch` claimed: those of `lanes` when the
+    /// batch was filled under the current map (`generation`), else any.
+    pub fn unclaim(&mut self, batch: u64, generation: u64, lanes: impl Iterator<Item = u32>) {
+        let free = |l: &mut Lane| {
+            if l.claimed_by == Some(batch) {
+                l.claimed_by = None;
+            }
+        };
+        if generation == self.generation {
+            for i in lanes {
+                if let Some(l) = self.lanes.get_mut(i as usize) {
+                    free(l);
+                }
+            }
+        } else {
+            self.lanes.iter_mut().for_each(free);
+        }
     }
 
     /// Takes the lanes over to a new map: the waiting entries are handed
-    /// back (to be routed again), the aggregates must have been closed. A
-    /// shard in both maps keeps its allowance: a new one would hand it a
-    /// second full burst, which throttles a shard already sent its rate.
-    pub fn remap(&mut self, map: ShardMap, now: Instant) -> Vec<Waiting> {
-        let waiting: Vec<Waiting> = self
-            .lanes
-            .iter_mut()
-            .flat_map(|l| l.queue.drain(..))
-            .collect();
+    /// back (to be routed again; retries apart), the aggregates must have
+    /// been closed. A shard in both maps keeps its allowance (a new one would
+    /// hand it a second full burst, which throttles a shard already sent its
+    /// rate) and its claim (a call in flight still holds its entries).
+    pub fn remap(&mut self, map: ShardMap, now: Instant) -> Remapped {
+        let mut back = Remapped::default();
+        for l in &mut self.lanes {
+            back.queued.extend(l.queue.drain(..));
+            back.retries.extend(l.retries.drain(..));
+        }
         self.queued = 0;
         self.queued_bytes = 0;
         debug_assert_eq!(self.lanes.len(), self.map.len(), "a lane per shard");
-        let mut kept: HashMap<&str, Option<Allowance>> = self
+        let mut kept: HashMap<&str, Lane> = self
             .map
             .shards()
             .iter()
             .zip(std::mem::take(&mut self.lanes))
-            .map(|(shard, lane)| (shard.id.as_str(), lane.allowance))
+            .map(|(shard, lane)| (shard.id.as_str(), lane))
             .collect();
         self.lanes = map
             .shards()
             .iter()
             .map(|shard| {
                 let mut lane = Lane::new(self.pace, now);
-                if let Some(allowance) = kept.remove(shard.id.as_str()) {
-                    lane.allowance = allowance;
+                if let Some(old) = kept.remove(shard.id.as_str()) {
+                    lane.allowance = old.allowance;
+                    lane.claimed_by = old.claimed_by;
                 }
                 lane
             })
             .collect();
         self.map = map;
         self.generation += 1;
-        waiting
+        back
     }
 
     /// The lane an entry routed by another map goes to now. An entry whose
@@ -325,19 +438,45 @@ mod tests {
     }
 
     #[test]
-    fn queues_in_order_and_remaps() {
+    fn retries_go_first_and_remaps_hand_everything_back() {
         let now = Instant::now();
         let mut lanes = Lanes::new(ShardMap::whole(), Pace::PerShard(Rate::shard(1.0)), now);
         lanes.queue_back(0, waiting(2, Some(u128::MAX)));
-        lanes.queue_front(0, waiting(1, Some(0)));
         lanes.queue_back(0, waiting(3, None));
-        assert_eq!((lanes.queued(), lanes.queued_bytes()), (3, 6));
-        assert_eq!(lanes.pop(0).unwrap().meta.record, 1);
+        let later = now + std::time::Duration::from_millis(50);
+        lanes.retry(
+            0,
+            vec![waiting(0, Some(0)), waiting(1, Some(0))],
+            Some(later),
+        );
+        assert_eq!((lanes.queued(), lanes.queued_bytes()), (4, 8));
+        // Before the backoff ends the queue goes, unless order is strict.
+        assert_eq!(
+            lanes.next(0, now, false).map(|(w, r)| (w.meta.record, r)),
+            Some((2, false))
+        );
+        assert!(lanes.next(0, now, true).is_none());
+        assert_eq!(
+            lanes.next(0, later, true).map(|(w, r)| (w.meta.record, r)),
+            Some((0, true))
+        );
+        assert_eq!(lanes.pop(0, true).unwrap().meta.record, 0);
+        assert_eq!(lanes.next_release(now, true), Some(later));
+        lanes.lane(0).claimed_by = Some(7);
+        assert_eq!(
+            lanes.next_release(later, false),
+            None,
+            "claimed: nothing goes"
+        );
+        lanes.unclaim(7, 0, [0].into_iter());
+        assert!(lanes.lane(0).free_for(None));
         let back = lanes.remap(two_shards(), now);
         assert_eq!(lanes.generation(), 1);
         assert_eq!(lanes.len(), 2);
         assert_eq!(lanes.queued(), 0);
+        assert_eq!(back.retries.len(), 1);
         let routed: Vec<u32> = back
+            .queued
             .into_iter()
             .map(|mut w| lanes.reroute(&w.entry, &mut w.meta))
             .collect();
@@ -397,7 +536,7 @@ mod tests {
         assert!(lane.try_take(now, 10), "a full bucket: one record");
         assert!(!lane.try_take(now, 10));
         lanes.queue_back(0, waiting(1, None));
-        let at = lanes.next_release(now).unwrap();
+        let at = lanes.next_release(now, false).unwrap();
         assert!(
             at > now + std::time::Duration::from_millis(900),
             "1 record a second"

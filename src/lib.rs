@@ -19,6 +19,7 @@ pub mod environment;
 pub mod failure;
 pub mod http;
 pub mod ids;
+pub mod in_flight;
 pub mod input;
 pub mod json;
 pub mod kinesis;

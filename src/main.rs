@@ -5,6 +5,7 @@ use destination_kinesis::catalog::Catalog;
 use destination_kinesis::config::{Config, Overrides};
 use destination_kinesis::describe::{parse_timeout, DescribeOptions, DEFAULT_WAIT};
 use destination_kinesis::failure::{Failure, EXIT_CONFIG, EXIT_FAILURE};
+use destination_kinesis::in_flight::InFlight;
 use destination_kinesis::kinesis::StartPosition;
 use destination_kinesis::naming::StreamRef;
 use destination_kinesis::output::{parse_format, OutputFormat};
@@ -91,9 +92,9 @@ struct WriteCmd {
     /// path of the configured catalog
     #[argh(option)]
     catalog: PathBuf,
-    /// how many PutRecords calls may be in flight at once (default: the config's maxInFlight, 1)
-    #[argh(option)]
-    max_in_flight: Option<usize>,
+    /// how many PutRecords calls may be in flight at once: "auto" (grows while Kinesis keeps up, up to 64) or 1 to 64 (default: the config's maxInFlight, auto)
+    #[argh(option, from_str_fn(in_flight))]
+    max_in_flight: Option<InFlight>,
 }
 
 /// Send each stdin line to a Kinesis stream as one record.
@@ -157,9 +158,9 @@ struct PutCmd {
     /// JSON config file, the same as write's; flags override it
     #[argh(option)]
     config: Option<PathBuf>,
-    /// how many PutRecords calls may be in flight at once (default: the config's maxInFlight, 1)
-    #[argh(option)]
-    max_in_flight: Option<usize>,
+    /// how many PutRecords calls may be in flight at once: "auto" (grows while Kinesis keeps up, up to 64) or 1 to 64 (default: the config's maxInFlight, auto)
+    #[argh(option, from_str_fn(in_flight))]
+    max_in_flight: Option<InFlight>,
     /// send buffered lines at the latest this many ms after the first of them was read (default: the config's lingerMs, 200)
     #[argh(option)]
     linger_ms: Option<u64>,
@@ -312,6 +313,10 @@ struct DescribeCmd {
 /// A `--stream` value: a name checked against Kinesis's naming rule, or a stream ARN.
 fn stream_ref(value: &str) -> Result<StreamRef, String> {
     StreamRef::parse(value)
+}
+
+fn in_flight(value: &str) -> Result<InFlight, String> {
+    InFlight::parse(value)
 }
 
 fn main() -> ExitCode {

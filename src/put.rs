@@ -183,8 +183,7 @@ pub fn run(
         eprintln!("destination-kinesis: {note}");
     }
     let target = ready.target_spec(stream.wire());
-    let mut settings = Settings::from_config(config);
-    settings.keys_repeat = !matches!(options.keys, KeySource::Random);
+    let settings = Settings::from_config(config, !matches!(options.keys, KeySource::Random));
     let outbox = Outbox::new(vec![target], settings);
     let mut putter = Putter {
         options,
@@ -212,7 +211,6 @@ pub fn run(
             skip_bom: false,
         },
         max_in_flight: config.max_in_flight,
-        retry_timeout: config.retry_timeout,
     };
     let (report, result) = engine::run(kinesis, outbox, &settings, input, &mut putter);
     putter.print_summary(&report);

@@ -1,8 +1,8 @@
 //! Pacing per shard: how many records and bytes may go to one shard now.
 //! Token buckets refill at the shard's write limits (times the configured
-//! share); throttling the limits did not predict (another producer, a wrong
-//! map) lowers the rate, and time without throttling raises it again
-//! (additive increase, multiplicative decrease).
+//! share). Throttling the limits did not predict (another producer, a wrong
+//! map) lowers the rate to what the shard accepted, once the share refused
+//! passes what it refuses whatever the rate; time raises it again.
 
 use std::time::{Duration, Instant};
 
@@ -16,24 +16,44 @@ pub const SHARD_BYTES_PER_S: f64 = 1024.0 * 1024.0;
 /// (gathered into a batch, waiting for a call in flight) never find the
 /// shard's own burst spent.
 const BURST: Duration = Duration::from_millis(500);
-/// A throttle cuts the rate by the share of entries the shard refused, but
-/// by at least this much...
-const LEAST_CUT: f64 = 0.02;
-/// ...and at most this much.
+/// Sends and refusals are weighed over windows this long: one refusal counts
+/// as much in a small call as in a large one.
+const WINDOW: Duration = Duration::from_millis(500);
+/// A window's refusals can lower the rate before it ends once it is this
+/// long and holds at least `EVIDENCE` of them.
+const EARLY: Duration = Duration::from_millis(100);
+/// Refusals weigh by records or by bytes, whichever a shard's limits count
+/// more of: a record, or this many bytes (a shard takes 1,000 records or 1 MiB
+/// a second), so that a large aggregate weighs as the records it carries.
+const UNIT_BYTES: f64 = SHARD_BYTES_PER_S / SHARD_RECORDS_PER_S;
+/// Fewer refusals than this weight in a window are no evidence of anything.
+const EVIDENCE: f64 = 8.0;
+/// A window of less than this weight tells nothing of the share refused.
+const SAMPLE: f64 = 50.0;
+/// The rate is lowered only when a window's refused share passes what the
+/// shard refuses whatever the rate by this much: refusals that come at any
+/// rate (another producer's bursts, a struggling shard) are resent, not
+/// answered by sending less.
+const MARGIN: f64 = 0.05;
+/// A cut cured the refusals when the share of the next window fell by at
+/// least this much, plus `CURED_SHARE` of the share that caused the cut
+/// (cutting by a share cures rate-dependent throttling at once; refusals
+/// that come whatever the rate stay as they were)...
+const CURED: f64 = 0.02;
+/// ...see `CURED`.
+const CURED_SHARE: f64 = 0.25;
+/// A window after a cut sent at this share of the new rate or more: the cut
+/// bound what was sent, and the window can tell whether it cured anything.
+const BOUND: f64 = 0.8;
+/// A cut keeps at least this share of the rate.
 const MOST_CUT: f64 = 0.5;
-/// ...at most once in this window, since one call brings many refusals that
-/// all tell the same thing.
-const CUT_WINDOW: Duration = Duration::from_millis(500);
-/// After a throttle, the rate climbs back this share of its ceiling a second.
+/// After a cut, the rate climbs back this share of its ceiling a second.
 const INCREASE_PER_S: f64 = 0.05;
 /// The rate never falls below this share of its ceiling.
 const FLOOR: f64 = 0.02;
-/// Without a ceiling (pacing by adaptation alone), a throttle sets the rate
-/// to what was sent in about this long before it.
-const OBSERVED: Duration = Duration::from_secs(1);
 
-/// Records and bytes a second.
-#[derive(Debug, Clone, Copy, PartialEq)]
+/// Records and bytes a second (or, counted, records and bytes).
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct Rate {
     /// Records a second.
     pub records: f64,
@@ -42,6 +62,12 @@ pub struct Rate {
 }
 
 impl Rate {
+    /// No records, no bytes.
+    const ZERO: Rate = Rate {
+        records: 0.0,
+        bytes: 0.0,
+    };
+
     /// A shard's write limits times `share` (1.0: the limits themselves).
     pub fn shard(share: f64) -> Rate {
         Rate {
@@ -56,6 +82,49 @@ impl Rate {
             bytes: self.bytes * by,
         }
     }
+
+    /// Its weight: records, or bytes in `UNIT_BYTES`, whichever is more.
+    fn weight(self) -> f64 {
+        self.records.max(self.bytes / UNIT_BYTES)
+    }
+}
+
+/// What one window saw: what was taken for the shard, and what the answers
+/// said of it (accepted, refused for throughput).
+#[derive(Debug, Clone, Copy)]
+struct Window {
+    start: Instant,
+    taken: Rate,
+    accepted: Rate,
+    refused: Rate,
+}
+
+impl Window {
+    fn new(start: Instant) -> Window {
+        Window {
+            start,
+            taken: Rate::ZERO,
+            accepted: Rate::ZERO,
+            refused: Rate::ZERO,
+        }
+    }
+
+    /// The weight the answers spoke of.
+    fn answered(&self) -> f64 {
+        self.accepted.weight() + self.refused.weight()
+    }
+
+    /// The share of what the answers spoke of that was refused, by weight.
+    fn refused_share(&self) -> f64 {
+        self.refused.weight() / self.answered().max(1.0)
+    }
+}
+
+/// A cut on trial: the share that caused it, and the rate before it.
+#[derive(Debug, Clone, Copy)]
+struct Trial {
+    share: f64,
+    before: Option<Rate>,
 }
 
 /// One shard's allowance.
@@ -70,25 +139,21 @@ pub struct Allowance {
     bytes: f64,
     refilled: Instant,
     last_cut: Option<Instant>,
-    /// What was taken since `window_start`, to learn a rate from when there
-    /// is no ceiling.
-    taken: Rate,
-    window_start: Instant,
+    window: Window,
     /// The rate taken in the last full window.
     last_window: Rate,
+    /// The share the shard refuses whatever the rate, as far as a cut that
+    /// cured nothing showed; the least share of later windows brings it down.
+    background: f64,
+    /// The last cut, until a window after it tells whether it cured the refusals.
+    trial: Option<Trial>,
 }
 
 impl Allowance {
     /// An allowance that keeps to `ceiling` (a shard's limits times the
     /// configured share), or paces by adaptation alone when None.
     pub fn new(ceiling: Option<Rate>, now: Instant) -> Allowance {
-        let full = ceiling.map_or(
-            Rate {
-                records: 0.0,
-                bytes: 0.0,
-            },
-            |c| c.scaled(BURST.as_secs_f64()),
-        );
+        let full = ceiling.map_or(Rate::ZERO, |c| c.scaled(BURST.as_secs_f64()));
         Allowance {
             ceiling,
             rate: ceiling,
@@ -96,15 +161,10 @@ impl Allowance {
             bytes: full.bytes,
             refilled: now,
             last_cut: None,
-            taken: Rate {
-                records: 0.0,
-                bytes: 0.0,
-            },
-            window_start: now,
-            last_window: Rate {
-                records: 0.0,
-                bytes: 0.0,
-            },
+            window: Window::new(now),
+            last_window: Rate::ZERO,
+            background: 0.0,
+            trial: None,
         }
     }
 
@@ -122,8 +182,8 @@ impl Allowance {
     /// Notes an entry that went without a limit, to learn the rate from
     /// should the shard throttle; needs no clock.
     pub fn note(&mut self, records: f64, bytes: f64) {
-        self.taken.records += records;
-        self.taken.bytes += bytes;
+        self.window.taken.records += records;
+        self.window.taken.bytes += bytes;
     }
 
     /// Takes one entry of `records` Kinesis records and `bytes` bytes if the
@@ -167,20 +227,70 @@ impl Allowance {
         self.refilled + Duration::from_secs_f64(secs) + Duration::from_millis(1)
     }
 
-    /// The shard refused `refused` of `sent` entries for throughput: the
-    /// rate goes down by that share (within `LEAST_CUT` and `MOST_CUT`), so
-    /// a stray refusal costs little and another producer taking half of the
-    /// shard halves the rate at once.
-    pub fn throttled(&mut self, now: Instant, refused: usize, sent: usize) {
-        if self
-            .last_cut
-            .is_some_and(|at| now.duration_since(at) < CUT_WINDOW)
-        {
+    /// An answer said of this shard's entries that it accepted `accepted`
+    /// and refused `refused` for throughput. When the window's refused share
+    /// passes what the shard refuses whatever the rate, the rate goes down
+    /// by that share, to what the shard accepted of it: never far below what
+    /// it demonstrably takes, so that refusals cannot spiral the rate down.
+    /// Entries taken before the last cut (`taken_from` is the earliest time
+    /// any of them may have been) are not counted: they tell of the rate
+    /// before it.
+    pub fn answered(&mut self, now: Instant, accepted: Rate, refused: Rate, taken_from: Instant) {
+        self.refill(now);
+        self.roll(now);
+        if self.last_cut.is_some_and(|cut| taken_from < cut) {
             return;
         }
-        self.refill(now);
-        self.last_cut = Some(now);
-        let current = self.rate.unwrap_or_else(|| self.sent_rate(now));
+        add(&mut self.window.accepted, accepted);
+        add(&mut self.window.refused, refused);
+        if refused.records > 0.0 && now.saturating_duration_since(self.window.start) >= EARLY {
+            self.judge(now, false);
+        }
+    }
+
+    /// Lowers the rate if the window shows throttling that sending less
+    /// cures (and undoes a cut that cured nothing); at the end of a window
+    /// (`closing`), lets the background come down to its share.
+    fn judge(&mut self, now: Instant, closing: bool) {
+        let w = self.window;
+        let share = w.refused_share();
+        let enough = w.answered() >= SAMPLE;
+
+        // A cut is on trial until a full window after it: no other cut meanwhile.
+        if self.trial.is_some() && !closing {
+            return;
+        }
+        if let (Some(trial), true) = (self.trial, enough) {
+            self.trial = None;
+            // Only a cut that bound what was sent tells anything.
+            let secs = now.saturating_duration_since(w.start).as_secs_f64();
+            let bound = self.rate.is_some_and(|r| {
+                w.taken.records >= BOUND * r.records * secs
+                    || w.taken.bytes >= BOUND * r.bytes * secs
+            });
+            if bound && share > trial.share - (CURED + CURED_SHARE * trial.share) {
+                // The refusals come whatever the rate: sending less was for
+                // nothing. They are resent, and this share is their level.
+                self.rate = trial.before;
+                self.background = self.background.max(share);
+                return;
+            }
+        }
+        if closing && enough && self.trial.is_none() {
+            self.background = self.background.min(share);
+        }
+        if w.refused.weight() < EVIDENCE || share <= self.background + MARGIN {
+            return;
+        }
+        // What the shard accepts: what was being sent less the share it
+        // refused (a share of answers, which come in clumps, is steadier
+        // than their rate); never less than half at once.
+        // Cut from what was being sent, if that was less than the rate.
+        let sent = self.sent_rate(now);
+        let current = self.rate.map_or(sent, |r| Rate {
+            records: r.records.min(sent.records),
+            bytes: r.bytes.min(sent.bytes),
+        });
         let floor = self.ceiling.map_or(
             Rate {
                 records: 1.0,
@@ -188,15 +298,20 @@ impl Allowance {
             },
             |c| c.scaled(FLOOR),
         );
-        let share = refused as f64 / sent.max(1) as f64;
-        let keep = 1.0 - share.clamp(LEAST_CUT, MOST_CUT);
+        let keep = (1.0 - share).max(MOST_CUT);
+        self.trial = Some(Trial {
+            share,
+            before: self.rate,
+        });
         self.rate = Some(Rate {
             records: (current.records * keep).max(floor.records),
             bytes: (current.bytes * keep).max(floor.bytes),
         });
+        self.last_cut = Some(now);
         // What the bucket held was what the shard just refused.
         self.records = self.records.min(0.0);
         self.bytes = self.bytes.min(0.0);
+        self.close_window(now);
     }
 
     /// Adds what time earned since the last refill, and lets the rate climb.
@@ -212,12 +327,6 @@ impl Allowance {
         let burst = BURST.as_secs_f64();
         self.records = (self.records + rate.records * elapsed).min(rate.records * burst);
         self.bytes = (self.bytes + rate.bytes * elapsed).min(rate.bytes * burst);
-        let calm = self
-            .last_cut
-            .is_none_or(|at| now.duration_since(at) >= CUT_WINDOW);
-        if !calm {
-            return;
-        }
         self.rate = match self.ceiling {
             Some(ceiling) => Some(Rate {
                 records: (rate.records + ceiling.records * INCREASE_PER_S * elapsed)
@@ -234,36 +343,49 @@ impl Allowance {
         };
     }
 
-    /// Starts a new window of what was taken once the current one is full.
+    /// Closes the window once it is full, judging it.
     fn roll(&mut self, now: Instant) {
-        let elapsed = now.saturating_duration_since(self.window_start);
-        if elapsed >= OBSERVED {
-            let secs = elapsed.as_secs_f64();
-            self.last_window = Rate {
-                records: self.taken.records / secs,
-                bytes: self.taken.bytes / secs,
-            };
-            self.taken = Rate {
-                records: 0.0,
-                bytes: 0.0,
-            };
-            self.window_start = now;
+        let elapsed = now.saturating_duration_since(self.window.start);
+        // A window left open through a pause tells of no rate: its
+        // refusals are of entries sent long before.
+        if elapsed >= WINDOW && elapsed < WINDOW * 2 {
+            self.judge(now, true);
         }
+        if elapsed >= WINDOW && self.window.start != now {
+            self.close_window(now);
+        }
+    }
+
+    /// Starts a new window, keeping the rate taken in the one that ends.
+    fn close_window(&mut self, now: Instant) {
+        let secs = now
+            .saturating_duration_since(self.window.start)
+            .as_secs_f64()
+            .max(EARLY.as_secs_f64());
+        self.last_window = self.window.taken.scaled(1.0 / secs);
+        self.window = Window::new(now);
     }
 
     /// About what was sent a second lately: the last full window's rate
     /// weighed with the current window's.
     fn sent_rate(&self, now: Instant) -> Rate {
         let this_window = now
-            .saturating_duration_since(self.window_start)
+            .saturating_duration_since(self.window.start)
             .as_secs_f64();
-        let window = OBSERVED.as_secs_f64();
+        let window = WINDOW.as_secs_f64();
         let secs = window + this_window;
+        let taken = self.window.taken;
         Rate {
-            records: ((self.last_window.records * window + self.taken.records) / secs).max(1.0),
-            bytes: ((self.last_window.bytes * window + self.taken.bytes) / secs).max(1024.0),
+            records: ((self.last_window.records * window + taken.records) / secs).max(1.0),
+            bytes: ((self.last_window.bytes * window + taken.bytes) / secs).max(1024.0),
         }
     }
+}
+
+/// Adds `more` to `to`.
+fn add(to: &mut Rate, more: Rate) {
+    to.records += more.records;
+    to.bytes += more.bytes;
 }
 
 #[cfg(test)]
@@ -309,51 +431,169 @@ mod tests {
         assert!(a.try_take(t0 + ms(3100), 1.0, 10.0));
     }
 
+    /// A shard as the simulation sees it: `capacity` records a second for
+    /// this producer with a second of burst (None: no limit), and every
+    /// `refuse_every`-th entry that fits refused whatever the rate.
+    struct Shard {
+        capacity: Option<f64>,
+        tokens: f64,
+        refuse_every: Option<u64>,
+        fitted: u64,
+    }
+
+    impl Shard {
+        fn new(capacity: Option<f64>, refuse_every: Option<u64>) -> Shard {
+            Shard {
+                capacity,
+                tokens: capacity.unwrap_or(0.0),
+                refuse_every,
+                fitted: 0,
+            }
+        }
+
+        /// Whether it takes one more entry now; `dt` passed since the last step.
+        fn takes(&mut self) -> bool {
+            if self.capacity.is_some() {
+                if self.tokens < 1.0 {
+                    return false;
+                }
+                self.tokens -= 1.0;
+            }
+            self.fitted += 1;
+            self.refuse_every.is_none_or(|k| self.fitted % k != 0)
+        }
+
+        fn step(&mut self, dt: f64) {
+            if let Some(c) = self.capacity {
+                self.tokens = (self.tokens + c * dt).min(c);
+            }
+        }
+    }
+
+    /// Offers `offered` records a second to `a` for `secs` in steps of 10 ms,
+    /// `per_call` entries a call, answered 20 ms later; gives the records the
+    /// shard accepted and refused in the last half of the time.
+    fn simulate(
+        a: &mut Allowance,
+        shard: &mut Shard,
+        t0: Instant,
+        secs: u64,
+        offered: f64,
+        per_call: usize,
+    ) -> (u64, u64) {
+        let steps = secs * 100;
+        let (mut owed, mut accepted, mut refused) = (0.0, 0, 0);
+        let mut answers: Vec<(Instant, Instant, usize, usize)> = Vec::new();
+        for step in 0..steps {
+            let now = t0 + ms(step * 10);
+            shard.step(0.01);
+            let (due, later): (Vec<_>, Vec<_>) = answers.into_iter().partition(|x| x.1 <= now);
+            answers = later;
+            for (sent_at, _, took, refused) in due {
+                let rate = |n: usize| Rate {
+                    records: n as f64,
+                    bytes: n as f64 * 200.0,
+                };
+                a.answered(now, rate(took), rate(refused), sent_at);
+            }
+            owed += offered * 0.01;
+            let mut in_call = 0;
+            let mut call_refused = 0;
+            let mut call_took = 0;
+            while owed >= 1.0 && a.try_take(now, 1.0, 200.0) {
+                owed -= 1.0;
+                let took = shard.takes();
+                if step >= steps / 2 {
+                    if took {
+                        accepted += 1;
+                    } else {
+                        refused += 1;
+                    }
+                }
+                call_refused += usize::from(!took);
+                call_took += usize::from(took);
+                in_call += 1;
+                if in_call == per_call {
+                    answers.push((now, now + ms(20), call_took, call_refused));
+                    (in_call, call_refused, call_took) = (0, 0, 0);
+                }
+            }
+            answers.push((now, now + ms(20), call_took, call_refused));
+            // What the allowance held back is not offered again.
+            owed = owed.min(1.0);
+        }
+        (accepted, refused)
+    }
+
     #[test]
-    fn throttling_lowers_the_rate_and_calm_raises_it() {
+    fn throttling_lowers_the_rate_to_what_the_shard_takes_and_time_raises_it() {
         let t0 = Instant::now();
         let mut a = Allowance::new(Some(Rate::shard(1.0)), t0);
-        a.throttled(t0, 20, 100);
-        a.throttled(t0 + ms(100), 50, 100); // same window: one cut
-        let cut = a.rate().unwrap().records;
-        assert!((cut - 800.0).abs() < 1e-6, "cut by the 20% refused: {cut}");
-        a.throttled(t0 + ms(600), 1, 500);
-        // 800 climbed by 5% of 1,000 a second for 0.6 s, then cut by 2%,
-        // the least cut (0.2% were refused).
-        let second = a.rate().unwrap().records;
-        assert!((second - 830.0 * 0.98).abs() < 1e-6, "{second}");
-        let mut half = Allowance::new(Some(Rate::shard(1.0)), t0);
-        half.throttled(t0, 90, 100);
-        assert_eq!(half.rate().unwrap().records, 500.0, "at most halved");
-        // Calm for 3 s: +5% of 1,000 a second.
-        assert!(a.try_take(t0 + ms(3600), 1.0, 1.0));
-        assert!(
-            (a.rate().unwrap().records - (second + 150.0)).abs() < 1.0,
-            "{:?}",
-            a.rate()
-        );
-        // Never past the ceiling.
+        // Another producer uses half of the shard; 1,500 a second offered.
+        let mut shard = Shard::new(Some(500.0), None);
+        let (accepted, refused) = simulate(&mut a, &mut shard, t0, 10, 1500.0, 100);
+        let rate = a.rate().unwrap().records;
+        assert!((450.0..650.0).contains(&rate), "{rate}");
+        let per_s = accepted as f64 / 5.0;
+        assert!(per_s > 450.0, "the shard stays busy: {per_s}");
+        let share = refused as f64 / (accepted + refused) as f64;
+        assert!(share < 0.06, "few refusals once adapted: {share}");
+        // Calm: +5% of the ceiling a second, never past it.
+        assert!(a.try_take(t0 + ms(13_000), 1.0, 1.0));
+        let climbed = a.rate().unwrap().records;
+        assert!(climbed > rate + 100.0, "{rate} -> {climbed}");
         assert!(a.try_take(t0 + ms(60_000), 1.0, 1.0));
         assert_eq!(a.rate().unwrap().records, 1000.0);
     }
 
     #[test]
-    fn without_a_ceiling_adapts_to_what_was_sent() {
+    fn refusals_that_come_at_any_rate_do_not_lower_it() {
+        for per_call in [5, 100] {
+            let t0 = Instant::now();
+            let mut a = Allowance::new(Some(Rate::shard(1.0)), t0);
+            // 3% refused whatever the rate; 700 a second offered.
+            let mut shard = Shard::new(None, Some(33));
+            let (accepted, _) = simulate(&mut a, &mut shard, t0, 20, 700.0, per_call);
+            assert!(
+                accepted as f64 / 10.0 > 0.96 * 700.0,
+                "{per_call} a call: {accepted} in 10 s"
+            );
+            assert!(
+                a.rate().unwrap().records > 900.0,
+                "{per_call} a call: {:?}",
+                a.rate()
+            );
+            let mut on_demand = Allowance::new(None, t0);
+            let mut shard = Shard::new(None, Some(33));
+            simulate(&mut on_demand, &mut shard, t0, 20, 700.0, per_call);
+            assert!(
+                on_demand.rate().is_none_or(|r| r.records > 700.0),
+                "{:?}",
+                on_demand.rate()
+            );
+        }
+    }
+
+    #[test]
+    fn without_a_ceiling_finds_what_the_shard_takes() {
         let t0 = Instant::now();
         let mut a = Allowance::new(None, t0);
         assert!(
-            (0..5000).all(|_| a.try_take(t0, 1.0, 10.0)),
+            (0..5000).all(|_| a.try_take(t0, 1.0, 200.0)),
             "no limit at first"
         );
-        a.throttled(t0 + ms(900), 1, 5);
-        let rate = a.rate().unwrap().records;
+        let mut shard = Shard::new(Some(1000.0), Some(50));
+        let (accepted, refused) = simulate(&mut a, &mut shard, t0, 10, 3000.0, 100);
+        // Records of 200 bytes: whichever of the two binds.
+        let rate = a.rate().map(|r| r.records.min(r.bytes / 200.0)).unwrap();
+        assert!((900.0..1400.0).contains(&rate), "{rate}");
+        assert!(accepted as f64 / 5.0 > 850.0, "{accepted}");
         assert!(
-            (1000.0..5000.0).contains(&rate),
-            "about 80% of what was sent: {rate}"
+            (refused as f64) < 0.15 * accepted as f64,
+            "{refused} refused, {accepted} accepted"
         );
-        assert!(!(0..10_000).all(|_| a.try_take(t0 + ms(1000), 1.0, 10.0)));
         // Long calm with little sent: the limit goes away.
         a.try_take(t0 + ms(120_000), 1.0, 1.0);
-        assert!(a.rate().is_none());
+        assert!(a.rate().is_none(), "{:?}", a.rate());
     }
 }

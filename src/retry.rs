@@ -69,11 +69,17 @@ impl Backoff {
         if now >= self.deadline {
             return None;
         }
-        let ceiling = BASE.saturating_mul(1u32 << self.attempt.min(16)).min(CAP);
+        let delay = backoff_delay(self.attempt);
         self.attempt += 1;
-        let delay = ceiling.mul_f64(random_fraction());
         Some(delay.min(self.deadline - now))
     }
+}
+
+/// The pause before attempt `failures + 1` after `failures` failed ones in a
+/// row: full jitter under a ceiling that doubles from `BASE` up to `CAP`.
+pub fn backoff_delay(failures: u32) -> Duration {
+    let ceiling = BASE.saturating_mul(1u32 << failures.min(16)).min(CAP);
+    ceiling.mul_f64(random_fraction())
 }
 
 /// A uniformly random number in [0, 1).

@@ -90,11 +90,11 @@ pub fn spec() -> Value {
                 },
                 "maxInFlight": {
                     "title": "Requests In Flight",
-                    "description": "PutRecords calls sent at once. 1 sends one call at a time; more hides network latency but lets records of a stream land out of input order (keepKeyOrder keeps each key's order).",
-                    "type": "integer",
-                    "minimum": 1,
-                    "maximum": 64,
-                    "default": 1,
+                    "description": "PutRecords calls sent at once. \"auto\" (the default) starts at one and adds calls while answers come back as fast and Kinesis accepts, up to 64, and takes them away when round trips grow or Kinesis pushes back; a partition key's records still land in input order (but for entries resent after a partial failure). A number from 1 to 64 keeps it fixed: 1 sends one call at a time; more lets records of a stream land out of input order (keepKeyOrder keeps each key's order at any setting).",
+                    "type": "string",
+                    "pattern": "^(auto|[1-9]|[1-5][0-9]|6[0-4])$",
+                    "examples": ["auto", "1", "8"],
+                    "default": "auto",
                     "order": 9
                 },
                 "aggregation": {
@@ -290,14 +290,17 @@ mod tests {
 
     #[test]
     fn ranges_shared_with_flags_match_the_config() {
-        use crate::config::{Bounds, LINGER_MS, MAX_IN_FLIGHT, SHARD_COUNT};
+        use crate::config::{Bounds, LINGER_MS, SHARD_COUNT};
+        use crate::in_flight::{InFlight, CEILING};
         let s = spec();
         let p = &s["connectionSpecification"]["properties"];
-        for (field, bounds) in [
-            ("maxInFlight", MAX_IN_FLIGHT),
-            ("shardCount", SHARD_COUNT),
-            ("lingerMs", LINGER_MS),
-        ] {
+        // maxInFlight's pattern: "auto", or 1 to 9, 10 to 59, 60 to 64.
+        let pattern = p["maxInFlight"]["pattern"].as_str().unwrap();
+        assert_eq!(pattern, "^(auto|[1-9]|[1-5][0-9]|6[0-4])$");
+        assert_eq!(CEILING, 64, "the pattern's last range ends at the ceiling");
+        assert_eq!(InFlight::parse("auto"), Ok(InFlight::Auto));
+        assert!(InFlight::parse("65").is_err() && InFlight::parse("0").is_err());
+        for (field, bounds) in [("shardCount", SHARD_COUNT), ("lingerMs", LINGER_MS)] {
             let in_spec = Bounds {
                 min: p[field]["minimum"].as_u64().unwrap(),
                 max: p[field]["maximum"].as_u64().unwrap(),

@@ -115,7 +115,6 @@ pub fn run(
             skip_bom: true,
         },
         max_in_flight: config.max_in_flight,
-        retry_timeout: config.retry_timeout,
     };
     let (report, result) = engine::run(kinesis, outbox, &settings, input, &mut writer);
     writer.log_totals(&report);
@@ -171,7 +170,11 @@ fn set_up(
         .zip(&ready)
         .map(|(name, r)| r.target_spec(name.wire()))
         .collect();
-    Ok(Outbox::new(specs, Settings::from_config(config)))
+    let keys_repeat = config.partition_key != PartitionKeySource::Uuid;
+    Ok(Outbox::new(
+        specs,
+        Settings::from_config(config, keys_repeat),
+    ))
 }
 
 /// Where the catalog's streams go.
@@ -536,7 +539,7 @@ impl Writer<'_> {
             count(t.records, "record", "records"),
             t.data_bytes,
             count(t.accepted, "record", "records"),
-            report.entry_bytes,
+            report.sent.accepted_bytes,
             count(sent.requests, "PutRecords call", "PutRecords calls"),
             count(sent.retried_entries, "entry", "entries"),
             sent.throttled_entries,
@@ -592,7 +595,7 @@ impl Writer<'_> {
             "records": t.records,
             "dataBytes": t.data_bytes,
             "accepted": t.accepted,
-            "kinesisBytes": report.entry_bytes,
+            "kinesisBytes": report.sent.accepted_bytes,
             "requests": sent.requests,
             "retriedEntries": sent.retried_entries,
             "throttledEntries": sent.throttled_entries,

@@ -83,6 +83,43 @@ fn three_mib_records_land_in_a_stream_allowing_four() {
 }
 
 #[test]
+fn a_call_refused_for_its_size_is_split_and_the_stream_kept_to_smaller_calls() {
+    let s = StandIn::start();
+    // Reports 1 MiB records, so 10 MiB calls are allowed; takes only 5 MiB.
+    s.add_stream_taking_requests_of("_s", 1024, 5 * MIB);
+    s.add_stream("_t", 1);
+    let mut input = String::new();
+    for i in 0..40 {
+        input.push_str(&rec(i, 900_000));
+        if i % 10 == 9 {
+            input.push_str(&state_line(i as u64 / 10));
+        }
+    }
+    let config = json!({"bufferSize": 500, "requestTimeoutSeconds": 60, "lingerMs": 10000});
+    let run = write(&s, config, &input);
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    let mut stored = stored_numbers(&s);
+    stored.sort_unstable();
+    assert_eq!(stored, (0..40).collect::<Vec<_>>(), "every record, once");
+    assert_eq!(run.states().len(), 4, "every state echoed");
+    let puts = s.puts();
+    let refused = puts.iter().filter(|p| p.payload > 5 * MIB).count();
+    assert!(refused >= 1, "a call over 5 MiB was tried and refused");
+    assert_eq!(
+        s.errors("InvalidArgumentException"),
+        refused,
+        "only those were refused"
+    );
+    // Once refused, the stream's calls stay within 5 MiB.
+    let last_refused = puts.iter().rposition(|p| p.payload > 5 * MIB).unwrap_or(0);
+    assert!(
+        puts.len() - last_refused > 5,
+        "the later calls: {:?}",
+        puts.iter().map(|p| p.payload).collect::<Vec<_>>()
+    );
+}
+
+#[test]
 fn a_record_over_the_limit_fails_the_sync_by_default() {
     let s = StandIn::start();
     // Reports no MaxRecordSizeInKiB, as emulators: 1 MiB.

@@ -1,16 +1,23 @@
 //! The outbox: records waiting to be sent, per Kinesis stream. Each record
 //! goes to the lane of the shard it will land on (see `lanes`): into that
 //! shard's KPL aggregate when aggregating, then into the stream's open batch
-//! when the shard's allowance has room, else into the lane's queue until it
-//! has. A batch closes when it is full, when it has waited `linger`, when
+//! when the shard's allowance has room (and, when order matters, no unanswered
+//! batch holds entries of that shard), else into the lane's queue until then.
+//! A batch closes when it is full, when it has waited `linger`, when
 //! `keepKeyOrder` needs it, or when everything held passes the memory
-//! budget; closed batches wait for the engine to send them. Batches that come
-//! back are kept for reuse within the budget, and entries a shard refused
-//! for throughput go back to the front of their lane.
+//! budget; closed batches wait for the engine to send them. What an answer
+//! means for each entry (accepted, sent again, or the end of the run) is
+//! `results`' job.
+
+mod results;
+
+pub use results::Answered;
 
 use crate::aggregate::Aggregator;
 use crate::batch::{Batch, EntryMeta, TargetId};
-use crate::config::{Config, PartitionKeySource};
+use crate::config::Config;
+use crate::delivery::Sent;
+use crate::in_flight::InFlight;
 use crate::lanes::{Lanes, Pace, Waiting};
 use crate::put_records::{encode_entry, Limits};
 use crate::rate::Rate;
@@ -19,10 +26,16 @@ use std::collections::{BTreeMap, BTreeSet, HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// Most bytes the outbox may hold when no stream allows requests larger
-/// than 5 MiB; past it the oldest batches and aggregates are closed early,
-/// and input is read more slowly while entries wait for their shards.
+/// Most bytes the outbox may hold, batches in flight included, when no
+/// stream allows requests larger than 5 MiB; past it the oldest batches and
+/// aggregates are closed early, and input is read no further until calls
+/// return and entries waiting for their shards go.
 pub const BUFFER_BUDGET: usize = 8 * 1024 * 1024;
+
+/// The largest KPL aggregate, as the KPL's `AggregationMaxSize`: far below a
+/// shard's 1 MiB a second, so that one aggregate never needs more than a
+/// twentieth of its shard's byte allowance and fits beside other producers.
+pub const AGGREGATE_MAX_BYTES: usize = 51_200;
 
 /// What a batch another stream used keeps of its memory when a stream takes it.
 const REUSED_BYTES: usize = 64 * 1024;
@@ -45,8 +58,12 @@ pub struct TargetSpec {
 pub struct Settings {
     /// Most entries in one call (`bufferSize`).
     pub max_entries: usize,
-    /// Whether a batch may hold two records of one key (and a stream have two batches in flight).
+    /// Whether a batch may hold two records of one key, and a refused
+    /// entry may be overtaken by a later one of its shard.
     pub keep_key_order: bool,
+    /// Whether no two unanswered batches may hold entries of one shard,
+    /// so that a key's records land in input order with calls in flight.
+    pub one_batch_per_shard: bool,
     /// Whether records are packed into KPL aggregates.
     pub aggregation: bool,
     /// Whether partition keys may repeat (keys from the data), so that an
@@ -58,20 +75,26 @@ pub struct Settings {
     pub reuse: usize,
     /// The share of each shard's write limits to send at; None: no pacing.
     pub shard_share: Option<f64>,
-    /// How long an entry may keep coming back throttled before the run fails.
+    /// How long an entry may keep being refused before the run fails.
     pub retry_timeout: Duration,
 }
 
 impl Settings {
-    /// How `config` asks batches to be filled.
-    pub fn from_config(config: &Config) -> Settings {
+    /// How `config` asks batches to be filled, for records whose partition
+    /// keys may repeat (`keys_repeat`: keys from the data or the input) or not.
+    pub fn from_config(config: &Config, keys_repeat: bool) -> Settings {
         Settings {
             max_entries: config.buffer_size,
             keep_key_order: config.keep_key_order,
+            // A key's records keep their order with one call at a time; with
+            // more, a shard's entries wait for its unanswered batch. Random
+            // keys never repeat: nothing to keep in order.
+            one_batch_per_shard: config.keep_key_order
+                || (config.max_in_flight == InFlight::Auto && keys_repeat),
             aggregation: config.aggregation,
-            keys_repeat: config.partition_key != PartitionKeySource::Uuid,
+            keys_repeat,
             linger: config.linger,
-            reuse: config.max_in_flight + 1,
+            reuse: config.max_in_flight.most().min(16) + 1,
             shard_share: (config.shard_rate_limit > 0)
                 .then(|| f64::from(config.shard_rate_limit) / 100.0),
             retry_timeout: config.retry_timeout,
@@ -86,17 +109,6 @@ pub struct Oversize {
     pub size: usize,
     /// The stream's largest record.
     pub limit: usize,
-}
-
-/// Entries that shards kept refusing for throughput past the retry budget.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct GaveUp {
-    /// The stream.
-    pub stream: String,
-    /// Entries refused in the last call.
-    pub entries: usize,
-    /// How long the oldest of them had been retried.
-    pub after: Duration,
 }
 
 /// What the outbox has done, for the final figures.
@@ -132,6 +144,17 @@ enum Source<'a> {
     Encoded(&'a [u8]),
 }
 
+/// Whether an entry can join a batch now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Room {
+    /// In the open batch (or a new one, when none is open).
+    Open,
+    /// In a new batch, once the open one is closed.
+    Fresh,
+    /// Not until an unanswered batch that holds entries of its shard is answered.
+    Wait,
+}
+
 /// One Kinesis stream's lanes and open batch.
 struct Target {
     stream: Arc<str>,
@@ -140,8 +163,6 @@ struct Target {
     open: Option<Batch>,
     /// Hashes of the keys in the open batch, under `keepKeyOrder`.
     keys: HashSet<u64>,
-    /// Its batches being sent.
-    in_flight: usize,
     /// Bytes its aggregates hold.
     aggregate_bytes: usize,
     /// Bytes its open batch, aggregates and waiting entries hold, as counted in `Outbox::held`.
@@ -157,12 +178,15 @@ pub struct Outbox {
     budget: usize,
     /// Bytes held by all targets.
     held: usize,
-    /// Of those, bytes of entries waiting for their shards.
+    /// Of those, bytes of entries waiting in lanes.
     waiting_bytes: usize,
+    /// Bytes of closed batches not yet sent, and of batches being sent.
+    ready_bytes: usize,
+    in_flight_bytes: usize,
     /// When each open batch and aggregate is due, in opening order (so in
     /// due order); entries of ones closed early are skipped when reached.
     due: VecDeque<(Instant, usize, Due)>,
-    /// Targets with entries waiting for a shard's allowance.
+    /// Targets with entries waiting in lanes.
     waiting: BTreeSet<usize>,
     /// The earliest time a waiting entry could go.
     next_release: Option<Instant>,
@@ -174,13 +198,12 @@ pub struct Outbox {
     next_batch: u64,
     next_record: u64,
     /// The numbers of records not yet accepted, one per holder: every open,
-    /// closed, in-flight or failed batch (its lowest), every aggregate being
-    /// filled (its first) and every waiting entry.
+    /// closed or in-flight batch (its lowest), every aggregate being filled
+    /// (its first) and every waiting entry.
     unaccepted: BTreeMap<u64, u32>,
     /// Where an aggregate is encoded before it becomes an entry.
     scratch: Vec<u8>,
-    /// Bytes of Kinesis records (data, not keys) put into batches.
-    entry_bytes: u64,
+    sent: Sent,
     pacing: Pacing,
     /// When each stream's shard map is read again.
     maps: MapSchedule,
@@ -208,7 +231,6 @@ impl Outbox {
                     lanes: Lanes::new(spec.map.unwrap_or_else(ShardMap::whole), pace, now),
                     open: None,
                     keys: HashSet::new(),
-                    in_flight: 0,
                     aggregate_bytes: 0,
                     held: 0,
                     waiting: 0,
@@ -221,6 +243,8 @@ impl Outbox {
             budget,
             held: 0,
             waiting_bytes: 0,
+            ready_bytes: 0,
+            in_flight_bytes: 0,
             due: VecDeque::new(),
             waiting: BTreeSet::new(),
             next_release: None,
@@ -231,7 +255,7 @@ impl Outbox {
             next_record: 0,
             unaccepted: BTreeMap::new(),
             scratch: Vec::new(),
-            entry_bytes: 0,
+            sent: Sent::default(),
             pacing: Pacing::default(),
             maps,
         }
@@ -263,9 +287,9 @@ impl Outbox {
         self.unaccepted.keys().next().copied()
     }
 
-    /// Bytes of Kinesis records put into batches so far.
-    pub fn entry_bytes(&self) -> u64 {
-        self.entry_bytes
+    /// What sending took so far, and what Kinesis accepted.
+    pub fn sent(&self) -> Sent {
+        self.sent
     }
 
     /// What pacing did so far.
@@ -297,7 +321,7 @@ impl Outbox {
                 key,
                 explicit_hash_key,
             };
-            self.offer(t, lane, source, meta, key_hash, false);
+            self.offer(t, lane, source, meta, key_hash);
         }
         self.account(t);
         self.keep_within_budget();
@@ -306,7 +330,7 @@ impl Outbox {
     /// The key's hash under keepKeyOrder (0 otherwise).
     fn key_hash(&self, key: &str) -> u64 {
         if self.settings.keep_key_order {
-            key_hash(key)
+            key_hash(key.as_bytes())
         } else {
             0
         }
@@ -326,7 +350,7 @@ impl Outbox {
         let (keys_repeat, linger) = (self.settings.keys_repeat, self.settings.linger);
         loop {
             let target = &mut self.targets[t];
-            let limit = target.limits.record;
+            let limit = target.limits.record.min(AGGREGATE_MAX_BYTES);
             let map_generation = target.lanes.generation();
             let l = target.lanes.lane(lane);
             let aggregate = l
@@ -366,10 +390,7 @@ impl Outbox {
         let meta = EntryMeta {
             records: aggregate.len(),
             payload: (encoded.len() + key.len()) as u32,
-            record: first,
-            lane,
-            hash,
-            since: None,
+            ..EntryMeta::one(first, 0, lane, hash)
         };
         target.aggregate_bytes -= aggregate.size();
         // Dropped rather than cleared: a stream with many shards would
@@ -381,30 +402,52 @@ impl Outbox {
             key: &key,
             explicit_hash_key: None,
         };
-        // Under keepKeyOrder a batch carries one aggregate: a partial
-        // failure then never lets a later aggregate of a key land first.
-        let exclusive = self.settings.keep_key_order;
-        self.offer(t, lane, source, meta, 0, exclusive);
+        // Under keepKeyOrder a batch carries one aggregate of a shard: a
+        // partial failure then never lets a later aggregate of a key land
+        // first. Its lane stands for its keys.
+        let key_hash = if self.settings.keep_key_order {
+            key_hash(&[b"aggregate of lane ", &lane.to_le_bytes()[..]].concat())
+        } else {
+            0
+        };
+        self.offer(t, lane, source, meta, key_hash);
         self.scratch = encoded;
     }
 
-    /// Puts an entry into the open batch if its lane has nothing waiting and
-    /// the shard's allowance has room now; else it waits in the lane.
-    fn offer(
-        &mut self,
-        t: usize,
-        lane: u32,
-        source: Source<'_>,
-        meta: EntryMeta,
-        key_hash: u64,
-        exclusive: bool,
-    ) {
-        let target = &mut self.targets[t];
-        let l = target.lanes.lane(lane);
-        let paced = l.allowance.is_some();
-        let goes_now = l.queue.is_empty() && (!paced || l.take_now(meta.payload as usize));
+    /// Whether an entry of `payload` bytes for lane `lane`, with `key_hash`,
+    /// can join target `t`'s open batch, or a new one.
+    fn room(&self, t: usize, lane: u32, payload: usize, key_hash: u64) -> Room {
+        let target = &self.targets[t];
+        let open = target.open.as_ref();
+        let fits = open.is_none_or(|b| {
+            b.fits(payload, self.settings.max_entries, target.limits)
+                && !(key_hash != 0 && target.keys.contains(&key_hash))
+        });
+        if !self.settings.one_batch_per_shard {
+            return if fits { Room::Open } else { Room::Fresh };
+        }
+        let claimed_by = target.lanes.claimed_by(lane);
+        match (claimed_by, fits) {
+            (None, true) => Room::Open,
+            (None, false) => Room::Fresh,
+            (Some(id), true) if open.is_some_and(|b| b.id == id) => Room::Open,
+            _ => Room::Wait,
+        }
+    }
+
+    /// Puts an entry into a batch if its lane has nothing waiting before it,
+    /// no unanswered batch claims its shard and the shard's allowance has
+    /// room now; else it waits in the lane.
+    fn offer(&mut self, t: usize, lane: u32, source: Source<'_>, meta: EntryMeta, key_hash: u64) {
+        let strict = self.settings.keep_key_order;
+        let room = self.room(t, lane, meta.payload as usize, key_hash);
+        let l = self.targets[t].lanes.lane(lane);
+        let goes_now = room != Room::Wait
+            && l.queue.is_empty()
+            && (!strict || l.retries.is_empty())
+            && l.take_now(meta.payload as usize);
         if goes_now {
-            self.push_to_batch(t, source, meta, key_hash, exclusive);
+            self.push_to_batch(t, source, meta, key_hash, room);
             return;
         }
         let entry = match source {
@@ -421,54 +464,42 @@ impl Outbox {
         };
         self.hold(meta.record);
         self.pacing.waited += 1;
-        self.queue(
-            t,
+        self.targets[t].lanes.queue_back(
             lane,
             Waiting {
                 entry,
                 meta,
                 key_hash,
             },
-            false,
         );
+        self.note_waiting(t, lane);
     }
 
-    /// Puts an entry in lane `lane`'s queue, at the back, or at the front
-    /// for an entry sent before.
-    fn queue(&mut self, t: usize, lane: u32, w: Waiting, front: bool) {
-        let lanes = &mut self.targets[t].lanes;
-        if front {
-            lanes.queue_front(lane, w);
-        } else {
-            lanes.queue_back(lane, w);
-        }
+    /// Notes that target `t`'s lane `lane` has entries waiting: when they
+    /// could go counts for `next_release`.
+    fn note_waiting(&mut self, t: usize, lane: u32) {
+        let strict = self.settings.keep_key_order;
         let now = Instant::now();
-        if let Some(at) = lanes.lane(lane).ready_at(now) {
+        if let Some(at) = self.targets[t].lanes.lane(lane).ready_at(now, strict) {
             self.next_release = Some(self.next_release.map_or(at, |n| n.min(at)));
         }
         self.waiting.insert(t);
     }
 
     /// Adds an entry to target `t`'s open batch, closing the batch first
-    /// when it cannot take it and after when it is full.
+    /// when `room` says so and after when it is full; claims the entry's
+    /// lane for the batch when lanes are claimed.
     fn push_to_batch(
         &mut self,
         t: usize,
         source: Source<'_>,
         meta: EntryMeta,
         key_hash: u64,
-        exclusive: bool,
+        room: Room,
     ) {
         let max_entries = self.settings.max_entries;
-        let keep_key_order = self.settings.keep_key_order;
-        let target = &self.targets[t];
         let payload = meta.payload as usize;
-        let close_first = target.open.as_ref().is_some_and(|b| {
-            !b.fits(payload, max_entries, target.limits)
-                || (exclusive && !b.is_empty())
-                || (keep_key_order && key_hash != 0 && target.keys.contains(&key_hash))
-        });
-        if close_first {
+        if room == Room::Fresh {
             self.close(t);
         }
         let batch = self.open_batch(t);
@@ -481,17 +512,20 @@ impl Outbox {
             } => batch.push(data, key, explicit_hash_key, meta),
             Source::Encoded(entry) => batch.push_encoded(entry, payload, meta),
         }
-        let (after, full) = (batch.first_record, batch.len() >= max_entries || exclusive);
+        let (after, full, id) = (batch.first_record, batch.len() >= max_entries, batch.id);
         if after != before {
             if before != u64::MAX {
                 self.release_hold(before);
             }
             self.hold(after);
         }
-        if keep_key_order && key_hash != 0 {
-            self.targets[t].keys.insert(key_hash);
+        let target = &mut self.targets[t];
+        if key_hash != 0 {
+            target.keys.insert(key_hash);
         }
-        self.entry_bytes += payload as u64;
+        if self.settings.one_batch_per_shard {
+            target.lanes.lane(meta.lane).claimed_by = Some(id);
+        }
         if full {
             self.close(t);
         }
@@ -530,12 +564,7 @@ impl Outbox {
             }
             None => Batch::new(TargetId(t), stream, id, u64::MAX),
         };
-        let target = &self.targets[t];
-        batch.map_generation = target.lanes.generation();
-        // A paced stream's throttled entries come back to their lanes rather
-        // than being resent at once; not under keepKeyOrder, whose next
-        // batch may already hold a later record of the same key.
-        batch.requeue_throttled = target.lanes.paced() && !self.settings.keep_key_order;
+        batch.map_generation = self.targets[t].lanes.generation();
         self.due
             .push_back((Instant::now() + self.settings.linger, t, Due::Batch(id)));
         batch
@@ -551,6 +580,7 @@ impl Outbox {
         if batch.is_empty() {
             self.recycle(batch);
         } else {
+            self.ready_bytes += batch.capacity();
             self.ready.push_back(batch);
         }
         self.account(t);
@@ -569,16 +599,22 @@ impl Outbox {
         target.waiting = waiting;
     }
 
+    /// All the bytes the outbox answers for: what targets hold, and batches
+    /// closed or in flight.
+    fn total(&self) -> usize {
+        self.held + self.ready_bytes + self.in_flight_bytes
+    }
+
     /// Past the budget, closes the oldest batches and aggregates: they are
     /// due soonest anyway, and with streams filled alike the oldest is the
     /// fullest. Only while what they hold is a good part of the budget, and
     /// then down to 3/4 of it, so that this happens now and then, not per
-    /// record: entries waiting for their shards cannot go sooner for it (the
-    /// engine stops reading instead), and closing batches because of them
-    /// would only make the calls small.
+    /// record: entries waiting for their shards, or batches waiting for
+    /// calls, cannot go sooner for it (the engine stops reading instead),
+    /// and closing batches because of them would only make the calls small.
     fn keep_within_budget(&mut self) {
         let sendable = |o: &Outbox| o.held - o.waiting_bytes;
-        if self.held <= self.budget || sendable(self) <= self.budget / 2 {
+        if self.total() <= self.budget || sendable(self) <= self.budget / 2 {
             return;
         }
         while sendable(self) > self.budget / 4 * 3 {
@@ -589,10 +625,10 @@ impl Outbox {
         }
     }
 
-    /// Whether entries waiting for their shards hold more than the budget,
-    /// so that reading input must wait.
+    /// Whether what the outbox holds (batches in flight included) passes the
+    /// budget, so that reading input must wait.
     pub fn over_budget(&self) -> bool {
-        self.held > self.budget
+        self.total() > self.budget
     }
 
     fn close_due_one(&mut self, t: usize, due: Due) {
@@ -634,7 +670,7 @@ impl Outbox {
     }
 
     /// Closes every aggregate and open batch: the end of input. Entries
-    /// waiting for their shards stay until `release` lets them go.
+    /// waiting in lanes stay until `release` lets them go.
     pub fn close_all(&mut self) {
         let due: Vec<(Instant, usize, Due)> = self.due.drain(..).collect();
         for (_, t, d) in due.iter().copied() {
@@ -654,162 +690,85 @@ impl Outbox {
         self.next_release
     }
 
-    /// Whether entries wait for their shards' allowance.
+    /// Whether entries wait in lanes: for their shards' allowance, for an
+    /// unanswered batch of their shard, or to be sent again.
     pub fn has_waiting(&self) -> bool {
         !self.waiting.is_empty()
     }
 
-    /// Moves waiting entries whose shards have room now into batches.
+    /// Moves waiting entries that may go now into batches.
     pub fn release(&mut self, now: Instant) {
         self.next_release = None;
+        let strict = self.settings.keep_key_order;
         let targets: Vec<usize> = self.waiting.iter().copied().collect();
         for t in targets {
             let order: Vec<u32> = self.targets[t].lanes.release_order().collect();
             for lane in order {
-                loop {
-                    let l = self.targets[t].lanes.lane(lane);
-                    let Some(payload) = l.queue.front().map(|w| w.meta.payload as usize) else {
-                        break;
-                    };
-                    if !l.try_take(now, payload) {
+                while let Some((payload, key_hash, retry)) = self.targets[t]
+                    .lanes
+                    .next(lane, now, strict)
+                    .map(|(w, retry)| (w.meta.payload as usize, w.key_hash, retry))
+                {
+                    let room = self.room(t, lane, payload, key_hash);
+                    if room == Room::Wait
+                        || !self.targets[t].lanes.lane(lane).try_take(now, payload)
+                    {
                         break;
                     }
-                    let Some(w) = self.targets[t].lanes.pop(lane) else {
+                    let Some(w) = self.targets[t].lanes.pop(lane, retry) else {
                         break;
                     };
                     self.release_hold(w.meta.record);
-                    self.push_to_batch(t, Source::Encoded(&w.entry), w.meta, w.key_hash, false);
+                    self.push_to_batch(t, Source::Encoded(&w.entry), w.meta, w.key_hash, room);
                 }
             }
             let lanes = &self.targets[t].lanes;
             if lanes.queued() == 0 {
                 self.waiting.remove(&t);
-            } else if let Some(at) = lanes.next_release(now) {
+            } else if let Some(at) = lanes.next_release(now, strict) {
                 self.next_release = Some(self.next_release.map_or(at, |n| n.min(at)));
             }
             self.account(t);
         }
     }
 
+    /// Whether a batch or aggregate is open (not yet closed).
+    pub fn has_open(&self) -> bool {
+        !self.due.is_empty()
+    }
+
+    /// Whether a closed batch waits to be sent.
+    pub fn has_ready(&self) -> bool {
+        !self.ready.is_empty()
+    }
+
     /// The next closed batch to send.
     pub fn pop_ready(&mut self) -> Option<Batch> {
-        self.ready.pop_front()
+        let batch = self.ready.pop_front()?;
+        self.ready_bytes -= batch.capacity();
+        Some(batch)
     }
 
-    /// Whether a stream may have only one batch in flight (`keepKeyOrder`).
-    pub fn keeps_key_order(&self) -> bool {
-        self.settings.keep_key_order
-    }
-
-    /// Batches of the stream being sent.
-    pub fn in_flight(&self, t: TargetId) -> usize {
-        self.targets[t.0].in_flight
-    }
-
-    /// Notes that `batch` is being sent.
-    pub fn sending(&mut self, batch: &mut Batch) {
-        self.targets[batch.target.0].in_flight += 1;
-        batch.sent_at.get_or_insert_with(Instant::now);
-    }
-
-    /// Takes back a batch whose entries were all stored, but for the ones at
-    /// `set_aside` that a shard refused for throughput: those go back to the
-    /// front of their lanes (routed again if the map changed), and their
-    /// shards' rates go down. `shards` are the shards the answers named.
-    pub fn delivered(
-        &mut self,
-        batch: Batch,
-        set_aside: &[usize],
-        shards: &[String],
-        now: Instant,
-    ) -> Result<(), GaveUp> {
-        let t = batch.target.0;
-        let retry_timeout = self.settings.retry_timeout;
-        if shards.iter().any(|s| !self.targets[t].lanes.map().knows(s)) {
-            self.maps.contradicted(t);
-        }
-        let target = &mut self.targets[t];
-        target.in_flight = target.in_flight.saturating_sub(1);
-        let same_map = batch.map_generation == target.lanes.generation();
-        if same_map {
-            self.slow_throttled_shards(t, &batch, set_aside, now);
-        }
-        for &i in set_aside.iter().rev() {
-            let mut meta = batch.meta(i);
-            let since = meta.since.or(batch.sent_at).unwrap_or(now);
-            if now.duration_since(since) > retry_timeout {
-                return Err(GaveUp {
-                    stream: batch.stream.to_string(),
-                    entries: set_aside.len(),
-                    after: now.duration_since(since),
-                });
-            }
-            meta.since = Some(since);
-            let target = &mut self.targets[t];
-            let entry = batch.entry(i).to_vec();
-            if !same_map {
-                meta.lane = target.lanes.reroute(&entry, &mut meta);
-            }
-            let w = Waiting {
-                entry,
-                meta,
-                key_hash: 0,
-            };
-            self.hold(meta.record);
-            self.pacing.requeued += 1;
-            self.queue(t, meta.lane, w, true);
-        }
-        self.account(t);
-        self.release_hold(batch.first_record);
+    /// Takes back a batch that will not be sent (the run failed): its
+    /// records stay unaccepted, so that no later state is echoed.
+    pub fn abandon(&mut self, batch: Batch) {
         self.recycle(batch);
-        Ok(())
     }
 
-    /// Lowers the rate of each shard that refused entries of `batch` (those
-    /// at `set_aside`), by the share of its entries it refused.
-    fn slow_throttled_shards(
-        &mut self,
-        t: usize,
-        batch: &Batch,
-        set_aside: &[usize],
-        now: Instant,
-    ) {
-        if set_aside.is_empty() {
-            return;
-        }
-        let lanes = &mut self.targets[t].lanes;
-        let mut per_lane: BTreeMap<u32, (usize, usize)> = BTreeMap::new();
-        for i in 0..batch.len() {
-            per_lane.entry(batch.meta(i).lane).or_default().1 += 1;
-        }
-        for &i in set_aside {
-            per_lane.entry(batch.meta(i).lane).or_default().0 += 1;
-        }
-        for (lane, (refused, sent)) in per_lane {
-            if refused == 0 || lane as usize >= lanes.len() {
-                continue;
-            }
-            if let Some(a) = lanes.lane(lane).allowance.as_mut() {
-                a.throttled(now, refused, sent);
-            }
-        }
-    }
-
-    /// Takes back a batch that was not delivered in full, or not sent: its
-    /// records stay unaccepted, so no later state is echoed.
-    pub fn failed(&mut self, batch: Batch, was_sent: bool) {
-        if was_sent {
-            let target = &mut self.targets[batch.target.0];
-            target.in_flight = target.in_flight.saturating_sub(1);
-        }
-        self.recycle(batch);
+    /// Notes that `batch` is being sent at `now`.
+    pub fn sending(&mut self, batch: &mut Batch, now: Instant) {
+        self.in_flight_bytes += batch.capacity();
+        self.sent.requests += 1;
+        batch.sent_at = Some(now);
     }
 
     /// The streams whose shard maps should be read again now (see
     /// `MapSchedule`); none when nothing is paced or aggregated by shard.
     pub fn maps_to_read(&mut self, now: Instant) -> Vec<(TargetId, String)> {
-        let pacing = self.settings.shard_share.is_some() || self.settings.aggregation;
-        if !pacing {
+        let by_shard = self.settings.shard_share.is_some()
+            || self.settings.aggregation
+            || self.settings.one_batch_per_shard;
+        if !by_shard {
             return Vec::new();
         }
         self.maps
@@ -835,12 +794,19 @@ impl Outbox {
         for lane in 0..target.lanes.len() as u32 {
             self.close_aggregate(t, lane);
         }
-        let target = &mut self.targets[t];
-        let waiting = target.lanes.remap(map, now);
+        let back = self.targets[t].lanes.remap(map, now);
         self.pacing.map_changes += 1;
-        for mut w in waiting {
+        for mut w in back.queued {
             w.meta.lane = self.targets[t].lanes.reroute(&w.entry, &mut w.meta);
-            self.queue(t, w.meta.lane, w, false);
+            let lane = w.meta.lane;
+            self.targets[t].lanes.queue_back(lane, w);
+            self.note_waiting(t, lane);
+        }
+        for mut w in back.retries {
+            w.meta.lane = self.targets[t].lanes.reroute(&w.entry, &mut w.meta);
+            let lane = w.meta.lane;
+            self.targets[t].lanes.retry(lane, vec![w], None);
+            self.note_waiting(t, lane);
         }
         self.account(t);
     }
@@ -896,7 +862,7 @@ impl Outbox {
 
 /// A 64-bit hash of a partition key, never 0 (which stands for "none");
 /// a collision only costs an early close.
-fn key_hash(key: &str) -> u64 {
+fn key_hash(key: &[u8]) -> u64 {
     use std::hash::{Hash, Hasher};
     let mut h = std::collections::hash_map::DefaultHasher::new();
     key.hash(&mut h);
@@ -907,7 +873,10 @@ fn key_hash(key: &str) -> u64 {
 mod tests {
     use super::*;
     use crate::aggregate::deaggregate;
+    use crate::delivery::{Answer, Done};
     use crate::kinesis::Shard;
+    use crate::kinesis::{AwsError, Cause, KinesisError};
+    use crate::put_records::{EntryFailure, EntryResult};
     use crate::shards::{hash_of, MAP_MIN_AGE};
 
     const MIB: usize = 1024 * 1024;
@@ -916,6 +885,7 @@ mod tests {
         Settings {
             max_entries: 500,
             keep_key_order: false,
+            one_batch_per_shard: false,
             aggregation: false,
             keys_repeat: false,
             linger: Duration::from_secs(1),
@@ -958,10 +928,44 @@ mod tests {
         std::iter::from_fn(|| o.pop_ready()).collect()
     }
 
+    /// Sends `batch` at `at` and answers it with `answer` at once.
+    fn answer(o: &mut Outbox, mut batch: Batch, answer: Answer, at: Instant) -> Answered {
+        o.sending(&mut batch, at);
+        o.answered(Done {
+            batch,
+            answer,
+            shards: Vec::new(),
+            at,
+        })
+    }
+
+    /// Sends `batch` and answers that every entry was stored.
+    fn stored(o: &mut Outbox, batch: Batch) {
+        let a = answer(o, batch, Answer::Stored, Instant::now());
+        assert!(a.failure.is_none());
+    }
+
+    /// An answer refusing the entries at `refused` for throughput.
+    fn throttling(entries: usize, refused: &[usize]) -> Answer {
+        Answer::Entries(
+            (0..entries)
+                .map(|i| {
+                    if refused.contains(&i) {
+                        EntryResult::Refused(EntryFailure {
+                            code: "ProvisionedThroughputExceededException".into(),
+                            message: "Rate exceeded".into(),
+                        })
+                    } else {
+                        EntryResult::Stored
+                    }
+                })
+                .collect(),
+        )
+    }
+
     fn deliver_all(o: &mut Outbox) {
-        for mut b in drain(o) {
-            o.sending(&mut b);
-            o.delivered(b, &[], &[], Instant::now()).unwrap();
+        for b in drain(o) {
+            stored(o, b);
         }
     }
 
@@ -985,13 +989,11 @@ mod tests {
         let last = drain(&mut o);
         assert_eq!((last.len(), last[0].first_record, last[0].len()), (1, 6, 1));
         let mut all = ready.into_iter().chain(last);
-        let mut first = all.next().unwrap();
-        o.sending(&mut first);
-        o.delivered(first, &[], &[], Instant::now()).unwrap();
+        let first = all.next().unwrap();
+        stored(&mut o, first);
         assert_eq!(o.lowest_unaccepted(), Some(3));
-        for mut b in all {
-            o.sending(&mut b);
-            o.delivered(b, &[], &[], Instant::now()).unwrap();
+        for b in all {
+            stored(&mut o, b);
         }
         assert_eq!(o.lowest_unaccepted(), None);
     }
@@ -1010,8 +1012,23 @@ mod tests {
         let mut ready = drain(&mut o);
         let second = ready.pop().unwrap();
         let first = ready.pop().unwrap();
-        o.delivered(second, &[], &[], Instant::now()).unwrap();
-        o.failed(first, true);
+        stored(&mut o, second);
+        let denied = KinesisError {
+            op: "PutRecords",
+            stream: Some("s0".into()),
+            cause: Cause::Aws(AwsError {
+                status: 400,
+                code: "AccessDeniedException".into(),
+                message: "no".into(),
+            }),
+        };
+        let a = answer(
+            &mut o,
+            first,
+            Answer::Failed(Box::new(denied)),
+            Instant::now(),
+        );
+        assert!(a.failure.is_some());
         assert_eq!(o.lowest_unaccepted(), Some(0));
     }
 
@@ -1281,7 +1298,7 @@ mod tests {
     }
 
     #[test]
-    fn throttled_entries_go_back_to_their_lane_and_slow_it() {
+    fn refused_entries_go_back_to_their_lane_and_the_rest_is_accepted() {
         let paced = Settings {
             shard_share: Some(1.0),
             ..settings()
@@ -1291,32 +1308,117 @@ mod tests {
             o.add(TargetId(0), format!("r{i}").as_bytes(), "k", None);
         }
         o.close_all();
-        let mut batch = drain(&mut o).pop().unwrap();
-        assert!(batch.requeue_throttled);
-        o.sending(&mut batch);
+        let batch = drain(&mut o).pop().unwrap();
         let now = Instant::now();
-        o.delivered(batch, &[2, 7], &["shardId-0".into()], now)
-            .unwrap();
+        let a = answer(&mut o, batch, throttling(10, &[2, 7]), now);
+        assert_eq!(a.records, 8, "the stored entries are accepted at once");
+        assert!(a.failure.is_none());
         assert_eq!(o.pacing().requeued, 2);
+        assert_eq!(o.sent().throttled_entries, 2);
         assert_eq!(
             o.lowest_unaccepted(),
             Some(2),
-            "the requeued records are not accepted"
+            "the refused records are not accepted"
         );
-        // The rate was cut, so the requeued entries wait for it to refill.
-        let at = o.next_release().unwrap();
-        assert!(at > now, "{:?}", at - now);
-        o.release(now + Duration::from_secs(2));
+        // A paced shard's throttled entries wait for its allowance, not for a
+        // backoff: it has room.
+        o.release(now);
         o.close_all();
-        let mut again = drain(&mut o).pop().unwrap();
+        let again = drain(&mut o).pop().unwrap();
         assert_eq!(again.len(), 2);
         assert_eq!(again.meta(0).record, 2, "in their order");
         assert_eq!(again.meta(1).record, 7);
-        o.sending(&mut again);
-        // Refused past the retry budget: the run gives up.
-        let late = again.meta(0).since.unwrap() + Duration::from_secs(301);
-        let gave_up = o.delivered(again, &[0, 1], &[], late).unwrap_err();
-        assert_eq!((gave_up.stream.as_str(), gave_up.entries), ("s0", 2));
+        assert_eq!(
+            again.meta(0).since,
+            Some(now),
+            "counted from the first send"
+        );
+        // Refused past the retry budget: the run gives up, and the records
+        // stay unaccepted.
+        let late = now + Duration::from_secs(301);
+        let a = answer(&mut o, again, throttling(2, &[0, 1]), late);
+        let failure = a.failure.expect("gave up");
+        assert_eq!((&*failure.stream, failure.unsent), ("s0", 2));
+        assert!(failure.gave_up_after.is_some());
+        assert_eq!(o.lowest_unaccepted(), Some(2));
+    }
+
+    #[test]
+    fn other_refusals_wait_a_backoff_while_new_records_go() {
+        let mut o = outbox(1, settings());
+        for i in 0..3 {
+            o.add(
+                TargetId(0),
+                format!("r{i}").as_bytes(),
+                &format!("k{i}"),
+                None,
+            );
+        }
+        o.close_all();
+        let batch = drain(&mut o).pop().unwrap();
+        let now = Instant::now();
+        let failed = Answer::Entries(vec![
+            EntryResult::Stored,
+            EntryResult::Refused(EntryFailure {
+                code: "InternalFailure".into(),
+                message: "Internal service failure.".into(),
+            }),
+            EntryResult::Unconfirmed,
+        ]);
+        let a = answer(&mut o, batch, failed, now);
+        assert_eq!(a.records, 1);
+        assert_eq!(o.sent().possible_duplicates, 1, "the unconfirmed one");
+        assert!(o.next_release().is_some_and(|at| at >= now));
+        // A new record of the same shard does not wait for them.
+        o.add(TargetId(0), b"r3", "k3", None);
+        o.close_all();
+        let next = drain(&mut o);
+        assert_eq!(next.iter().map(Batch::len).sum::<usize>(), 1);
+        assert_eq!(next[0].meta(0).record, 3);
+        // After the backoff (at most 100 ms for the first), both go again.
+        o.release(now + Duration::from_millis(101));
+        o.close_all();
+        let again = drain(&mut o).pop().unwrap();
+        assert_eq!((again.meta(0).record, again.meta(1).record), (1, 2));
+        assert!(again.meta(1).unsure);
+        // An unconfirmed entry counts once as a possible duplicate.
+        let unconfirmed = Answer::Entries(vec![EntryResult::Stored, EntryResult::Unconfirmed]);
+        answer(&mut o, again, unconfirmed, now);
+        assert_eq!(o.sent().possible_duplicates, 1);
+    }
+
+    #[test]
+    fn one_batch_per_shard_keeps_a_shards_entries_waiting_for_its_answer() {
+        let ordered = Settings {
+            one_batch_per_shard: true,
+            max_entries: 2,
+            ..settings()
+        };
+        let map = map_of(2);
+        let mut o = Outbox::new(vec![spec(0, Some(map.clone()))], ordered);
+        let other = cold_key(&map, "hot");
+        for key in ["hot", "hot", "hot", other.as_str()] {
+            o.add(TargetId(0), b"x", key, None);
+        }
+        o.close_all();
+        let first = drain(&mut o);
+        assert_eq!(
+            first.len(),
+            2,
+            "the hot shard's first two, then the other's"
+        );
+        assert_eq!(first[0].len(), 2);
+        assert_eq!(first[1].meta(0).record, 3);
+        assert!(
+            o.has_waiting(),
+            "the third hot record waits for the first batch"
+        );
+        let mut first = first.into_iter();
+        stored(&mut o, first.next().unwrap());
+        o.release(Instant::now());
+        o.close_all();
+        let next = drain(&mut o);
+        assert_eq!(next[0].meta(0).record, 2);
     }
 
     #[test]
@@ -1338,8 +1440,14 @@ mod tests {
             o.close_all();
             drain(&mut o).pop().unwrap()
         };
-        o.sending(&mut first);
-        o.delivered(first, &[], &["shardId-9".into()], now).unwrap();
+        o.sending(&mut first, now);
+        let a = o.answered(Done {
+            batch: first,
+            answer: Answer::Stored,
+            shards: vec!["shardId-9".into()],
+            at: now,
+        });
+        assert!(a.failure.is_none());
         assert!(
             o.maps_to_read(now).is_empty(),
             "not sooner than 5 s after the last read"
