@@ -14,6 +14,7 @@ use crate::input::{Cancel, Event, Framing, LineReader};
 use crate::kinesis::Kinesis;
 use crate::naming::StreamRef;
 use crate::outbox::{GaveUp, Outbox, Pacing};
+use crate::output::count;
 use crate::protocol::FailureType;
 use crate::streams::read_shard_map;
 use std::io::Read;
@@ -368,11 +369,12 @@ fn gave_up_failure(g: &GaveUp) -> Failure {
     Failure::new(
         FailureType::Transient,
         format!(
-            "gave up after retrying for {} s: {} records of Kinesis stream `{}` were still refused for throughput \
+            "gave up after retrying for {} s: {} of Kinesis stream `{}` {} still refused for throughput \
              (ProvisionedThroughputExceededException); add shards, or raise retryTimeoutSeconds",
             g.after.as_secs(),
-            g.entries,
-            g.stream
+            count(g.entries as u64, "record", "records"),
+            g.stream,
+            if g.entries == 1 { "was" } else { "were" }
         ),
     )
 }
