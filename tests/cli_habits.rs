@@ -50,6 +50,26 @@ fn h_is_help_everywhere() {
         if !words.is_empty() && words != ["spec"] {
             assert!(usage.contains("--profile <profile>"), "{words:?}: {usage}");
         }
+        // The flags that take no value are the ones the argument pass leaves
+        // without one: a value after any other flag is the flag's.
+        let first = usage.lines().next().unwrap_or_default();
+        let tokens: Vec<&str> = first.split_whitespace().collect();
+        let mut switches: Vec<&str> = tokens
+            .iter()
+            .enumerate()
+            .filter_map(|(i, t)| {
+                let flag = t.trim_start_matches('[').trim_end_matches(']');
+                let takes_value = tokens.get(i + 1).is_some_and(|n| n.starts_with('<'));
+                (flag.starts_with("--") && !takes_value).then_some(flag)
+            })
+            .collect();
+        switches.push("--help");
+        switches.sort_unstable();
+        let mut known = destination_kinesis::args::switches(words.first().copied());
+        known.sort_unstable();
+        if !words.is_empty() {
+            assert_eq!(switches, known, "{words:?}: {first}");
+        }
     }
 }
 
