@@ -1,11 +1,11 @@
 //! `check`: validate the config, then make one signed call that changes
 //! nothing, and say in plain words what is wrong if it fails.
 
-use crate::config::Config;
+use crate::config::{Config, Overrides};
 use crate::failure::Failure;
 use crate::http::{Timeouts, TransportError};
 use crate::kinesis::{Cause, KinesisError};
-use crate::session::Session;
+use crate::session::{Session, SET_BY_CONFIG};
 use std::path::Path;
 use std::time::Duration;
 
@@ -15,13 +15,15 @@ const CHECK_TIMEOUTS: Timeouts = Timeouts {
     request: Duration::from_secs(10),
 };
 
-/// Runs the check: Ok(summary) when Kinesis answered, Err(what to fix) otherwise.
-pub fn run(config_path: &Path) -> Result<String, String> {
-    let config = Config::from_file(config_path).map_err(|e| e.to_string())?;
+/// Runs the check of the config file with `flags` (`--profile`): Ok(summary) when
+/// Kinesis answered, Err(what to fix) otherwise.
+pub fn run(config_path: &Path, flags: &Overrides) -> Result<String, String> {
+    let config = Config::load(Some(config_path), flags).map_err(|e| e.to_string())?;
     let session = Session::open_with(
         &config,
         config.stream_arn(),
         CHECK_TIMEOUTS,
+        SET_BY_CONFIG,
         Box::new(|_| {}),
     )
     .map_err(|f: Failure| f.message)?;

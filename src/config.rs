@@ -169,6 +169,8 @@ pub struct Config {
     pub linger: Duration,
     /// The share of each shard's write limits to send at, in percent; 0: no pacing.
     pub shard_rate_limit: u32,
+    /// The AWS profile `--profile` names, in place of `AWS_PROFILE` (no config field).
+    pub profile: Option<String>,
 }
 
 impl Default for Config {
@@ -198,6 +200,7 @@ impl Default for Config {
             max_record_size_kib: None,
             linger: DEFAULT_LINGER,
             shard_rate_limit: 100,
+            profile: None,
         }
     }
 }
@@ -276,6 +279,7 @@ impl Config {
             )? as u32),
         };
         Ok(Config {
+            profile: None,
             endpoint,
             region: fields.string("region")?,
             shard_count: fields.integer("shardCount", SHARD_COUNT, d.shard_count as u64)? as u32,
@@ -341,6 +345,8 @@ pub struct Overrides {
     pub endpoint: Option<String>,
     /// `--region`.
     pub region: Option<String>,
+    /// `--profile`.
+    pub profile: Option<String>,
     /// `--max-in-flight`.
     pub max_in_flight: Option<InFlight>,
     /// `--shards`.
@@ -402,6 +408,15 @@ impl Config {
         }
         if let Some(region) = &flags.region {
             config.region = Some(region.clone());
+        }
+        if let Some(profile) = &flags.profile {
+            if profile.trim().is_empty() {
+                return Err(ConfigError::Flag {
+                    flag: "--profile",
+                    problem: "names no profile: give a profile's name, as in ~/.aws/config".into(),
+                });
+            }
+            config.profile = Some(profile.trim().to_string());
         }
         if let Some(n) = flags.max_in_flight {
             config.max_in_flight = n;
@@ -648,6 +663,7 @@ mod tests {
         let flags = Overrides {
             endpoint: Some("http://localhost:4566/".into()),
             region: Some("us-west-2".into()),
+            profile: Some("ci".into()),
             max_in_flight: Some(InFlight::Fixed(4)),
             shards: Some(1),
             linger_ms: Some(5),
@@ -657,6 +673,7 @@ mod tests {
         assert_eq!(c.region.as_deref(), Some("us-west-2"));
         assert_eq!((c.max_in_flight, c.shard_count), (InFlight::Fixed(4), 1));
         assert_eq!(c.linger, Duration::from_millis(5));
+        assert_eq!(c.profile.as_deref(), Some("ci"));
         let _ = std::fs::remove_dir_all(&dir);
     }
 

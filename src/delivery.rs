@@ -115,10 +115,11 @@ impl DeliveryError {
                 return Failure::new(
                     FailureType::Transient,
                     format!(
-                        "gave up after retrying for {} s: {unsent} of Kinesis stream `{}` were still refused for \
+                        "gave up after retrying for {} s: {unsent} of Kinesis stream `{}` {} still refused for \
                          throughput (ProvisionedThroughputExceededException); add shards, or raise retryTimeoutSeconds",
                         after.as_secs(),
-                        self.stream
+                        self.stream,
+                        if self.unsent == 1 { "was" } else { "were" }
                     ),
                 );
             }

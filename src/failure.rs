@@ -29,6 +29,9 @@ pub struct Failure {
     pub stream: Option<(Option<String>, String)>,
     /// The process exit code.
     pub exit_code: i32,
+    /// What the command had done when it failed (put's summary), told after the
+    /// message (boxed: a `Failure` is the error of most results, kept small).
+    pub done: Option<Box<str>>,
 }
 
 impl Failure {
@@ -45,12 +48,19 @@ impl Failure {
             } else {
                 EXIT_FAILURE
             },
+            done: None,
         }
     }
 
     /// The same failure, about one stream.
     pub fn for_stream(mut self, namespace: Option<&str>, name: &str) -> Failure {
         self.stream = Some((namespace.map(str::to_string), name.to_string()));
+        self
+    }
+
+    /// The same failure, with what the command had done by then.
+    pub fn with_done(mut self, done: String) -> Failure {
+        self.done = Some(done.into_boxed_str());
         self
     }
 
@@ -75,6 +85,7 @@ impl Failure {
             stream: None,
             // A runtime AWS refusal is a failed run; only bad config files are usage errors.
             exit_code: EXIT_FAILURE,
+            done: None,
         }
     }
 

@@ -43,6 +43,8 @@ pub enum TransportError {
     Dns {
         endpoint: String,
         proxy: Option<Arc<ProxyName>>,
+        /// The settings that give the endpoint, as the user set them (see [`Client::set_by`]).
+        set_by: &'static str,
     },
     /// Nothing accepts connections there: at the endpoint, or at the proxy when one is set for it.
     Connect {
@@ -91,13 +93,12 @@ impl fmt::Display for TransportError {
             TransportError::Dns {
                 endpoint,
                 proxy: None,
-            } => write!(
-                f,
-                "cannot resolve the host of {endpoint}: check `endpoint` and `region`"
-            ),
+                set_by,
+            } => write!(f, "cannot resolve the host of {endpoint}: check {set_by}"),
             TransportError::Dns {
                 endpoint,
                 proxy: Some(proxy),
+                ..
             } => write!(
                 f,
                 "cannot resolve the host of {proxy} on the way to {endpoint}: check {}, \
@@ -164,7 +165,13 @@ pub struct Client {
     credentials: Arc<dyn ProvideCredentials>,
     /// Seconds to add to the local clock when signing, learnt from a skew error.
     clock_offset: AtomicI64,
+    /// The settings that give the endpoint, for the message when its host does
+    /// not resolve.
+    set_by: &'static str,
 }
+
+/// What gives an endpoint unless a client is told otherwise.
+pub const ENDPOINT_AND_REGION: &str = "the endpoint and the region";
 
 impl Client {
     /// A client for `endpoint` (no trailing slash) in `region`, signing as `service`
@@ -205,7 +212,15 @@ impl Client {
             service,
             credentials,
             clock_offset: AtomicI64::new(0),
+            set_by: ENDPOINT_AND_REGION,
         }
+    }
+
+    /// The same client, naming `set_by` (e.g. "--endpoint and --region") as the
+    /// settings to check when the endpoint's host does not resolve.
+    pub fn set_by(mut self, set_by: &'static str) -> Client {
+        self.set_by = set_by;
+        self
     }
 
     /// The endpoint URL this client talks to, as messages show it (no user
@@ -315,7 +330,11 @@ impl Client {
         let endpoint = self.shown.clone();
         let proxy = self.proxy.clone();
         match e {
-            ureq::Error::HostNotFound => TransportError::Dns { endpoint, proxy },
+            ureq::Error::HostNotFound => TransportError::Dns {
+                endpoint,
+                proxy,
+                set_by: self.set_by,
+            },
             ureq::Error::ConnectionFailed => TransportError::Connect {
                 endpoint,
                 detail: "connection failed".into(),
@@ -331,7 +350,11 @@ impl Client {
             },
             // std's resolver reports a failed lookup as an uncategorised I/O error.
             ureq::Error::Io(io) if io.to_string().contains("failed to lookup address") => {
-                TransportError::Dns { endpoint, proxy }
+                TransportError::Dns {
+                    endpoint,
+                    proxy,
+                    set_by: self.set_by,
+                }
             }
             ureq::Error::Io(io) => match io.kind() {
                 ErrorKind::ConnectionRefused => TransportError::Connect {

@@ -4,6 +4,7 @@
 #![recursion_limit = "256"]
 
 pub mod aggregate;
+pub mod args;
 pub mod batch;
 pub mod catalog;
 pub mod check;

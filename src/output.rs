@@ -10,6 +10,16 @@ pub fn count(n: u64, one: &str, many: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { many })
 }
 
+/// A size for people: `512 bytes`, `1.5 KB`, `3.2 MB`, `1.1 GB` (units of 1000).
+pub fn size(bytes: u64) -> String {
+    const UNITS: [(f64, &str); 3] = [(1e9, "GB"), (1e6, "MB"), (1e3, "KB")];
+    let n = bytes as f64;
+    match UNITS.iter().find(|(unit, _)| n >= *unit) {
+        Some((unit, name)) => format!("{:.1} {name}", n / unit),
+        None => count(bytes, "byte", "bytes"),
+    }
+}
+
 /// How records, streams and shards are printed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OutputFormat {
@@ -51,6 +61,18 @@ pub fn print_all(out: &mut impl std::io::Write, text: &[u8]) -> Result<(), Failu
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn counts_and_sizes_read_as_people_write_them() {
+        assert_eq!(count(1, "shard", "shards"), "1 shard");
+        assert_eq!(count(0, "shard", "shards"), "0 shards");
+        assert_eq!(size(0), "0 bytes");
+        assert_eq!(size(1), "1 byte");
+        assert_eq!(size(999), "999 bytes");
+        assert_eq!(size(1_500), "1.5 KB");
+        assert_eq!(size(3_200_000), "3.2 MB");
+        assert_eq!(size(1_100_000_000), "1.1 GB");
+    }
 
     #[test]
     fn formats_and_closed_pipes() {

@@ -1,6 +1,7 @@
 //! A status line on a terminal's stderr, redrawn in place at most twice a
 //! second, and the summary that replaces it at the end.
 
+use crate::failure::Failure;
 use std::io::Write;
 use std::time::{Duration, Instant};
 
@@ -45,6 +46,29 @@ impl StatusLine {
         let mut err = std::io::stderr().lock();
         let _ = write!(err, "{CLEAR}destination-kinesis: {text}");
         let _ = err.flush();
+    }
+
+    /// Ends the command's status line with `summary` (when there is one): on
+    /// success the summary replaces it; on failure it is cleared and the summary
+    /// goes with the failure, to be told after its cause.
+    pub fn end<T>(
+        &self,
+        result: Result<T, Failure>,
+        summary: Option<String>,
+    ) -> Result<T, Failure> {
+        match (result, summary) {
+            (Ok(done), Some(summary)) => {
+                self.finish(&summary);
+                Ok(done)
+            }
+            (Err(failure), Some(summary)) => {
+                if self.enabled {
+                    eprint!("{CLEAR}");
+                }
+                Err(failure.with_done(summary))
+            }
+            (result, None) => result,
+        }
     }
 
     /// Prints the summary as a line of its own, replacing the status line.

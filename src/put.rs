@@ -11,7 +11,7 @@ use crate::ids::UuidPool;
 use crate::input::Framing;
 use crate::naming::StreamRef;
 use crate::outbox::{Outbox, Settings};
-use crate::output::count;
+use crate::output::{count, size};
 use crate::partition::{fit_key, KeyPicker, MAX_KEY_CHARS};
 use crate::progress::StatusLine;
 use crate::protocol::FailureType;
@@ -175,8 +175,8 @@ pub fn run(
         .map_err(|f| f.with_exit_code(EXIT_FAILURE))?;
     if ready.created {
         eprintln!(
-            "destination-kinesis: created Kinesis stream {stream} ({} shards)",
-            config.shard_count
+            "destination-kinesis: created Kinesis stream {stream} ({})",
+            count(u64::from(config.shard_count), "shard", "shards")
         );
     }
     if let Some(note) = unlisted_shards_note([(stream.wire(), &ready)]) {
@@ -213,8 +213,9 @@ pub fn run(
         max_in_flight: config.max_in_flight,
     };
     let (report, result) = engine::run(kinesis, outbox, &settings, input, &mut putter);
-    putter.print_summary(&report);
-    result.map(|()| putter.summary)
+    let summary = putter.summary_text(&report);
+    let result = result.map(|()| putter.summary);
+    putter.status.end(result, Some(summary))
 }
 
 impl Adapter for Putter<'_> {
@@ -310,9 +311,9 @@ impl Adapter for Putter<'_> {
             let s = &self.summary;
             let secs = self.started.elapsed().as_secs_f64().max(0.001);
             self.status.draw(&format!(
-                "{} sent, {} MB, {:.0} records/s",
+                "{} sent, {}, {:.0} records/s",
                 count(s.accepted, "record", "records"),
-                megabytes(s.bytes),
+                size(s.bytes),
                 s.accepted as f64 / secs
             ));
         }
@@ -346,16 +347,17 @@ impl Putter<'_> {
         )
     }
 
-    fn print_summary(&self, report: &Report) {
+    /// The line that tells what the run did.
+    fn summary_text(&self, report: &Report) -> String {
         let s = &self.summary;
         let sent = &report.sent;
         let secs = report.elapsed.as_secs_f64();
         let mut text = format!(
-            "put {} of {} into Kinesis stream {} ({} MB) in {}, {secs:.1} s ({:.0} records/s)",
+            "put {} of {} into Kinesis stream {} ({}) in {}, {secs:.1} s ({:.0} records/s)",
             s.accepted,
             count(s.lines, "line", "lines"),
             self.options.stream,
-            megabytes(s.bytes),
+            size(s.bytes),
             count(sent.requests, "PutRecords call", "PutRecords calls"),
             s.accepted as f64 / secs.max(0.001),
         );
@@ -385,13 +387,8 @@ impl Putter<'_> {
             ));
         }
         text.push_str(report.no_input_note());
-        self.status.finish(&text);
+        text
     }
-}
-
-/// Whole megabytes with one decimal, for the progress line and summary.
-fn megabytes(bytes: u64) -> String {
-    format!("{:.1}", bytes as f64 / (1024.0 * 1024.0))
 }
 
 #[cfg(test)]

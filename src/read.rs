@@ -428,10 +428,9 @@ fn read_into<S: Sink>(
     };
     reader.add_shards(shards, true);
     let result = reader.read_all();
-    if reader.status.enabled() {
-        reader.status.finish(&reader.summary_text());
-    }
-    result.map(|()| (reader.summary, reader.sink))
+    let summary = reader.status.enabled().then(|| reader.summary_text());
+    let result = result.map(|()| (reader.summary, reader.sink));
+    reader.status.end(result, summary)
 }
 
 fn read_failure(e: &KinesisError, stream: &StreamRef) -> Failure {

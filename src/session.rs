@@ -17,6 +17,12 @@ use std::time::Duration;
 /// Connection set-up time allowed.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// The settings that give the endpoint, for Airbyte's users: the config's fields.
+pub const SET_BY_CONFIG: &str = "`endpoint` and `region`";
+
+/// The settings that give the endpoint, for the pipeline commands' users: their flags.
+pub const SET_BY_FLAGS: &str = "--endpoint and --region";
+
 /// A ready Kinesis client and what it was built from.
 pub struct Session {
     /// The client.
@@ -45,6 +51,7 @@ impl Session {
             config,
             config.stream_arn(),
             timeouts(config),
+            SET_BY_CONFIG,
             // A failed write is remembered by the emitter and stops the run there.
             Box::new(move |m: &str| {
                 let _ = log.log("WARN", m);
@@ -61,19 +68,21 @@ impl Session {
     ) -> Result<Session, Failure> {
         let notice = Box::new(|m: &str| eprintln!("destination-kinesis: {m}"));
         let arn = stream.and_then(StreamRef::arn);
-        Session::open_with(config, arn, timeouts(config), notice)
+        Session::open_with(config, arn, timeouts(config), SET_BY_FLAGS, notice)
     }
 
     /// Builds a client with the given timeouts and notice sink, for the
-    /// stream `stream` when it is named by ARN (its region, unless one is set).
+    /// stream `stream` when it is named by ARN (its region, unless one is set);
+    /// `set_by` names the settings that give the endpoint, for messages.
     pub fn open_with(
         config: &Config,
         stream: Option<&StreamArn>,
         timeouts: Timeouts,
+        set_by: &'static str,
         notice: Box<dyn Fn(&str) + Send + Sync>,
     ) -> Result<Session, Failure> {
         let env = process_env;
-        let profiles = Profiles::load(&env);
+        let profiles = Profiles::load_selecting(&env, config.profile.as_deref());
         let region = resolve_region(config, &env, &profiles, stream)?;
         let endpoint = resolve_endpoint(config, &env, &region)?;
         let network = Network::from_env(&env)
@@ -93,7 +102,8 @@ impl Session {
             credentials,
             &network,
             timeouts,
-        );
+        )
+        .set_by(set_by);
         Ok(Session {
             kinesis: Kinesis::new(http, notice),
             credentials: described,

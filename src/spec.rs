@@ -16,129 +16,146 @@ pub fn spec() -> Value {
             "type": "object",
             "required": ["shardCount", "bufferSize"],
             "additionalProperties": true,
+            "groups": [
+                {"id": "connection", "title": "Connection"},
+                {"id": "credentials", "title": "AWS Credentials"},
+                {"id": "streams", "title": "Streams and Records"},
+                {"id": "advanced", "title": "Throughput and Advanced"}
+            ],
             "properties": {
                 "endpoint": {
                     "title": "Endpoint",
-                    "description": "Kinesis endpoint URL. Empty means https://kinesis.<region>.amazonaws.com. For LocalStack: http://localhost:4566.",
+                    "description": "Kinesis endpoint URL. Empty means AWS_ENDPOINT_URL_KINESIS, then AWS_ENDPOINT_URL (both ignored when AWS_IGNORE_CONFIGURED_ENDPOINT_URLS is true), then https://kinesis.<region>.amazonaws.com (.amazonaws.com.cn in China). A bare host name means https://. For LocalStack: http://localhost:4566.",
                     "type": "string",
                     "examples": ["https://kinesis.us-west-1.amazonaws.com", "http://localhost:4566"],
+                    "group": "connection",
                     "order": 0
                 },
                 "region": {
                     "title": "Region",
-                    "description": "AWS region. Empty means AWS_REGION, then AWS_DEFAULT_REGION, then us-east-1.",
+                    "description": "AWS region requests are signed for. Empty means AWS_REGION, then AWS_DEFAULT_REGION, then the AWS profile's region (AWS_PROFILE, else default), then the region of a stream ARN given as Stream Name, then us-east-1. A region other than such an ARN's is refused.",
                     "type": "string",
                     "examples": ["us-west-1"],
+                    "group": "connection",
                     "order": 1
-                },
-                "shardCount": {
-                    "title": "Shard Count",
-                    "description": "Number of shards of each stream the connector creates.",
-                    "type": "integer",
-                    "minimum": 1,
-                    "maximum": 100000,
-                    "default": 5,
-                    "order": 2
                 },
                 "accessKey": {
                     "title": "Access Key",
-                    "description": "AWS access key ID. Empty means AWS_ACCESS_KEY_ID.",
+                    "description": "AWS access key ID, with Private Key. Empty means the AWS CLI's credential chain: AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, the AWS profile's role_arn, web identity (AWS_WEB_IDENTITY_TOKEN_FILE and AWS_ROLE_ARN), the profile's keys or credential_process, ECS or EKS container credentials, then EC2 instance metadata.",
                     "type": "string",
                     "airbyte_secret": true,
-                    "order": 3
+                    "group": "credentials",
+                    "order": 2
                 },
                 "privateKey": {
                     "title": "Private Key",
-                    "description": "AWS secret access key. Empty means AWS_SECRET_ACCESS_KEY.",
+                    "description": "AWS secret access key, with Access Key. Empty means the AWS credential chain (see Access Key).",
                     "type": "string",
                     "airbyte_secret": true,
-                    "order": 4
-                },
-                "bufferSize": {
-                    "title": "Buffer Size",
-                    "description": "Records per PutRecords call (Kinesis allows at most 500).",
-                    "type": "integer",
-                    "minimum": 1,
-                    "maximum": 500,
-                    "default": 100,
-                    "order": 5
+                    "group": "credentials",
+                    "order": 3
                 },
                 "sessionToken": {
                     "title": "Session Token",
-                    "description": "Session token of temporary credentials. Empty means AWS_SESSION_TOKEN.",
+                    "description": "Session token of temporary credentials, with Access Key and Private Key. Empty means none; without Access Key, the credential chain brings its own (AWS_SESSION_TOKEN with the environment's keys).",
                     "type": "string",
                     "airbyte_secret": true,
+                    "group": "credentials",
+                    "order": 4
+                },
+                "roleArn": {
+                    "title": "Role ARN",
+                    "description": "IAM role to assume with STS AssumeRole, e.g. to write to a stream in another account. The role is assumed with the access key above, or else with the credentials the AWS credential chain finds; its credentials are renewed before they expire. Empty: no role is assumed.",
+                    "type": "string",
+                    "pattern": "^(arn:aws(-[a-z-]+)?:iam::[0-9]{12}:role/[A-Za-z0-9_+=,.@/-]+)?$",
+                    "examples": ["arn:aws:iam::123456789012:role/airbyte-kinesis-writer"],
+                    "group": "credentials",
+                    "order": 5
+                },
+                "externalId": {
+                    "title": "External ID",
+                    "description": "External ID the role's trust policy asks for (its sts:ExternalId condition). Only with Role ARN.",
+                    "type": "string",
+                    "airbyte_secret": true,
+                    "group": "credentials",
                     "order": 6
                 },
-                "retryTimeoutSeconds": {
-                    "title": "Retry Timeout (seconds)",
-                    "description": "How long one batch may be retried (throttling, failed entries, 5xx, network errors) before the sync fails.",
-                    "type": "integer",
-                    "minimum": 1,
-                    "maximum": 86400,
-                    "default": 300,
+                "roleSessionName": {
+                    "title": "Role Session Name",
+                    "description": "Session name of the assumed role, shown in CloudTrail: 2 to 64 letters, digits or _+=,.@-. Empty means destination-kinesis-<unix time>. Only with Role ARN.",
+                    "type": "string",
+                    "pattern": "^([A-Za-z0-9_+=,.@-]{2,64})?$",
+                    "group": "credentials",
                     "order": 7
                 },
-                "requestTimeoutSeconds": {
-                    "title": "Request Timeout (seconds)",
-                    "description": "How long one HTTP request may take before it counts as failed and is retried.",
-                    "type": "integer",
-                    "minimum": 1,
-                    "maximum": 600,
-                    "default": 30,
-                    "order": 8
-                },
-                "maxInFlight": {
-                    "title": "Requests In Flight",
-                    "description": "PutRecords calls sent at once. \"auto\" (the default) starts at one and adds calls while answers come back as fast and Kinesis accepts, up to 64, and takes them away when round trips grow or Kinesis pushes back; a partition key's records still land in input order (but for entries resent after a partial failure). A number from 1 to 64 keeps it fixed: 1 sends one call at a time; more lets records of a stream land out of input order (keepKeyOrder keeps each key's order at any setting).",
+                "stsEndpoint": {
+                    "title": "STS Endpoint",
+                    "description": "STS endpoint URL for assuming roles (Role ARN, profile roles, web identity). Empty means AWS_ENDPOINT_URL_STS, then AWS_ENDPOINT_URL (both ignored when AWS_IGNORE_CONFIGURED_ENDPOINT_URLS is true), then https://sts.<region>.amazonaws.com.",
                     "type": "string",
-                    "pattern": "^(auto|[1-9]|[1-5][0-9]|6[0-4])$",
-                    "examples": ["auto", "1", "8"],
-                    "default": "auto",
-                    "order": 9
-                },
-                "aggregation": {
-                    "title": "KPL Aggregation",
-                    "description": "Pack many records into each Kinesis record (up to 1 MiB) in the KPL aggregated format: far fewer Kinesis records per shard. Consumers must de-aggregate (KCL, Firehose, Lambda with the de-aggregation library). Each aggregate goes to the shard of its first record's partition key, so a partition key from the data no longer picks the shard; every record keeps its own key inside it.",
-                    "type": "boolean",
-                    "default": false,
-                    "order": 10
+                    "examples": ["https://sts.eu-west-1.amazonaws.com"],
+                    "group": "credentials",
+                    "order": 8
                 },
                 "streamName": {
                     "title": "Stream Name Template",
                     "description": "Target Kinesis stream: a name with {namespace} and {stream} placeholders, or one stream's ARN (arn:aws:kinesis:REGION:ACCOUNT:stream/NAME; no placeholders), e.g. another account's stream shared through its resource policy; a stream named by ARN is never created, and its region is used when none is set. Empty keeps the Java connector's <namespace>_<stream> naming.",
                     "type": "string",
                     "examples": ["airbyte-events", "{namespace}.{stream}", "arn:aws:kinesis:eu-west-1:222222222222:stream/airbyte-events"],
-                    "order": 11
+                    "group": "streams",
+                    "order": 9
                 },
                 "createStreams": {
                     "title": "Create Missing Streams",
                     "description": "Create missing Kinesis streams. When false a missing stream fails the sync at start.",
                     "type": "boolean",
                     "default": true,
-                    "order": 12
+                    "group": "streams",
+                    "order": 10
+                },
+                "shardCount": {
+                    "title": "Shard Count",
+                    "description": "Shards of each stream the connector creates in PROVISIONED mode; existing streams keep theirs.",
+                    "type": "integer",
+                    "minimum": 1,
+                    "maximum": 100000,
+                    "default": 5,
+                    "group": "streams",
+                    "order": 11
                 },
                 "streamMode": {
                     "title": "Stream Mode",
-                    "description": "Capacity mode of the streams the connector creates.",
+                    "description": "Capacity mode of the streams the connector creates; existing streams keep theirs.",
                     "type": "string",
                     "enum": ["PROVISIONED", "ON_DEMAND"],
                     "default": "PROVISIONED",
+                    "group": "streams",
+                    "order": 12
+                },
+                "maxRecordSizeKiB": {
+                    "title": "Maximum Record Size of Created Streams (KiB)",
+                    "description": "MaxRecordSizeInKiB of the streams the connector creates, 1024 to 10240. Unset, AWS's default (1024). Existing streams keep theirs; the connector reads each stream's own limit.",
+                    "type": "integer",
+                    "minimum": 1024,
+                    "maximum": 10240,
+                    "group": "streams",
                     "order": 13
                 },
                 "partitionKey": {
                     "title": "Partition Key",
-                    "description": "`uuid` (a random key per record), `primary_key` (the stream's primary key values), or a JSON Pointer into the record such as /customer/id.",
+                    "description": "`uuid` (a random key per record, the default), `primary_key` (the stream's primary key values, joined with |), or a JSON Pointer into the record such as /customer/id. A record without the value gets a random key.",
                     "type": "string",
                     "default": "uuid",
                     "examples": ["uuid", "primary_key", "/customer/id"],
+                    "group": "streams",
                     "order": 14
                 },
-                "keepKeyOrder": {
-                    "title": "Keep Key Order",
-                    "description": "Keep each partition key's records in input order even through partial failures and retries, at a cost in throughput.",
-                    "type": "boolean",
-                    "default": false,
+                "recordFormat": {
+                    "title": "Record Format",
+                    "description": "`legacy`: the Java connector's records (_airbyte_ab_id, _airbyte_emitted_at in decimal epoch seconds when the destination read the record, _airbyte_data). `v2`: the fields of Airbyte's current destinations (_airbyte_raw_id, _airbyte_extracted_at in epoch ms, _airbyte_generation_id, _airbyte_meta with sync_id and changes, _airbyte_data).",
+                    "type": "string",
+                    "enum": ["legacy", "v2"],
+                    "default": "legacy",
+                    "group": "streams",
                     "order": 15
                 },
                 "dataFormat": {
@@ -147,30 +164,36 @@ pub fn spec() -> Value {
                     "type": "string",
                     "enum": ["string", "object"],
                     "default": "string",
+                    "group": "streams",
                     "order": 16
-                },
-                "recordFormat": {
-                    "title": "Record Format",
-                    "description": "`legacy`: the Java connector's records (_airbyte_ab_id, _airbyte_emitted_at in decimal epoch seconds when the destination read the record, _airbyte_data). `v2`: the fields of Airbyte's current destinations (_airbyte_raw_id, _airbyte_extracted_at in epoch ms, _airbyte_generation_id, _airbyte_meta with sync_id and changes, _airbyte_data).",
-                    "type": "string",
-                    "enum": ["legacy", "v2"],
-                    "default": "legacy",
-                    "order": 17
                 },
                 "oversizeRecords": {
                     "title": "Records Too Large for the Stream",
-                    "description": "`fail`: the sync fails, naming the record. `skip`: the record is not sent; it is counted in a WARN log, the final log and the states' destinationStats.rejectedRecordCount.",
+                    "description": "`fail`: the sync fails, naming the record. `skip`: the record is not sent; it is counted in a WARN log, the final log and the states' destinationStats.rejectedRecordCount (recordCount counts the records sent).",
                     "type": "string",
                     "enum": ["fail", "skip"],
                     "default": "fail",
+                    "group": "streams",
+                    "order": 17
+                },
+                "bufferSize": {
+                    "title": "Buffer Size",
+                    "description": "Records per PutRecords call (Kinesis allows at most 500).",
+                    "type": "integer",
+                    "minimum": 1,
+                    "maximum": 500,
+                    "default": 100,
+                    "group": "advanced",
                     "order": 18
                 },
-                "maxRecordSizeKiB": {
-                    "title": "Maximum Record Size of Created Streams (KiB)",
-                    "description": "MaxRecordSizeInKiB of the streams the connector creates, 1024 to 10240. Unset, AWS's default (1024). Existing streams keep theirs; the connector reads each stream's own limit.",
-                    "type": "integer",
-                    "minimum": 1024,
-                    "maximum": 10240,
+                "maxInFlight": {
+                    "title": "Requests In Flight",
+                    "description": "PutRecords calls sent at once. \"auto\" (the default) starts at one and adds calls while answers come back as fast and Kinesis accepts, up to 64, and takes them away when round trips grow or Kinesis pushes back; a partition key's records still land in input order (but for entries resent after a partial failure). A number from 1 to 64 keeps it fixed: 1 sends one call at a time; more lets records of a stream land out of input order (keepKeyOrder keeps each key's order at any setting).",
+                    "type": "string",
+                    "pattern": "^(auto|[1-9]|[1-5][0-9]|6[0-4])$",
+                    "examples": ["auto", "1", "8"],
+                    "default": "auto",
+                    "group": "advanced",
                     "order": 19
                 },
                 "lingerMs": {
@@ -180,6 +203,7 @@ pub fn spec() -> Value {
                     "minimum": 0,
                     "maximum": 60000,
                     "default": 200,
+                    "group": "advanced",
                     "order": 20
                 },
                 "shardRateLimit": {
@@ -189,35 +213,43 @@ pub fn spec() -> Value {
                     "minimum": 0,
                     "maximum": 1000,
                     "default": 100,
+                    "group": "advanced",
                     "order": 21
                 },
-                "roleArn": {
-                    "title": "Role ARN",
-                    "description": "IAM role to assume with STS AssumeRole, e.g. to write to a stream in another account. The role is assumed with the access key above, or else with the credentials the AWS credential chain finds; its credentials are renewed before they expire. Empty: no role is assumed.",
-                    "type": "string",
-                    "pattern": "^(arn:aws(-[a-z-]+)?:iam::[0-9]{12}:role/[A-Za-z0-9_+=,.@/-]+)?$",
-                    "examples": ["arn:aws:iam::123456789012:role/airbyte-kinesis-writer"],
+                "aggregation": {
+                    "title": "KPL Aggregation",
+                    "description": "Pack many records into each Kinesis record (aggregates of up to 51,200 bytes, as the KPL's) in the KPL aggregated format: far fewer Kinesis records per shard. Consumers must de-aggregate (KCL, Firehose, Lambda with the de-aggregation library). Each aggregate goes to the shard of its first record's partition key, so a partition key from the data no longer picks the shard; every record keeps its own key inside it.",
+                    "type": "boolean",
+                    "default": false,
+                    "group": "advanced",
                     "order": 22
                 },
-                "externalId": {
-                    "title": "External ID",
-                    "description": "External ID the role's trust policy asks for (its sts:ExternalId condition). Only with Role ARN.",
-                    "type": "string",
-                    "airbyte_secret": true,
+                "keepKeyOrder": {
+                    "title": "Keep Key Order",
+                    "description": "Keep each partition key's records in input order even through partial failures and retries, at a cost in throughput.",
+                    "type": "boolean",
+                    "default": false,
+                    "group": "advanced",
                     "order": 23
                 },
-                "roleSessionName": {
-                    "title": "Role Session Name",
-                    "description": "Session name of the assumed role, shown in CloudTrail: 2 to 64 letters, digits or _+=,.@-. Empty means destination-kinesis-<unix time>. Only with Role ARN.",
-                    "type": "string",
-                    "pattern": "^([A-Za-z0-9_+=,.@-]{2,64})?$",
+                "retryTimeoutSeconds": {
+                    "title": "Retry Timeout (seconds)",
+                    "description": "How long a record may be sent again (throttling, failed entries, 5xx, network errors), from its first send, before the sync fails.",
+                    "type": "integer",
+                    "minimum": 1,
+                    "maximum": 86400,
+                    "default": 300,
+                    "group": "advanced",
                     "order": 24
                 },
-                "stsEndpoint": {
-                    "title": "STS Endpoint",
-                    "description": "STS endpoint URL for assuming roles. Empty means AWS_ENDPOINT_URL_STS, then AWS_ENDPOINT_URL, then https://sts.<region>.amazonaws.com.",
-                    "type": "string",
-                    "examples": ["https://sts.eu-west-1.amazonaws.com"],
+                "requestTimeoutSeconds": {
+                    "title": "Request Timeout (seconds)",
+                    "description": "How long one HTTP request may take before it counts as failed and is retried.",
+                    "type": "integer",
+                    "minimum": 1,
+                    "maximum": 600,
+                    "default": 30,
+                    "group": "advanced",
                     "order": 25
                 }
             }
@@ -270,6 +302,103 @@ mod tests {
         orders.sort_unstable();
         orders.dedup();
         assert_eq!(orders.len(), n);
+    }
+
+    #[test]
+    fn every_field_has_a_title_a_description_and_a_place_in_a_known_group() {
+        let s = spec();
+        let c = &s["connectionSpecification"];
+        let groups: Vec<&str> = c["groups"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|g| {
+                assert!(g["title"].is_string(), "{g}");
+                g["id"].as_str().unwrap()
+            })
+            .collect();
+        assert_eq!(groups, ["connection", "credentials", "streams", "advanced"]);
+        let mut orders: Vec<(&str, u64)> = Vec::new();
+        for (name, field) in c["properties"].as_object().unwrap() {
+            for key in ["title", "description"] {
+                assert!(
+                    field[key].as_str().is_some_and(|t| !t.is_empty()),
+                    "{name}: {key}"
+                );
+            }
+            let group = field["group"]
+                .as_str()
+                .unwrap_or_else(|| panic!("{name}: no group"));
+            assert!(groups.contains(&group), "{name}: unknown group {group}");
+            let order = field["order"]
+                .as_u64()
+                .unwrap_or_else(|| panic!("{name}: no order"));
+            assert!(
+                !orders.contains(&(group, order)),
+                "{name}: order {order} taken twice in group {group}"
+            );
+            orders.push((group, order));
+        }
+        assert_eq!(orders.len(), 26);
+        // Every group holds a field.
+        for g in &groups {
+            assert!(orders.iter().any(|(group, _)| group == g), "{g} is empty");
+        }
+    }
+
+    #[test]
+    fn descriptions_name_every_fallback() {
+        let s = spec();
+        let p = &s["connectionSpecification"]["properties"];
+        let description = |field: &str| p[field]["description"].as_str().unwrap().to_string();
+        for (field, fallbacks) in [
+            (
+                "endpoint",
+                &[
+                    "AWS_ENDPOINT_URL_KINESIS",
+                    "AWS_ENDPOINT_URL",
+                    "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS",
+                    "https://kinesis.<region>.amazonaws.com",
+                ][..],
+            ),
+            (
+                "region",
+                &[
+                    "AWS_REGION",
+                    "AWS_DEFAULT_REGION",
+                    "profile's region",
+                    "stream ARN",
+                    "us-east-1",
+                ][..],
+            ),
+            (
+                "stsEndpoint",
+                &[
+                    "AWS_ENDPOINT_URL_STS",
+                    "AWS_ENDPOINT_URL",
+                    "https://sts.<region>.amazonaws.com",
+                ][..],
+            ),
+            (
+                "accessKey",
+                &[
+                    "AWS_ACCESS_KEY_ID",
+                    "profile",
+                    "web identity",
+                    "container",
+                    "instance metadata",
+                ][..],
+            ),
+        ] {
+            let text = description(field);
+            let mut at = 0;
+            for fallback in fallbacks {
+                let found = text[at..].find(fallback).unwrap_or_else(|| {
+                    panic!("{field} names {fallback} after the ones before it: {text}")
+                });
+                at += found + fallback.len();
+            }
+        }
     }
 
     #[test]

@@ -72,10 +72,29 @@ pub fn parse_time(value: &str, now: SystemTime) -> Result<f64, String> {
     }
     DateTime::from_str(value, Format::DateTimeWithOffset)
         .map(|t| t.as_secs_f64())
-        .map_err(|e| {
-            format!(
-                "`{value}` is not an RFC 3339 time such as 2024-05-01T12:00:00Z, nor a time before now such as -10m ({e})"
-            )
+        .map_err(|_| {
+            // The parser's own words (`the 'year' component could not be parsed`)
+            // say less than the forms that are taken.
+            if is_date(value) {
+                format!("`{value}` is a date without a time: give an RFC 3339 time such as {value}T00:00:00Z")
+            } else {
+                format!(
+                    "`{value}` is not an RFC 3339 time such as 2024-05-01T12:00:00Z, nor a time before now such as -10m"
+                )
+            }
+        })
+}
+
+/// `YYYY-MM-DD` alone.
+fn is_date(value: &str) -> bool {
+    let b = value.as_bytes();
+    b.len() == 10
+        && b.iter().enumerate().all(|(i, c)| {
+            if i == 4 || i == 7 {
+                *c == b'-'
+            } else {
+                c.is_ascii_digit()
+            }
         })
 }
 
@@ -164,6 +183,17 @@ mod tests {
         }
         assert!(parse_time("-x", now).unwrap_err().contains("-10m"));
         assert!(parse_time("noon", now).unwrap_err().contains("RFC 3339"));
+        // What was wrong in words of the forms taken, not the parser's.
+        for bad in ["yesterday", "2024-13-01T00:00:00Z", "2024-05-01T25:00:00Z"] {
+            let e = parse_time(bad, now).unwrap_err();
+            assert_eq!(
+                e,
+                format!("`{bad}` is not an RFC 3339 time such as 2024-05-01T12:00:00Z, nor a time before now such as -10m")
+            );
+        }
+        assert!(parse_time("2024-05-01", now)
+            .unwrap_err()
+            .contains("such as 2024-05-01T00:00:00Z"));
         assert_eq!(
             format_time(1_714_564_800.25).as_deref(),
             Some("2024-05-01T12:00:00.25Z")

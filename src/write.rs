@@ -533,13 +533,13 @@ impl Writer<'_> {
         let t = &self.totals;
         let sent = &report.sent;
         let mut text = format!(
-            "read {} ({} bytes of data); Kinesis accepted {} ({} bytes) in {}; \
+            "read {} ({} of data); Kinesis accepted {} ({}) in {}; \
              {} retried ({} throttled), {} from lost answers; \
              echoed {}, {} held back; {:.3} s",
             count(t.records, "record", "records"),
-            t.data_bytes,
+            count(t.data_bytes, "byte", "bytes"),
             count(t.accepted, "record", "records"),
-            report.sent.accepted_bytes,
+            count(report.sent.accepted_bytes, "byte", "bytes"),
             count(sent.requests, "PutRecords call", "PutRecords calls"),
             count(sent.retried_entries, "entry", "entries"),
             sent.throttled_entries,

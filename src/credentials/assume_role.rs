@@ -59,7 +59,8 @@ impl AssumeRole {
             base.clone(),
             cx.network,
             timeouts,
-        );
+        )
+        .set_by("`stsEndpoint` (or AWS_ENDPOINT_URL_STS) and the region");
         Ok(AssumeRole {
             role,
             origin,

@@ -1,6 +1,7 @@
 //! The shared files: `~/.aws/credentials` and `~/.aws/config` (or
-//! `AWS_SHARED_CREDENTIALS_FILE`, `AWS_CONFIG_FILE`), profile `AWS_PROFILE` or
-//! `default`; `[name]` sections in the credentials file, `[profile name]` in the config.
+//! `AWS_SHARED_CREDENTIALS_FILE`, `AWS_CONFIG_FILE`), profile `--profile`, else
+//! `AWS_PROFILE`, else `default`; `[name]` sections in the credentials file,
+//! `[profile name]` in the config.
 
 use super::CredentialsError;
 use crate::environment::Env;
@@ -68,15 +69,20 @@ impl Profiles {
     /// Reads the shared files; missing files are empty. A profile named by
     /// `AWS_PROFILE` must exist in one of them, or using it fails.
     pub fn load(env: Env) -> Profiles {
+        Profiles::load_selecting(env, None)
+    }
+
+    /// As `load`, with the profile `--profile` names, when given, in place of `AWS_PROFILE`'s.
+    pub fn load_selecting(env: Env, flag: Option<&str>) -> Profiles {
         let mut profiles = Profiles::default();
-        if let Err(e) = profiles.read(env) {
+        if let Err(e) = profiles.read(env, flag) {
             profiles.sections.clear();
             profiles.problem = Some(e);
         }
         profiles
     }
 
-    fn read(&mut self, env: Env) -> Result<(), CredentialsError> {
+    fn read(&mut self, env: Env, flag: Option<&str>) -> Result<(), CredentialsError> {
         let home = env("HOME").map(PathBuf::from);
         // `~/` in the variables means the home directory, as for the AWS CLI.
         let path = |var: &str, name: &str| match (env(var), &home) {
@@ -84,7 +90,10 @@ impl Profiles {
             (Some(p), _) => Some(PathBuf::from(p)),
             (None, h) => h.as_ref().map(|h| h.join(".aws").join(name)),
         };
-        let explicit = env("AWS_PROFILE");
+        let (explicit, named_by) = match flag {
+            Some(name) => (Some(name.to_string()), "--profile"),
+            None => (env("AWS_PROFILE"), "AWS_PROFILE"),
+        };
         self.name = explicit.clone().unwrap_or_else(|| "default".into());
         if let Some(file) = path("AWS_SHARED_CREDENTIALS_FILE", "credentials") {
             for (header, keys) in read_sections(&file)? {
@@ -116,7 +125,7 @@ impl Profiles {
         }
         if explicit.is_some() && !self.sections.contains_key(&self.name) {
             return Err(CredentialsError::new(format!(
-                "AWS_PROFILE names profile `{}`, which is in neither {}",
+                "{named_by} names profile `{}`, which is in neither {}",
                 self.name,
                 self.shown_files()
             )));
@@ -311,6 +320,15 @@ sso_session = corp
             let e = keys(&p).unwrap_err();
             assert!(
                 e.message.contains("`nope`") && e.message.contains(creds),
+                "{e}"
+            );
+            // --profile wins over AWS_PROFILE, and is named when it names no profile.
+            let p = Profiles::load_selecting(&env_of(&env), Some("ci"));
+            assert_eq!(p.get("region"), Some("ap-south-1"));
+            let p = Profiles::load_selecting(&env_of(&base), Some("nope"));
+            let e = keys(&p).unwrap_err();
+            assert!(
+                e.message.starts_with("--profile names profile `nope`"),
                 "{e}"
             );
         });

@@ -58,10 +58,14 @@ pub fn selected_role(env: Env, cx: &Context) -> Box<dyn Source> {
         )),
         (None, _) => Setup::Off(format!("profile `{}` has no role_arn", cx.profiles.name)),
     };
-    Box::new(Configured {
-        name: ROLE_SOURCE,
-        setup,
-    })
+    // A profile that cannot be selected (unknown, unreadable files) is the shared
+    // files' failure, not a role's: no role need be involved.
+    let name = if cx.profiles.problem().is_some() {
+        FILES_SOURCE
+    } else {
+        ROLE_SOURCE
+    };
+    Box::new(Configured { name, setup })
 }
 
 /// Whether the selected profile's role takes its base credentials from the

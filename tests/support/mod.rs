@@ -1,11 +1,13 @@
 //! Test harness shared by the end-to-end tests: a kinesis-local emulator on a
 //! free loopback port, reading its streams back through `read`'s own code,
 //! inputs and catalogs; running the binary is in `run`, the stand-ins in
-//! `standin` (Kinesis) and `services`, all served by `http_server`.
+//! `standin` (Kinesis) and `services`, all served by `http_server`; running
+//! the Makefile is in `make`.
 #![allow(dead_code)]
 
 pub mod http_server;
 pub mod live;
+pub mod make;
 pub mod run;
 pub mod standin;
 
