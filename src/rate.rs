@@ -35,6 +35,9 @@ const SAMPLE: f64 = 50.0;
 /// rate (another producer's bursts, a struggling shard) are resent, not
 /// answered by sending less.
 const MARGIN: f64 = 0.05;
+/// Before a window is full, the refused share must pass the background by
+/// this much for a cut: a storm, not noise.
+const STORM: f64 = 0.25;
 /// A cut cured the refusals when the share of the next window fell by at
 /// least this much, plus `CURED_SHARE` of the share that caused the cut
 /// (cutting by a share cures rate-dependent throttling at once; refusals
@@ -47,8 +50,12 @@ const CURED_SHARE: f64 = 0.25;
 const BOUND: f64 = 0.8;
 /// A cut keeps at least this share of the rate.
 const MOST_CUT: f64 = 0.5;
-/// After a cut, the rate climbs back this share of its ceiling a second.
+/// After a cut, the rate climbs back this share of its ceiling a second...
 const INCREASE_PER_S: f64 = 0.05;
+/// ...but only this share while within `NEAR` above the rate the last cut found.
+const INCREASE_NEAR_PER_S: f64 = 0.01;
+/// See `INCREASE_NEAR_PER_S`.
+const NEAR: f64 = 0.1;
 /// The rate never falls below this share of its ceiling.
 const FLOOR: f64 = 0.02;
 
@@ -120,11 +127,12 @@ impl Window {
     }
 }
 
-/// A cut on trial: the share that caused it, and the rate before it.
+/// A cut on trial: the share that caused it, the rate before it and the one it set.
 #[derive(Debug, Clone, Copy)]
 struct Trial {
     share: f64,
     before: Option<Rate>,
+    after: Rate,
 }
 
 /// One shard's allowance.
@@ -147,6 +155,8 @@ pub struct Allowance {
     background: f64,
     /// The last cut, until a window after it tells whether it cured the refusals.
     trial: Option<Trial>,
+    /// The rate the last cut that cured its refusals set: what the shard takes.
+    found: Option<Rate>,
 }
 
 impl Allowance {
@@ -165,6 +175,7 @@ impl Allowance {
             last_window: Rate::ZERO,
             background: 0.0,
             trial: None,
+            found: None,
         }
     }
 
@@ -255,13 +266,16 @@ impl Allowance {
         let w = self.window;
         let share = w.refused_share();
         let enough = w.answered() >= SAMPLE;
-
-        // A cut is on trial until a full window after it: no other cut meanwhile.
+        // A cut is on trial until a full window after it: no other cut
+        // meanwhile. Before a window is full, only a storm cuts: a few
+        // refusals early in a window are noise.
         if self.trial.is_some() && !closing {
             return;
         }
+        let margin = if closing { MARGIN } else { STORM };
         if let (Some(trial), true) = (self.trial, enough) {
             self.trial = None;
+            self.found = Some(trial.after);
             // Only a cut that bound what was sent tells anything.
             let secs = now.saturating_duration_since(w.start).as_secs_f64();
             let bound = self.rate.is_some_and(|r| {
@@ -272,6 +286,7 @@ impl Allowance {
                 // The refusals come whatever the rate: sending less was for
                 // nothing. They are resent, and this share is their level.
                 self.rate = trial.before;
+                self.found = None;
                 self.background = self.background.max(share);
                 return;
             }
@@ -279,13 +294,12 @@ impl Allowance {
         if closing && enough && self.trial.is_none() {
             self.background = self.background.min(share);
         }
-        if w.refused.weight() < EVIDENCE || share <= self.background + MARGIN {
+        if w.refused.weight() < EVIDENCE || !enough || share <= self.background + margin {
             return;
         }
-        // What the shard accepts: what was being sent less the share it
-        // refused (a share of answers, which come in clumps, is steadier
-        // than their rate); never less than half at once.
-        // Cut from what was being sent, if that was less than the rate.
+        // What the shard accepts: what was being sent (if less than the
+        // rate) less the share it refused (a share of answers, which come in
+        // clumps, is steadier than their rate); never less than half at once.
         let sent = self.sent_rate(now);
         let current = self.rate.map_or(sent, |r| Rate {
             records: r.records.min(sent.records),
@@ -299,14 +313,16 @@ impl Allowance {
             |c| c.scaled(FLOOR),
         );
         let keep = (1.0 - share).max(MOST_CUT);
+        let after = Rate {
+            records: (current.records * keep).max(floor.records),
+            bytes: (current.bytes * keep).max(floor.bytes),
+        };
         self.trial = Some(Trial {
             share,
             before: self.rate,
+            after,
         });
-        self.rate = Some(Rate {
-            records: (current.records * keep).max(floor.records),
-            bytes: (current.bytes * keep).max(floor.bytes),
-        });
+        self.rate = Some(after);
         self.last_cut = Some(now);
         // What the bucket held was what the shard just refused.
         self.records = self.records.min(0.0);
@@ -328,15 +344,38 @@ impl Allowance {
         self.records = (self.records + rate.records * elapsed).min(rate.records * burst);
         self.bytes = (self.bytes + rate.bytes * elapsed).min(rate.bytes * burst);
         self.rate = match self.ceiling {
-            Some(ceiling) => Some(Rate {
-                records: (rate.records + ceiling.records * INCREASE_PER_S * elapsed)
-                    .min(ceiling.records),
-                bytes: (rate.bytes + ceiling.bytes * INCREASE_PER_S * elapsed).min(ceiling.bytes),
-            }),
+            // Near the rate a cut found, the climb is slow: that is where the
+            // shard throttled, and probing it gently costs few refusals; past
+            // it (the other producer gone), at full speed.
+            Some(ceiling) => {
+                let near = self
+                    .found
+                    .is_some_and(|found| rate.records < found.records * (1.0 + NEAR));
+                let per_s = if near {
+                    INCREASE_NEAR_PER_S
+                } else {
+                    INCREASE_PER_S
+                };
+                Some(Rate {
+                    records: (rate.records + ceiling.records * per_s * elapsed)
+                        .min(ceiling.records),
+                    bytes: (rate.bytes + ceiling.bytes * per_s * elapsed).min(ceiling.bytes),
+                })
+            }
             // Without a ceiling the rate grows by a share of itself, and the
             // limit is dropped once it is well above what is being sent.
+            // Without a ceiling the rate grows by a share of itself, and at
+            // least as fast as a limited one (a shard's limits are the same
+            // in any mode); the limit is dropped once it is well above what
+            // is being sent.
             None => {
-                let grown = rate.scaled(1.0 + INCREASE_PER_S * 2.0 * elapsed);
+                let floor = Rate::shard(INCREASE_PER_S * elapsed);
+                let grown = Rate {
+                    records: rate.records
+                        + (rate.records * INCREASE_PER_S * 2.0 * elapsed).max(floor.records),
+                    bytes: rate.bytes
+                        + (rate.bytes * INCREASE_PER_S * 2.0 * elapsed).max(floor.bytes),
+                };
                 let sent = self.sent_rate(now);
                 (grown.records <= sent.records * 4.0 + 10.0).then_some(grown)
             }
@@ -372,8 +411,13 @@ impl Allowance {
         let this_window = now
             .saturating_duration_since(self.window.start)
             .as_secs_f64();
-        let window = WINDOW.as_secs_f64();
-        let secs = window + this_window;
+        // Before the first full window, this one alone.
+        let window = if self.last_window == Rate::ZERO {
+            0.0
+        } else {
+            WINDOW.as_secs_f64()
+        };
+        let secs = (window + this_window).max(EARLY.as_secs_f64());
         let taken = self.window.taken;
         Rate {
             records: ((self.last_window.records * window + taken.records) / secs).max(1.0),
@@ -538,10 +582,16 @@ mod tests {
         assert!(per_s > 450.0, "the shard stays busy: {per_s}");
         let share = refused as f64 / (accepted + refused) as f64;
         assert!(share < 0.06, "few refusals once adapted: {share}");
-        // Calm: +5% of the ceiling a second, never past it.
+        // Calm: +1% of the ceiling a second near the rate the cut found,
+        // +5% past it, never past the ceiling.
         assert!(a.try_take(t0 + ms(13_000), 1.0, 1.0));
         let climbed = a.rate().unwrap().records;
-        assert!(climbed > rate + 100.0, "{rate} -> {climbed}");
+        assert!(climbed > rate + 25.0, "{rate} -> {climbed}");
+        for step in 131..=200 {
+            a.try_take(t0 + ms(step * 100), 1.0, 1.0);
+        }
+        let faster = a.rate().unwrap().records;
+        assert!(faster > climbed + 200.0, "{climbed} -> {faster}");
         assert!(a.try_take(t0 + ms(60_000), 1.0, 1.0));
         assert_eq!(a.rate().unwrap().records, 1000.0);
     }

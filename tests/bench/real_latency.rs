@@ -96,6 +96,8 @@ pub fn section(baseline: Option<&Build>) -> Vec<Outcome> {
         "\n## Real latency: the defaults (only bufferSize 100 set) against shards with limits\n"
     );
     println!("Each shard: 1,000 records/s and 1 MiB/s, 1 s of burst. Share of capacity: accepted records/s from 1 s after the first acceptance to the last, over what the open shards leave this producer. A run that does not finish within {} s is stopped (SIGKILL) and marked.\n", within.as_secs());
+    let wanted = std::env::var("BENCH_LATENCY_SCENARIOS").unwrap_or_else(|_| "1234567".to_string());
+    let runs_scenario = |name: char| wanted.contains(name);
     let mut runs = Vec::new();
     let feed = Feed {
         size: 200,
@@ -125,6 +127,9 @@ pub fn section(baseline: Option<&Build>) -> Vec<Outcome> {
 
     // (1) The defaults at a real round trip.
     for (shards, least) in [(16, 0.90), (64, 0.85)] {
+        if !runs_scenario(if shards == 16 { '1' } else { '2' }) {
+            continue;
+        }
         let s = Scenario {
             name: if shards == 16 { '1' } else { '2' },
             ..uniform(shards, 15, with_rtt)
@@ -161,35 +166,40 @@ pub fn section(baseline: Option<&Build>) -> Vec<Outcome> {
     }
 
     // (3) The storm: four shards offered three times what they take.
-    let storm = Scenario {
-        name: '3',
-        ..uniform(4, 30, with_rtt)
-    };
-    println!(
+    for _ in (0..1).filter(|_| runs_scenario('3')) {
+        let storm = Scenario {
+            name: '3',
+            ..uniform(4, 30, with_rtt)
+        };
+        println!(
         "### (3) 4 shards, {} ms round trip, uniform keys offered at 3x the capacity: {} records at {}/s\n",
         rtt.as_millis(),
         storm.feed.records,
         storm.feed.rate
     );
-    table_head();
-    let mut notes = Vec::new();
-    for build in builds(baseline) {
-        let row = run(&sink, &storm, DEFAULT_CONFIG(), &build, within);
-        println!("{}", row.line(&build.label));
-        if build.label == "new" {
-            notes.push(format!(
+        table_head();
+        let mut notes = Vec::new();
+        for build in builds(baseline) {
+            let row = run(&sink, &storm, DEFAULT_CONFIG(), &build, within);
+            println!("{}", row.line(&build.label));
+            if build.label == "new" {
+                notes.push(format!(
                 "- {}: exit 0, every state, nothing lost; {}: <= 0.05 throttled per accepted ({:.3})",
                 verdict(row.complete()),
                 verdict(row.figures.throttled_per_accepted <= 0.05),
                 row.figures.throttled_per_accepted
             ));
-            runs.push(row.run);
+                runs.push(row.run);
+            }
         }
+        print_notes(&notes);
     }
-    print_notes(&notes);
 
     // (4, 5) Refusals that come whatever the rate.
     for on_demand in [false, true] {
+        if !runs_scenario(if on_demand { '5' } else { '4' }) {
+            continue;
+        }
         let limits = Limits {
             random_refusals: 0.03,
             on_demand,
@@ -226,52 +236,53 @@ pub fn section(baseline: Option<&Build>) -> Vec<Outcome> {
     }
 
     // (6) Three streams, no ListShards, 5% refused at random.
-    let records = env_u64("BENCH_LATENCY_UNLISTED_RECORDS", 6000);
-    let unlisted = Scenario {
-        name: '6',
-        title: String::new(),
-        limits: Limits {
-            // The shards' own limits play no part here.
-            records_per_s: 1e6,
-            bytes_per_s: 1e9,
-            random_refusals: 0.05,
-            list_shards: false,
-            round_trip: rtt,
-            ..Limits::default()
-        },
-        feed: Feed {
-            records,
-            streams: 3,
-            state_every: 100,
-            rate: 0,
-            ..feed
-        },
-        config: json!({}),
-        split: None,
-    };
-    println!(
+    for _ in (0..1).filter(|_| runs_scenario('6')) {
+        let records = env_u64("BENCH_LATENCY_UNLISTED_RECORDS", 6000);
+        let unlisted = Scenario {
+            name: '6',
+            title: String::new(),
+            limits: Limits {
+                // The shards' own limits play no part here.
+                records_per_s: 1e6,
+                bytes_per_s: 1e9,
+                random_refusals: 0.05,
+                list_shards: false,
+                round_trip: rtt,
+                ..Limits::default()
+            },
+            feed: Feed {
+                records,
+                streams: 3,
+                state_every: 100,
+                rate: 0,
+                ..feed
+            },
+            config: json!({}),
+            split: None,
+        };
+        println!(
         "### (6) {records} records into three streams whose shards cannot be listed (ListShards refused), 5% of entries refused at random, {} ms round trip, input as fast as it is read\n",
         rtt.as_millis()
     );
-    table_head();
-    let mut paced_off = None;
-    let mut paced = None;
-    for build in builds(baseline) {
-        let row = run(&sink, &unlisted, DEFAULT_CONFIG(), &build, within);
-        println!("{}", row.line(&build.label));
-        if build.label == "new" {
-            paced = Some((row.run.wall, row.entries_per_call(), row.complete()));
-            runs.push(row.run);
-            let mut off = DEFAULT_CONFIG();
-            off["shardRateLimit"] = json!(0);
-            let row = run(&sink, &unlisted, off, &build, within);
-            println!("{}", row.line("new, shardRateLimit 0"));
-            paced_off = Some(row.run.wall);
-            runs.push(row.run);
+        table_head();
+        let mut paced_off = None;
+        let mut paced = None;
+        for build in builds(baseline) {
+            let row = run(&sink, &unlisted, DEFAULT_CONFIG(), &build, within);
+            println!("{}", row.line(&build.label));
+            if build.label == "new" {
+                paced = Some((row.run.wall, row.entries_per_call(), row.complete()));
+                runs.push(row.run);
+                let mut off = DEFAULT_CONFIG();
+                off["shardRateLimit"] = json!(0);
+                let row = run(&sink, &unlisted, off, &build, within);
+                println!("{}", row.line("new, shardRateLimit 0"));
+                paced_off = Some(row.run.wall);
+                runs.push(row.run);
+            }
         }
-    }
-    if let (Some((wall, per_call, complete)), Some(off)) = (paced, paced_off) {
-        print_notes(&[format!(
+        if let (Some((wall, per_call, complete)), Some(off)) = (paced, paced_off) {
+            print_notes(&[format!(
             "- {}: exit 0, every state, nothing lost; {}: >= 60 entries per call ({per_call:.1}); {}: at most twice the time with pacing off ({:.2} s against {:.2} s: {:.2}x)",
             verdict(complete),
             verdict(per_call >= 60.0),
@@ -280,11 +291,12 @@ pub fn section(baseline: Option<&Build>) -> Vec<Outcome> {
             off.as_secs_f64(),
             wall.as_secs_f64() / off.as_secs_f64()
         )]);
+        }
     }
 
     // (7) Aggregation against plain records, alone and beside another producer.
     let records = env_u64("BENCH_LATENCY_AGGREGATION_RECORDS", 30_000);
-    for other in [0.0, 0.2] {
+    for other in [0.0, 0.2].into_iter().filter(|_| runs_scenario('7')) {
         let s = Scenario {
             name: '7',
             title: String::new(),
