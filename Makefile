@@ -19,7 +19,7 @@ VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
 APT_INSTALL := apt-get -o DPkg::Lock::Timeout=300 install -y -qq --no-install-recommends
 
 .PHONY: build test demo emulator pyairbyte lint kinesis-local static static-amd64 static-arm64 image image-amd64 image-arm64 \
-	busybox-amd64 busybox-arm64 buildah dist qemu openssl bench bench-baseline
+	busybox-amd64 busybox-arm64 buildah dist qemu openssl bench bench-baseline soak
 
 build:
 	cargo build --release
@@ -215,6 +215,17 @@ pyairbyte: build $(KL_MAIN) $(PYAIRBYTE_STAMP) $(FAKER_STAMP)
 	    $(abspath $(PYAIRBYTE_VENV))/bin/python $(abspath tests/pyairbyte/run.py) $$scenario); \
 	done; \
 	echo "pyairbyte: OK"
+
+# A long write of the release binary into shards with real limits behind the
+# fault proxy (tests/soak.rs; not part of `make test`): SOAK_SECONDS of input
+# (30 minutes) at SOAK_RATE records a second into shards another producer
+# takes SOAK_OTHER_PRODUCER percent of, then its checks and figures.
+SOAK_SECONDS ?= 1800
+SOAK_RATE ?= 1000
+SOAK_OTHER_PRODUCER ?= 25
+export SOAK_SECONDS SOAK_RATE SOAK_OTHER_PRODUCER
+soak:
+	cargo test --release --test soak -- --ignored --nocapture
 
 lint:
 	cargo fmt --check

@@ -39,13 +39,13 @@ impl CatalogStream {
     pub fn sync_mode_caveat(&self) -> Option<String> {
         let what = match self.destination_sync_mode.as_str() {
             "append" => return None,
-            "overwrite" => "replace the stream's data: Kinesis cannot delete records, so the records already in the stream stay until its retention period ends",
-            "append_dedup" => "deduplicate on the primary key: Kinesis cannot deduplicate or update records, so every record is appended, duplicates included (consumers can keep the latest per key)",
-            "update" | "soft_delete" => "update or delete records: Kinesis cannot change or delete a record once written",
+            "overwrite" => "which would replace the stream's data: Kinesis cannot delete records, so the records already in the stream stay until its retention period ends",
+            "append_dedup" => "which would deduplicate on the primary key: Kinesis cannot deduplicate or update records, so every record is appended, duplicates included (consumers can keep the latest per key)",
+            "update" | "soft_delete" => "which would update or delete records: Kinesis cannot change or delete a record once written",
             _ => "a mode this destination does not know: Kinesis can only append records",
         };
         Some(format!(
-            "stream `{}` asks for destination sync mode `{}`, which would {what}; its records are written as append",
+            "stream `{}` asks for destination sync mode `{}`, {what}; its records are written as append",
             self.display_name(),
             self.destination_sync_mode
         ))

@@ -171,6 +171,8 @@ pub struct Config {
     pub shard_rate_limit: u32,
     /// The AWS profile `--profile` names, in place of `AWS_PROFILE` (no config field).
     pub profile: Option<String>,
+    /// How often `write` logs its progress; zero: never.
+    pub progress_interval: Duration,
 }
 
 impl Default for Config {
@@ -201,6 +203,7 @@ impl Default for Config {
             linger: DEFAULT_LINGER,
             shard_rate_limit: 100,
             profile: None,
+            progress_interval: Duration::from_secs(60),
         }
     }
 }
@@ -327,6 +330,11 @@ impl Config {
                 Bounds { min: 0, max: 1000 },
                 u64::from(d.shard_rate_limit),
             )? as u32,
+            progress_interval: Duration::from_secs(fields.integer(
+                "progressIntervalSeconds",
+                PROGRESS_INTERVAL_SECONDS,
+                d.progress_interval.as_secs(),
+            )?),
         })
     }
 }
@@ -374,6 +382,11 @@ pub const SHARD_COUNT: Bounds = Bounds {
 pub const LINGER_MS: Bounds = Bounds {
     min: 0,
     max: 60_000,
+};
+/// `progressIntervalSeconds` (0: no progress lines; a day at most).
+pub const PROGRESS_INTERVAL_SECONDS: Bounds = Bounds {
+    min: 0,
+    max: 86_400,
 };
 
 impl Bounds {
@@ -766,6 +779,13 @@ mod tests {
         );
         assert!(parse(json!({"maxRecordSizeKiB": 1023})).is_err());
         assert!(parse(json!({"lingerMs": 60_001})).is_err());
+        let e = parse(json!({"progressIntervalSeconds": -1})).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "config field `progressIntervalSeconds` must be between 0 and 86400, got -1"
+        );
+        let c = parse(json!({"progressIntervalSeconds": 0})).unwrap();
+        assert_eq!(c.progress_interval, Duration::ZERO);
     }
 
     #[test]

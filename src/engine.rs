@@ -145,7 +145,12 @@ pub fn run<A: Adapter>(
     };
     let result = match engine.failed.take() {
         Some(f) => Err(f),
-        None => read,
+        // A signal that came after the end of input still ends the run as
+        // one that came while reading: what was read is sent, then a failure.
+        None => read.and_then(|()| match engine.cancel.signal() {
+            Some(signal) => Err(adapter.stopped_by(signal)),
+            None => Ok(()),
+        }),
     };
     (report, result)
 }

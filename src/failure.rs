@@ -80,7 +80,7 @@ impl Failure {
         let failure_type = classify(e);
         Failure {
             message: format!("{context}: {e}"),
-            internal: format!("{e:?}"),
+            internal: internal_of(e),
             failure_type,
             stream: None,
             // A runtime AWS refusal is a failed run; only bad config files are usage errors.
@@ -100,6 +100,27 @@ impl Failure {
             stream,
         ));
     }
+}
+
+/// A failed Kinesis call in words for the developer: the call and what came
+/// back, what kind of failure that is, and how this program judged it.
+fn internal_of(e: &KinesisError) -> String {
+    let kind = match &e.cause {
+        Cause::Transport(_) => "no HTTP answer came",
+        Cause::Aws(_) => "AWS answered with an error",
+        Cause::BadAnswer(_) => "the answer could not be read",
+    };
+    let judged = if e.is_retryable() {
+        "a later attempt may succeed"
+    } else {
+        "no retry can mend it"
+    };
+    let outcome = if e.outcome_unknown() {
+        "; the call may have taken effect all the same"
+    } else {
+        ""
+    };
+    format!("{e} ({kind}; {judged}{outcome})")
 }
 
 /// How Airbyte should classify a failed Kinesis call that ends a sync: what
@@ -208,6 +229,24 @@ mod tests {
                 message: String::new(),
             }),
         }
+    }
+
+    #[test]
+    fn internal_messages_are_sentences() {
+        let f = Failure::from_kinesis("cannot write", &aws("AccessDeniedException", 400));
+        assert_eq!(
+            f.internal,
+            "PutRecords on stream `s` failed: AccessDeniedException (HTTP 400):  \
+             (AWS answered with an error; no retry can mend it)"
+        );
+        let f = Failure::from_kinesis("cannot write", &aws("InternalFailure", 500));
+        assert!(
+            f.internal.ends_with(
+                "(AWS answered with an error; a later attempt may succeed; the call may have taken effect all the same)"
+            ),
+            "{}",
+            f.internal
+        );
     }
 
     #[test]

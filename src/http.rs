@@ -10,7 +10,7 @@ use std::fmt;
 use std::io::ErrorKind;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 /// Content type of the AWS JSON 1.1 protocol.
 pub const CONTENT_TYPE: &str = "application/x-amz-json-1.1";
@@ -168,6 +168,8 @@ pub struct Client {
     /// The settings that give the endpoint, for the message when its host does
     /// not resolve.
     set_by: &'static str,
+    /// How long one request may take, unless a deadline leaves less.
+    request_timeout: Duration,
 }
 
 /// What gives an endpoint unless a client is told otherwise.
@@ -213,6 +215,7 @@ impl Client {
             credentials,
             clock_offset: AtomicI64::new(0),
             set_by: ENDPOINT_AND_REGION,
+            request_timeout: timeouts.request,
         }
     }
 
@@ -259,22 +262,56 @@ impl Client {
 
     /// POSTs a JSON-protocol call (`X-Amz-Target: <target>`) and returns the answer, any status.
     pub fn post(&self, target: &str, body: &[u8]) -> Result<Reply, TransportError> {
+        self.post_by(target, body, None)
+    }
+
+    /// `post`, given up (as a timeout) at `deadline` when that comes before
+    /// the request timeout: a wait that ends at a deadline must not outlast
+    /// it in a call.
+    pub fn post_by(
+        &self,
+        target: &str,
+        body: &[u8],
+        deadline: Option<Instant>,
+    ) -> Result<Reply, TransportError> {
         self.send(
             &[("content-type", CONTENT_TYPE), ("x-amz-target", target)],
             body,
+            deadline,
         )
     }
 
     /// POSTs a Query-protocol form (STS) and returns the answer, any status.
     pub fn post_form(&self, form: &str) -> Result<Reply, TransportError> {
-        self.send(&[("content-type", FORM_CONTENT_TYPE)], form.as_bytes())
+        self.send(
+            &[("content-type", FORM_CONTENT_TYPE)],
+            form.as_bytes(),
+            None,
+        )
     }
 
-    /// POSTs `body` to the endpoint's root with `headers`, signed.
-    fn send(&self, headers: &[(&str, &str)], body: &[u8]) -> Result<Reply, TransportError> {
+    /// POSTs `body` to the endpoint's root with `headers`, signed, within
+    /// the request timeout and `deadline`.
+    fn send(
+        &self,
+        headers: &[(&str, &str)],
+        body: &[u8],
+        deadline: Option<Instant>,
+    ) -> Result<Reply, TransportError> {
         let url = format!("{}/", self.url);
         let signed = self.sign(&url, headers, body)?;
         let mut request = self.agent.post(&url);
+        if let Some(deadline) = deadline {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(TransportError::Timeout {
+                    endpoint: self.shown.clone(),
+                    detail: "no time was left before the deadline".into(),
+                });
+            }
+            let timeout = left.min(self.request_timeout);
+            request = request.config().timeout_global(Some(timeout)).build();
+        }
         for (name, value) in headers {
             request = request.header(*name, *value);
         }

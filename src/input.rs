@@ -79,38 +79,23 @@ impl Waker {
 #[derive(Debug, Default)]
 pub struct Cancel {
     signal: Arc<AtomicUsize>,
-    seen_at: OnceLock<Instant>,
+    seen_at: Arc<OnceLock<Instant>>,
 }
 
 impl Cancel {
-    /// Installs handlers for SIGTERM, SIGINT and SIGHUP that set this flag.
-    /// SIGHUP (a closed terminal, a supervisor stopping its children) would
-    /// otherwise end the process at once. SIGQUIT keeps its default action (stop
-    /// at once, with a core dump where enabled): it is the signal for debugging,
-    /// and nothing unsent is ever echoed as safe, so no checkpoint is wrong.
+    /// SIGTERM, SIGINT and SIGHUP ask for a graceful stop from now on (see
+    /// `signals`): SIGHUP (a closed terminal, a supervisor stopping its
+    /// children) too. SIGQUIT keeps its default action (stop at once, with a
+    /// core dump where enabled): it is the signal for debugging, and nothing
+    /// unsent is ever echoed as safe, so no checkpoint is wrong.
     pub fn install() -> Arc<Cancel> {
-        let cancel = Arc::new(Cancel::default());
-        for sig in [
-            signal_hook::consts::SIGTERM,
-            signal_hook::consts::SIGINT,
-            signal_hook::consts::SIGHUP,
-        ] {
-            // Without the handler the default action (exit) stands: no data is
-            // echoed as safe that was not, so failing to install is not fatal.
-            let _ =
-                signal_hook::flag::register_usize(sig, Arc::clone(&cancel.signal), sig as usize);
-        }
-        cancel
+        let (signal, seen_at) = crate::signals::stop_gracefully();
+        Arc::new(Cancel { signal, seen_at })
     }
 
     /// The signal's name once one arrived.
     pub fn signal(&self) -> Option<&'static str> {
-        match self.signal.load(Ordering::Relaxed) {
-            0 => None,
-            s if s == signal_hook::consts::SIGINT as usize => Some("SIGINT"),
-            s if s == signal_hook::consts::SIGHUP as usize => Some("SIGHUP"),
-            _ => Some("SIGTERM"),
-        }
+        crate::signals::name(self.signal.load(Ordering::Relaxed))
     }
 
     /// When the signal was first noticed, if it arrived.

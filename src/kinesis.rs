@@ -8,6 +8,7 @@ use base64::Engine;
 use serde::Deserialize;
 use serde_json::json;
 use std::fmt;
+use std::time::Instant;
 
 /// An error answer from AWS: HTTP status, error code and message.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -451,6 +452,17 @@ impl Kinesis {
         stream: Option<&str>,
         body: &[u8],
     ) -> Result<Vec<u8>, KinesisError> {
+        self.call_by(op, stream, body, None)
+    }
+
+    /// `call`, given up as timed out at `deadline` when that comes first.
+    pub fn call_by(
+        &self,
+        op: &'static str,
+        stream: Option<&str>,
+        body: &[u8],
+        deadline: Option<Instant>,
+    ) -> Result<Vec<u8>, KinesisError> {
         let target = format!("Kinesis_20131202.{op}");
         let mut corrected = false;
         loop {
@@ -461,7 +473,7 @@ impl Kinesis {
             };
             let reply = self
                 .http
-                .post(&target, body)
+                .post_by(&target, body, deadline)
                 .map_err(|t| error(Cause::Transport(t)))?;
             if (200..300).contains(&reply.status) {
                 return Ok(reply.body);
@@ -491,8 +503,9 @@ impl Kinesis {
         op: &'static str,
         stream: Option<&str>,
         body: &serde_json::Value,
+        deadline: Option<Instant>,
     ) -> Result<T, KinesisError> {
-        let bytes = self.call(op, stream, body.to_string().as_bytes())?;
+        let bytes = self.call_by(op, stream, body.to_string().as_bytes(), deadline)?;
         serde_json::from_slice(&bytes).map_err(|e| KinesisError {
             op,
             stream: stream.map(str::to_string),
@@ -530,7 +543,7 @@ impl Kinesis {
             PageStart::After(name) => body["ExclusiveStartStreamName"] = json!(name),
             PageStart::Token(token) => body["NextToken"] = json!(token),
         }
-        let a: Answer = self.call_json("ListStreams", None, &body)?;
+        let a: Answer = self.call_json("ListStreams", None, &body, None)?;
         Ok(StreamPage {
             names: a.stream_names,
             has_more: a.has_more_streams,
@@ -544,6 +557,15 @@ impl Kinesis {
         &self,
         stream: &StreamRef,
     ) -> Result<Option<StreamSummary>, KinesisError> {
+        self.describe_stream_by(stream, None)
+    }
+
+    /// `describe_stream`, given up as timed out at `deadline` when that comes first.
+    pub fn describe_stream_by(
+        &self,
+        stream: &StreamRef,
+        deadline: Option<Instant>,
+    ) -> Result<Option<StreamSummary>, KinesisError> {
         #[derive(Deserialize)]
         #[serde(rename_all = "PascalCase")]
         struct Answer {
@@ -553,6 +575,7 @@ impl Kinesis {
             "DescribeStreamSummary",
             Some(stream.wire()),
             &naming(stream),
+            deadline,
         ) {
             Ok(a) => Ok(Some(a.stream_description_summary)),
             Err(e) if e.is_not_found() => Ok(None),
@@ -568,6 +591,16 @@ impl Kinesis {
     /// Creates a stream in the account of the credentials (CreateStream takes
     /// a name, never an ARN); Ok(false) when it already exists.
     pub fn create_stream(&self, stream: &str, shape: &NewStream) -> Result<bool, KinesisError> {
+        self.create_stream_by(stream, shape, None)
+    }
+
+    /// `create_stream`, given up as timed out at `deadline` when that comes first.
+    pub fn create_stream_by(
+        &self,
+        stream: &str,
+        shape: &NewStream,
+        deadline: Option<Instant>,
+    ) -> Result<bool, KinesisError> {
         let mut body = match shape.mode {
             StreamMode::Provisioned => json!({ "StreamName": stream, "ShardCount": shape.shards }),
             StreamMode::OnDemand => json!({
@@ -578,7 +611,8 @@ impl Kinesis {
         if let Some(kib) = shape.max_record_size_kib {
             body["MaxRecordSizeInKiB"] = json!(kib);
         }
-        match self.call("CreateStream", Some(stream), body.to_string().as_bytes()) {
+        let body = body.to_string();
+        match self.call_by("CreateStream", Some(stream), body.as_bytes(), deadline) {
             Ok(_) => Ok(true),
             Err(e) if e.code() == Some("ResourceInUseException") => Ok(false),
             Err(e) => Err(e),
@@ -587,6 +621,15 @@ impl Kinesis {
 
     /// Every shard of the stream, following pagination.
     pub fn list_shards(&self, stream: &StreamRef) -> Result<Vec<Shard>, KinesisError> {
+        self.list_shards_by(stream, None)
+    }
+
+    /// `list_shards`, given up as timed out at `deadline` when that comes first.
+    pub fn list_shards_by(
+        &self,
+        stream: &StreamRef,
+        deadline: Option<Instant>,
+    ) -> Result<Vec<Shard>, KinesisError> {
         #[derive(Deserialize)]
         #[serde(rename_all = "PascalCase")]
         struct Answer {
@@ -596,7 +639,7 @@ impl Kinesis {
         let mut shards = Vec::new();
         let mut body = naming(stream);
         loop {
-            let a: Answer = self.call_json("ListShards", Some(stream.wire()), &body)?;
+            let a: Answer = self.call_json("ListShards", Some(stream.wire()), &body, deadline)?;
             shards.extend(a.shards);
             match a.next_token {
                 Some(token) if !token.is_empty() => body = json!({ "NextToken": token }),
@@ -611,6 +654,17 @@ impl Kinesis {
         stream: &StreamRef,
         shard_id: &str,
         position: &StartPosition,
+    ) -> Result<String, KinesisError> {
+        self.shard_iterator_by(stream, shard_id, position, None)
+    }
+
+    /// `shard_iterator`, given up as timed out at `deadline` when that comes first.
+    pub fn shard_iterator_by(
+        &self,
+        stream: &StreamRef,
+        shard_id: &str,
+        position: &StartPosition,
+        deadline: Option<Instant>,
     ) -> Result<String, KinesisError> {
         #[derive(Deserialize)]
         #[serde(rename_all = "PascalCase")]
@@ -635,7 +689,7 @@ impl Kinesis {
                 body["StartingSequenceNumber"] = json!(n);
             }
         }
-        let a: Answer = self.call_json("GetShardIterator", Some(stream.wire()), &body)?;
+        let a: Answer = self.call_json("GetShardIterator", Some(stream.wire()), &body, deadline)?;
         Ok(a.shard_iterator)
     }
 
@@ -646,6 +700,17 @@ impl Kinesis {
         stream: &StreamRef,
         iterator: &str,
         limit: u32,
+    ) -> Result<RecordsPage, KinesisError> {
+        self.get_records_by(stream, iterator, limit, None)
+    }
+
+    /// `get_records`, given up as timed out at `deadline` when that comes first.
+    pub fn get_records_by(
+        &self,
+        stream: &StreamRef,
+        iterator: &str,
+        limit: u32,
+        deadline: Option<Instant>,
     ) -> Result<RecordsPage, KinesisError> {
         #[derive(Deserialize)]
         #[serde(rename_all = "PascalCase")]
@@ -666,7 +731,7 @@ impl Kinesis {
         if let Some(arn) = stream.arn() {
             body["StreamARN"] = json!(arn.as_str());
         }
-        let a: Answer = self.call_json("GetRecords", Some(stream.wire()), &body)?;
+        let a: Answer = self.call_json("GetRecords", Some(stream.wire()), &body, deadline)?;
         let mut records = Vec::with_capacity(a.records.len());
         for r in a.records {
             let data = base64::engine::general_purpose::STANDARD

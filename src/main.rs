@@ -9,7 +9,7 @@ use destination_kinesis::failure::{Failure, EXIT_CONFIG, EXIT_FAILURE};
 use destination_kinesis::in_flight::InFlight;
 use destination_kinesis::kinesis::StartPosition;
 use destination_kinesis::naming::StreamRef;
-use destination_kinesis::output::{parse_format, OutputFormat};
+use destination_kinesis::output::{self, parse_format, OutputFormat};
 use destination_kinesis::protocol::{connection_status, spec_message, Emitter};
 use destination_kinesis::put::{KeySource, PutOptions};
 use destination_kinesis::put_input::{
@@ -487,13 +487,13 @@ fn run_read(r: ReadCmd) -> Result<read::ReadSummary, Failure> {
         progress: std::io::stderr().is_terminal(),
     };
     // Flushed after every page, so --follow shows records as they come.
-    let out = std::io::BufWriter::with_capacity(64 * 1024, std::io::stdout().lock());
+    let out = std::io::BufWriter::with_capacity(64 * 1024, output::stdout()?);
     read::run(&config, &options, out)
 }
 
 fn run_list(l: ListCmd) -> Result<usize, Failure> {
     let config = pipeline_config(l.config.as_deref(), l.endpoint, l.region, l.profile)?;
-    list::run(&config, l.format, std::io::stdout().lock())
+    list::run(&config, l.format, output::stdout()?)
 }
 
 fn run_describe(d: DescribeCmd) -> Result<(), Failure> {
@@ -508,5 +508,5 @@ fn run_describe(d: DescribeCmd) -> Result<(), Failure> {
         format: d.format,
         wait_active: d.wait_active.then(|| d.timeout.unwrap_or(DEFAULT_WAIT)),
     };
-    describe::run(&config, &options, std::io::stdout().lock())
+    describe::run(&config, &options, output::stdout()?)
 }

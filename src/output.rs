@@ -1,5 +1,5 @@
 //! How the pipeline commands print on stdout: plain text or one JSON object a
-//! line, and what a closed stdout means.
+//! line, and what a closed stdout means (at the start, or later).
 
 use crate::failure::Failure;
 use crate::protocol::FailureType;
@@ -48,6 +48,38 @@ pub fn closed_or_failed(e: std::io::Error) -> Result<(), Failure> {
         FailureType::System,
         format!("cannot write to standard output: {e}"),
     ))
+}
+
+/// Standard output for a pipeline command's data; a failure when it was
+/// closed when the program started (`>&-`), where everything printed would
+/// vanish without an error and the command would seem to have found nothing.
+pub fn stdout() -> Result<std::io::StdoutLock<'static>, Failure> {
+    if stdout_was_closed() {
+        return Err(Failure::new(
+            FailureType::System,
+            "standard output was closed when the program started (as by `>&-`), so there is nowhere to \
+             print to; give it a file or a pipe (`> /dev/null` to drop what it prints)",
+        ));
+    }
+    Ok(std::io::stdout().lock())
+}
+
+/// Whether standard output was closed when the program started (`>&-`).
+/// The Rust runtime then puts /dev/null in its place, opened read-write, so
+/// every message would vanish without an error; a shell's `> /dev/null`
+/// opens it write-only. Linux only (it reads /proc); elsewhere false.
+pub fn stdout_was_closed() -> bool {
+    const O_ACCMODE: u32 = 0o3;
+    const O_RDWR: u32 = 0o2;
+    let is_null = std::fs::read_link("/proc/self/fd/1")
+        .is_ok_and(|target| target == std::path::Path::new("/dev/null"));
+    is_null
+        && std::fs::read_to_string("/proc/self/fdinfo/1").is_ok_and(|info| {
+            info.lines()
+                .find_map(|l| l.strip_prefix("flags:"))
+                .and_then(|f| u32::from_str_radix(f.trim(), 8).ok())
+                .is_some_and(|flags| flags & O_ACCMODE == O_RDWR)
+        })
 }
 
 /// Writes `text` to `out` and flushes; a closed stdout is not an error.

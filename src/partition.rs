@@ -5,7 +5,6 @@ use crate::config::PartitionKeySource;
 use crate::json::Text;
 use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::value::RawValue;
-use serde_json::Value;
 use sha2::{Digest, Sha256};
 use std::fmt::{self, Write};
 
@@ -190,30 +189,29 @@ impl<'de> Visitor<'de> for NameIs<'_> {
 }
 
 /// Appends a value's key text: strings as they are, numbers and booleans as
-/// JSON; null, objects and arrays are no key.
+/// the JSON text that was sent (`1e2` stays `1e2`, a 30-digit integer keeps
+/// every digit); null, objects and arrays are no key.
 fn push_value(out: &mut String, raw: &RawValue) -> bool {
     let text = raw.get();
-    if text.starts_with('"') {
+    match text.as_bytes().first() {
         // Borrowed unless escaped: no allocation for most keys.
-        return serde_json::from_str::<Text>(text).is_ok_and(|s| {
+        Some(b'"') => serde_json::from_str::<Text>(text).is_ok_and(|s| {
             out.push_str(&s.0);
             true
-        });
-    }
-    match serde_json::from_str::<Value>(text) {
-        Ok(Value::String(s)) => out.push_str(&s),
-        Ok(Value::Number(n)) => {
-            let _ = write!(out, "{n}");
+        }),
+        // Valid JSON (the parser checked it) starting so is a number or a boolean.
+        Some(b't' | b'f' | b'-' | b'0'..=b'9') => {
+            out.push_str(text);
+            true
         }
-        Ok(Value::Bool(b)) => out.push_str(if b { "true" } else { "false" }),
-        _ => return false,
+        _ => false,
     }
-    true
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::Value;
 
     fn pick(source: PartitionKeySource, data: &str, pk: &[&[&str]]) -> Option<String> {
         let raw: Box<RawValue> = serde_json::from_str(data).unwrap();
@@ -278,7 +276,8 @@ mod tests {
         for doc in docs {
             let value: Value = serde_json::from_str(doc).unwrap();
             for pointer in pointers {
-                // What Value::pointer and the key rule give, the tree built whole.
+                // What Value::pointer and the key rule give, the tree built
+                // whole; a number's key is its text as sent, the same number.
                 let want = value.pointer(pointer).and_then(|v| match v {
                     Value::String(s) if !s.is_empty() => Some(s.clone()),
                     Value::Number(n) => Some(n.to_string()),
@@ -286,9 +285,42 @@ mod tests {
                     _ => None,
                 });
                 let got = pick(PartitionKeySource::Pointer(pointer.into()), doc, &[]);
-                assert_eq!(got, want, "{pointer} in {doc}");
+                let same_number = |got: &str, want: &str| {
+                    serde_json::from_str::<Value>(got).ok() == serde_json::from_str(want).ok()
+                };
+                match (&got, &want) {
+                    (Some(g), Some(w)) if value.pointer(pointer).is_some_and(Value::is_number) => {
+                        assert!(same_number(g, w), "{pointer} in {doc}: {g} is not {w}")
+                    }
+                    _ => assert_eq!(got, want, "{pointer} in {doc}"),
+                }
             }
         }
+    }
+
+    #[test]
+    fn numbers_are_keys_as_sent() {
+        let p = || PartitionKeySource::Pointer("/id".into());
+        for text in [
+            "1e2",
+            "-0",
+            "123456789012345678901234567890",
+            "1.50",
+            "7",
+            "true",
+        ] {
+            let data = format!(r#"{{"id": {text} }}"#);
+            assert_eq!(pick(p(), &data, &[]).as_deref(), Some(text), "{data}");
+        }
+        assert_eq!(
+            pick(
+                PartitionKeySource::PrimaryKey,
+                r#"{"a":1E+2,"b":false}"#,
+                &[&["a"], &["b"]]
+            )
+            .as_deref(),
+            Some("1E+2|false")
+        );
     }
 
     #[test]

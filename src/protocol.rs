@@ -48,6 +48,35 @@ pub struct Record<'a> {
     /// `meta.changes` as sent: the fields the source nulled or truncated,
     /// with reasons (a JSON array), when there are any.
     pub changes: Option<&'a RawValue>,
+    /// What is wrong with `meta`, when it is not an object whose `changes`
+    /// (if any) is a list: the record is still written, without changes.
+    pub malformed_meta: Option<MalformedMeta>,
+}
+
+/// How a RECORD's `meta` departs from the protocol's shape, an object whose
+/// `changes` is a list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MalformedMeta {
+    /// `meta` is not an object: what it is instead.
+    NotAnObject(&'static str),
+    /// `meta.changes` is not a list: what it is instead.
+    ChangesNotAList(&'static str),
+    /// `meta` is an object that cannot be read (a field given twice).
+    Unreadable,
+}
+
+impl fmt::Display for MalformedMeta {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            MalformedMeta::NotAnObject(kind) => {
+                write!(f, "`meta` is {kind}, where an object belongs")
+            }
+            MalformedMeta::ChangesNotAList(kind) => {
+                write!(f, "`meta.changes` is {kind}, where a list belongs")
+            }
+            MalformedMeta::Unreadable => f.write_str("`meta` cannot be read as an object"),
+        }
+    }
 }
 
 /// Which records a STATE message vouches for.
@@ -145,8 +174,10 @@ struct WireRecord<'a> {
     // Raw, so that a number beyond f64 is reported as a bad `emitted_at`, not as bad JSON.
     #[serde(borrow)]
     emitted_at: Option<&'a RawValue>,
+    // Raw, so that a `meta` of the wrong shape is told and the record kept,
+    // whatever the shape.
     #[serde(borrow)]
-    meta: Option<WireMeta<'a>>,
+    meta: Option<&'a RawValue>,
 }
 
 #[derive(Deserialize)]
@@ -219,32 +250,74 @@ fn record(r: Option<WireRecord<'_>>) -> Result<Message<'_>, ParseError> {
             "is a RECORD of stream `{stream}` whose `data` is not an object"
         )));
     }
-    let emitted_at = r
-        .emitted_at
-        .map(RawValue::get)
-        .and_then(|n| {
-            n.parse::<i64>().ok().or_else(|| {
-                n.parse::<f64>()
-                    .ok()
-                    .filter(|f| f.is_finite())
-                    .map(|f| f as i64)
-            })
-        })
-        .ok_or_else(|| {
-            ParseError::Invalid(format!(
-                "is a RECORD of stream `{stream}` without a numeric `emitted_at`"
-            ))
-        })?;
+    let emitted_at = emitted_at(r.emitted_at.map(RawValue::get))
+        .map_err(|why| ParseError::Invalid(format!("is a RECORD of stream `{stream}` {why}")))?;
+    let (changes, malformed_meta) = match r.meta.map(meta_changes) {
+        None => (None, None),
+        Some(Ok(changes)) => (changes, None),
+        Some(Err(problem)) => (None, Some(problem)),
+    };
     Ok(Message::Record(Record {
         namespace: r.namespace.map(|t| t.0).filter(|n| !n.is_empty()),
         stream,
         data,
         emitted_at,
-        changes: r
-            .meta
-            .and_then(|m| m.changes)
-            .filter(|c| c.get().starts_with('[')),
+        changes,
+        malformed_meta,
     }))
+}
+
+/// A RECORD's `emitted_at`, epoch milliseconds: an integer, or a number that
+/// falls within the integers' range (its fraction dropped). Why not, after
+/// "is a RECORD of stream `s`".
+fn emitted_at(raw: Option<&str>) -> Result<i64, String> {
+    let Some(text) = raw else {
+        return Err("without a numeric `emitted_at`".into());
+    };
+    if let Ok(n) = text.parse::<i64>() {
+        return Ok(n);
+    }
+    let Ok(f) = text.parse::<f64>() else {
+        return Err(format!("whose `emitted_at` ({text}) is not a number"));
+    };
+    // i64::MAX as f64 rounds up to 2^63, which is out of range itself.
+    if f.is_finite() && f >= i64::MIN as f64 && f < i64::MAX as f64 {
+        return Ok(f as i64);
+    }
+    Err(format!(
+        "whose `emitted_at` ({text}) is out of range: it must be epoch milliseconds, \
+         between {} and {}",
+        i64::MIN,
+        i64::MAX
+    ))
+}
+
+/// `meta.changes` (None when absent or null), or why `meta` is malformed.
+fn meta_changes(meta: &RawValue) -> Result<Option<&RawValue>, MalformedMeta> {
+    match json_kind(meta) {
+        "null" => return Ok(None),
+        "an object" => {}
+        other => return Err(MalformedMeta::NotAnObject(other)),
+    }
+    let parsed: WireMeta<'_> =
+        serde_json::from_str(meta.get()).map_err(|_| MalformedMeta::Unreadable)?;
+    match parsed.changes.map(|c| (c, json_kind(c))) {
+        None | Some((_, "null")) => Ok(None),
+        Some((changes, "a list")) => Ok(Some(changes)),
+        Some((_, other)) => Err(MalformedMeta::ChangesNotAList(other)),
+    }
+}
+
+/// What kind of JSON value `raw` is, for messages: `a string`, `a list`, ...
+fn json_kind(raw: &RawValue) -> &'static str {
+    match raw.get().as_bytes().first() {
+        Some(b'{') => "an object",
+        Some(b'[') => "a list",
+        Some(b'"') => "a string",
+        Some(b't' | b'f') => "a boolean",
+        Some(b'n') => "null",
+        _ => "a number",
+    }
 }
 
 /// A STATE message's `state`, kept as it came, with its scope read.
@@ -434,7 +507,7 @@ impl Emitter {
     /// was closed when the program started.
     pub fn stdout() -> Emitter {
         let emitter = Emitter::new(Box::new(std::io::stdout()));
-        if stdout_was_closed() {
+        if crate::output::stdout_was_closed() {
             let _ = emitter
                 .broken
                 .set(OutputError("it was closed when the program started".into()));
@@ -483,24 +556,6 @@ fn duplicate_field(e: &serde_json::Error) -> Option<String> {
     rest.split_once('`').map(|(name, _)| name.to_string())
 }
 
-/// Whether standard output was closed when the program started (`>&-`).
-/// The Rust runtime then puts /dev/null in its place, opened read-write, so
-/// every message would vanish without an error; a shell's `> /dev/null`
-/// opens it write-only. Linux only (it reads /proc); elsewhere false.
-fn stdout_was_closed() -> bool {
-    const O_ACCMODE: u32 = 0o3;
-    const O_RDWR: u32 = 0o2;
-    let is_null = std::fs::read_link("/proc/self/fd/1")
-        .is_ok_and(|target| target == std::path::Path::new("/dev/null"));
-    is_null
-        && std::fs::read_to_string("/proc/self/fdinfo/1").is_ok_and(|info| {
-            info.lines()
-                .find_map(|l| l.strip_prefix("flags:"))
-                .and_then(|f| u32::from_str_radix(f.trim(), 8).ok())
-                .is_some_and(|flags| flags & O_ACCMODE == O_RDWR)
-        })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -532,7 +587,10 @@ mod tests {
             (b"{\"type\":\"RECORD\",\"record\":{\"data\":{},\"emitted_at\":1}}", "without `stream`"),
             (b"{\"type\":\"RECORD\",\"record\":{\"stream\":\"s\",\"data\":[1],\"emitted_at\":1}}", "not an object"),
             (b"{\"type\":\"RECORD\",\"record\":{\"stream\":\"s\",\"data\":{}}}", "emitted_at"),
-            (b"{\"type\":\"RECORD\",\"record\":{\"stream\":\"s\",\"data\":{},\"emitted_at\":1e400}}", "numeric `emitted_at`"),
+            (b"{\"type\":\"RECORD\",\"record\":{\"stream\":\"s\",\"data\":{},\"emitted_at\":1e400}}", "`emitted_at` (1e400) is out of range"),
+            (b"{\"type\":\"RECORD\",\"record\":{\"stream\":\"s\",\"data\":{},\"emitted_at\":9.3e18}}", "`emitted_at` (9.3e18) is out of range"),
+            (b"{\"type\":\"RECORD\",\"record\":{\"stream\":\"s\",\"data\":{},\"emitted_at\":-9300000000000000000}}", "out of range: it must be epoch milliseconds"),
+            (b"{\"type\":\"RECORD\",\"record\":{\"stream\":\"s\",\"data\":{},\"emitted_at\":\"12\"}}", "`emitted_at` (\"12\") is not a number"),
             (b"{\"type\":\"RECORD\",\"record\":{\"stream\":5,\"data\":{},\"emitted_at\":1}}", "wrong type"),
             (b"{\"type\":\"RECORD\",\"record\":{\"stream\":\"s\",\"data\":{}", "not valid JSON"),
             (b"{\"type\":\"RECORD\",\"record\":{\"stream\":\"\xff\"}}", "UTF-8"),
@@ -545,6 +603,63 @@ mod tests {
                 err.contains(expected),
                 "{}: {err}",
                 String::from_utf8_lossy(line)
+            );
+        }
+    }
+
+    #[test]
+    fn emitted_at_within_range_and_meta_of_any_shape() {
+        let line = |emitted_at: &str, meta: &str| {
+            format!(
+                r#"{{"type":"RECORD","record":{{"stream":"s","data":{{}},"emitted_at":{emitted_at}{meta}}}}}"#
+            )
+        };
+        assert_eq!(record(&line("1.7e12", "")).emitted_at, 1_700_000_000_000);
+        assert_eq!(record(&line("-5", "")).emitted_at, -5);
+        assert_eq!(
+            record(&line("9223372036854775807", "")).emitted_at,
+            i64::MAX
+        );
+        assert_eq!(
+            record(&line("-9.2e18", "")).emitted_at,
+            -9_200_000_000_000_000_000
+        );
+        let meta = |meta: &str| {
+            let text = line("1", &format!(r#","meta":{meta}"#));
+            let r = record(&text);
+            (r.changes.map(|c| c.get().to_string()), r.malformed_meta)
+        };
+        let listed = r#"[{"field":"a","change":"NULLED","reason":"SOURCE_RETRIEVAL_ERROR"}]"#;
+        assert_eq!(
+            meta(&format!(r#"{{"changes":{listed}}}"#)),
+            (Some(listed.into()), None)
+        );
+        for fine in ["null", "{}", r#"{"changes":null}"#, r#"{"other":1}"#] {
+            assert_eq!(meta(fine), (None, None), "{fine}");
+        }
+        for (bad, problem) in [
+            (r#""x""#, "`meta` is a string, where an object belongs"),
+            ("[1]", "`meta` is a list, where an object belongs"),
+            ("7", "`meta` is a number, where an object belongs"),
+            (
+                r#"{"changes":{"field":"a"}}"#,
+                "`meta.changes` is an object, where a list belongs",
+            ),
+            (
+                r#"{"changes":"x"}"#,
+                "`meta.changes` is a string, where a list belongs",
+            ),
+            (
+                r#"{"changes":[],"changes":[]}"#,
+                "`meta` cannot be read as an object",
+            ),
+        ] {
+            let (changes, malformed) = meta(bad);
+            assert_eq!(changes, None, "{bad}");
+            assert_eq!(
+                malformed.map(|m| m.to_string()).as_deref(),
+                Some(problem),
+                "{bad}"
             );
         }
     }

@@ -506,12 +506,18 @@ impl<S: Sink> Reader<'_, S> {
     fn relist(&mut self) -> Result<(), Failure> {
         let stream = &self.options.stream;
         self.listed_at = Instant::now();
-        match self.kinesis.list_shards(stream) {
+        match self.kinesis.list_shards_by(stream, self.idle_deadline()) {
             Ok(listed) => self.add_shards(listed, false),
             Err(e) if e.is_retryable() => {}
             Err(e) => return Err(read_failure(&e, stream)),
         }
         Ok(())
+    }
+
+    /// When `--idle-timeout` ends `read` unless a record comes first; the
+    /// calls made meanwhile end by then too.
+    fn idle_deadline(&self) -> Option<Instant> {
+        self.options.idle_timeout.map(|d| self.last_record_at + d)
     }
 
     fn limit_reached(&self) -> bool {
@@ -542,7 +548,7 @@ impl<S: Sink> Reader<'_, S> {
                 self.summary.ending = Ending::Limit;
                 return Ok(());
             }
-            let idle_deadline = self.options.idle_timeout.map(|d| self.last_record_at + d);
+            let idle_deadline = self.idle_deadline();
             if idle_deadline.is_some_and(|t| Instant::now() >= t) {
                 self.summary.ending = Ending::Idle;
                 return Ok(());
@@ -590,9 +596,12 @@ impl<S: Sink> Reader<'_, S> {
             .options
             .limit
             .map_or(MAX_PAGE, |l| (l - self.summary.records).clamp(1, MAX_PAGE));
-        let answer = self
-            .kinesis
-            .get_records(&self.options.stream, &iterator, remaining as u32);
+        let answer = self.kinesis.get_records_by(
+            &self.options.stream,
+            &iterator,
+            remaining as u32,
+            self.idle_deadline(),
+        );
         self.shards[i].calls.note(Instant::now());
         let page = match answer {
             Ok(page) => page,
@@ -631,9 +640,10 @@ impl<S: Sink> Reader<'_, S> {
             None => s.start.clone(),
         };
         let asked_at = now_seconds();
+        let deadline = self.idle_deadline();
         match self
             .kinesis
-            .shard_iterator(stream, &s.shard.shard_id, &position)
+            .shard_iterator_by(stream, &s.shard.shard_id, &position, deadline)
         {
             Ok(it) => {
                 if position == StartPosition::Latest {

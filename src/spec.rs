@@ -251,6 +251,16 @@ pub fn spec() -> Value {
                     "default": 30,
                     "group": "advanced",
                     "order": 25
+                },
+                "progressIntervalSeconds": {
+                    "title": "Progress Interval (seconds)",
+                    "description": "How often a sync logs its progress: records and MB read and accepted, records/s, throttled and retried entries, states echoed and held back, and how long the oldest held-back state has waited. 0: no progress lines.",
+                    "type": "integer",
+                    "minimum": 0,
+                    "maximum": 86400,
+                    "default": 60,
+                    "group": "advanced",
+                    "order": 26
                 }
             }
         }
@@ -339,7 +349,7 @@ mod tests {
             );
             orders.push((group, order));
         }
-        assert_eq!(orders.len(), 26);
+        assert_eq!(orders.len(), 27);
         // Every group holds a field.
         for g in &groups {
             assert!(orders.iter().any(|(group, _)| group == g), "{g} is empty");
@@ -415,6 +425,32 @@ mod tests {
             }
         }
         assert_eq!(Config::from_map(&defaults).unwrap(), Config::default());
+    }
+
+    #[test]
+    fn progress_interval_is_declared_as_the_config_reads_it() {
+        use crate::config::{Config, PROGRESS_INTERVAL_SECONDS};
+        let s = spec();
+        let field = &s["connectionSpecification"]["properties"]["progressIntervalSeconds"];
+        assert_eq!(field["type"], "integer");
+        assert_eq!(field["minimum"], PROGRESS_INTERVAL_SECONDS.min);
+        assert_eq!(field["maximum"], PROGRESS_INTERVAL_SECONDS.max);
+        assert_eq!(
+            field["default"],
+            Config::default().progress_interval.as_secs()
+        );
+        // Both ends of the range are taken, one past either is refused.
+        let config = |n: i64| {
+            let mut map = serde_json::Map::new();
+            map.insert("progressIntervalSeconds".into(), json!(n));
+            Config::from_map(&map)
+        };
+        let (min, max) = (
+            PROGRESS_INTERVAL_SECONDS.min as i64,
+            PROGRESS_INTERVAL_SECONDS.max as i64,
+        );
+        assert!(config(min).is_ok() && config(max).is_ok());
+        assert!(config(min - 1).is_err() && config(max + 1).is_err());
     }
 
     #[test]

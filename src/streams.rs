@@ -181,10 +181,11 @@ fn ensure_one(
     stop: &AtomicBool,
 ) -> Result<Ready, Failure> {
     let started = Instant::now();
-    let mut backoff = Backoff::until(started + timeout);
+    let deadline = started + timeout;
+    let mut backoff = Backoff::until(deadline);
     let mut created = false;
     let mut last_status = String::from("unknown");
-    let mut answer = first_contact(|| kinesis.describe_stream(stream));
+    let mut answer = first_contact(|| kinesis.describe_stream_by(stream, Some(deadline)));
     if let Err(e) = &answer {
         if is_refused(e) {
             return Err(Failure::from_kinesis(
@@ -210,7 +211,7 @@ fn ensure_one(
             }
             Ok(None) => {
                 let name = creatable(stream, &creation)?;
-                match kinesis.create_stream(name, &creation.shape) {
+                match kinesis.create_stream_by(name, &creation.shape, Some(deadline)) {
                 Ok(made) => {
                     created |= made;
                     last_status = "CREATING".into();
@@ -223,22 +224,36 @@ fn ensure_one(
             Err(e) if e.is_retryable() => backoff_delay(&mut backoff, started, stream, &e.to_string())?,
             Err(e) => return Err(Failure::from_kinesis(&format!("cannot check Kinesis stream {stream}"), &e)),
         };
-        if started.elapsed() + wait > timeout {
-            return Err(Failure::new(
-                FailureType::Transient,
-                format!(
-                    "Kinesis stream {stream} is still not writable after {} s (status {last_status}); \
-                     raise retryTimeoutSeconds or check the stream in the AWS console",
-                    timeout.as_secs()
-                ),
-            ));
-        }
         if stop.load(Ordering::Relaxed) {
             return Err(Failure::new(FailureType::System, STOPPED));
         }
-        std::thread::sleep(wait);
-        answer = kinesis.describe_stream(stream);
+        if !sleep_before(wait, deadline) {
+            return Err(Failure::new(
+                FailureType::Transient,
+                format!(
+                    "Kinesis stream {stream} is still not writable after {} (status {last_status}); \
+                     raise retryTimeoutSeconds or check the stream in the AWS console",
+                    waited(started)
+                ),
+            ));
+        }
+        answer = kinesis.describe_stream_by(stream, Some(deadline));
     }
+}
+
+/// Sleeps `wait`, or until `deadline` when that comes first; whether time
+/// is left for another look.
+fn sleep_before(wait: Duration, deadline: Instant) -> bool {
+    let left = deadline.saturating_duration_since(Instant::now());
+    std::thread::sleep(wait.min(left));
+    Instant::now() < deadline
+}
+
+/// How long a wait that began at `started` has lasted, as messages say it:
+/// to a tenth of a second, as `--timeout` is written (`3s`, `2.5s`).
+fn waited(started: Instant) -> String {
+    let tenths = (started.elapsed().as_secs_f64() * 10.0).round() / 10.0;
+    show(Duration::from_secs_f64(tenths))
 }
 
 /// What set-up found of a writable stream: its limits and mode from its
@@ -312,9 +327,10 @@ pub fn wait_active(
     stream: &StreamRef,
     timeout: Duration,
 ) -> Result<StreamSummary, Failure> {
-    let deadline = Instant::now() + timeout;
+    let started = Instant::now();
+    let deadline = started + timeout;
     loop {
-        let state = match kinesis.describe_stream(stream) {
+        let state = match kinesis.describe_stream_by(stream, Some(deadline)) {
             Ok(Some(summary)) if summary.status() == StreamStatus::Active => return Ok(summary),
             Ok(Some(summary)) => format!("it is {}", summary.status().as_str()),
             Ok(None) => "it does not exist".to_string(),
@@ -326,16 +342,15 @@ pub fn wait_active(
                 ))
             }
         };
-        if Instant::now() + POLL > deadline {
+        if Instant::now() >= deadline || !sleep_before(POLL, deadline) {
             return Err(Failure::new(
                 FailureType::Transient,
                 format!(
                     "Kinesis stream {stream} is not ACTIVE after {}: {state}",
-                    show(timeout)
+                    waited(started)
                 ),
             ));
         }
-        std::thread::sleep(POLL);
     }
 }
 
@@ -349,8 +364,8 @@ fn backoff_delay(
         Failure::new(
             FailureType::Transient,
             format!(
-                "gave up preparing Kinesis stream {stream} after {} s: {last}",
-                started.elapsed().as_secs()
+                "gave up preparing Kinesis stream {stream} after {}: {last}",
+                waited(started)
             ),
         )
     })

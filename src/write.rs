@@ -5,7 +5,8 @@
 use crate::batch::TargetId;
 use crate::catalog::{Catalog, StreamIndex};
 use crate::checkpoint::Checkpoints;
-use crate::config::{Config, OversizePolicy, PartitionKeySource};
+use crate::config::{Config, OversizePolicy, PartitionKeySource, RecordFormat};
+use crate::delivery::Sent;
 use crate::engine::{self, Adapter, InputLine, Report};
 use crate::envelope::{Envelope, Fields};
 use crate::failure::Failure;
@@ -16,13 +17,18 @@ use crate::naming::{target_stream, StreamNaming, StreamRef};
 use crate::outbox::{Outbox, Oversize, Settings};
 use crate::output::count;
 use crate::partition::KeyPicker;
-use crate::protocol::{parse_line, Emitter, FailureType, Message, Record, StateScope};
+use crate::progress_log::{ProgressLog, Tally, Waiting, PROGRESS_PREFIX};
+use crate::protocol::{
+    parse_line, Emitter, FailureType, MalformedMeta, Message, Record, StateScope,
+};
 use crate::session::Session;
+use crate::signals;
 use crate::streams::{ensure_streams, unlisted_shards_note, Creation};
 use serde_json::json;
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::io::Read;
 use std::sync::Arc;
+use std::time::Instant;
 
 /// Longest input line read. A STATE may be this long (the GLOBAL states of
 /// CDC sources can be large); a RECORD line this long is read too, and then
@@ -76,7 +82,14 @@ struct Writer<'a> {
     totals: Totals,
     /// Per catalog stream, records skipped for size.
     skipped: HashMap<usize, Skipped>,
+    /// Per catalog stream, records whose `meta` was malformed: how many, and
+    /// the input line of the first.
+    malformed_meta: HashMap<usize, (u64, u64)>,
     unknown_types: HashSet<String>,
+    /// The progress lines: when the next is due, and what the engine has done.
+    progress: ProgressLog,
+    /// When each state not echoed yet was read, oldest first.
+    states_read_at: VecDeque<Instant>,
 }
 
 /// Runs `write`: sets up every catalog stream's Kinesis stream, then writes
@@ -106,7 +119,10 @@ pub fn run(
         record_buf: Vec::new(),
         totals: Totals::default(),
         skipped: HashMap::new(),
+        malformed_meta: HashMap::new(),
         unknown_types: HashSet::new(),
+        progress: ProgressLog::new(config.progress_interval, Instant::now()),
+        states_read_at: VecDeque::new(),
     };
     let settings = engine::Settings {
         framing: Framing {
@@ -116,6 +132,11 @@ pub fn run(
         },
         max_in_flight: config.max_in_flight,
     };
+    // Should a signal's grace period run out, the platform still gets a TRACE.
+    let trace_to = out.clone();
+    signals::last_words(Arc::new(move |why: &str| {
+        Failure::new(FailureType::Transient, why).emit(&trace_to)
+    }));
     let (report, result) = engine::run(kinesis, outbox, &settings, input, &mut writer);
     writer.log_totals(&report);
     result?;
@@ -314,6 +335,7 @@ impl Adapter for Writer<'_> {
                     _ => None,
                 };
                 self.checkpoints.add_state(&s, stream, outbox.next_record());
+                self.states_read_at.push_back(Instant::now());
                 self.settle(outbox)
             }
             Message::Ignored => Ok(()),
@@ -363,8 +385,10 @@ impl Adapter for Writer<'_> {
 
     fn settle(&mut self, outbox: &Outbox) -> Result<(), Failure> {
         for state in self.checkpoints.take_ready(outbox.lowest_unaccepted()) {
+            self.states_read_at.pop_front();
             self.out.emit(&state)?;
         }
+        self.log_progress(&outbox.sent())?;
         // A notice from another thread may have found stdout broken.
         match self.out.broken() {
             Some(e) => Err(e.clone().into()),
@@ -392,6 +416,9 @@ impl Writer<'_> {
             )
             .for_stream(namespace, &r.stream));
         };
+        if let Some(problem) = r.malformed_meta {
+            self.malformed_meta(stream, line_no, problem)?;
+        }
         let target = self.target_of[stream];
         let catalog_stream = &self.catalog.streams[stream];
         self.ids.next_into(&mut self.id_buf);
@@ -428,6 +455,59 @@ impl Writer<'_> {
         }
         outbox.add(target, &self.record_buf, &self.key_buf, None);
         self.checkpoints.count_record(stream);
+        Ok(())
+    }
+
+    /// The progress lines, when they are due.
+    fn log_progress(&mut self, sent: &Sent) -> Result<(), Failure> {
+        let tally = Tally {
+            records: self.totals.records,
+            data_bytes: self.totals.data_bytes,
+            accepted: self.totals.accepted,
+            accepted_bytes: sent.accepted_bytes,
+            throttled: sent.throttled_entries,
+            retried: sent.retried_entries,
+            states_echoed: self.checkpoints.echoed_states(),
+        };
+        let now = Instant::now();
+        let waiting = Waiting {
+            states: self.checkpoints.pending_states() as u64,
+            oldest: self.states_read_at.front().map(|at| now - *at),
+        };
+        if let Some(line) = self.progress.due(now, tally, waiting) {
+            self.out.log("INFO", &line.text)?;
+            self.out
+                .log("DEBUG", &format!("{PROGRESS_PREFIX}{}", line.figures))?;
+        }
+        Ok(())
+    }
+
+    /// A record whose `meta` is malformed: written all the same, without the
+    /// changes `meta` should list; told at the first of its stream, counted.
+    fn malformed_meta(
+        &mut self,
+        stream: usize,
+        line_no: u64,
+        problem: MalformedMeta,
+    ) -> Result<(), Failure> {
+        let seen = self.malformed_meta.entry(stream).or_insert((0, line_no));
+        seen.0 += 1;
+        if seen.0 > 1 {
+            return Ok(());
+        }
+        let written = match self.config.record_format {
+            RecordFormat::V2 => "with an empty `_airbyte_meta.changes`",
+            RecordFormat::Legacy => "as usual (the legacy record format carries no meta)",
+        };
+        self.out.log(
+            "WARN",
+            &format!(
+                "input line {line_no}: the RECORD of stream `{}` has a malformed meta: {problem}; the record is \
+                 written {written}. Later records of this stream with a malformed meta are written the same way \
+                 and counted at the end",
+                self.catalog.streams[stream].display_name()
+            ),
+        )?;
         Ok(())
     }
 
@@ -507,6 +587,20 @@ impl Writer<'_> {
                     s.limit,
                     s.kinesis_stream,
                     s.first_line
+                ),
+            );
+        }
+        let mut malformed: Vec<(&usize, &(u64, u64))> = self.malformed_meta.iter().collect();
+        malformed.sort_unstable();
+        for (stream, (n, first_line)) in malformed {
+            let _ = self.out.log(
+                "WARN",
+                &format!(
+                    "{} of stream `{}` had a malformed meta, the first on input line {first_line}; \
+                     {} written without the changes a meta lists",
+                    count(*n, "record", "records"),
+                    self.catalog.streams[*stream].display_name(),
+                    if *n == 1 { "it was" } else { "they were" },
                 ),
             );
         }

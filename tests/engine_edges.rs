@@ -17,8 +17,8 @@ use std::time::{Duration, Instant};
 use support::live::{self, check_delivery, record_number, run_live};
 use support::standin::{with_stream_s as stand_in, Call, Fault, StandIn};
 use support::{
-    catalog, catalog_s as cat, record_line, record_s as rec, run_write, state_line, write_command,
-    Run, TempDir,
+    catalog, catalog_s as cat, exit_within, record_line, record_s as rec, run_write, state_line,
+    through_sh, write_command, Reaped, Run, TempDir,
 };
 
 /// `records` records with a LEGACY state after every 100.
@@ -31,17 +31,6 @@ fn many(records: usize) -> Vec<u8> {
         }
     }
     input.into_bytes()
-}
-
-/// A child killed when dropped, so that a failed assertion leaves no
-/// process behind.
-struct Reaped(Child);
-
-impl Drop for Reaped {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 /// Feeds `input` to a child's stdin on a thread; the thread gives back how
@@ -68,33 +57,6 @@ fn stderr_of(child: &mut Child) -> JoinHandle<String> {
         let _ = err.read_to_string(&mut text);
         text
     })
-}
-
-/// The binary with `args` and a clean AWS environment, started through
-/// `sh -c SCRIPT` (where the binary is `$0`), for redirections such as `>&-`.
-fn through_sh(script: &str, args: &[&str]) -> Command {
-    let clean = support::command(args);
-    let mut sh = Command::new("sh");
-    sh.args(["-c", script, support::binary()]).args(args);
-    for (k, v) in clean.get_envs() {
-        match v {
-            Some(v) => sh.env(k, v),
-            None => sh.env_remove(k),
-        };
-    }
-    sh
-}
-
-/// Waits up to `timeout` for a child to end; its exit code.
-fn exit_within(child: &mut Child, timeout: Duration) -> i32 {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if let Some(status) = child.try_wait().expect("try_wait") {
-            return status.code().unwrap_or(-1);
-        }
-        assert!(Instant::now() < deadline, "still running after {timeout:?}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
 }
 
 // ------------------------------------------------ 1: stdout that cannot be written

@@ -9,19 +9,10 @@ mod support;
 
 use serde_json::json;
 use std::io::Write;
-use std::process::Command;
 use std::time::{Duration, Instant};
 use support::live::{check_delivery, input, run_live, start, Started};
-use support::standin::{Call, Fault, StandIn};
+use support::standin::{mix, Call, Fault, StandIn};
 use support::{catalog, record_line, state_line, Run};
-
-/// A deterministic hash of a call number, for spreading faults.
-fn mix(n: u64, salt: u64) -> u64 {
-    let mut x = n.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ salt;
-    x ^= x >> 31;
-    x = x.wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    x ^ (x >> 29)
-}
 
 /// The entries in PutRecords requests whose outcome the program cannot know
 /// (no answer, or a 5xx).
@@ -373,7 +364,7 @@ fn clock_skew_is_corrected_from_the_date_header_and_logged() {
         stdin.write_all(&rest).unwrap();
     });
     // Once the first half is in, the server's clock jumps to 30 minutes behind.
-    wait_for(&s, "the first half", |s| s.stored_len() >= 250);
+    s.wait_for("the first half", |s| s.stored_len() >= 250);
     s.set_clock_offset(-1800);
     let live = started.watch(&s);
     writer.join().unwrap();
@@ -416,7 +407,7 @@ fn stream_that_stays_creating_fails_within_the_retry_budget() {
     assert_eq!(live.failure_type(), "transient_error");
     assert!(
         live.error_message()
-            .contains("still not writable after 2 s (status CREATING)"),
+            .contains("still not writable after 2s (status CREATING)"),
         "{}",
         live.error_message()
     );
@@ -435,8 +426,7 @@ fn new_streams_are_created_side_by_side() {
     assert_eq!(live.code, 1);
     // One stream's wait ran out; the others were created meanwhile, not after it.
     assert!(
-        live.error_message()
-            .contains("still not writable after 2 s"),
+        live.error_message().contains("still not writable after 2s"),
         "{}",
         live.error_message()
     );
@@ -507,23 +497,10 @@ fn expired_token_mid_sync_stops_cleanly() {
     refused_mid_sync(3, expired, "ExpiredTokenException");
 }
 
-/// Waits (at most 30 s) until `ready` holds for the stand-in.
-fn wait_for(s: &StandIn, what: &str, ready: impl Fn(&StandIn) -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !ready(s) {
-        assert!(Instant::now() < deadline, "waited in vain for {what}");
-        std::thread::sleep(Duration::from_millis(10));
-    }
-}
-
 /// Sends `signal` (TERM, INT) with a real `kill`, watches the run to its end,
 /// and says how long it took to stop.
 fn stop_with(started: Started, s: &StandIn, signal: &str) -> (Run, Duration) {
-    let status = Command::new("kill")
-        .args([&format!("-{signal}"), &started.child.id().to_string()])
-        .status()
-        .expect("run kill");
-    assert!(status.success());
+    started.signal(signal);
     let signalled = Instant::now();
     let live = started.watch(s);
     (live, signalled.elapsed())
@@ -539,7 +516,7 @@ fn buffered_records_are_sent_on(signal: &str) {
     let mut started = start(&s.config(json!({"bufferSize": 500})), &catalog(&streams));
     let mut stdin = started.stdin.take().unwrap();
     // Wait until the program is past its setup and reading.
-    wait_for(&s, "the stream check", |s| {
+    s.wait_for("the stream check", |s| {
         s.seen().iter().any(|c| c.op == "DescribeStreamSummary")
     });
     stdin.write_all(&input.bytes).unwrap();
@@ -610,7 +587,7 @@ fn sigint_during_a_steady_stream_stops_reading_and_keeps_the_checkpoint_rule() {
         }
         std::thread::sleep(Duration::from_secs(60));
     });
-    wait_for(&s, "a thousand records", |s| s.stored_len() >= 1000);
+    s.wait_for("a thousand records", |s| s.stored_len() >= 1000);
     let (live, took) = stop_with(started, &s, "INT");
     assert!(took < Duration::from_secs(12), "stopped after {took:?}");
     assert_eq!(live.code, 1);
@@ -657,7 +634,7 @@ fn sigterm_while_retrying_stops_within_the_grace_period_echoing_nothing_unsent()
     );
     let mut stdin = started.stdin.take().unwrap();
     stdin.write_all(&input.bytes).unwrap();
-    wait_for(&s, "retries", |s| s.puts().len() >= 3);
+    s.wait_for("retries", |s| s.puts().len() >= 3);
     let (live, took) = stop_with(started, &s, "TERM");
     drop(stdin);
     // The program allows itself 10 s (CANCEL_GRACE) to send what it holds.
@@ -693,7 +670,7 @@ fn sigterm_while_waiting_for_a_creating_stream_stops_promptly() {
         &catalog(&streams),
     );
     let stdin = started.stdin.take().unwrap();
-    wait_for(&s, "polling", |s| s.seen().len() >= 2);
+    s.wait_for("polling", |s| s.seen().len() >= 2);
     let (live, took) = stop_with(started, &s, "TERM");
     drop(stdin);
     assert!(took < Duration::from_secs(5), "stopped after {took:?}");

@@ -2,15 +2,31 @@
 //! prints `{"Version": 1, "AccessKeyId", "SecretAccessKey", "SessionToken"?,
 //! "Expiration"?}` on stdout. It runs again when what it gave expires.
 //! Messages show its stderr and the program's name, never its stdout (which
-//! holds secrets) nor its arguments (which may).
+//! holds secrets) nor its arguments (which may). It runs in a process group of
+//! its own, ended as a whole should a signal end this program meanwhile; one
+//! that takes more than a few seconds is named on stderr while it runs.
 
 use super::{parse_expiry, Credentials, CredentialsError, Found, Issued, Source};
 use crate::config::Secret;
+use crate::signals;
 use serde_json::Value;
-use std::process::{Command, Stdio};
+use std::io::Read;
+use std::os::unix::process::CommandExt;
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 /// The end of the process's stderr shown in a message.
 const STDERR_SHOWN: usize = 1000;
+
+/// How long the process may take before stderr names it.
+const NOTICE_AFTER: Duration = Duration::from_secs(3);
+/// How often stderr names it again while it goes on.
+const NOTICE_EVERY: Duration = Duration::from_secs(10);
+
+/// How often the wait looks at the process and for a signal.
+const LOOK_EVERY: Duration = Duration::from_millis(50);
 
 /// Credentials printed by a profile's `credential_process`.
 pub struct Process {
@@ -40,17 +56,35 @@ impl Process {
 
     /// Runs the command; its stdout when it exits 0.
     fn run(&self) -> Result<Vec<u8>, CredentialsError> {
-        let output = Command::new("sh")
+        if let Some(signal) = signals::caught() {
+            return Err(CredentialsError::unreachable(format!(
+                "{} was not run: {signal} arrived, so the run is stopping",
+                self.shown()
+            )));
+        }
+        let mut command = Command::new("sh");
+        command
             .arg("-c")
             .arg(&self.command)
             // stdin is the sync's input: the process must not read it.
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .output()
-            .map_err(|e| {
-                CredentialsError::new(format!("cannot run {} with sh: {e}", self.shown()))
-            })?;
+            .stderr(Stdio::piped());
+        // A group of its own, so that it can be ended with its children,
+        // never leaving them running after this program; but not under a
+        // terminal, where it may prompt (only the terminal's foreground group
+        // may read it) and where Ctrl-C reaches it with this program.
+        let own_group = !has_terminal();
+        if own_group {
+            command.process_group(0);
+        }
+        let mut child = command.spawn().map_err(|e| {
+            CredentialsError::new(format!("cannot run {} with sh: {e}", self.shown()))
+        })?;
+        let helper = signals::Helper::started(child.id(), own_group);
+        let output = self.wait(&mut child, &helper);
+        drop(helper);
+        let output = output?;
         if output.status.success() {
             return Ok(output.stdout);
         }
@@ -75,6 +109,91 @@ impl Process {
             self.shown()
         )))
     }
+}
+
+impl Process {
+    /// Waits for the process to exit and close its stdout and stderr, naming
+    /// it on stderr while it takes long; on a signal, ends its group.
+    fn wait(
+        &self,
+        child: &mut Child,
+        helper: &signals::Running,
+    ) -> Result<Output, CredentialsError> {
+        let (done, finished) = mpsc::channel();
+        let out = read_to_end(child.stdout.take(), done.clone(), Pipe::Stdout);
+        let err = read_to_end(child.stderr.take(), done, Pipe::Stderr);
+        let started = Instant::now();
+        let mut notice_at = started + NOTICE_AFTER;
+        let (mut stdout, mut stderr, mut status) = (None, None, None);
+        loop {
+            match finished.recv_timeout(LOOK_EVERY) {
+                Ok((Pipe::Stdout, bytes)) => stdout = Some(bytes),
+                Ok((Pipe::Stderr, bytes)) => stderr = Some(bytes),
+                Err(_) => {}
+            }
+            if status.is_none() {
+                status = child.try_wait().map_err(|e| {
+                    CredentialsError::new(format!("cannot wait for {}: {e}", self.shown()))
+                })?;
+            }
+            if let (Some(status), Some(_), Some(_)) = (status, &stdout, &stderr) {
+                let _ = (out.join(), err.join());
+                return Ok(Output {
+                    status,
+                    stdout: stdout.unwrap_or_default(),
+                    stderr: stderr.unwrap_or_default(),
+                });
+            }
+            if let Some(signal) = signals::caught() {
+                helper.end(|| matches!(child.try_wait(), Ok(Some(_))));
+                let _ = child.wait();
+                return Err(CredentialsError::unreachable(format!(
+                    "{} was ended, with its children, after {} s: {signal} arrived while it ran",
+                    self.shown(),
+                    started.elapsed().as_secs()
+                )));
+            }
+            if Instant::now() >= notice_at {
+                eprintln!(
+                    "destination-kinesis: still waiting for {} (`sh -c` with its command line) to print \
+                     credentials, {} s so far",
+                    self.shown(),
+                    started.elapsed().as_secs()
+                );
+                notice_at += NOTICE_EVERY;
+            }
+        }
+    }
+}
+
+/// Whether this program has a controlling terminal.
+fn has_terminal() -> bool {
+    std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/tty")
+        .is_ok()
+}
+
+/// Which of the process's outputs.
+enum Pipe {
+    Stdout,
+    Stderr,
+}
+
+/// Reads `pipe` to its end on a thread of its own and sends what it held.
+fn read_to_end(
+    pipe: Option<impl Read + Send + 'static>,
+    done: mpsc::Sender<(Pipe, Vec<u8>)>,
+    which: Pipe,
+) -> JoinHandle<()> {
+    std::thread::spawn(move || {
+        let mut bytes = Vec::new();
+        if let Some(mut pipe) = pipe {
+            let _ = pipe.read_to_end(&mut bytes);
+        }
+        let _ = done.send((which, bytes));
+    })
 }
 
 impl Source for Process {

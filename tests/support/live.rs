@@ -82,6 +82,15 @@ pub fn start(config: &Value, catalog: &Value) -> Started {
 }
 
 impl Started {
+    /// Sends `signal` (`TERM`, `INT`, `HUP`) with a real `kill`.
+    pub fn signal(&self, signal: &str) {
+        let status = std::process::Command::new("kill")
+            .args([&format!("-{signal}"), &self.child.id().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill -{signal}");
+    }
+
     /// Reads stdout to its end, noting the accept counter at each line, then waits.
     pub fn watch(mut self, s: &StandIn) -> Run {
         let mut err = self.child.stderr.take().expect("stderr");

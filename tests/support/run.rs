@@ -6,7 +6,7 @@
 use super::TempDir;
 use serde_json::Value;
 use std::io::Write;
-use std::process::{Command, Output, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 /// The built binary under test.
@@ -31,6 +31,50 @@ pub fn command(args: &[&str]) -> Command {
         "/nonexistent/aws-credentials",
     );
     c
+}
+
+/// The binary with `args` and a clean AWS environment, started through
+/// `sh -c SCRIPT` (where the binary is `$0`), for redirections such as `>&-`.
+pub fn through_sh(script: &str, args: &[&str]) -> Command {
+    under("sh", &["-c", script], &command(args))
+}
+
+/// `inner` started by `program` with `args` before its own program and
+/// arguments (`setsid`, `sh -c SCRIPT`), with `inner`'s environment.
+pub fn under(program: &str, args: &[&str], inner: &Command) -> Command {
+    let mut c = Command::new(program);
+    c.args(args).arg(inner.get_program()).args(inner.get_args());
+    for (k, v) in inner.get_envs() {
+        match v {
+            Some(v) => c.env(k, v),
+            None => c.env_remove(k),
+        };
+    }
+    c
+}
+
+/// A child killed when dropped, so that a failed assertion leaves no
+/// process behind.
+pub struct Reaped(pub Child);
+
+impl Drop for Reaped {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Waits up to `timeout` for a child to end; its exit code (-1 when a signal
+/// ended it).
+pub fn exit_within(child: &mut Child, timeout: Duration) -> i32 {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(status) = child.try_wait().expect("try_wait") {
+            return status.code().unwrap_or(-1);
+        }
+        assert!(Instant::now() < deadline, "still running after {timeout:?}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
 
 /// A `write` command (clean AWS environment, stdin, stdout and stderr piped)

@@ -109,6 +109,14 @@ impl Fault {
     }
 }
 
+/// A deterministic hash of a call number, for spreading faults over calls.
+pub fn mix(n: u64, salt: u64) -> u64 {
+    let mut x = n.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ salt;
+    x ^= x >> 31;
+    x = x.wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    x ^ (x >> 29)
+}
+
 /// Which call a fault script is asked about.
 #[derive(Debug, Clone)]
 pub struct Call {
@@ -445,6 +453,18 @@ impl StandIn {
     /// Every request seen.
     pub fn seen(&self) -> Vec<Seen> {
         lock(&self.inner).seen.clone()
+    }
+
+    /// Waits (at most 30 s) until `ready` holds for the stand-in.
+    pub fn wait_for(&self, what: &str, ready: impl Fn(&StandIn) -> bool) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while !ready(self) {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "waited in vain for {what}"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
     }
 
     /// Requests answered with this error code.
