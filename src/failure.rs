@@ -1,14 +1,14 @@
 //! The error that ends a command: what to tell the user, how Airbyte should
 //! classify it, and the exit code.
 
-use crate::catalog::CatalogError;
-use crate::config::ConfigError;
-use crate::credentials::CredentialsError;
-use crate::http::TransportError;
+use crate::airbyte::catalog::CatalogError;
+use crate::airbyte::config::ConfigError;
+use crate::airbyte::protocol::{error_message, Emitter, FailureType, OutputError};
+use crate::aws::credentials::CredentialsError;
+use crate::aws::http::TransportError;
+use crate::kinesis::put_records::EntryFailure;
+use crate::kinesis::stream::StreamRef;
 use crate::kinesis::{Cause, KinesisError};
-use crate::naming::StreamRef;
-use crate::protocol::{error_message, Emitter, FailureType, OutputError};
-use crate::put_records::EntryFailure;
 use std::fmt;
 
 /// Exit code for a failed run.

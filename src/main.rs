@@ -1,27 +1,33 @@
 //! Command-line entry: parses arguments, runs the command, maps errors to exit codes.
 
 use argh::FromArgs;
+use destination_kinesis::airbyte::catalog::Catalog;
+use destination_kinesis::airbyte::check;
+use destination_kinesis::airbyte::config::{Config, Overrides};
+use destination_kinesis::airbyte::protocol::{connection_status, spec_message, Emitter};
+use destination_kinesis::airbyte::spec;
+use destination_kinesis::airbyte::write;
 use destination_kinesis::args;
-use destination_kinesis::catalog::Catalog;
-use destination_kinesis::config::{Config, Overrides};
-use destination_kinesis::describe::{parse_timeout, DescribeOptions, DEFAULT_WAIT};
+use destination_kinesis::engine::in_flight::InFlight;
 use destination_kinesis::failure::{Failure, EXIT_CONFIG, EXIT_FAILURE};
-use destination_kinesis::in_flight::InFlight;
+use destination_kinesis::kinesis::stream::StreamRef;
 use destination_kinesis::kinesis::StartPosition;
-use destination_kinesis::naming::StreamRef;
-use destination_kinesis::output::{self, parse_format, OutputFormat};
-use destination_kinesis::protocol::{connection_status, spec_message, Emitter};
-use destination_kinesis::put::{KeySource, PutOptions};
-use destination_kinesis::put_input::{
+use destination_kinesis::pipeline::describe;
+use destination_kinesis::pipeline::describe::{parse_timeout, DescribeOptions, DEFAULT_WAIT};
+use destination_kinesis::pipeline::list;
+use destination_kinesis::pipeline::output::{self, parse_format, OutputFormat};
+use destination_kinesis::pipeline::put;
+use destination_kinesis::pipeline::put::{KeySource, PutOptions};
+use destination_kinesis::pipeline::put_input::{
     parse_delimiter, parse_hash_key, parse_input, parse_key_delimiter, HashKey, InputFormat,
     KeyDelimiter,
 };
-use destination_kinesis::read::{
+use destination_kinesis::pipeline::read;
+use destination_kinesis::pipeline::read::{
     parse_from, parse_idle_timeout, parse_poll_interval, parse_until, ReadOptions,
     DEFAULT_POLL_INTERVAL,
 };
-use destination_kinesis::shard_filter::{parse_key, parse_shard_id, ShardFilter};
-use destination_kinesis::{check, describe, list, put, read, spec, write};
+use destination_kinesis::pipeline::shard_filter::{parse_key, parse_shard_id, ShardFilter};
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;

@@ -3,11 +3,11 @@
 
 mod support;
 
-use destination_kinesis::aggregate::{deaggregate, AggregateError, UserRecord, MAGIC};
-use destination_kinesis::config::{DataFormat, RecordFormat};
-use destination_kinesis::envelope::{Envelope, Fields};
-use destination_kinesis::outbox::AGGREGATE_MAX_BYTES;
-use destination_kinesis::read::Record;
+use destination_kinesis::airbyte::config::{DataFormat, RecordFormat};
+use destination_kinesis::airbyte::envelope::{Envelope, Fields};
+use destination_kinesis::engine::outbox::AGGREGATE_MAX_BYTES;
+use destination_kinesis::kinesis::aggregate::{deaggregate, AggregateError, UserRecord, MAGIC};
+use destination_kinesis::pipeline::read::Record;
 use md5::{Digest, Md5};
 use serde_json::{json, Value};
 use std::collections::HashMap;
@@ -110,7 +110,7 @@ fn fixtures_come_back_exactly_from_aggregates() {
                     })?
             })
             .collect();
-        let name = destination_kinesis::naming::java_stream_name(ns, stream);
+        let name = destination_kinesis::kinesis::stream::java_stream_name(ns, stream);
         let landed = kl.read_stored(&name);
         let ranges = hash_ranges(&kl, &name);
         assert!(

@@ -8,7 +8,7 @@ mod delay_proxy;
 mod support;
 
 use delay_proxy::DelayProxy;
-use destination_kinesis::aggregate::{deaggregate, AggregateError};
+use destination_kinesis::kinesis::aggregate::{deaggregate, AggregateError};
 use serde_json::{json, Value};
 use std::collections::HashSet;
 use std::io::{BufRead, BufReader, Write};

@@ -7,7 +7,7 @@ mod clirun;
 mod support;
 
 use clirun::{run_cli, Running};
-use destination_kinesis::config::StreamMode;
+use destination_kinesis::airbyte::config::StreamMode;
 use destination_kinesis::kinesis::NewStream;
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};

@@ -29,7 +29,7 @@
 pub mod loopback;
 
 use base64::Engine;
-use destination_kinesis::aggregate::deaggregate;
+use destination_kinesis::kinesis::aggregate::deaggregate;
 use md5::{Digest, Md5};
 use serde::Deserialize;
 use serde_json::{json, Value};

@@ -21,7 +21,7 @@ mod shard_scenarios;
 mod shard_sink;
 mod sink;
 
-use destination_kinesis::aggregate::deaggregate;
+use destination_kinesis::kinesis::aggregate::deaggregate;
 use destination_kinesis::kinesis::NewStream;
 use feed::Feed;
 use serde_json::{json, Value};

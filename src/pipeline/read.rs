@@ -1,0 +1,1132 @@
+//! `read`: every record of a stream on stdout, one a line, from every shard
+//! (parents before their children) or the shards chosen, oldest first per
+//! shard, within the GetRecords limits; KPL aggregates are unpacked.
+//! `records` is the same reading for a library caller: the records in a list.
+
+use crate::airbyte::config::Config;
+use crate::aws::retry::Backoff;
+use crate::failure::{stream_call_failed, Failure};
+use crate::kinesis::aggregate::{deaggregate, is_aggregated};
+use crate::kinesis::session::Session;
+use crate::kinesis::stream::StreamRef;
+use crate::kinesis::{Kinesis, KinesisError, ReadRecord, RecordsPage, Shard, StartPosition};
+use crate::pipeline::output::{closed_or_failed, count, OutputFormat};
+use crate::pipeline::progress::StatusLine;
+use crate::pipeline::shard_filter::ShardFilter;
+use crate::pipeline::timespec::{
+    format_time, now_seconds, parse_duration_within, parse_time_now, show,
+};
+use base64::Engine;
+use serde_json::{json, Map, Value};
+use std::collections::{HashMap, VecDeque};
+use std::io::Write;
+use std::time::{Duration, Instant};
+
+/// Kinesis allows 5 GetRecords calls a second per shard: a shard that is
+/// behind is read at up to that, counted as Kinesis counts it (at most five
+/// calls in any second), so a short shard's tip is confirmed without a wait.
+const CALLS_PER_SECOND: usize = 5;
+/// The steady pace those 5 calls a second allow.
+const MIN_CALL_INTERVAL: Duration = Duration::from_millis(200);
+/// The pace once a shard has caught up: AWS advises about one call a second
+/// per consumer, as the 5 calls are shared by every consumer of the stream.
+pub const DEFAULT_POLL_INTERVAL: Duration = Duration::from_secs(1);
+/// The range `--poll-interval` takes: faster than 200 ms breaks the 5 calls/s limit.
+const POLL_INTERVAL_RANGE: (Duration, Duration) = (MIN_CALL_INTERVAL, Duration::from_secs(300));
+/// The range `--idle-timeout` takes.
+const IDLE_TIMEOUT_RANGE: (Duration, Duration) =
+    (Duration::from_millis(100), Duration::from_secs(7 * 86_400));
+/// Wait after a throughput refusal or a failed call before asking that shard again.
+const IDLE_POLL: Duration = Duration::from_secs(1);
+/// How long after `--until` a caught-up shard is taken to have passed it: a
+/// record reaches readers a moment after it arrived.
+const UNTIL_GRACE: Duration = Duration::from_secs(1);
+/// How often `--follow` lists shards again to find new ones.
+const RELIST_EVERY: Duration = Duration::from_secs(10);
+/// Most records one GetRecords call returns.
+const MAX_PAGE: u64 = 10_000;
+
+/// What `read` was asked to do.
+#[derive(Debug, Clone)]
+pub struct ReadOptions {
+    /// The Kinesis stream.
+    pub stream: StreamRef,
+    /// Where to start in every shard read.
+    pub from: StartPosition,
+    /// Stop each shard at its first record that arrived after this time (epoch seconds).
+    pub until: Option<f64>,
+    /// Stop after this many records.
+    pub limit: Option<u64>,
+    /// Keep polling for new records and new shards.
+    pub follow: bool,
+    /// How records are printed.
+    pub format: OutputFormat,
+    /// Pause between calls to a shard that has caught up.
+    pub poll_interval: Duration,
+    /// Stop once no record came for this long.
+    pub idle_timeout: Option<Duration>,
+    /// The shards read.
+    pub shards: ShardFilter,
+    /// Whether to show a status line (with the lag) on stderr and a summary at the end.
+    pub progress: bool,
+}
+
+impl ReadOptions {
+    /// Checks the flags that only make sense together.
+    pub fn validate(&self) -> Result<(), Failure> {
+        if let StartPosition::AtSequenceNumber(_) | StartPosition::AfterSequenceNumber(_) =
+            &self.from
+        {
+            if self.shards.single_shard().is_none() {
+                return Err(Failure::usage(
+                    "--from at:SEQ and after:SEQ name a place in one shard: give that shard with one --shard \
+                     (the `shard` field of --format json), e.g. --shard shardId-000000000001 --from after:4959...",
+                ));
+            }
+        }
+        if let (StartPosition::AtTimestamp(from), Some(until)) = (&self.from, self.until) {
+            if until < *from {
+                return Err(Failure::usage(format!(
+                    "--until ({}) is before --from ({})",
+                    format_time(until).unwrap_or_default(),
+                    format_time(*from).unwrap_or_default()
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Why a `read` ended.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub enum Ending {
+    /// Every shard was read to its end (without `--follow`).
+    #[default]
+    EndOfData,
+    /// `--limit` records were printed.
+    Limit,
+    /// Every shard passed `--until`.
+    Until,
+    /// No record came for `--idle-timeout`.
+    Idle,
+    /// Whoever read stdout closed it (`| head`).
+    StdoutClosed,
+}
+
+/// What a `read` did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct ReadSummary {
+    /// Records printed (user records, once aggregates are unpacked).
+    pub records: u64,
+    /// Shards read.
+    pub shards: u64,
+    /// Why it ended.
+    pub ending: Ending,
+}
+
+/// Parses `--from`: `trim-horizon`, `latest`, a time (RFC 3339 or `-10m`),
+/// or `at:SEQ` / `after:SEQ` in one shard.
+pub fn parse_from(value: &str) -> Result<StartPosition, String> {
+    let sequence = |seq: &str| -> Result<String, String> {
+        // Kinesis sequence numbers: decimal, no leading zero, at most 129 digits.
+        let valid = !seq.is_empty()
+            && seq.len() <= 129
+            && seq.bytes().all(|b| b.is_ascii_digit())
+            && (seq == "0" || !seq.starts_with('0'));
+        if valid {
+            Ok(seq.to_string())
+        } else {
+            Err(format!(
+                "`{value}`: a sequence number is the digits of `sequenceNumber` in read --format json"
+            ))
+        }
+    };
+    match value {
+        "trim-horizon" | "TRIM_HORIZON" => Ok(StartPosition::TrimHorizon),
+        "latest" | "LATEST" => Ok(StartPosition::Latest),
+        _ => {
+            if let Some(seq) = value.strip_prefix("at:") {
+                return sequence(seq).map(StartPosition::AtSequenceNumber);
+            }
+            if let Some(seq) = value.strip_prefix("after:") {
+                return sequence(seq).map(StartPosition::AfterSequenceNumber);
+            }
+            parse_time_now(value)
+                .map(StartPosition::AtTimestamp)
+                .map_err(|e| format!("not trim-horizon, latest, at:SEQ or after:SEQ; {e}"))
+        }
+    }
+}
+
+/// Parses `--until`: an RFC 3339 time or `-10m` (that long before now).
+pub fn parse_until(value: &str) -> Result<f64, String> {
+    parse_time_now(value)
+}
+
+/// Parses `--poll-interval`: 200ms to 5m.
+pub fn parse_poll_interval(value: &str) -> Result<Duration, String> {
+    parse_duration_within(value, POLL_INTERVAL_RANGE.0, POLL_INTERVAL_RANGE.1)
+}
+
+/// Parses `--idle-timeout`: 100ms to 7 days.
+pub fn parse_idle_timeout(value: &str) -> Result<Duration, String> {
+    parse_duration_within(value, IDLE_TIMEOUT_RANGE.0, IDLE_TIMEOUT_RANGE.1)
+}
+
+/// Where one shard's reading stands.
+enum Progress {
+    /// Waiting for its parents to be read.
+    Waiting,
+    /// Being read.
+    Reading {
+        /// The iterator for the next call; None when one must be asked for.
+        iterator: Option<String>,
+        /// Not before this time.
+        next_at: Instant,
+        /// Set while calls fail and are retried.
+        backoff: Option<Backoff>,
+    },
+    /// Read to its end (or its tip, without `--follow`), or past `--until`.
+    Done,
+    /// Not chosen by `--shard` or `--key`.
+    Skipped,
+}
+
+impl Progress {
+    /// Whether its children may start: it is done with, or never read.
+    fn finished(&self) -> bool {
+        matches!(self, Progress::Done | Progress::Skipped)
+    }
+}
+
+struct ShardRead {
+    shard: Shard,
+    progress: Progress,
+    /// Where reading starts when no record was read yet.
+    start: StartPosition,
+    /// The last record's sequence number, to resume after an expired iterator.
+    last_sequence: Option<String>,
+    /// MillisBehindLatest of its last page.
+    behind: Option<u64>,
+    /// When its last GetRecords calls ended.
+    calls: CallWindow,
+}
+
+/// When a shard's last `CALLS_PER_SECOND` GetRecords calls ended.
+#[derive(Default)]
+struct CallWindow(VecDeque<Instant>);
+
+impl CallWindow {
+    /// Notes a call that ended at `at`.
+    fn note(&mut self, at: Instant) {
+        if self.0.len() == CALLS_PER_SECOND {
+            self.0.pop_front();
+        }
+        self.0.push_back(at);
+    }
+
+    /// The earliest time from `now` at which one more call keeps to
+    /// `CALLS_PER_SECOND` in any second.
+    fn next_free(&self, now: Instant) -> Instant {
+        match self.0.front() {
+            Some(&oldest) if self.0.len() == CALLS_PER_SECOND => {
+                now.max(oldest + Duration::from_secs(1))
+            }
+            _ => now,
+        }
+    }
+}
+
+/// The running state of one `read`.
+struct Reader<'a, S: Sink> {
+    kinesis: &'a Kinesis,
+    options: &'a ReadOptions,
+    /// How long failing calls to one shard are retried.
+    retry_timeout: Duration,
+    aggregates: Aggregates,
+    sink: S,
+    /// In ListShards order.
+    shards: Vec<ShardRead>,
+    index: HashMap<String, usize>,
+    summary: ReadSummary,
+    warned_bad_aggregate: bool,
+    listed_at: Instant,
+    /// When the last record came (or the read started).
+    last_record_at: Instant,
+    /// Whether a shard stopped at a record after `--until`.
+    passed_until: bool,
+    status: StatusLine,
+}
+
+/// Whether KPL aggregates are unpacked into their user records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Aggregates {
+    /// Each user record of an aggregate is a record of its own (as `read` prints them).
+    Unpack,
+    /// Kinesis records as they are stored, aggregates whole.
+    Keep,
+}
+
+/// A record read from a stream: a Kinesis record, or one user record of a KPL aggregate.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Record {
+    /// The shard it was read from.
+    pub shard: String,
+    /// Its Kinesis sequence number (its aggregate's, for a user record).
+    pub sequence_number: String,
+    /// Its place in its aggregate, for a user record.
+    pub sub_sequence: Option<usize>,
+    /// Its partition key (a user record's own).
+    pub partition_key: String,
+    /// A user record's explicit hash key, if it had one.
+    pub explicit_hash_key: Option<String>,
+    /// When Kinesis received it, epoch seconds.
+    pub arrival: Option<f64>,
+    /// Its bytes.
+    pub data: Vec<u8>,
+}
+
+/// One record as the reader hands it on, borrowed from the page it came in.
+struct Found<'a> {
+    shard: &'a str,
+    /// The Kinesis record it is, or came in.
+    record: &'a ReadRecord,
+    partition_key: &'a str,
+    explicit_hash_key: Option<&'a str>,
+    sub_sequence: Option<usize>,
+    data: &'a [u8],
+}
+
+/// Where read records go: stdout for `read`, a list for `records`.
+trait Sink {
+    /// Takes one record; an error is the output's (stdout closed or failing).
+    fn take(&mut self, found: &Found<'_>) -> std::io::Result<()>;
+    /// Called after every page.
+    fn flush(&mut self) -> std::io::Result<()>;
+}
+
+/// Prints records on stdout, one a line, as text or JSON.
+struct Printer<W: Write> {
+    out: W,
+    format: OutputFormat,
+    line: Vec<u8>,
+}
+
+impl<W: Write> Sink for Printer<W> {
+    fn take(&mut self, found: &Found<'_>) -> std::io::Result<()> {
+        self.line.clear();
+        match self.format {
+            OutputFormat::Text => self.line.extend_from_slice(found.data),
+            OutputFormat::Json => {
+                // Writing JSON into a Vec cannot fail.
+                let _ = serde_json::to_writer(&mut self.line, &json_record(found));
+            }
+        }
+        self.line.push(b'\n');
+        self.out.write_all(&self.line)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.out.flush()
+    }
+}
+
+impl Sink for Vec<Record> {
+    fn take(&mut self, found: &Found<'_>) -> std::io::Result<()> {
+        self.push(Record {
+            shard: found.shard.to_string(),
+            sequence_number: found.record.sequence_number.clone(),
+            sub_sequence: found.sub_sequence,
+            partition_key: found.partition_key.to_string(),
+            explicit_hash_key: found.explicit_hash_key.map(str::to_string),
+            arrival: found.record.arrival,
+            data: found.data.to_vec(),
+        });
+        Ok(())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Runs `read`, writing records to `out`; shows a status line and a summary
+/// on stderr when `options.progress`.
+pub fn run(
+    config: &Config,
+    options: &ReadOptions,
+    out: impl Write,
+) -> Result<ReadSummary, Failure> {
+    options.validate()?;
+    let kinesis = Session::open_for_pipeline(config, Some(&options.stream))?.kinesis;
+    let printer = Printer {
+        out,
+        format: options.format,
+        line: Vec::new(),
+    };
+    read_into(
+        &kinesis,
+        options,
+        config.retry_timeout,
+        Aggregates::Unpack,
+        printer,
+    )
+    .map(|(summary, _)| summary)
+}
+
+/// Every record of `stream`, read to its end as `read` reads it: parents
+/// before their children, oldest first per shard (shards of one generation
+/// interleaved as their pages came). Failing calls are retried for `retry_timeout`.
+pub fn records(
+    kinesis: &Kinesis,
+    stream: &StreamRef,
+    aggregates: Aggregates,
+    retry_timeout: Duration,
+) -> Result<Vec<Record>, Failure> {
+    let options = ReadOptions {
+        stream: stream.clone(),
+        from: StartPosition::TrimHorizon,
+        until: None,
+        limit: None,
+        follow: false,
+        format: OutputFormat::Text,
+        poll_interval: DEFAULT_POLL_INTERVAL,
+        idle_timeout: None,
+        shards: ShardFilter::default(),
+        progress: false,
+    };
+    read_into(kinesis, &options, retry_timeout, aggregates, Vec::new()).map(|(_, list)| list)
+}
+
+/// Lists the stream's shards and reads them into `sink`.
+fn read_into<S: Sink>(
+    kinesis: &Kinesis,
+    options: &ReadOptions,
+    retry_timeout: Duration,
+    aggregates: Aggregates,
+    sink: S,
+) -> Result<(ReadSummary, S), Failure> {
+    let stream = &options.stream;
+    let shards = crate::aws::retry::retrying(retry_timeout, || kinesis.list_shards(stream))
+        .map_err(|e| read_failure(&e, stream))?;
+    options
+        .shards
+        .check_listed(&shards, stream)
+        .map_err(Failure::usage)?;
+    let mut reader = Reader {
+        kinesis,
+        options,
+        retry_timeout,
+        aggregates,
+        sink,
+        shards: Vec::new(),
+        index: HashMap::new(),
+        summary: ReadSummary::default(),
+        warned_bad_aggregate: false,
+        listed_at: Instant::now(),
+        last_record_at: Instant::now(),
+        passed_until: false,
+        status: StatusLine::new(options.progress),
+    };
+    reader.add_shards(shards, true);
+    let result = reader.read_all();
+    let summary = reader.status.enabled().then(|| reader.summary_text());
+    let result = result.map(|()| (reader.summary, reader.sink));
+    reader.status.end(result, summary)
+}
+
+fn read_failure(e: &KinesisError, stream: &StreamRef) -> Failure {
+    stream_call_failed("read", stream, e)
+}
+
+impl<S: Sink> Reader<'_, S> {
+    /// Adds shards not seen before; `initial` for the first listing.
+    fn add_shards(&mut self, listed: Vec<Shard>, initial: bool) {
+        for shard in listed {
+            if let Some(&j) = self.index.get(&shard.shard_id) {
+                // Keeps what is known of it current: it may have been closed since.
+                self.shards[j].shard = shard;
+                continue;
+            }
+            let start = match &self.options.from {
+                // Everything in a shard that appeared later is newer than the
+                // start; a sequence number belongs to a shard listed at first.
+                StartPosition::Latest
+                | StartPosition::AtSequenceNumber(_)
+                | StartPosition::AfterSequenceNumber(_)
+                    if !initial =>
+                {
+                    StartPosition::TrimHorizon
+                }
+                other => other.clone(),
+            };
+            let progress = if !self.options.shards.selects(&shard) {
+                Progress::Skipped
+            } else if initial && start == StartPosition::Latest && shard.is_closed() {
+                // From `latest`, a shard closed before the start has nothing to give.
+                Progress::Done
+            } else {
+                Progress::Waiting
+            };
+            self.index.insert(shard.shard_id.clone(), self.shards.len());
+            self.shards.push(ShardRead {
+                shard,
+                progress,
+                start,
+                last_sequence: None,
+                behind: None,
+                calls: CallWindow::default(),
+            });
+        }
+        self.start_ready();
+    }
+
+    /// Starts reading every waiting shard whose parents are done (or gone).
+    fn start_ready(&mut self) {
+        let now = Instant::now();
+        for i in 0..self.shards.len() {
+            if !matches!(self.shards[i].progress, Progress::Waiting) {
+                continue;
+            }
+            let parents_done = self.shards[i].shard.parents().all(|p| {
+                self.index
+                    .get(p)
+                    .is_none_or(|&j| self.shards[j].progress.finished())
+            });
+            if parents_done {
+                self.shards[i].progress = Progress::Reading {
+                    iterator: None,
+                    next_at: now,
+                    backoff: None,
+                };
+                self.summary.shards += 1;
+            }
+        }
+    }
+
+    /// Lists shards again to find new ones; a passing error only delays that.
+    fn relist(&mut self) -> Result<(), Failure> {
+        let stream = &self.options.stream;
+        self.listed_at = Instant::now();
+        match self.kinesis.list_shards_by(stream, self.idle_deadline()) {
+            Ok(listed) => self.add_shards(listed, false),
+            Err(e) if e.is_retryable() => {}
+            Err(e) => return Err(read_failure(&e, stream)),
+        }
+        Ok(())
+    }
+
+    /// When `--idle-timeout` ends `read` unless a record comes first; the
+    /// calls made meanwhile end by then too.
+    fn idle_deadline(&self) -> Option<Instant> {
+        self.options.idle_timeout.map(|d| self.last_record_at + d)
+    }
+
+    fn limit_reached(&self) -> bool {
+        self.options
+            .limit
+            .is_some_and(|limit| self.summary.records >= limit)
+    }
+
+    /// Whether printing stops now (`--limit`, or stdout closed).
+    fn stop_printing(&self) -> bool {
+        self.limit_reached() || self.summary.ending == Ending::StdoutClosed
+    }
+
+    /// Whether `--follow` can end: every shard chosen is done and no new one
+    /// can bring anything (`--until` passed, or only named shards are read).
+    fn follow_done(&self) -> bool {
+        self.options.until.is_some() || !self.options.shards.takes_new_shards()
+    }
+
+    /// Polls shards until each is done (or forever with `--follow`), `--limit`,
+    /// or `--idle-timeout`.
+    fn read_all(&mut self) -> Result<(), Failure> {
+        loop {
+            if self.summary.ending == Ending::StdoutClosed {
+                return Ok(());
+            }
+            if self.limit_reached() {
+                self.summary.ending = Ending::Limit;
+                return Ok(());
+            }
+            let idle_deadline = self.idle_deadline();
+            if idle_deadline.is_some_and(|t| Instant::now() >= t) {
+                self.summary.ending = Ending::Idle;
+                return Ok(());
+            }
+            if self.options.follow && self.listed_at.elapsed() >= RELIST_EVERY {
+                self.relist()?;
+            }
+            self.show_status();
+            let next = self
+                .shards
+                .iter()
+                .enumerate()
+                .filter_map(|(i, s)| match &s.progress {
+                    Progress::Reading { next_at, .. } => Some((*next_at, i)),
+                    _ => None,
+                })
+                .min();
+            let Some((next_at, i)) = next else {
+                if !self.options.follow || self.follow_done() {
+                    if self.passed_until {
+                        self.summary.ending = Ending::Until;
+                    }
+                    return Ok(());
+                }
+                sleep_until(earliest(Instant::now() + IDLE_POLL, idle_deadline));
+                self.relist()?;
+                continue;
+            };
+            let wake = earliest(next_at, idle_deadline);
+            if wake > Instant::now() {
+                sleep_until(wake);
+                // The idle deadline may have come first; look again.
+                continue;
+            }
+            self.poll(i)?;
+        }
+    }
+
+    /// One call for shard `i`: an iterator or a page of records.
+    fn poll(&mut self, i: usize) -> Result<(), Failure> {
+        let Some(iterator) = self.iterator(i)? else {
+            return Ok(());
+        };
+        let remaining = self
+            .options
+            .limit
+            .map_or(MAX_PAGE, |l| (l - self.summary.records).clamp(1, MAX_PAGE));
+        let answer = self.kinesis.get_records_by(
+            &self.options.stream,
+            &iterator,
+            remaining as u32,
+            self.idle_deadline(),
+        );
+        self.shards[i].calls.note(Instant::now());
+        let page = match answer {
+            Ok(page) => page,
+            Err(e) if e.code() == Some("ExpiredIteratorException") => {
+                // Resume after the last record printed, with a fresh iterator.
+                self.set_iterator(i, None);
+                return Ok(());
+            }
+            Err(e) => {
+                self.set_iterator(i, Some(iterator));
+                return self.retry_later(i, &e);
+            }
+        };
+        self.shards[i].behind = page.millis_behind_latest;
+        if !page.records.is_empty() {
+            self.last_record_at = Instant::now();
+        }
+        let past_until = self.print_page(i, &page.records)?;
+        self.after_page(i, page, remaining, past_until)
+    }
+
+    /// Shard `i`'s iterator: the one the last page gave, or a new one from
+    /// where reading stands; None when the shard is not being read or the
+    /// call failed and was put off.
+    fn iterator(&mut self, i: usize) -> Result<Option<String>, Failure> {
+        let stream = &self.options.stream;
+        let s = &self.shards[i];
+        let Progress::Reading { iterator, .. } = &s.progress else {
+            return Ok(None);
+        };
+        if let Some(it) = iterator {
+            return Ok(Some(it.clone()));
+        }
+        let position = match &s.last_sequence {
+            Some(n) => StartPosition::AfterSequenceNumber(n.clone()),
+            None => s.start.clone(),
+        };
+        let asked_at = now_seconds();
+        let deadline = self.idle_deadline();
+        match self
+            .kinesis
+            .shard_iterator_by(stream, &s.shard.shard_id, &position, deadline)
+        {
+            Ok(it) => {
+                if position == StartPosition::Latest {
+                    // Should this iterator expire before a record comes, a new
+                    // LATEST would skip what arrived meanwhile: start again
+                    // from when this one was asked for instead.
+                    self.shards[i].start = StartPosition::AtTimestamp(asked_at);
+                }
+                Ok(Some(it))
+            }
+            // Only the start the user gave is theirs to fix (not the
+            // AT_TIMESTAMP an expired LATEST iterator became).
+            Err(e)
+                if s.last_sequence.is_none()
+                    && position == self.options.from
+                    && refuses_start(&e, &position) =>
+            {
+                // A sequence number from another shard or stream: the flag is wrong.
+                Err(Failure::usage(format!(
+                    "--from: Kinesis refused it for shard {} of stream {stream}: {e}",
+                    s.shard.shard_id
+                )))
+            }
+            Err(e) => self.retry_later(i, &e).map(|()| None),
+        }
+    }
+
+    /// Prints a page's records up to `--until` and `--limit`; whether it
+    /// reached a record past `--until`.
+    fn print_page(&mut self, i: usize, records: &[ReadRecord]) -> Result<bool, Failure> {
+        let mut printed = None;
+        let mut past_until = false;
+        for record in records {
+            if self.is_after_until(record) {
+                past_until = true;
+                break;
+            }
+            self.print(i, record)?;
+            printed = Some(record);
+            if self.stop_printing() {
+                break;
+            }
+        }
+        if let Some(last) = printed {
+            self.shards[i].last_sequence = Some(last.sequence_number.clone());
+        }
+        if let Err(e) = self.sink.flush() {
+            self.output_error(e)?;
+        }
+        Ok(past_until)
+    }
+
+    /// What shard `i` does after a page of up to `remaining` records: stop,
+    /// let its children start, or read on now or after the poll interval.
+    fn after_page(
+        &mut self,
+        i: usize,
+        page: RecordsPage,
+        remaining: u64,
+        past_until: bool,
+    ) -> Result<(), Failure> {
+        let empty = page.records.is_empty();
+        let at_tip = empty && page.millis_behind_latest.unwrap_or(0) == 0;
+        // Caught up: nothing more to read now, so no hurry for the next call.
+        // A full page says there is more whatever MillisBehindLatest says
+        // (emulators give 0 throughout).
+        let full = page.records.len() as u64 >= remaining;
+        let caught_up = empty || (page.millis_behind_latest == Some(0) && !full);
+        let follow = self.options.follow;
+        match page.next_iterator {
+            _ if past_until => {
+                self.passed_until = true;
+                self.shards[i].progress = Progress::Done;
+                self.start_ready();
+            }
+            None => {
+                // A closed shard read to its end: its children may start.
+                self.shards[i].progress = Progress::Done;
+                if follow {
+                    self.relist()?;
+                } else {
+                    self.start_ready();
+                }
+            }
+            Some(_)
+                if at_tip
+                    && (!follow || self.shards[i].shard.is_closed() || self.until_is_past()) =>
+            {
+                self.passed_until |= self.until_is_past();
+                self.shards[i].progress = Progress::Done;
+                self.start_ready();
+            }
+            Some(next) => {
+                let now = Instant::now();
+                let at = if follow && caught_up {
+                    now + self.options.poll_interval
+                } else {
+                    self.shards[i].calls.next_free(now)
+                };
+                self.set_reading(i, Some(next), at);
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether a record arrived after `--until`.
+    fn is_after_until(&self, record: &ReadRecord) -> bool {
+        match (self.options.until, record.arrival) {
+            (Some(until), Some(arrival)) => arrival > until,
+            _ => false,
+        }
+    }
+
+    /// Whether `--until` is far enough behind the clock that a caught-up
+    /// shard can get nothing older.
+    fn until_is_past(&self) -> bool {
+        self.options
+            .until
+            .is_some_and(|until| now_seconds() >= until + UNTIL_GRACE.as_secs_f64())
+    }
+
+    /// Keeps the iterator for the next call, leaving the schedule and backoff as they are.
+    fn set_iterator(&mut self, i: usize, next: Option<String>) {
+        if let Progress::Reading { iterator, .. } = &mut self.shards[i].progress {
+            *iterator = next;
+        }
+    }
+
+    /// Schedules the next call after a successful one.
+    fn set_reading(&mut self, i: usize, iterator: Option<String>, at: Instant) {
+        self.shards[i].progress = Progress::Reading {
+            iterator,
+            next_at: at,
+            backoff: None,
+        };
+    }
+
+    /// Schedules shard `i` again after a failed call, or fails when the
+    /// error cannot be cured or the retry budget is spent.
+    fn retry_later(&mut self, i: usize, e: &KinesisError) -> Result<(), Failure> {
+        let stream = &self.options.stream;
+        if !e.is_retryable() {
+            return Err(read_failure(e, stream));
+        }
+        let retry_timeout = self.retry_timeout;
+        let Progress::Reading {
+            next_at, backoff, ..
+        } = &mut self.shards[i].progress
+        else {
+            return Ok(());
+        };
+        let backoff = backoff.get_or_insert_with(|| Backoff::until(Instant::now() + retry_timeout));
+        match backoff.next_delay() {
+            Some(delay) => {
+                *next_at = Instant::now() + delay.max(IDLE_POLL);
+                Ok(())
+            }
+            None => Err(Failure::from_kinesis(
+                &format!(
+                    "gave up reading shard {} of Kinesis stream {stream} after retrying for {} s",
+                    self.shards[i].shard.shard_id,
+                    retry_timeout.as_secs()
+                ),
+                e,
+            )),
+        }
+    }
+
+    /// Redraws the status line: records so far and the lag of the shard furthest behind.
+    fn show_status(&mut self) {
+        if !self.status.due() {
+            return;
+        }
+        let lag = self
+            .shards
+            .iter()
+            .filter(|s| matches!(s.progress, Progress::Reading { .. }))
+            .filter_map(|s| s.behind)
+            .max();
+        let mut text = format!(
+            "{} from {}",
+            count(self.summary.records, "record", "records"),
+            count(self.summary.shards, "shard", "shards")
+        );
+        if let Some(ms) = lag {
+            text.push_str(&format!(
+                ", lag {:.1} s behind the latest",
+                ms as f64 / 1000.0
+            ));
+        }
+        self.status.draw(&text);
+    }
+
+    /// The summary line: what was read and why it ended.
+    fn summary_text(&self) -> String {
+        let s = &self.summary;
+        let why = match s.ending {
+            Ending::EndOfData => String::new(),
+            Ending::Limit => "; reached --limit".into(),
+            Ending::Until => "; reached --until".into(),
+            Ending::Idle => format!(
+                "; no record for {}",
+                show(self.options.idle_timeout.unwrap_or_default())
+            ),
+            Ending::StdoutClosed => "; standard output was closed".into(),
+        };
+        format!(
+            "read {} from {} of {}{why}",
+            count(s.records, "record", "records"),
+            count(s.shards, "shard", "shards"),
+            self.options.stream
+        )
+    }
+
+    /// Hands on one Kinesis record, unpacking a KPL aggregate when asked.
+    fn print(&mut self, i: usize, record: &ReadRecord) -> Result<(), Failure> {
+        if self.aggregates == Aggregates::Unpack && is_aggregated(&record.data) {
+            match deaggregate(&record.data) {
+                Ok(users) => {
+                    for (sub, user) in users.iter().enumerate() {
+                        if self.stop_printing() {
+                            break;
+                        }
+                        let found = Found {
+                            shard: &self.shards[i].shard.shard_id,
+                            record,
+                            partition_key: &user.partition_key,
+                            explicit_hash_key: user.explicit_hash_key.as_deref(),
+                            sub_sequence: Some(sub),
+                            data: &user.data,
+                        };
+                        let taken = self.sink.take(&found);
+                        self.count(taken)?;
+                    }
+                    return Ok(());
+                }
+                Err(e) => {
+                    if !self.warned_bad_aggregate {
+                        self.warned_bad_aggregate = true;
+                        eprintln!(
+                            "destination-kinesis: record {} starts like a KPL aggregate but cannot be unpacked ({e}); printing such records as they are",
+                            record.sequence_number
+                        );
+                    }
+                }
+            }
+        }
+        let found = Found {
+            shard: &self.shards[i].shard.shard_id,
+            record,
+            partition_key: &record.partition_key,
+            explicit_hash_key: None,
+            sub_sequence: None,
+            data: &record.data,
+        };
+        let taken = self.sink.take(&found);
+        self.count(taken)
+    }
+
+    /// Counts a record the sink took.
+    fn count(&mut self, taken: std::io::Result<()>) -> Result<(), Failure> {
+        match taken {
+            Ok(()) => {
+                self.summary.records += 1;
+                Ok(())
+            }
+            Err(e) => self.output_error(e),
+        }
+    }
+
+    /// A closed stdout ends the read quietly; any other write error fails it.
+    fn output_error(&mut self, e: std::io::Error) -> Result<(), Failure> {
+        closed_or_failed(e)?;
+        self.summary.ending = Ending::StdoutClosed;
+        Ok(())
+    }
+}
+
+/// Whether Kinesis refused the start position the user gave: AWS answers a
+/// sequence number of another shard with InvalidArgumentException, emulators
+/// with ResourceNotFoundException.
+fn refuses_start(e: &KinesisError, position: &StartPosition) -> bool {
+    match position {
+        StartPosition::AtSequenceNumber(_) | StartPosition::AfterSequenceNumber(_) => {
+            e.code() == Some("InvalidArgumentException") || e.is_not_found()
+        }
+        StartPosition::AtTimestamp(_) => e.code() == Some("InvalidArgumentException"),
+        StartPosition::TrimHorizon | StartPosition::Latest => false,
+    }
+}
+
+/// The earlier of `t` and an optional deadline.
+fn earliest(t: Instant, deadline: Option<Instant>) -> Instant {
+    deadline.map_or(t, |d| d.min(t))
+}
+
+fn sleep_until(t: Instant) {
+    let now = Instant::now();
+    if t > now {
+        std::thread::sleep(t - now);
+    }
+}
+
+/// The `--format json` object for one record.
+fn json_record(found: &Found<'_>) -> Value {
+    let mut o = Map::new();
+    o.insert("shard".into(), json!(found.shard));
+    o.insert("sequenceNumber".into(), json!(found.record.sequence_number));
+    if let Some(sub) = found.sub_sequence {
+        o.insert("subSequenceNumber".into(), json!(sub));
+    }
+    o.insert("partitionKey".into(), json!(found.partition_key));
+    if let Some(h) = found.explicit_hash_key {
+        o.insert("explicitHashKey".into(), json!(h));
+    }
+    if let Some(t) = found.record.arrival.and_then(format_time) {
+        o.insert("arrivalTime".into(), json!(t));
+    }
+    match std::str::from_utf8(found.data) {
+        Ok(text) => o.insert("data".into(), json!(text)),
+        Err(_) => o.insert(
+            "dataBase64".into(),
+            json!(base64::engine::general_purpose::STANDARD.encode(found.data)),
+        ),
+    };
+    Value::Object(o)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_from() {
+        assert_eq!(parse_from("trim-horizon"), Ok(StartPosition::TrimHorizon));
+        assert_eq!(parse_from("latest"), Ok(StartPosition::Latest));
+        assert_eq!(
+            parse_from("2024-05-01T12:00:00Z"),
+            Ok(StartPosition::AtTimestamp(1_714_564_800.0))
+        );
+        assert_eq!(
+            parse_from("2024-05-01T14:00:00.5+02:00"),
+            Ok(StartPosition::AtTimestamp(1_714_564_800.5))
+        );
+        for bad in ["yesterday", "2024-05-01", "2024-05-01 12:00:00Z", ""] {
+            let e = parse_from(bad).unwrap_err();
+            assert!(e.contains("RFC 3339"), "{bad}: {e}");
+        }
+        assert!(
+            matches!(parse_from("-10m"), Ok(StartPosition::AtTimestamp(t)) if t < now_seconds() - 599.0)
+        );
+        assert_eq!(
+            parse_from("at:49590338271490256608559692538361571095921575989136588898"),
+            Ok(StartPosition::AtSequenceNumber(
+                "49590338271490256608559692538361571095921575989136588898".into()
+            ))
+        );
+        assert_eq!(
+            parse_from("after:0"),
+            Ok(StartPosition::AfterSequenceNumber("0".into()))
+        );
+        for bad in [
+            "at:",
+            "after:12a",
+            "at:0123",
+            "at: 1",
+            &format!("at:{}", "9".repeat(130)),
+        ] {
+            let e = parse_from(bad).unwrap_err();
+            assert!(e.contains("sequence number"), "{bad}: {e}");
+        }
+        assert!(parse_poll_interval("1s").is_ok());
+        assert!(parse_poll_interval("100ms").is_err());
+        assert!(parse_idle_timeout("50ms").is_err());
+        assert!(parse_until("-1h").is_ok());
+    }
+
+    fn options(from: StartPosition, until: Option<f64>, shards: ShardFilter) -> ReadOptions {
+        ReadOptions {
+            stream: StreamRef::from("s"),
+            from,
+            until,
+            limit: None,
+            follow: false,
+            format: OutputFormat::Text,
+            poll_interval: DEFAULT_POLL_INTERVAL,
+            idle_timeout: None,
+            shards,
+            progress: false,
+        }
+    }
+
+    #[test]
+    fn sequence_starts_need_one_shard() {
+        let seq = StartPosition::AfterSequenceNumber("1".into());
+        let one = ShardFilter::new(vec!["shardId-000000000001".into()], vec![]);
+        assert!(options(seq.clone(), None, one).validate().is_ok());
+        for filter in [
+            ShardFilter::default(),
+            ShardFilter::new(vec!["a".into(), "b".into()], vec![]),
+            ShardFilter::new(vec![], vec!["k".into()]),
+        ] {
+            let e = options(seq.clone(), None, filter).validate().unwrap_err();
+            assert!(e.message.contains("--shard"), "{}", e.message);
+            assert_eq!(e.exit_code, crate::failure::EXIT_CONFIG);
+        }
+        let e = options(
+            StartPosition::AtTimestamp(100.0),
+            Some(50.0),
+            ShardFilter::default(),
+        )
+        .validate()
+        .unwrap_err();
+        assert!(e.message.contains("--until"), "{}", e.message);
+        assert!(options(
+            StartPosition::AtTimestamp(100.0),
+            Some(150.0),
+            ShardFilter::default()
+        )
+        .validate()
+        .is_ok());
+    }
+
+    #[test]
+    fn a_shard_gets_five_calls_in_any_second() {
+        let start = Instant::now();
+        let mut calls = CallWindow::default();
+        for k in 0..CALLS_PER_SECOND as u64 {
+            assert_eq!(calls.next_free(start), start, "call {k} goes at once");
+            calls.note(start + Duration::from_millis(10 * k));
+        }
+        // The sixth waits until the first is a second old.
+        assert_eq!(calls.next_free(start), start + Duration::from_secs(1));
+        calls.note(start + Duration::from_secs(1));
+        assert_eq!(
+            calls.next_free(start + Duration::from_secs(1)),
+            start + Duration::from_millis(1010)
+        );
+        let later = start + Duration::from_secs(5);
+        assert_eq!(calls.next_free(later), later);
+    }
+
+    fn record(data: &[u8]) -> ReadRecord {
+        ReadRecord {
+            data: data.to_vec(),
+            partition_key: "pk".into(),
+            sequence_number: "4960".into(),
+            arrival: Some(1_714_564_800.25),
+        }
+    }
+
+    #[test]
+    fn json_records_carry_metadata() {
+        let r = record(b"hello");
+        let found = Found {
+            shard: "shardId-000000000001",
+            record: &r,
+            partition_key: "pk",
+            explicit_hash_key: None,
+            sub_sequence: None,
+            data: &r.data,
+        };
+        let v = json_record(&found);
+        assert_eq!(
+            v,
+            json!({"shard": "shardId-000000000001", "sequenceNumber": "4960", "partitionKey": "pk",
+                   "arrivalTime": "2024-05-01T12:00:00.25Z", "data": "hello"})
+        );
+        let found = Found {
+            shard: "s",
+            record: &r,
+            partition_key: "user",
+            explicit_hash_key: Some("42"),
+            sub_sequence: Some(3),
+            data: &[0xFF, 0x00],
+        };
+        let v = json_record(&found);
+        assert_eq!(v["dataBase64"], "/wA=");
+        assert!(v.get("data").is_none());
+        assert_eq!(v["subSequenceNumber"], 3);
+        assert_eq!(v["explicitHashKey"], "42");
+        assert_eq!(v["partitionKey"], "user");
+    }
+}
