@@ -1,5 +1,6 @@
 //! The configured catalog: which streams a sync writes and how.
 
+use crate::failure::{Failure, Kind};
 use crate::json::without_bom;
 use serde::Deserialize;
 use std::collections::HashMap;
@@ -163,6 +164,12 @@ impl StreamIndex {
             .iter()
             .find(|(ns, _)| ns.as_deref() == namespace)
             .map(|&(_, i)| i)
+    }
+}
+
+impl From<CatalogError> for Failure {
+    fn from(e: CatalogError) -> Failure {
+        Failure::new(Kind::Config, e.to_string())
     }
 }
 

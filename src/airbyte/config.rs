@@ -5,6 +5,7 @@
 use crate::aws::network::{refuse_user_info, shown_url};
 use crate::aws::role::{self, Role};
 use crate::engine::in_flight::InFlight;
+use crate::failure::{Failure, Kind};
 use crate::json::without_bom;
 use crate::kinesis::stream::{StreamArn, StreamNaming};
 use serde_json::{Map, Value};
@@ -654,6 +655,12 @@ pub fn normalize_endpoint(url: &str) -> Result<String, String> {
         ));
     }
     Ok(full.trim_end_matches('/').to_string())
+}
+
+impl From<ConfigError> for Failure {
+    fn from(e: ConfigError) -> Failure {
+        Failure::new(Kind::Config, e.to_string())
+    }
 }
 
 #[cfg(test)]

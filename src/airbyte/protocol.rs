@@ -1,6 +1,7 @@
 //! Airbyte protocol messages: reading the ones a destination receives and
 //! writing the ones it sends.
 
+use crate::failure::{Failure, Kind};
 use crate::json::Text;
 use serde::de::{MapAccess, Visitor};
 use serde::{Deserialize, Deserializer};
@@ -21,6 +22,30 @@ pub enum FailureType {
     System,
     /// Retrying later may succeed.
     Transient,
+}
+
+impl From<Kind> for FailureType {
+    fn from(kind: Kind) -> FailureType {
+        match kind {
+            Kind::Config => FailureType::Config,
+            Kind::System => FailureType::System,
+            Kind::Transient => FailureType::Transient,
+        }
+    }
+}
+
+impl Failure {
+    /// Writes this failure as a TRACE error.
+    pub fn emit(&self, out: &Emitter) {
+        let stream = self.stream.as_ref().map(|(ns, name)| (ns, name.as_str()));
+        // stdout may be what failed; the message also goes to stderr.
+        let _ = out.emit(&error_message(
+            &self.message,
+            &self.internal,
+            self.kind.into(),
+            stream,
+        ));
+    }
 }
 
 impl FailureType {
@@ -554,6 +579,15 @@ fn duplicate_field(e: &serde_json::Error) -> Option<String> {
     let text = e.to_string();
     let rest = text.strip_prefix("duplicate field `")?;
     rest.split_once('`').map(|(name, _)| name.to_string())
+}
+
+impl From<OutputError> for Failure {
+    fn from(e: OutputError) -> Failure {
+        Failure::new(
+            Kind::System,
+            format!("{e}: the platform can get no more states from this run, so it stops here"),
+        )
+    }
 }
 
 #[cfg(test)]

@@ -7,9 +7,7 @@ use crate::airbyte::checkpoint::Checkpoints;
 use crate::airbyte::config::{Config, OversizePolicy, PartitionKeySource, RecordFormat};
 use crate::airbyte::envelope::{Envelope, Fields};
 use crate::airbyte::progress_log::{ProgressLog, Tally, Waiting, PROGRESS_PREFIX};
-use crate::airbyte::protocol::{
-    parse_line, Emitter, FailureType, MalformedMeta, Message, Record, StateScope,
-};
+use crate::airbyte::protocol::{parse_line, Emitter, MalformedMeta, Message, Record, StateScope};
 use crate::engine::batch::TargetId;
 use crate::engine::delivery::Sent;
 use crate::engine::ids::UuidPool;
@@ -18,7 +16,7 @@ use crate::engine::outbox::{Outbox, Oversize, Settings};
 use crate::engine::partition::KeyPicker;
 use crate::engine::signals;
 use crate::engine::{self, Adapter, InputLine, Report};
-use crate::failure::Failure;
+use crate::failure::{Failure, Kind};
 use crate::kinesis::session::Session;
 use crate::kinesis::setup::{ensure_streams, unlisted_shards_note, Creation};
 use crate::kinesis::stream::{target_stream, StreamNaming, StreamRef};
@@ -135,7 +133,7 @@ pub fn run(
     // Should a signal's grace period run out, the platform still gets a TRACE.
     let trace_to = out.clone();
     signals::last_words(Arc::new(move |why: &str| {
-        Failure::new(FailureType::Transient, why).emit(&trace_to)
+        Failure::new(Kind::Transient, why).emit(&trace_to)
     }));
     let (report, result) = engine::run(kinesis, outbox, &settings, input, &mut writer);
     writer.log_totals(&report);
@@ -145,7 +143,7 @@ pub fn run(
     let unconfirmed = writer.checkpoints.pending_states();
     if unconfirmed > 0 {
         return Err(Failure::new(
-            FailureType::System,
+            Kind::System,
             format!("internal error: {unconfirmed} states were never confirmed, so they were not echoed; run again from the last echoed state"),
         ));
     }
@@ -223,7 +221,7 @@ fn plan_targets(config: &Config, catalog: &Catalog) -> Result<Plan, Failure> {
     let mut by_name: HashMap<StreamRef, (TargetId, usize)> = HashMap::new();
     for (i, s) in catalog.streams.iter().enumerate() {
         let name = target_stream(naming, s.namespace.as_deref(), &s.name).map_err(|why| {
-            Failure::new(FailureType::Config, why).for_stream(s.namespace.as_deref(), &s.name)
+            Failure::new(Kind::Config, why).for_stream(s.namespace.as_deref(), &s.name)
         })?;
         let target = match by_name.get(&name) {
             Some(&(t, first)) => {
@@ -324,7 +322,7 @@ impl Adapter for Writer<'_> {
             return Ok(());
         }
         let message = parse_line(line)
-            .map_err(|e| Failure::new(FailureType::System, format!("input line {line_no} {e}")))?;
+            .map_err(|e| Failure::new(Kind::System, format!("input line {line_no} {e}")))?;
         match message {
             Message::Record(r) => self.record(&r, input, outbox),
             Message::State(s) => {
@@ -367,14 +365,14 @@ impl Adapter for Writer<'_> {
             ),
         };
         Failure::new(
-            FailureType::System,
+            Kind::System,
             format!("input line {line_no} is {why}; it was not read, nor anything after it"),
         )
     }
 
     fn stopped_by(&self, signal: &str) -> Failure {
         Failure::new(
-            FailureType::Transient,
+            Kind::Transient,
             format!("sync cancelled by {signal}: sent what was buffered and echoed the states it covered"),
         )
     }
@@ -411,7 +409,7 @@ impl Writer<'_> {
             let shown =
                 namespace.map_or_else(|| r.stream.to_string(), |ns| format!("{ns}.{}", r.stream));
             return Err(Failure::new(
-                FailureType::System,
+                Kind::System,
                 format!("input line {line_no} is a RECORD of stream `{shown}`, which is not in the catalog"),
             )
             .for_stream(namespace, &r.stream));
@@ -533,7 +531,7 @@ impl Writer<'_> {
         };
         if self.config.oversize == OversizePolicy::Fail {
             return Err(Failure::new(
-                FailureType::System,
+                Kind::System,
                 format!(
                     "{}; it was not sent. Set `oversizeRecords` to `skip` to skip such records \
                      (they are counted), or raise the stream's maximum record size (UpdateMaxRecordSize, up to 10240 KiB)",

@@ -5,10 +5,11 @@
 //! by the outbox (`outbox::results`), so that one refused entry holds up
 //! neither its batch's other records nor the states they cover.
 
-use crate::airbyte::protocol::FailureType;
 use crate::engine::batch::Batch;
 use crate::engine::in_flight::{Answer as Pushback, Gate, InFlight, Limit};
-use crate::failure::{classify_entry, Failure};
+use crate::failure::Failure;
+use crate::failure::Kind;
+use crate::kinesis::classify_entry;
 use crate::kinesis::put_records::{read_answer, EntryFailure, EntryResult};
 use crate::kinesis::{Cause, Kinesis, KinesisError};
 use std::collections::HashSet;
@@ -113,7 +114,7 @@ impl DeliveryError {
         if let (Some(after), Refusal::Entry(f)) = (self.gave_up_after, self.refusal.as_ref()) {
             if f.is_throttle() {
                 return Failure::new(
-                    FailureType::Transient,
+                    Kind::Transient,
                     format!(
                         "gave up after retrying for {} s: {unsent} of Kinesis stream `{}` {} still refused for \
                          throughput (ProvisionedThroughputExceededException); add shards, or raise retryTimeoutSeconds",
@@ -141,7 +142,7 @@ impl DeliveryError {
                 ),
             ),
             Refusal::Unconfirmed => Failure::new(
-                FailureType::Transient,
+                Kind::Transient,
                 format!(
                     "{context}: PutRecords on stream `{}`: the answer gave neither a sequence number nor an error",
                     self.stream
@@ -150,7 +151,7 @@ impl DeliveryError {
         }
         .with_exit_code(crate::failure::EXIT_FAILURE);
         if self.gave_up_after.is_some() {
-            failure.failure_type = FailureType::Transient;
+            failure.kind = Kind::Transient;
         }
         failure
     }

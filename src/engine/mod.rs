@@ -20,11 +20,11 @@ pub mod partition;
 pub mod rate;
 pub mod signals;
 
-use crate::airbyte::protocol::FailureType;
 use crate::engine::delivery::{Dispatcher, Done, Sender, Sent, CANCEL_GRACE};
 use crate::engine::in_flight::InFlight;
 use crate::engine::input::{Cancel, Event, Framing, LineReader};
 use crate::engine::outbox::{Outbox, Pacing};
+use crate::failure::Kind;
 use crate::failure::{stdin_failed, Failure};
 use crate::kinesis::setup::read_shard_map;
 use crate::kinesis::stream::StreamRef;
@@ -293,7 +293,7 @@ impl Engine {
             {
                 let signal = self.cancel.signal().unwrap_or("a signal");
                 self.fail(Failure::new(
-                    FailureType::Transient,
+                    Kind::Transient,
                     format!(
                         "sync cancelled by {signal}: records were still waiting to be sent or sent again \
                          when the {} s allowed after a signal ran out",
@@ -330,7 +330,7 @@ impl Engine {
             if let Err(batch) = self.dispatcher.submit(batch) {
                 self.outbox.abandon(*batch);
                 self.fail(Failure::new(
-                    FailureType::System,
+                    Kind::System,
                     "internal error: no thread is left to send requests; run again from the last echoed state",
                 ));
             }

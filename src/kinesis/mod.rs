@@ -5,6 +5,7 @@
 
 pub mod aggregate;
 mod api;
+mod failures;
 pub mod put_records;
 pub mod session;
 pub mod setup;
@@ -12,3 +13,4 @@ pub mod shards;
 pub mod stream;
 
 pub use api::*;
+pub use failures::{classify, classify_entry, missing_stream, stream_call_failed};

@@ -3,13 +3,13 @@
 
 use crate::airbyte::config::Config;
 use crate::airbyte::protocol::Emitter;
-use crate::airbyte::protocol::FailureType;
 use crate::aws::credentials::profile::Profiles;
 use crate::aws::credentials::{resolve, resolve_endpoint, resolve_region, Context};
 use crate::aws::environment::process_env;
 use crate::aws::http::{Client, Timeouts};
 use crate::aws::network::Network;
 use crate::failure::Failure;
+use crate::failure::Kind;
 use crate::kinesis::stream::{StreamArn, StreamRef};
 use crate::kinesis::Kinesis;
 use std::time::Duration;
@@ -85,8 +85,8 @@ impl Session {
         let profiles = Profiles::load_selecting(&env, config.profile.as_deref());
         let region = resolve_region(config, &env, &profiles, stream)?;
         let endpoint = resolve_endpoint(config, &env, &region)?;
-        let network = Network::from_env(&env)
-            .map_err(|e| Failure::new(FailureType::Config, e.to_string()))?;
+        let network =
+            Network::from_env(&env).map_err(|e| Failure::new(Kind::Config, e.to_string()))?;
         let cx = Context {
             region: &region,
             network: &network,

@@ -2,10 +2,10 @@
 //! the first record, creating it when allowed (never a stream named by ARN).
 
 use crate::airbyte::config::Config;
-use crate::airbyte::protocol::FailureType;
 use crate::aws::retry::{first_contact, is_refused, Backoff};
 use crate::engine::outbox::TargetSpec;
 use crate::failure::Failure;
+use crate::failure::Kind;
 use crate::kinesis::put_records::Limits;
 use crate::kinesis::shards::ShardMap;
 use crate::kinesis::stream::StreamRef;
@@ -165,7 +165,7 @@ pub fn ensure_streams(
     }
     results
         .into_iter()
-        .map(|r| r.unwrap_or_else(|| Err(Failure::new(FailureType::System, STOPPED))))
+        .map(|r| r.unwrap_or_else(|| Err(Failure::new(Kind::System, STOPPED))))
         .collect()
 }
 
@@ -201,7 +201,7 @@ fn ensure_one(
             }
             Ok(Some(summary)) if summary.status() == StreamStatus::Deleting => {
                 return Err(Failure::new(
-                    FailureType::Config,
+                    Kind::Config,
                     format!("Kinesis stream {stream} is being deleted; wait until it is gone, then run again"),
                 ))
             }
@@ -225,11 +225,11 @@ fn ensure_one(
             Err(e) => return Err(Failure::from_kinesis(&format!("cannot check Kinesis stream {stream}"), &e)),
         };
         if stop.load(Ordering::Relaxed) {
-            return Err(Failure::new(FailureType::System, STOPPED));
+            return Err(Failure::new(Kind::System, STOPPED));
         }
         if !sleep_before(wait, deadline) {
             return Err(Failure::new(
-                FailureType::Transient,
+                Kind::Transient,
                 format!(
                     "Kinesis stream {stream} is still not writable after {} (status {last_status}); \
                      raise retryTimeoutSeconds or check the stream in the AWS console",
@@ -289,11 +289,11 @@ fn creatable<'a>(stream: &'a StreamRef, creation: &Creation) -> Result<&'a str, 
     match stream {
         StreamRef::Name(name) if creation.allowed => Ok(name),
         StreamRef::Name(_) => Err(Failure::new(
-            FailureType::Config,
+            Kind::Config,
             format!("Kinesis stream {stream} does not exist{}", creation.when_missing),
         )),
         StreamRef::Arn(arn) => Err(Failure::new(
-            FailureType::Config,
+            Kind::Config,
             format!(
                 "Kinesis stream {stream} does not exist (ARN {}); a stream named by its ARN is never \
                  created here, whatever createStreams or --create say, as it may belong to another \
@@ -344,7 +344,7 @@ pub fn wait_active(
         };
         if Instant::now() >= deadline || !sleep_before(POLL, deadline) {
             return Err(Failure::new(
-                FailureType::Transient,
+                Kind::Transient,
                 format!(
                     "Kinesis stream {stream} is not ACTIVE after {}: {state}",
                     waited(started)
@@ -362,7 +362,7 @@ fn backoff_delay(
 ) -> Result<Duration, Failure> {
     backoff.next_delay().ok_or_else(|| {
         Failure::new(
-            FailureType::Transient,
+            Kind::Transient,
             format!(
                 "gave up preparing Kinesis stream {stream} after {}: {last}",
                 waited(started)

@@ -4,11 +4,12 @@
 
 use crate::airbyte::config::Config;
 use crate::aws::retry::retrying;
-use crate::failure::{missing_stream, stream_call_failed, Failure};
+use crate::failure::Failure;
 use crate::kinesis::put_records::Limits;
 use crate::kinesis::session::Session;
 use crate::kinesis::setup::wait_active;
 use crate::kinesis::stream::StreamRef;
+use crate::kinesis::{missing_stream, stream_call_failed};
 use crate::kinesis::{Shard, StreamStatus, StreamSummary};
 use crate::pipeline::output::{print_all, OutputFormat};
 use crate::pipeline::timespec::parse_duration_within;

@@ -70,7 +70,7 @@ fn list_all(kinesis: &Kinesis, config: &Config) -> Result<Vec<StreamSummary>, Fa
                 for name in &page.names {
                     let stream = StreamRef::Name(name.clone());
                     let summary = retrying(budget, || kinesis.describe_stream(&stream))
-                        .map_err(|e| crate::failure::stream_call_failed("describe", &stream, &e))?;
+                        .map_err(|e| crate::kinesis::stream_call_failed("describe", &stream, &e))?;
                     // A stream deleted since the listing is no longer one to show.
                     streams.extend(summary);
                 }

@@ -1,8 +1,8 @@
 //! How the pipeline commands print on stdout: plain text or one JSON object a
 //! line, and what a closed stdout means (at the start, or later).
 
-use crate::airbyte::protocol::FailureType;
 use crate::failure::Failure;
+use crate::failure::Kind;
 use std::io::ErrorKind;
 
 /// A count and its noun, for messages to people: `1 record`, `2 records`.
@@ -45,7 +45,7 @@ pub fn closed_or_failed(e: std::io::Error) -> Result<(), Failure> {
         return Ok(());
     }
     Err(Failure::new(
-        FailureType::System,
+        Kind::System,
         format!("cannot write to standard output: {e}"),
     ))
 }
@@ -56,7 +56,7 @@ pub fn closed_or_failed(e: std::io::Error) -> Result<(), Failure> {
 pub fn stdout() -> Result<std::io::StdoutLock<'static>, Failure> {
     if stdout_was_closed() {
         return Err(Failure::new(
-            FailureType::System,
+            Kind::System,
             "standard output was closed when the program started (as by `>&-`), so there is nowhere to \
              print to; give it a file or a pipe (`> /dev/null` to drop what it prints)",
         ));

@@ -4,13 +4,13 @@
 //! batched, aggregated, retried and bounded as `write` sends Airbyte records.
 
 use crate::airbyte::config::{Config, PartitionKeySource};
-use crate::airbyte::protocol::FailureType;
 use crate::engine::batch::TargetId;
 use crate::engine::ids::UuidPool;
 use crate::engine::input::Framing;
 use crate::engine::outbox::{Outbox, Settings};
 use crate::engine::partition::{fit_key, KeyPicker, MAX_KEY_CHARS};
 use crate::engine::{self, Adapter, InputLine, Report};
+use crate::failure::Kind;
 use crate::failure::{Failure, EXIT_FAILURE};
 use crate::kinesis::session::Session;
 use crate::kinesis::setup::{ensure_stream, unlisted_shards_note, Creation};
@@ -262,7 +262,7 @@ impl Adapter for Putter<'_> {
         }
         if let Err(o) = outbox.check_size(self.target, data.len(), &self.key_buf) {
             return Err(Failure::new(
-                FailureType::System,
+                Kind::System,
                 format!(
                     "input line {line_no}: its record is {} bytes; with its {}-byte partition key that is over the \
                      {}-byte record limit of Kinesis stream {}; it was not sent, nor anything after it",
@@ -286,7 +286,7 @@ impl Adapter for Putter<'_> {
             InputFormat::Base64 => " in base64",
         };
         Failure::new(
-            FailureType::System,
+            Kind::System,
             format!(
                 "input line {line_no} is longer than {limit} bytes, more than a record of Kinesis stream {} \
                  holds{form}; it was not sent, nor anything after it",
@@ -297,7 +297,7 @@ impl Adapter for Putter<'_> {
 
     fn stopped_by(&self, signal: &str) -> Failure {
         Failure::new(
-            FailureType::Transient,
+            Kind::Transient,
             format!("interrupted by {signal}: the lines read before it were sent"),
         )
     }
@@ -342,7 +342,7 @@ impl Putter<'_> {
     /// A line that cannot become a record: the run stops there.
     fn bad_line(&self, line_no: u64, why: &str) -> Failure {
         Failure::new(
-            FailureType::System,
+            Kind::System,
             format!("input line {line_no} {why}; it was not sent, nor anything after it"),
         )
     }

@@ -5,10 +5,11 @@
 
 use crate::airbyte::config::Config;
 use crate::aws::retry::Backoff;
-use crate::failure::{stream_call_failed, Failure};
+use crate::failure::Failure;
 use crate::kinesis::aggregate::{deaggregate, is_aggregated};
 use crate::kinesis::session::Session;
 use crate::kinesis::stream::StreamRef;
+use crate::kinesis::stream_call_failed;
 use crate::kinesis::{Kinesis, KinesisError, ReadRecord, RecordsPage, Shard, StartPosition};
 use crate::pipeline::output::{closed_or_failed, count, OutputFormat};
 use crate::pipeline::progress::StatusLine;

@@ -19,6 +19,7 @@ pub use provider::{Fixed as FixedCredentials, ProvideCredentials, Refreshing, RE
 use crate::airbyte::config::{normalize_endpoint, Config, Secret};
 use crate::aws::environment::Env;
 use crate::aws::network::Network;
+use crate::failure::{Failure, Kind};
 use crate::kinesis::stream::StreamArn;
 use profile::Profiles;
 use std::fmt;
@@ -520,6 +521,17 @@ pub fn parse_expiry(text: &str) -> Option<SystemTime> {
     use aws_smithy_types::date_time::{DateTime, Format};
     let parsed = DateTime::from_str(text.trim(), Format::DateTimeWithOffset).ok()?;
     SystemTime::try_from(parsed).ok()
+}
+
+impl From<CredentialsError> for Failure {
+    fn from(e: CredentialsError) -> Failure {
+        let kind = if e.transient {
+            Kind::Transient
+        } else {
+            Kind::Config
+        };
+        Failure::new(kind, e.message)
+    }
 }
 
 #[cfg(test)]
