@@ -13,7 +13,7 @@
 //! record envelopes, the naming rule), and `pipeline`, the commands for
 //! shells and CI (`put`, `read`, `list`, `describe`). `failure` (what went
 //! wrong, for people and for exit codes), `json` and `text` (writing for
-//! machines and for people) are used by every layer; `main.rs` and `args`
+//! machines and for people) and `stdout` are used by every layer; `main.rs` and `args`
 //! parse the command line.
 
 // The connector specification is one `json!` literal, deeper than the default allows.
@@ -27,4 +27,6 @@ pub mod failure;
 pub mod json;
 pub mod kinesis;
 pub mod pipeline;
+pub mod signals;
+pub mod stdout;
 pub mod text;

@@ -28,6 +28,7 @@ use destination_kinesis::pipeline::read::{
     DEFAULT_POLL_INTERVAL,
 };
 use destination_kinesis::pipeline::shard_filter::{parse_key, parse_shard_id, ShardFilter};
+use destination_kinesis::pipeline::Settings;
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -459,7 +460,7 @@ fn run_put(p: PutCmd) -> Result<put::PutSummary, Failure> {
         create: p.create || (p.config.is_some() && config.create_streams),
         progress: std::io::stderr().is_terminal(),
     };
-    put::run(&config, &options, std::io::stdin())
+    put::run(&pipeline_settings(config), &options, std::io::stdin())
 }
 
 /// The config of a pipeline command from its `--config`, `--endpoint`, `--region` and `--profile`.
@@ -468,14 +469,24 @@ fn pipeline_config(
     endpoint: Option<String>,
     region: Option<String>,
     profile: Option<String>,
-) -> Result<Config, Failure> {
+) -> Result<Settings, Failure> {
     let flags = Overrides {
         endpoint,
         region,
         profile,
         ..Overrides::default()
     };
-    Ok(Config::load(file, &flags)?)
+    Ok(pipeline_settings(Config::load(file, &flags)?))
+}
+
+/// What a pipeline command takes of a config.
+fn pipeline_settings(config: Config) -> Settings {
+    Settings {
+        access: config.access,
+        sending: config.sending,
+        create_streams: config.create_streams,
+        new_streams: config.new_streams,
+    }
 }
 
 fn run_read(r: ReadCmd) -> Result<read::ReadSummary, Failure> {

@@ -20,7 +20,7 @@ const CHECK_TIMEOUTS: Timeouts = Timeouts {
 pub fn run(config_path: &Path, flags: &Overrides) -> Result<String, String> {
     let config = Config::load(Some(config_path), flags).map_err(|e| e.to_string())?;
     let session = Session::open_with(
-        &config,
+        &config.access,
         config.stream_arn(),
         CHECK_TIMEOUTS,
         SET_BY_CONFIG,

@@ -2,37 +2,21 @@
 //! names and defaults, plus this connector's own, each validated with an error
 //! that names the field.
 
-use crate::aws::network::{refuse_user_info, shown_url};
+use crate::aws::access::Access;
+use crate::aws::region::normalize_endpoint;
 use crate::aws::role::{self, Role};
+use crate::aws::secret::Secret;
 use crate::engine::in_flight::InFlight;
+use crate::engine::partition::PartitionKeySource;
+use crate::engine::sending::Sending;
 use crate::failure::{Failure, Kind};
 use crate::json::without_bom;
 use crate::kinesis::stream::{StreamArn, StreamNaming};
+use crate::kinesis::{NewStream, StreamMode};
 use serde_json::{Map, Value};
 use std::fmt;
 use std::path::Path;
 use std::time::Duration;
-
-/// A secret string whose `Debug` never shows the value.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
-
-impl Secret {
-    /// Wraps a secret value.
-    pub fn new(value: impl Into<String>) -> Self {
-        Secret(value.into())
-    }
-    /// The secret itself, for signing only.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Secret(***)")
-    }
-}
 
 /// A configuration that cannot be used, and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -69,26 +53,6 @@ impl fmt::Display for ConfigError {
 
 impl std::error::Error for ConfigError {}
 
-/// How streams the connector creates are billed and sized.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum StreamMode {
-    /// A fixed number of shards (`shardCount`).
-    Provisioned,
-    /// Kinesis scales the shards itself.
-    OnDemand,
-}
-
-/// Where each record's partition key comes from.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum PartitionKeySource {
-    /// A random UUID per record (the Java connector's behaviour).
-    Uuid,
-    /// The catalog stream's primary key values, joined.
-    PrimaryKey,
-    /// A JSON Pointer into the record's data.
-    Pointer(String),
-}
-
 /// How `_airbyte_data` is written into the record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DataFormat {
@@ -118,60 +82,30 @@ pub enum OversizePolicy {
     Skip,
 }
 
-/// A validated configuration, as the user wrote it (before any environment fallback).
+/// A validated configuration, as the user wrote it (before any environment
+/// fallback): how to reach AWS, how to send, how to make missing streams,
+/// and what only the connector does (naming, keys, record formats).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
-    /// Kinesis endpoint URL, when not the AWS default.
-    pub endpoint: Option<String>,
-    /// AWS region, when given.
-    pub region: Option<String>,
-    /// Shards for each stream the connector creates in provisioned mode.
-    pub shard_count: u32,
-    /// AWS access key ID.
-    pub access_key: Option<String>,
-    /// AWS secret access key.
-    pub private_key: Option<Secret>,
-    /// AWS session token for temporary credentials.
-    pub session_token: Option<Secret>,
-    /// The role to assume with the credentials found (`roleArn` and its fields).
-    pub assume_role: Option<Role>,
-    /// STS endpoint URL, when not the AWS default.
-    pub sts_endpoint: Option<String>,
-    /// Records per PutRecords call.
-    pub buffer_size: usize,
-    /// How long one batch may be retried before the sync fails.
-    pub retry_timeout: Duration,
-    /// How long one HTTP request may take before it counts as failed.
-    pub request_timeout: Duration,
-    /// PutRecords calls allowed in flight at once.
-    pub max_in_flight: InFlight,
-    /// Pack records into KPL aggregated records.
-    pub aggregation: bool,
+    /// Where to reach AWS and as whom (`endpoint`, `region`, keys, `roleArn`, …).
+    pub access: Access,
+    /// How records are sent (`bufferSize`, `maxInFlight`, `shardRateLimit`, …).
+    pub sending: Sending,
+    /// Whether missing streams may be created.
+    pub create_streams: bool,
+    /// How missing streams are made (`streamMode`, `shardCount`, `maxRecordSizeKiB`).
+    pub new_streams: NewStream,
     /// Target stream: a name template with `{namespace}` and `{stream}`, or
     /// one stream's ARN; None keeps the Java rule.
     pub stream_name: Option<StreamNaming>,
-    /// Whether missing streams may be created.
-    pub create_streams: bool,
-    /// Capacity mode of created streams.
-    pub stream_mode: StreamMode,
     /// Where partition keys come from.
     pub partition_key: PartitionKeySource,
-    /// Keep each partition key's records in input order through retries.
-    pub keep_key_order: bool,
     /// How `_airbyte_data` is written.
     pub data_format: DataFormat,
     /// Which fields each record carries.
     pub record_format: RecordFormat,
     /// What happens to a record larger than its stream takes.
     pub oversize: OversizePolicy,
-    /// `MaxRecordSizeInKiB` of streams the connector creates; None leaves AWS's default.
-    pub max_record_size_kib: Option<u32>,
-    /// Longest a record waits to share a PutRecords call.
-    pub linger: Duration,
-    /// The share of each shard's write limits to send at, in percent; 0: no pacing.
-    pub shard_rate_limit: u32,
-    /// The AWS profile `--profile` names, in place of `AWS_PROFILE` (no config field).
-    pub profile: Option<String>,
     /// How often `write` logs its progress; zero: never.
     pub progress_interval: Duration,
 }
@@ -179,41 +113,23 @@ pub struct Config {
 impl Default for Config {
     fn default() -> Self {
         Config {
-            endpoint: None,
-            region: None,
-            shard_count: 5,
-            access_key: None,
-            private_key: None,
-            session_token: None,
-            assume_role: None,
-            sts_endpoint: None,
-            buffer_size: 100,
-            retry_timeout: Duration::from_secs(300),
-            request_timeout: Duration::from_secs(30),
-            max_in_flight: InFlight::Auto,
-            aggregation: false,
-            stream_name: None,
+            access: Access::default(),
+            sending: Sending::default(),
             create_streams: true,
-            stream_mode: StreamMode::Provisioned,
+            new_streams: NewStream {
+                mode: StreamMode::Provisioned,
+                shards: 5,
+                max_record_size_kib: None,
+            },
+            stream_name: None,
             partition_key: PartitionKeySource::Uuid,
-            keep_key_order: false,
             data_format: DataFormat::String,
             record_format: RecordFormat::Legacy,
             oversize: OversizePolicy::Fail,
-            max_record_size_kib: None,
-            linger: DEFAULT_LINGER,
-            shard_rate_limit: 100,
-            profile: None,
             progress_interval: Duration::from_secs(60),
         }
     }
 }
-
-/// How long a record waits at most for others to share its PutRecords call,
-/// in `write` and `put` alike: short enough that a quiet source's states are
-/// echoed within a fraction of a second, long enough that a trickle of
-/// records still shares calls.
-pub const DEFAULT_LINGER: Duration = Duration::from_millis(200);
 
 impl Config {
     /// Reads and validates a config file.
@@ -282,20 +198,11 @@ impl Config {
                 1024,
             )? as u32),
         };
-        Ok(Config {
-            profile: None,
-            endpoint,
-            region: fields.string("region")?,
-            shard_count: fields.integer("shardCount", SHARD_COUNT, d.shard_count as u64)? as u32,
-            access_key: fields.string("accessKey")?,
-            private_key: fields.string("privateKey")?.map(Secret::new),
-            session_token: fields.string("sessionToken")?.map(Secret::new),
-            assume_role,
-            sts_endpoint,
+        let sending = Sending {
             buffer_size: fields.integer(
                 "bufferSize",
                 Bounds { min: 1, max: 500 },
-                d.buffer_size as u64,
+                d.sending.buffer_size as u64,
             )? as usize,
             retry_timeout: Duration::from_secs(fields.integer(
                 "retryTimeoutSeconds",
@@ -303,34 +210,55 @@ impl Config {
                     min: 1,
                     max: 86_400,
                 },
-                d.retry_timeout.as_secs(),
+                d.sending.retry_timeout.as_secs(),
             )?),
-            request_timeout: Duration::from_secs(fields.integer(
-                "requestTimeoutSeconds",
-                Bounds { min: 1, max: 600 },
-                d.request_timeout.as_secs(),
-            )?),
-            max_in_flight: fields.in_flight("maxInFlight", d.max_in_flight)?,
-            aggregation: fields.boolean("aggregation", d.aggregation)?,
-            stream_name,
-            create_streams: fields.boolean("createStreams", d.create_streams)?,
-            stream_mode,
-            partition_key,
-            keep_key_order: fields.boolean("keepKeyOrder", d.keep_key_order)?,
-            data_format,
-            record_format,
-            oversize,
-            max_record_size_kib,
+            max_in_flight: fields.in_flight("maxInFlight", d.sending.max_in_flight)?,
+            aggregation: fields.boolean("aggregation", d.sending.aggregation)?,
+            keep_key_order: fields.boolean("keepKeyOrder", d.sending.keep_key_order)?,
             linger: Duration::from_millis(fields.integer(
                 "lingerMs",
                 LINGER_MS,
-                d.linger.as_millis() as u64,
+                d.sending.linger.as_millis() as u64,
             )?),
             shard_rate_limit: fields.integer(
                 "shardRateLimit",
                 Bounds { min: 0, max: 1000 },
-                u64::from(d.shard_rate_limit),
+                u64::from(d.sending.shard_rate_limit),
             )? as u32,
+        };
+        let access = Access {
+            endpoint,
+            region: fields.string("region")?,
+            access_key: fields.string("accessKey")?,
+            secret_key: fields.string("privateKey")?.map(Secret::new),
+            session_token: fields.string("sessionToken")?.map(Secret::new),
+            assume_role,
+            sts_endpoint,
+            profile: None,
+            request_timeout: Duration::from_secs(fields.integer(
+                "requestTimeoutSeconds",
+                Bounds { min: 1, max: 600 },
+                d.access.request_timeout.as_secs(),
+            )?),
+        };
+        Ok(Config {
+            access,
+            sending,
+            create_streams: fields.boolean("createStreams", d.create_streams)?,
+            new_streams: NewStream {
+                mode: stream_mode,
+                shards: fields.integer(
+                    "shardCount",
+                    SHARD_COUNT,
+                    u64::from(d.new_streams.shards),
+                )? as u32,
+                max_record_size_kib,
+            },
+            stream_name,
+            partition_key,
+            data_format,
+            record_format,
+            oversize,
             progress_interval: Duration::from_secs(fields.integer(
                 "progressIntervalSeconds",
                 PROGRESS_INTERVAL_SECONDS,
@@ -412,7 +340,7 @@ impl Config {
             None => Config::default(),
         };
         if let Some(url) = &flags.endpoint {
-            config.endpoint =
+            config.access.endpoint =
                 Some(
                     normalize_endpoint(url).map_err(|problem| ConfigError::Flag {
                         flag: "--endpoint",
@@ -421,7 +349,7 @@ impl Config {
                 );
         }
         if let Some(region) = &flags.region {
-            config.region = Some(region.clone());
+            config.access.region = Some(region.clone());
         }
         if let Some(profile) = &flags.profile {
             if profile.trim().is_empty() {
@@ -430,16 +358,16 @@ impl Config {
                     problem: "names no profile: give a profile's name, as in ~/.aws/config".into(),
                 });
             }
-            config.profile = Some(profile.trim().to_string());
+            config.access.profile = Some(profile.trim().to_string());
         }
         if let Some(n) = flags.max_in_flight {
-            config.max_in_flight = n;
+            config.sending.max_in_flight = n;
         }
         if let Some(n) = flags.shards {
-            config.shard_count = SHARD_COUNT.flag("--shards", u64::from(n))? as u32;
+            config.new_streams.shards = SHARD_COUNT.flag("--shards", u64::from(n))? as u32;
         }
         if let Some(ms) = flags.linger_ms {
-            config.linger = Duration::from_millis(LINGER_MS.flag("--linger-ms", ms)?);
+            config.sending.linger = Duration::from_millis(LINGER_MS.flag("--linger-ms", ms)?);
         }
         Ok(config)
     }
@@ -623,40 +551,6 @@ fn kind_of(v: &Value) -> &'static str {
     }
 }
 
-/// Checks an endpoint and returns it as a URL: an absolute http(s) URL with a
-/// host, or a bare host name (the Java connector's example form), taken as https.
-/// A user name or password in it is refused, and messages show the URL without them.
-pub fn normalize_endpoint(url: &str) -> Result<String, String> {
-    refuse_user_info(url)?;
-    let shown = shown_url(url);
-    let full = if url.contains("://") {
-        url.to_string()
-    } else {
-        format!("https://{url}")
-    };
-    let uri: ureq::http::Uri = full
-        .parse()
-        .map_err(|e| format!("is not a valid URL (`{shown}`): {e}"))?;
-    match uri.scheme_str() {
-        Some("http") | Some("https") => {}
-        _ => {
-            return Err(format!(
-                "must start with http:// or https:// (got `{shown}`), e.g. http://localhost:4566"
-            ))
-        }
-    }
-    match uri.host() {
-        Some(h) if !h.is_empty() => {}
-        _ => return Err(format!("has no host name (`{shown}`)")),
-    }
-    if !matches!(uri.path(), "" | "/") || uri.query().is_some() {
-        return Err(format!(
-            "must not have a path or query (`{shown}`): Kinesis is served at the root"
-        ));
-    }
-    Ok(full.trim_end_matches('/').to_string())
-}
-
 impl From<ConfigError> for Failure {
     fn from(e: ConfigError) -> Failure {
         Failure::new(Kind::Config, e.to_string())
@@ -678,8 +572,11 @@ mod tests {
         )
         .unwrap();
         let c = Config::load(Some(&file), &Overrides::default()).unwrap();
-        assert_eq!(c.endpoint.as_deref(), Some("http://127.0.0.1:1"));
-        assert_eq!((c.max_in_flight, c.shard_count), (InFlight::Fixed(3), 7));
+        assert_eq!(c.access.endpoint.as_deref(), Some("http://127.0.0.1:1"));
+        assert_eq!(
+            (c.sending.max_in_flight, c.new_streams.shards),
+            (InFlight::Fixed(3), 7)
+        );
         let flags = Overrides {
             endpoint: Some("http://localhost:4566/".into()),
             region: Some("us-west-2".into()),
@@ -689,11 +586,14 @@ mod tests {
             linger_ms: Some(5),
         };
         let c = Config::load(Some(&file), &flags).unwrap();
-        assert_eq!(c.endpoint.as_deref(), Some("http://localhost:4566"));
-        assert_eq!(c.region.as_deref(), Some("us-west-2"));
-        assert_eq!((c.max_in_flight, c.shard_count), (InFlight::Fixed(4), 1));
-        assert_eq!(c.linger, Duration::from_millis(5));
-        assert_eq!(c.profile.as_deref(), Some("ci"));
+        assert_eq!(c.access.endpoint.as_deref(), Some("http://localhost:4566"));
+        assert_eq!(c.access.region.as_deref(), Some("us-west-2"));
+        assert_eq!(
+            (c.sending.max_in_flight, c.new_streams.shards),
+            (InFlight::Fixed(4), 1)
+        );
+        assert_eq!(c.sending.linger, Duration::from_millis(5));
+        assert_eq!(c.access.profile.as_deref(), Some("ci"));
         let _ = std::fs::remove_dir_all(&dir);
     }
 
@@ -737,19 +637,19 @@ mod tests {
             "shardCount": 2, "accessKey": "AK", "privateKey": "SK", "bufferSize": 50}),
         )
         .unwrap();
-        assert_eq!(c.shard_count, 2);
-        assert_eq!(c.buffer_size, 50);
-        assert_eq!(c.region.as_deref(), Some("eu-west-1"));
-        assert_eq!(c.private_key.as_ref().map(Secret::expose), Some("SK"));
+        assert_eq!(c.new_streams.shards, 2);
+        assert_eq!(c.sending.buffer_size, 50);
+        assert_eq!(c.access.region.as_deref(), Some("eu-west-1"));
+        assert_eq!(c.access.secret_key.as_ref().map(Secret::expose), Some("SK"));
     }
 
     #[test]
     fn defaults() {
         let c = parse(json!({})).unwrap();
         assert_eq!(c, Config::default());
-        assert_eq!(c.shard_count, 5);
-        assert_eq!(c.buffer_size, 100);
-        assert_eq!(c.retry_timeout, Duration::from_secs(300));
+        assert_eq!(c.new_streams.shards, 5);
+        assert_eq!(c.sending.buffer_size, 100);
+        assert_eq!(c.sending.retry_timeout, Duration::from_secs(300));
     }
 
     #[test]
@@ -781,7 +681,7 @@ mod tests {
             parse(json!({"recordFormat": "v2", "oversizeRecords": "skip", "shardRateLimit": 0}));
         let c = c.unwrap();
         assert_eq!(
-            (c.record_format, c.oversize, c.shard_rate_limit),
+            (c.record_format, c.oversize, c.sending.shard_rate_limit),
             (RecordFormat::V2, OversizePolicy::Skip, 0)
         );
         assert!(parse(json!({"maxRecordSizeKiB": 1023})).is_err());
@@ -799,10 +699,10 @@ mod tests {
     fn endpoint_must_be_http_url() {
         assert!(parse(json!({"endpoint": "https://kinesis.us-east-1.amazonaws.com"})).is_ok());
         let c = parse(json!({"endpoint": "http://127.0.0.1:4566/"})).unwrap();
-        assert_eq!(c.endpoint.as_deref(), Some("http://127.0.0.1:4566"));
+        assert_eq!(c.access.endpoint.as_deref(), Some("http://127.0.0.1:4566"));
         let c = parse(json!({"endpoint": "kinesis.us-west-1.amazonaws.com"})).unwrap();
         assert_eq!(
-            c.endpoint.as_deref(),
+            c.access.endpoint.as_deref(),
             Some("https://kinesis.us-west-1.amazonaws.com")
         );
         for bad in [
@@ -831,7 +731,11 @@ mod tests {
     #[test]
     fn empty_strings_mean_unset() {
         let c = parse(json!({"endpoint": "", "accessKey": "", "privateKey": ""})).unwrap();
-        assert!(c.endpoint.is_none() && c.access_key.is_none() && c.private_key.is_none());
+        assert!(
+            c.access.endpoint.is_none()
+                && c.access.access_key.is_none()
+                && c.access.secret_key.is_none()
+        );
     }
 
     #[test]
@@ -847,15 +751,15 @@ mod tests {
             "externalId": "ext-hidden-1", "roleSessionName": "airbyte-1",
             "stsEndpoint": "http://127.0.0.1:5/"}))
         .unwrap();
-        let role = c.assume_role.clone().unwrap();
+        let role = c.access.assume_role.clone().unwrap();
         assert_eq!(role.arn, "arn:aws:iam::123456789012:role/writer");
         assert_eq!(role.external_id.as_deref(), Some("ext-hidden-1"));
         assert_eq!(role.session_name, "airbyte-1");
         assert_eq!(role.duration_seconds, 3600);
-        assert_eq!(c.sts_endpoint.as_deref(), Some("http://127.0.0.1:5"));
+        assert_eq!(c.access.sts_endpoint.as_deref(), Some("http://127.0.0.1:5"));
         assert!(!format!("{c:?}").contains("ext-hidden-1"));
         let c = parse(json!({"roleArn": "arn:aws:iam::123456789012:role/writer"})).unwrap();
-        let name = c.assume_role.unwrap().session_name;
+        let name = c.access.assume_role.unwrap().session_name;
         assert!(name.starts_with("destination-kinesis-"), "{name}");
         for (bad, field) in [
             (
@@ -900,7 +804,7 @@ mod tests {
             "partitionKey": "/customer/id", "dataFormat": "object", "createStreams": false}),
         )
         .unwrap();
-        assert_eq!(c.stream_mode, StreamMode::OnDemand);
+        assert_eq!(c.new_streams.mode, StreamMode::OnDemand);
         assert_eq!(
             c.partition_key,
             PartitionKeySource::Pointer("/customer/id".into())

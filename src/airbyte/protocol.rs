@@ -532,7 +532,7 @@ impl Emitter {
     /// was closed when the program started.
     pub fn stdout() -> Emitter {
         let emitter = Emitter::new(Box::new(std::io::stdout()));
-        if crate::pipeline::output::stdout_was_closed() {
+        if crate::stdout::stdout_was_closed() {
             let _ = emitter
                 .broken
                 .set(OutputError("it was closed when the program started".into()));

@@ -4,7 +4,7 @@
 
 use crate::airbyte::catalog::{Catalog, StreamIndex};
 use crate::airbyte::checkpoint::Checkpoints;
-use crate::airbyte::config::{Config, OversizePolicy, PartitionKeySource, RecordFormat};
+use crate::airbyte::config::{Config, OversizePolicy, RecordFormat};
 use crate::airbyte::envelope::{Envelope, Fields};
 use crate::airbyte::progress_log::{ProgressLog, Tally, Waiting, PROGRESS_PREFIX};
 use crate::airbyte::protocol::{parse_line, Emitter, MalformedMeta, Message, Record, StateScope};
@@ -12,16 +12,16 @@ use crate::engine::batch::TargetId;
 use crate::engine::delivery::Sent;
 use crate::engine::ids::UuidPool;
 use crate::engine::input::Framing;
-use crate::engine::outbox::{Outbox, Oversize, Settings};
+use crate::engine::outbox::{Outbox, Oversize, Settings, TargetSpec};
 use crate::engine::partition::KeyPicker;
-use crate::engine::signals;
+use crate::engine::partition::PartitionKeySource;
 use crate::engine::{self, Adapter, InputLine, Report};
 use crate::failure::{Failure, Kind};
-use crate::kinesis::session::Session;
 use crate::kinesis::setup::{ensure_streams, unlisted_shards_note, Creation};
 use crate::kinesis::stream::{target_stream, StreamNaming, StreamRef};
 use crate::kinesis::Kinesis;
-use crate::pipeline::output::count;
+use crate::signals;
+use crate::text::count;
 use serde_json::json;
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::io::Read;
@@ -98,7 +98,7 @@ pub fn run(
     input: impl Read + Send + 'static,
     out: &Emitter,
 ) -> Result<Totals, Failure> {
-    let session = Session::open(config, out)?;
+    let session = crate::airbyte::open_session(config, out)?;
     let kinesis = Arc::new(session.kinesis);
     let plan = plan_targets(config, catalog)?;
     let outbox = set_up(config, catalog, &plan, &kinesis, out)?;
@@ -128,7 +128,7 @@ pub fn run(
             max_line: MAX_LINE_BYTES,
             skip_bom: true,
         },
-        max_in_flight: config.max_in_flight,
+        max_in_flight: config.sending.max_in_flight,
     };
     // Should a signal's grace period run out, the platform still gets a TRACE.
     let trace_to = out.clone();
@@ -168,13 +168,14 @@ fn set_up(
     {
         out.log("WARN", &note)?;
     }
-    let creation = Creation::for_config(
-        config,
-        config.create_streams,
-        " and `createStreams` is false: create it, or set `createStreams` to true",
-    );
+    let creation = Creation {
+        allowed: config.create_streams,
+        shape: config.new_streams,
+        when_missing: " and `createStreams` is false: create it, or set `createStreams` to true",
+        list_shards: config.sending.by_shard(),
+    };
     let names: Vec<&StreamRef> = plan.names.iter().collect();
-    let ready = ensure_streams(kinesis, &names, creation, config.retry_timeout)?;
+    let ready = ensure_streams(kinesis, &names, creation, config.sending.retry_timeout)?;
     let (endpoint, region) = (kinesis.http().endpoint(), kinesis.http().region());
     out.log(
         "INFO",
@@ -187,12 +188,12 @@ fn set_up(
         .names
         .iter()
         .zip(&ready)
-        .map(|(name, r)| r.target_spec(name.wire()))
+        .map(|(name, r)| TargetSpec::of(name.wire(), r))
         .collect();
     let keys_repeat = config.partition_key != PartitionKeySource::Uuid;
     Ok(Outbox::new(
         specs,
-        Settings::from_config(config, keys_repeat),
+        Settings::new(&config.sending, keys_repeat),
     ))
 }
 

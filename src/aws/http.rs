@@ -523,7 +523,7 @@ mod tests {
     fn clock_correction_shifts_signing_time() {
         let creds = Credentials {
             access_key_id: "AK".into(),
-            secret_access_key: crate::airbyte::config::Secret::new("SK"),
+            secret_access_key: crate::aws::secret::Secret::new("SK"),
             session_token: None,
             source: "test",
         };
@@ -559,10 +559,10 @@ mod tests {
     fn signs_with_date_and_authorization() {
         let creds = Credentials {
             access_key_id: "AKIDEXAMPLE".into(),
-            secret_access_key: crate::airbyte::config::Secret::new(
+            secret_access_key: crate::aws::secret::Secret::new(
                 "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",
             ),
-            session_token: Some(crate::airbyte::config::Secret::new("TOKEN")),
+            session_token: Some(crate::aws::secret::Secret::new("TOKEN")),
             source: "test",
         };
         let timeouts = Timeouts {

@@ -18,9 +18,6 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-/// How long a cancelled sync may still spend sending what it holds.
-pub const CANCEL_GRACE: Duration = Duration::from_secs(10);
-
 /// What it took to deliver the records, and what Kinesis took.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Sent {
@@ -110,7 +107,7 @@ pub enum Refusal {
 impl DeliveryError {
     /// The failure that ends the run.
     pub fn to_failure(&self) -> Failure {
-        let unsent = crate::pipeline::output::count(self.unsent as u64, "record", "records");
+        let unsent = crate::text::count(self.unsent as u64, "record", "records");
         if let (Some(after), Refusal::Entry(f)) = (self.gave_up_after, self.refusal.as_ref()) {
             if f.is_throttle() {
                 return Failure::new(

@@ -2,10 +2,10 @@
 //! moves raw chunks, this side splits lines, caps their length, notices idle
 //! input and SIGTERM/SIGINT/SIGHUP.
 
+use crate::signals::Cancel;
 use std::io::Read;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, SyncSender};
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 /// Bytes read from stdin at a time.
@@ -72,36 +72,6 @@ impl Waker {
     pub fn wake(&self) {
         // A full channel holds input, which ends the wait anyway.
         let _ = self.0.try_send(Chunk::Wake);
-    }
-}
-
-/// Cancellation by SIGTERM, SIGINT or SIGHUP, shared with whoever must stop early.
-#[derive(Debug, Default)]
-pub struct Cancel {
-    signal: Arc<AtomicUsize>,
-    seen_at: Arc<OnceLock<Instant>>,
-}
-
-impl Cancel {
-    /// SIGTERM, SIGINT and SIGHUP ask for a graceful stop from now on (see
-    /// `signals`): SIGHUP (a closed terminal, a supervisor stopping its
-    /// children) too. SIGQUIT keeps its default action (stop at once, with a
-    /// core dump where enabled): it is the signal for debugging, and nothing
-    /// unsent is ever echoed as safe, so no checkpoint is wrong.
-    pub fn install() -> Arc<Cancel> {
-        let (signal, seen_at) = crate::engine::signals::stop_gracefully();
-        Arc::new(Cancel { signal, seen_at })
-    }
-
-    /// The signal's name once one arrived.
-    pub fn signal(&self) -> Option<&'static str> {
-        crate::engine::signals::name(self.signal.load(Ordering::Relaxed))
-    }
-
-    /// When the signal was first noticed, if it arrived.
-    pub fn since(&self) -> Option<Instant> {
-        self.signal()?;
-        Some(*self.seen_at.get_or_init(Instant::now))
     }
 }
 

@@ -18,17 +18,21 @@ pub mod lanes;
 pub mod outbox;
 pub mod partition;
 pub mod rate;
-pub mod signals;
+pub mod sending;
 
-use crate::engine::delivery::{Dispatcher, Done, Sender, Sent, CANCEL_GRACE};
+pub use sending::{Sending, DEFAULT_LINGER};
+
+use crate::engine::delivery::{Dispatcher, Done, Sender, Sent};
 use crate::engine::in_flight::InFlight;
-use crate::engine::input::{Cancel, Event, Framing, LineReader};
+use crate::engine::input::{Event, Framing, LineReader};
 use crate::engine::outbox::{Outbox, Pacing};
 use crate::failure::Kind;
 use crate::failure::{stdin_failed, Failure};
 use crate::kinesis::setup::read_shard_map;
 use crate::kinesis::stream::StreamRef;
 use crate::kinesis::Kinesis;
+use crate::signals::Cancel;
+use crate::signals::CANCEL_GRACE;
 use std::io::Read;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};

@@ -1,12 +1,22 @@
 //! Partition keys: a random UUID, the primary key, or a JSON Pointer into the
 //! data, kept within Kinesis's 256-character limit.
 
-use crate::airbyte::config::PartitionKeySource;
 use crate::json::Text;
 use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::value::RawValue;
 use sha2::{Digest, Sha256};
 use std::fmt::{self, Write};
+
+/// Where each record's partition key comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PartitionKeySource {
+    /// A random UUID per record (the Java connector's behaviour).
+    Uuid,
+    /// The catalog stream's primary key values, joined.
+    PrimaryKey,
+    /// A JSON Pointer into the record's data.
+    Pointer(String),
+}
 
 /// Longest partition key Kinesis accepts, in characters.
 pub const MAX_KEY_CHARS: usize = 256;

@@ -1,6 +1,5 @@
 //! The Kinesis API calls this program makes, and what their errors mean.
 
-use crate::airbyte::config::StreamMode;
 use crate::aws::http::{Client, Reply, TransportError};
 use crate::aws::retry::{is_retryable_code, is_retryable_status};
 use crate::kinesis::stream::StreamRef;
@@ -221,6 +220,15 @@ pub struct StreamSummary {
     /// where the service predates large records (the limit is then 1 MiB).
     #[serde(rename = "MaxRecordSizeInKiB", default)]
     pub max_record_size_kib: Option<u32>,
+}
+
+/// How streams the connector creates are billed and sized.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StreamMode {
+    /// A fixed number of shards (`shardCount`).
+    Provisioned,
+    /// Kinesis scales the shards itself.
+    OnDemand,
 }
 
 /// How a stream this program creates is made.

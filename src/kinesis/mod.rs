@@ -7,6 +7,7 @@ pub mod aggregate;
 mod api;
 mod failures;
 pub mod put_records;
+pub mod retry;
 pub mod session;
 pub mod setup;
 pub mod shards;

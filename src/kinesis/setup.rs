@@ -1,16 +1,15 @@
 //! Stream setup: making sure a Kinesis stream exists and is writable before
 //! the first record, creating it when allowed (never a stream named by ARN).
 
-use crate::airbyte::config::Config;
-use crate::aws::retry::{first_contact, is_refused, Backoff};
-use crate::engine::outbox::TargetSpec;
+use crate::aws::retry::Backoff;
 use crate::failure::Failure;
 use crate::failure::Kind;
 use crate::kinesis::put_records::Limits;
+use crate::kinesis::retry::{first_contact, is_refused};
 use crate::kinesis::shards::ShardMap;
 use crate::kinesis::stream::StreamRef;
 use crate::kinesis::{Kinesis, NewStream, StreamStatus, StreamSummary};
-use crate::pipeline::timespec::show;
+use crate::text::show;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
@@ -50,35 +49,6 @@ pub struct Creation {
     /// Whether the stream's shards are listed once it is ready (for pacing
     /// and aggregation by shard).
     pub list_shards: bool,
-}
-
-impl Creation {
-    /// Creation as `config` shapes streams, when `allowed`; shards are listed
-    /// when the config paces by shard or aggregates.
-    pub fn for_config(config: &Config, allowed: bool, when_missing: &'static str) -> Creation {
-        Creation {
-            allowed,
-            shape: NewStream {
-                mode: config.stream_mode,
-                shards: config.shard_count,
-                max_record_size_kib: config.max_record_size_kib,
-            },
-            when_missing,
-            list_shards: config.shard_rate_limit > 0 || config.aggregation,
-        }
-    }
-}
-
-impl Ready {
-    /// What the outbox needs to know of the stream, named `stream`.
-    pub fn target_spec(&self, stream: &str) -> TargetSpec {
-        TargetSpec {
-            stream: stream.to_string(),
-            limits: self.limits,
-            map: self.shards.clone(),
-            on_demand: self.on_demand,
-        }
-    }
 }
 
 /// Why records are paced by what their streams accept alone, when the shards

@@ -2,7 +2,7 @@
 //! `streamName`, and the archived Java connector's rule, kept exactly so
 //! existing users keep writing to the same streams.
 
-use crate::aws::credentials::is_region_name;
+use crate::aws::region::is_region_name;
 use std::fmt;
 use unicode_normalization::char::is_combining_mark;
 use unicode_normalization::UnicodeNormalization;

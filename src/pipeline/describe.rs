@@ -2,17 +2,16 @@
 //! maximum record size and shards (hash key ranges, parents); optionally
 //! after waiting until it is ACTIVE.
 
-use crate::airbyte::config::Config;
-use crate::aws::retry::retrying;
 use crate::failure::Failure;
 use crate::kinesis::put_records::Limits;
-use crate::kinesis::session::Session;
+use crate::kinesis::retry::retrying;
 use crate::kinesis::setup::wait_active;
 use crate::kinesis::stream::StreamRef;
 use crate::kinesis::{missing_stream, stream_call_failed};
 use crate::kinesis::{Shard, StreamStatus, StreamSummary};
 use crate::pipeline::output::{print_all, OutputFormat};
 use crate::pipeline::timespec::parse_duration_within;
+use crate::pipeline::Settings;
 use serde_json::{json, Value};
 use std::time::Duration;
 
@@ -42,13 +41,13 @@ pub fn parse_timeout(value: &str) -> Result<Duration, String> {
 
 /// Runs `describe`, printing the stream's description on `out`.
 pub fn run(
-    config: &Config,
+    config: &Settings,
     options: &DescribeOptions,
     mut out: impl std::io::Write,
 ) -> Result<(), Failure> {
     let stream = &options.stream;
-    let kinesis = Session::open_for_pipeline(config, Some(stream))?.kinesis;
-    let budget = config.retry_timeout;
+    let kinesis = crate::pipeline::open_session(&config.access, Some(stream))?.kinesis;
+    let budget = config.sending.retry_timeout;
     let failed = |e| stream_call_failed("describe", stream, &e);
     // Waiting ends with the summary it looked at: no second call for it.
     let summary = match options.wait_active {

@@ -1,12 +1,11 @@
 //! `list`: the streams of the account in the region, with status and capacity mode.
 
-use crate::airbyte::config::Config;
-use crate::aws::retry::retrying;
 use crate::failure::Failure;
-use crate::kinesis::session::Session;
+use crate::kinesis::retry::retrying;
 use crate::kinesis::stream::StreamRef;
 use crate::kinesis::{Kinesis, PageStart, StreamSummary};
 use crate::pipeline::output::{print_all, OutputFormat};
+use crate::pipeline::Settings;
 use serde_json::json;
 
 /// Streams asked for per ListStreams call (AWS's default page).
@@ -14,11 +13,11 @@ const PAGE: u32 = 100;
 
 /// Runs `list`: every stream, one a line, in the service's order. Returns how many.
 pub fn run(
-    config: &Config,
+    config: &Settings,
     format: OutputFormat,
     mut out: impl std::io::Write,
 ) -> Result<usize, Failure> {
-    let kinesis = Session::open_for_pipeline(config, None)?.kinesis;
+    let kinesis = crate::pipeline::open_session(&config.access, None)?.kinesis;
     let streams = list_all(&kinesis, config)?;
     let mut text = String::new();
     match format {
@@ -57,8 +56,8 @@ pub fn run(
 /// Every stream, following pagination (`NextToken`, or `HasMoreStreams` with
 /// the last name where the service gives no token). Status and mode come
 /// from the page's StreamSummaries, else from DescribeStreamSummary per stream.
-fn list_all(kinesis: &Kinesis, config: &Config) -> Result<Vec<StreamSummary>, Failure> {
-    let budget = config.retry_timeout;
+fn list_all(kinesis: &Kinesis, config: &Settings) -> Result<Vec<StreamSummary>, Failure> {
+    let budget = config.sending.retry_timeout;
     let failed = |e| Failure::from_kinesis("cannot list Kinesis streams", &e);
     let mut streams = Vec::new();
     let mut from = PageStart::First;

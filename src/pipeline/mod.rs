@@ -12,3 +12,32 @@ pub mod put_input;
 pub mod read;
 pub mod shard_filter;
 pub mod timespec;
+
+use crate::aws::access::Access;
+use crate::engine::sending::Sending;
+use crate::failure::Failure;
+use crate::kinesis::session::{timeouts, Session, SET_BY_FLAGS};
+use crate::kinesis::stream::StreamRef;
+use crate::kinesis::NewStream;
+
+/// What the pipeline commands take of a config file and their flags.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Settings {
+    /// Where to reach AWS and as whom.
+    pub access: Access,
+    /// How `put` sends.
+    pub sending: Sending,
+    /// Whether `put` may create a missing stream.
+    pub create_streams: bool,
+    /// How it makes one.
+    pub new_streams: NewStream,
+}
+
+/// A Kinesis client for a pipeline command, whose stdout carries data:
+/// notices go to stderr. A `stream` named by ARN gives the region when none
+/// is set.
+pub fn open_session(access: &Access, stream: Option<&StreamRef>) -> Result<Session, Failure> {
+    let notice = Box::new(|m: &str| eprintln!("destination-kinesis: {m}"));
+    let arn = stream.and_then(StreamRef::arn);
+    Session::open_with(access, arn, timeouts(access), SET_BY_FLAGS, notice)
+}

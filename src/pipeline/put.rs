@@ -3,21 +3,21 @@
 //! are or decoded from base64, its key from the line, the record or a flag;
 //! batched, aggregated, retried and bounded as `write` sends Airbyte records.
 
-use crate::airbyte::config::{Config, PartitionKeySource};
 use crate::engine::batch::TargetId;
 use crate::engine::ids::UuidPool;
 use crate::engine::input::Framing;
-use crate::engine::outbox::{Outbox, Settings};
+use crate::engine::outbox::{self, Outbox, TargetSpec};
+use crate::engine::partition::PartitionKeySource;
 use crate::engine::partition::{fit_key, KeyPicker, MAX_KEY_CHARS};
 use crate::engine::{self, Adapter, InputLine, Report};
 use crate::failure::Kind;
 use crate::failure::{Failure, EXIT_FAILURE};
-use crate::kinesis::session::Session;
 use crate::kinesis::setup::{ensure_stream, unlisted_shards_note, Creation};
 use crate::kinesis::stream::StreamRef;
-use crate::pipeline::output::{count, size};
 use crate::pipeline::progress::StatusLine;
 use crate::pipeline::put_input::{HashKey, InputFormat, KeyDelimiter};
+use crate::pipeline::Settings;
+use crate::text::{count, size};
 use serde_json::value::RawValue;
 use std::io::Read;
 use std::sync::Arc;
@@ -158,32 +158,34 @@ struct Putter<'a> {
 /// Runs `put`: makes sure the stream is there, then sends every record of `input`.
 /// Prints the summary on stderr; Ok only when every record was accepted.
 pub fn run(
-    config: &Config,
+    config: &Settings,
     options: &PutOptions,
     input: impl Read + Send + 'static,
 ) -> Result<PutSummary, Failure> {
     options.validate()?;
     let stream = &options.stream;
-    let kinesis = Arc::new(Session::open_for_pipeline(config, Some(stream))?.kinesis);
-    let creation = Creation::for_config(
-        config,
-        options.create,
-        ": create it, or pass --create (and --shards N)",
-    );
+    let kinesis = Arc::new(crate::pipeline::open_session(&config.access, Some(stream))?.kinesis);
+    let creation = Creation {
+        allowed: options.create,
+        shape: config.new_streams,
+        when_missing: ": create it, or pass --create (and --shards N)",
+        list_shards: config.sending.by_shard(),
+    };
     // A missing stream is a failed run here, not a configuration error.
-    let ready = ensure_stream(&kinesis, stream, creation, config.retry_timeout)
+    let ready = ensure_stream(&kinesis, stream, creation, config.sending.retry_timeout)
         .map_err(|f| f.with_exit_code(EXIT_FAILURE))?;
     if ready.created {
         eprintln!(
             "destination-kinesis: created Kinesis stream {stream} ({})",
-            count(u64::from(config.shard_count), "shard", "shards")
+            count(u64::from(config.new_streams.shards), "shard", "shards")
         );
     }
     if let Some(note) = unlisted_shards_note([(stream.wire(), &ready)]) {
         eprintln!("destination-kinesis: {note}");
     }
-    let target = ready.target_spec(stream.wire());
-    let settings = Settings::from_config(config, !matches!(options.keys, KeySource::Random));
+    let target = TargetSpec::of(stream.wire(), &ready);
+    let keys_repeat = !matches!(options.keys, KeySource::Random);
+    let settings = outbox::Settings::new(&config.sending, keys_repeat);
     let outbox = Outbox::new(vec![target], settings);
     let mut putter = Putter {
         options,
@@ -210,7 +212,7 @@ pub fn run(
             max_line: options.input.line_bytes(ready.limits.record) + key_bytes,
             skip_bom: false,
         },
-        max_in_flight: config.max_in_flight,
+        max_in_flight: config.sending.max_in_flight,
     };
     let (report, result) = engine::run(kinesis, outbox, &settings, input, &mut putter);
     let summary = putter.summary_text(&report);

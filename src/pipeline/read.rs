@@ -3,20 +3,19 @@
 //! shard, within the GetRecords limits; KPL aggregates are unpacked.
 //! `records` is the same reading for a library caller: the records in a list.
 
-use crate::airbyte::config::Config;
 use crate::aws::retry::Backoff;
 use crate::failure::Failure;
 use crate::kinesis::aggregate::{deaggregate, is_aggregated};
-use crate::kinesis::session::Session;
 use crate::kinesis::stream::StreamRef;
 use crate::kinesis::stream_call_failed;
 use crate::kinesis::{Kinesis, KinesisError, ReadRecord, RecordsPage, Shard, StartPosition};
-use crate::pipeline::output::{closed_or_failed, count, OutputFormat};
+use crate::pipeline::output::{closed_or_failed, OutputFormat};
 use crate::pipeline::progress::StatusLine;
 use crate::pipeline::shard_filter::ShardFilter;
-use crate::pipeline::timespec::{
-    format_time, now_seconds, parse_duration_within, parse_time_now, show,
-};
+use crate::pipeline::timespec::{format_time, now_seconds, parse_duration_within, parse_time_now};
+use crate::pipeline::Settings;
+use crate::text::count;
+use crate::text::show;
 use base64::Engine;
 use serde_json::{json, Map, Value};
 use std::collections::{HashMap, VecDeque};
@@ -354,12 +353,12 @@ impl Sink for Vec<Record> {
 /// Runs `read`, writing records to `out`; shows a status line and a summary
 /// on stderr when `options.progress`.
 pub fn run(
-    config: &Config,
+    config: &Settings,
     options: &ReadOptions,
     out: impl Write,
 ) -> Result<ReadSummary, Failure> {
     options.validate()?;
-    let kinesis = Session::open_for_pipeline(config, Some(&options.stream))?.kinesis;
+    let kinesis = crate::pipeline::open_session(&config.access, Some(&options.stream))?.kinesis;
     let printer = Printer {
         out,
         format: options.format,
@@ -368,7 +367,7 @@ pub fn run(
     read_into(
         &kinesis,
         options,
-        config.retry_timeout,
+        config.sending.retry_timeout,
         Aggregates::Unpack,
         printer,
     )
@@ -408,7 +407,7 @@ fn read_into<S: Sink>(
     sink: S,
 ) -> Result<(ReadSummary, S), Failure> {
     let stream = &options.stream;
-    let shards = crate::aws::retry::retrying(retry_timeout, || kinesis.list_shards(stream))
+    let shards = crate::kinesis::retry::retrying(retry_timeout, || kinesis.list_shards(stream))
         .map_err(|e| read_failure(&e, stream))?;
     options
         .shards

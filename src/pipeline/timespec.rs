@@ -2,6 +2,7 @@
 //! `500ms`, `2s`, `10m`, `1h`, `1d`; and times as RFC 3339 or `-DURATION`
 //! (that long before now). Every flag that takes one parses it here.
 
+use crate::text::show;
 use aws_smithy_types::date_time::{DateTime, Format};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -117,15 +118,6 @@ pub fn format_time(seconds: f64) -> Option<String> {
     DateTime::from_millis((seconds * 1000.0).round() as i64)
         .fmt(Format::DateTime)
         .ok()
-}
-
-/// A duration as it would be typed: `500ms`, `2s`, `1.5s`.
-pub fn show(d: Duration) -> String {
-    if d < Duration::from_secs(1) {
-        format!("{}ms", d.as_millis())
-    } else {
-        format!("{}s", d.as_secs_f64())
-    }
 }
 
 #[cfg(test)]

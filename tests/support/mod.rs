@@ -13,10 +13,11 @@ pub mod standin;
 
 pub use run::*;
 
-use destination_kinesis::airbyte::config::{Secret, StreamMode};
 use destination_kinesis::aws::credentials::Credentials;
 use destination_kinesis::aws::http::{Client, Timeouts};
+use destination_kinesis::aws::secret::Secret;
 use destination_kinesis::kinesis::stream::StreamRef;
+use destination_kinesis::kinesis::StreamMode;
 use destination_kinesis::kinesis::{Kinesis, ReadRecord, StreamStatus};
 use destination_kinesis::pipeline::read::{Aggregates, Record};
 use serde_json::Value;

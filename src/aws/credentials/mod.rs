@@ -16,11 +16,11 @@ mod web_identity;
 
 pub use provider::{Fixed as FixedCredentials, ProvideCredentials, Refreshing, REFRESH_WINDOW};
 
-use crate::airbyte::config::{normalize_endpoint, Config, Secret};
+use crate::aws::access::Access;
 use crate::aws::environment::Env;
 use crate::aws::network::Network;
+use crate::aws::secret::Secret;
 use crate::failure::{Failure, Kind};
-use crate::kinesis::stream::StreamArn;
 use profile::Profiles;
 use std::fmt;
 use std::sync::Arc;
@@ -235,12 +235,12 @@ pub struct Context<'a> {
 /// answered, refreshing its credentials before they expire; with `roleArn`,
 /// one that assumes that role with them.
 pub fn resolve(
-    config: &Config,
+    access: &Access,
     env: Env,
     cx: &Context,
 ) -> Result<Arc<Refreshing>, CredentialsError> {
-    let found = walk(chain(config, env, cx)?)?;
-    let Some(role) = &config.assume_role else {
+    let found = walk(chain(access, env, cx)?)?;
+    let Some(role) = &access.assume_role else {
         return Ok(found);
     };
     let source =
@@ -283,7 +283,7 @@ fn walk(sources: Vec<Box<dyn Source>>) -> Result<Arc<Refreshing>, CredentialsErr
 
 /// The sources in the AWS CLI's order.
 fn chain(
-    config: &Config,
+    access: &Access,
     env: Env,
     cx: &Context,
 ) -> Result<Vec<Box<dyn Source>>, CredentialsError> {
@@ -297,7 +297,7 @@ fn chain(
         (environment, role)
     };
     Ok(vec![
-        Box::new(GivenKeys::from_config(config)?),
+        Box::new(GivenKeys::from_access(access)?),
         first,
         second,
         Box::new(web_identity::WebIdentity::from_env(env, cx)),
@@ -317,7 +317,7 @@ struct GivenKeys {
 }
 
 impl GivenKeys {
-    fn from_config(config: &Config) -> Result<GivenKeys, CredentialsError> {
+    fn from_access(access: &Access) -> Result<GivenKeys, CredentialsError> {
         GivenKeys::pair(
             "config",
             [
@@ -325,8 +325,8 @@ impl GivenKeys {
                 "config field `privateKey`",
                 "config field `sessionToken`",
             ],
-            (config.access_key.clone(), config.private_key.clone()),
-            config.session_token.clone(),
+            (access.access_key.clone(), access.secret_key.clone()),
+            access.session_token.clone(),
             "`accessKey`/`privateKey` not set",
         )
     }
@@ -426,96 +426,6 @@ impl Source for GivenKeys {
 /// session is for (`stream`), else `us-east-1`. A region set that is not the
 /// ARN's is refused, naming both: requests would go to the wrong region.
 /// A name that is not a region's (`us east-1`, `eu-west-1/x`) is refused here:
-/// it would otherwise surface as an unsigned request or a strange host name.
-pub fn resolve_region(
-    config: &Config,
-    env: Env,
-    profiles: &Profiles,
-    stream: Option<&StreamArn>,
-) -> Result<String, CredentialsError> {
-    let set = [
-        ("`region` (config or --region)", config.region.clone()),
-        ("AWS_REGION", env("AWS_REGION")),
-        ("AWS_DEFAULT_REGION", env("AWS_DEFAULT_REGION")),
-        (
-            "the AWS profile's `region`",
-            profiles.get("region").map(str::to_string),
-        ),
-    ]
-    .into_iter()
-    .find_map(|(source, value)| Some((source, value?)));
-    let (source, region) = match (set, stream) {
-        (Some(found), _) => found,
-        (None, Some(arn)) => return Ok(arn.region().to_string()),
-        (None, None) => ("the default", "us-east-1".to_string()),
-    };
-    if !is_region_name(&region) {
-        return Err(CredentialsError::new(format!(
-            "the region `{region}` from {source} is not a region name \
-             (lower-case letters, digits and dashes, e.g. eu-west-1)"
-        )));
-    }
-    match stream {
-        Some(arn) if arn.region() != region => Err(CredentialsError::new(format!(
-            "the stream ARN `{}` is in region `{}`, but {source} sets the region `{region}`: \
-             a stream is reached in its own region; set the region to `{}` or unset it (the ARN's is then used)",
-            arn.as_str(),
-            arn.region(),
-            arn.region()
-        ))),
-        _ => Ok(region),
-    }
-}
-
-/// Whether `name` can be a region's: lower-case letters, digits and dashes.
-pub fn is_region_name(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() <= 64
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-}
-
-/// The endpoint: the config's, then `AWS_ENDPOINT_URL_KINESIS`, `AWS_ENDPOINT_URL`
-/// (unless `AWS_IGNORE_CONFIGURED_ENDPOINT_URLS=true`), then the region's default.
-pub fn resolve_endpoint(
-    config: &Config,
-    env: Env,
-    region: &str,
-) -> Result<String, CredentialsError> {
-    if let Some(url) = &config.endpoint {
-        return Ok(url.trim_end_matches('/').to_string());
-    }
-    if let Some(url) = env_endpoint(env, "AWS_ENDPOINT_URL_KINESIS")? {
-        return Ok(url);
-    }
-    Ok(default_endpoint("kinesis", region))
-}
-
-/// An endpoint from `specific` or else `AWS_ENDPOINT_URL`, checked like the config's.
-pub fn env_endpoint(env: Env, specific: &str) -> Result<Option<String>, CredentialsError> {
-    if env("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS").is_some_and(|v| v.eq_ignore_ascii_case("true")) {
-        return Ok(None);
-    }
-    for name in [specific, "AWS_ENDPOINT_URL"] {
-        if let Some(url) = env(name) {
-            return normalize_endpoint(url.trim())
-                .map(Some)
-                .map_err(|problem| CredentialsError::new(format!("{name} {problem}")));
-        }
-    }
-    Ok(None)
-}
-
-/// `https://<service>.<region>.amazonaws.com`, `.com.cn` in China.
-pub fn default_endpoint(service: &str, region: &str) -> String {
-    if region.starts_with("cn-") {
-        format!("https://{service}.{region}.amazonaws.com.cn")
-    } else {
-        format!("https://{service}.{region}.amazonaws.com")
-    }
-}
-
 /// Reads an ISO 8601 expiry such as `2026-11-25T23:00:00Z`.
 pub fn parse_expiry(text: &str) -> Option<SystemTime> {
     use aws_smithy_types::date_time::{DateTime, Format};
@@ -563,7 +473,7 @@ pub(crate) mod tests {
     }
 
     fn resolve_with(
-        config: &Config,
+        access: &Access,
         pairs: &[(&str, &str)],
     ) -> Result<Credentials, CredentialsError> {
         let mut all = vec![
@@ -575,16 +485,16 @@ pub(crate) mod tests {
         let env = env_of(&all);
         let profiles = Profiles::load(&env);
         with_context(&profiles, None, |cx| {
-            resolve(config, &env, cx).map(|p| p.current().expect("resolved credentials"))
+            resolve(access, &env, cx).map(|p| p.current().expect("resolved credentials"))
         })
     }
 
     #[test]
     fn config_wins_over_environment() {
-        let config = Config {
+        let config = Access {
             access_key: Some("CFG".into()),
-            private_key: Some(Secret::new("cfgsecret")),
-            ..Config::default()
+            secret_key: Some(Secret::new("cfgsecret")),
+            ..Access::default()
         };
         let c = resolve_with(
             &config,
@@ -603,7 +513,7 @@ pub(crate) mod tests {
     #[test]
     fn environment_when_config_empty() {
         let c = resolve_with(
-            &Config::default(),
+            &Access::default(),
             &[
                 ("AWS_ACCESS_KEY_ID", "ENV"),
                 ("AWS_SECRET_ACCESS_KEY", "envsecret"),
@@ -618,7 +528,7 @@ pub(crate) mod tests {
 
     #[test]
     fn missing_credentials_say_what_was_tried() {
-        let e = resolve_with(&Config::default(), &[]).unwrap_err();
+        let e = resolve_with(&Access::default(), &[]).unwrap_err();
         for source in [
             "config",
             "environment",
@@ -629,15 +539,15 @@ pub(crate) mod tests {
         ] {
             assert!(e.message.contains(source), "{source} missing from: {e}");
         }
-        let half = Config {
+        let half = Access {
             access_key: Some("A".into()),
-            ..Config::default()
+            ..Access::default()
         };
         assert!(resolve_with(&half, &[])
             .unwrap_err()
             .message
             .contains("privateKey"));
-        let e = resolve_with(&Config::default(), &[("AWS_ACCESS_KEY_ID", "A")]).unwrap_err();
+        let e = resolve_with(&Access::default(), &[("AWS_ACCESS_KEY_ID", "A")]).unwrap_err();
         assert!(e.message.contains("AWS_SECRET_ACCESS_KEY"), "{e}");
     }
 
@@ -678,7 +588,7 @@ pub(crate) mod tests {
             .message
             .starts_with("the token has U+FEFF ZERO WIDTH NO-BREAK SPACE at character 4"));
         let e = resolve_with(
-            &Config::default(),
+            &Access::default(),
             &[
                 ("AWS_ACCESS_KEY_ID", " AKIA\u{200B}X \n"),
                 ("AWS_SECRET_ACCESS_KEY", "s"),
@@ -688,109 +598,6 @@ pub(crate) mod tests {
         assert!(
             e.message
                 .starts_with("AWS_ACCESS_KEY_ID has U+200B ZERO WIDTH SPACE at character 5"),
-            "{e}"
-        );
-    }
-
-    #[test]
-    fn region_and_endpoint_fallbacks() {
-        let none = Profiles::default();
-        let env = env_of(&[("AWS_DEFAULT_REGION", "eu-west-1")]);
-        assert_eq!(
-            resolve_region(&Config::default(), &env, &none, None).unwrap(),
-            "eu-west-1"
-        );
-        let env = env_of(&[
-            ("AWS_REGION", "us-west-2"),
-            ("AWS_DEFAULT_REGION", "eu-west-1"),
-        ]);
-        assert_eq!(
-            resolve_region(&Config::default(), &env, &none, None).unwrap(),
-            "us-west-2"
-        );
-        assert_eq!(
-            resolve_region(&Config::default(), &env_of(&[]), &none, None).unwrap(),
-            "us-east-1"
-        );
-        for (bad, source) in [("us east-1", "AWS_REGION"), ("eu-west-1/x", "AWS_REGION")] {
-            let e = resolve_region(&Config::default(), &env_of(&[(source, bad)]), &none, None)
-                .unwrap_err();
-            assert!(e.message.contains(bad) && e.message.contains(source), "{e}");
-        }
-        let config = Config {
-            region: Some("EU-WEST-1".into()),
-            ..Config::default()
-        };
-        let e = resolve_region(&config, &env_of(&[]), &none, None).unwrap_err();
-        assert!(e.message.contains("`region`"), "{e}");
-        let arn = StreamArn::parse("arn:aws:kinesis:eu-west-1:222222222222:stream/s").unwrap();
-        assert_eq!(
-            resolve_region(&Config::default(), &env_of(&[]), &none, Some(&arn)).unwrap(),
-            "eu-west-1",
-            "no region set: the ARN's"
-        );
-        let agreeing = env_of(&[("AWS_REGION", "eu-west-1")]);
-        assert_eq!(
-            resolve_region(&Config::default(), &agreeing, &none, Some(&arn)).unwrap(),
-            "eu-west-1"
-        );
-        let e = resolve_region(&Config::default(), &env, &none, Some(&arn)).unwrap_err();
-        assert!(
-            e.message.contains("`us-west-2`")
-                && e.message.contains("AWS_REGION")
-                && e.message.contains("`eu-west-1`")
-                && e.message.contains(arn.as_str()),
-            "{e}"
-        );
-        let us = Config {
-            region: Some("us-east-1".into()),
-            ..Config::default()
-        };
-        let e = resolve_region(&us, &env_of(&[]), &none, Some(&arn)).unwrap_err();
-        assert!(e.message.contains("`region` (config or --region)"), "{e}");
-        let plain = env_of(&[]);
-        assert_eq!(
-            resolve_endpoint(&Config::default(), &plain, "eu-west-1").unwrap(),
-            "https://kinesis.eu-west-1.amazonaws.com"
-        );
-        assert_eq!(
-            resolve_endpoint(&Config::default(), &plain, "cn-north-1").unwrap(),
-            "https://kinesis.cn-north-1.amazonaws.com.cn"
-        );
-        let c = Config {
-            endpoint: Some("http://localhost:4566/".into()),
-            ..Config::default()
-        };
-        let both = env_of(&[
-            ("AWS_ENDPOINT_URL_KINESIS", "http://127.0.0.1:1111/"),
-            ("AWS_ENDPOINT_URL", "http://127.0.0.1:2222"),
-        ]);
-        assert_eq!(
-            resolve_endpoint(&c, &both, "x").unwrap(),
-            "http://localhost:4566"
-        );
-        assert_eq!(
-            resolve_endpoint(&Config::default(), &both, "x").unwrap(),
-            "http://127.0.0.1:1111"
-        );
-        let general = env_of(&[("AWS_ENDPOINT_URL", "http://127.0.0.1:2222")]);
-        assert_eq!(
-            resolve_endpoint(&Config::default(), &general, "x").unwrap(),
-            "http://127.0.0.1:2222"
-        );
-        let ignored = env_of(&[
-            ("AWS_ENDPOINT_URL", "http://127.0.0.1:2222"),
-            ("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", "true"),
-        ]);
-        assert_eq!(
-            resolve_endpoint(&Config::default(), &ignored, "eu-west-1").unwrap(),
-            "https://kinesis.eu-west-1.amazonaws.com"
-        );
-        let bad = env_of(&[("AWS_ENDPOINT_URL_KINESIS", "ftp://x")]);
-        let e = resolve_endpoint(&Config::default(), &bad, "x").unwrap_err();
-        assert!(
-            e.message
-                .starts_with("AWS_ENDPOINT_URL_KINESIS must start with http"),
             "{e}"
         );
     }

@@ -7,8 +7,8 @@
 //! that takes more than a few seconds is named on stderr while it runs.
 
 use super::{parse_expiry, Credentials, CredentialsError, Found, Issued, Source};
-use crate::airbyte::config::Secret;
-use crate::engine::signals;
+use crate::aws::secret::Secret;
+use crate::signals;
 use serde_json::Value;
 use std::io::Read;
 use std::os::unix::process::CommandExt;

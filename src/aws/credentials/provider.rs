@@ -173,7 +173,7 @@ fn identity_of(credentials: &Credentials, expires: Option<SystemTime>) -> Identi
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::airbyte::config::Secret;
+    use crate::aws::secret::Secret;
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::Arc;
 

@@ -3,8 +3,8 @@
 //! credentials document the container endpoint and instance metadata share.
 
 use super::{parse_expiry, Credentials, CredentialsError, Issued};
-use crate::airbyte::config::Secret;
 use crate::aws::network::shown_url;
+use crate::aws::secret::Secret;
 use serde::Deserialize;
 
 /// Largest answer read from a credential service.

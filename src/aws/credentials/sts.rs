@@ -1,11 +1,10 @@
 //! The STS Query API as the role sources speak it: where STS is, form-encoded
 //! requests, and the XML answers (credentials, or an error code and message).
 
-use super::{
-    default_endpoint, env_endpoint, parse_expiry, Context, Credentials, CredentialsError, Issued,
-};
-use crate::airbyte::config::Secret;
+use super::{parse_expiry, Context, Credentials, CredentialsError, Issued};
 use crate::aws::environment::Env;
+use crate::aws::region::{default_endpoint, env_endpoint};
+use crate::aws::secret::Secret;
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use std::time::Duration;
 

@@ -13,14 +13,15 @@ mod results;
 
 pub use results::Answered;
 
-use crate::airbyte::config::Config;
 use crate::engine::batch::{Batch, EntryMeta, TargetId};
 use crate::engine::delivery::Sent;
 use crate::engine::in_flight::InFlight;
 use crate::engine::lanes::{Lanes, Pace, Waiting};
 use crate::engine::rate::Rate;
+use crate::engine::sending::Sending;
 use crate::kinesis::aggregate::Aggregator;
 use crate::kinesis::put_records::{encode_entry, Limits};
+use crate::kinesis::setup::Ready;
 use crate::kinesis::shards::{MapSchedule, ShardMap};
 use std::collections::{BTreeMap, BTreeSet, HashSet, VecDeque};
 use std::sync::Arc;
@@ -53,6 +54,18 @@ pub struct TargetSpec {
     pub on_demand: bool,
 }
 
+impl TargetSpec {
+    /// What the outbox must know of the stream `stream`, as set-up found it.
+    pub fn of(stream: &str, ready: &Ready) -> TargetSpec {
+        TargetSpec {
+            stream: stream.to_string(),
+            limits: ready.limits,
+            map: ready.shards.clone(),
+            on_demand: ready.on_demand,
+        }
+    }
+}
+
 /// How batches are filled.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Settings {
@@ -80,24 +93,24 @@ pub struct Settings {
 }
 
 impl Settings {
-    /// How `config` asks batches to be filled, for records whose partition
+    /// How `sending` asks batches to be filled, for records whose partition
     /// keys may repeat (`keys_repeat`: keys from the data or the input) or not.
-    pub fn from_config(config: &Config, keys_repeat: bool) -> Settings {
+    pub fn new(sending: &Sending, keys_repeat: bool) -> Settings {
         Settings {
-            max_entries: config.buffer_size,
-            keep_key_order: config.keep_key_order,
+            max_entries: sending.buffer_size,
+            keep_key_order: sending.keep_key_order,
             // A key's records keep their order with one call at a time; with
             // more, a shard's entries wait for its unanswered batch. Random
             // keys never repeat: nothing to keep in order.
-            one_batch_per_shard: config.keep_key_order
-                || (config.max_in_flight == InFlight::Auto && keys_repeat),
-            aggregation: config.aggregation,
+            one_batch_per_shard: sending.keep_key_order
+                || (sending.max_in_flight == InFlight::Auto && keys_repeat),
+            aggregation: sending.aggregation,
             keys_repeat,
-            linger: config.linger,
-            reuse: config.max_in_flight.most().min(16) + 1,
-            shard_share: (config.shard_rate_limit > 0)
-                .then(|| f64::from(config.shard_rate_limit) / 100.0),
-            retry_timeout: config.retry_timeout,
+            linger: sending.linger,
+            reuse: sending.max_in_flight.most().min(16) + 1,
+            shard_share: (sending.shard_rate_limit > 0)
+                .then(|| f64::from(sending.shard_rate_limit) / 100.0),
+            retry_timeout: sending.retry_timeout,
         }
     }
 }
