@@ -9,8 +9,12 @@
 //! means for each entry (accepted, sent again, or the end of the run) is
 //! `results`' job.
 
+mod aggregates;
+mod budget;
+mod maps;
 mod results;
 
+pub use aggregates::AGGREGATE_MAX_BYTES;
 pub use results::Answered;
 
 use crate::engine::batch::{Batch, EntryMeta, TargetId};
@@ -19,7 +23,6 @@ use crate::engine::in_flight::InFlight;
 use crate::engine::lanes::{Lanes, Pace, Waiting};
 use crate::engine::rate::Rate;
 use crate::engine::sending::Sending;
-use crate::kinesis::aggregate::Aggregator;
 use crate::kinesis::put_records::{encode_entry, Limits};
 use crate::kinesis::setup::Ready;
 use crate::kinesis::shards::{MapSchedule, ShardMap};
@@ -32,11 +35,6 @@ use std::time::{Duration, Instant};
 /// aggregates are closed early, and input is read no further until calls
 /// return and entries waiting for their shards go.
 pub const BUFFER_BUDGET: usize = 8 * 1024 * 1024;
-
-/// The largest KPL aggregate, as the KPL's `AggregationMaxSize`: far below a
-/// shard's 1 MiB a second, so that one aggregate never needs more than a
-/// twentieth of its shard's byte allowance and fits beside other producers.
-pub const AGGREGATE_MAX_BYTES: usize = 51_200;
 
 /// What a batch another stream used keeps of its memory when a stream takes it.
 const REUSED_BYTES: usize = 64 * 1024;
@@ -349,84 +347,6 @@ impl Outbox {
         }
     }
 
-    /// Adds the record to lane `lane`'s aggregate (a full aggregate becomes
-    /// an entry); false when it is too big to aggregate even alone.
-    fn aggregate(
-        &mut self,
-        t: usize,
-        lane: u32,
-        data: &[u8],
-        key: &str,
-        record: u64,
-        hash: Option<u128>,
-    ) -> bool {
-        let (keys_repeat, linger) = (self.settings.keys_repeat, self.settings.linger);
-        loop {
-            let target = &mut self.targets[t];
-            let limit = target.limits.record.min(AGGREGATE_MAX_BYTES);
-            let map_generation = target.lanes.generation();
-            let l = target.lanes.lane(lane);
-            let aggregate = l
-                .aggregate
-                .get_or_insert_with(|| Box::new(Aggregator::new(keys_repeat)));
-            let was_empty = aggregate.is_empty();
-            let before = if was_empty { 0 } else { aggregate.size() };
-            if aggregate.try_add(data, key, limit) {
-                target.aggregate_bytes += aggregate.size() - before;
-                if was_empty {
-                    l.aggregate_first = (record, hash);
-                    l.aggregate_generation += 1;
-                    let due = Due::Aggregate(lane, l.aggregate_generation, map_generation);
-                    self.due.push_back((Instant::now() + linger, t, due));
-                    self.hold(record);
-                }
-                return true;
-            }
-            if was_empty {
-                return false;
-            }
-            self.close_aggregate(t, lane);
-        }
-    }
-
-    /// Turns lane `lane`'s aggregate, if it holds records, into an entry.
-    fn close_aggregate(&mut self, t: usize, lane: u32) {
-        let target = &mut self.targets[t];
-        let l = target.lanes.lane(lane);
-        let Some(aggregate) = l.aggregate.as_mut().filter(|a| !a.is_empty()) else {
-            return;
-        };
-        let mut encoded = std::mem::take(&mut self.scratch);
-        aggregate.encode_into(&mut encoded);
-        let key = aggregate.partition_key().to_string();
-        let (first, hash) = l.aggregate_first;
-        let meta = EntryMeta {
-            records: aggregate.len(),
-            payload: (encoded.len() + key.len()) as u32,
-            ..EntryMeta::one(first, 0, lane, hash)
-        };
-        target.aggregate_bytes -= aggregate.size();
-        // Dropped rather than cleared: a stream with many shards would
-        // otherwise keep an aggregate's worth of memory per shard.
-        l.aggregate = None;
-        self.release_hold(first);
-        let source = Source::Raw {
-            data: &encoded,
-            key: &key,
-            explicit_hash_key: None,
-        };
-        // Under keepKeyOrder a batch carries one aggregate of a shard: a
-        // partial failure then never lets a later aggregate of a key land
-        // first. Its lane stands for its keys.
-        let key_hash = if self.settings.keep_key_order {
-            key_hash(&[b"aggregate of lane ", &lane.to_le_bytes()[..]].concat())
-        } else {
-            0
-        };
-        self.offer(t, lane, source, meta, key_hash);
-        self.scratch = encoded;
-    }
-
     /// Whether an entry of `payload` bytes for lane `lane`, with `key_hash`,
     /// can join target `t`'s open batch, or a new one.
     fn room(&self, t: usize, lane: u32, payload: usize, key_hash: u64) -> Room {
@@ -599,51 +519,6 @@ impl Outbox {
         self.account(t);
     }
 
-    /// Brings `held` up to date with target `t`.
-    fn account(&mut self, t: usize) {
-        let target = &mut self.targets[t];
-        // The memory an open batch holds, used or not.
-        let waiting = target.lanes.queued_bytes();
-        let now =
-            target.open.as_ref().map_or(0, Batch::capacity) + target.aggregate_bytes + waiting;
-        self.held = self.held - target.held + now;
-        target.held = now;
-        self.waiting_bytes = self.waiting_bytes - target.waiting + waiting;
-        target.waiting = waiting;
-    }
-
-    /// All the bytes the outbox answers for: what targets hold, and batches
-    /// closed or in flight.
-    fn total(&self) -> usize {
-        self.held + self.ready_bytes + self.in_flight_bytes
-    }
-
-    /// Past the budget, closes the oldest batches and aggregates: they are
-    /// due soonest anyway, and with streams filled alike the oldest is the
-    /// fullest. Only while what they hold is a good part of the budget, and
-    /// then down to 3/4 of it, so that this happens now and then, not per
-    /// record: entries waiting for their shards, or batches waiting for
-    /// calls, cannot go sooner for it (the engine stops reading instead),
-    /// and closing batches because of them would only make the calls small.
-    fn keep_within_budget(&mut self) {
-        let sendable = |o: &Outbox| o.held - o.waiting_bytes;
-        if self.total() <= self.budget || sendable(self) <= self.budget / 2 {
-            return;
-        }
-        while sendable(self) > self.budget / 4 * 3 {
-            let Some((_, t, due)) = self.due.pop_front() else {
-                return;
-            };
-            self.close_due_one(t, due);
-        }
-    }
-
-    /// Whether what the outbox holds (batches in flight included) passes the
-    /// budget, so that reading input must wait.
-    pub fn over_budget(&self) -> bool {
-        self.total() > self.budget
-    }
-
     fn close_due_one(&mut self, t: usize, due: Due) {
         let target = &self.targets[t];
         match due {
@@ -775,55 +650,6 @@ impl Outbox {
         batch.sent_at = Some(now);
     }
 
-    /// The streams whose shard maps should be read again now (see
-    /// `MapSchedule`); none when nothing is paced or aggregated by shard.
-    pub fn maps_to_read(&mut self, now: Instant) -> Vec<(TargetId, String)> {
-        let by_shard = self.settings.shard_share.is_some()
-            || self.settings.aggregation
-            || self.settings.one_batch_per_shard;
-        if !by_shard {
-            return Vec::new();
-        }
-        self.maps
-            .due(now)
-            .into_iter()
-            .map(|t| (TargetId(t), self.targets[t].stream.to_string()))
-            .collect()
-    }
-
-    /// Takes a stream's freshly read shard map (None: it could not be read,
-    /// and the old one stays). A changed map closes the stream's aggregates
-    /// and routes its waiting entries again.
-    pub fn set_map(&mut self, t: TargetId, map: Option<ShardMap>, now: Instant) {
-        let t = t.0;
-        self.maps.read(t, now);
-        let target = &mut self.targets[t];
-        let Some(map) = map else {
-            return;
-        };
-        if map == *target.lanes.map() {
-            return;
-        }
-        for lane in 0..target.lanes.len() as u32 {
-            self.close_aggregate(t, lane);
-        }
-        let back = self.targets[t].lanes.remap(map, now);
-        self.pacing.map_changes += 1;
-        for mut w in back.queued {
-            w.meta.lane = self.targets[t].lanes.reroute(&w.entry, &mut w.meta);
-            let lane = w.meta.lane;
-            self.targets[t].lanes.queue_back(lane, w);
-            self.note_waiting(t, lane);
-        }
-        for mut w in back.retries {
-            w.meta.lane = self.targets[t].lanes.reroute(&w.entry, &mut w.meta);
-            let lane = w.meta.lane;
-            self.targets[t].lanes.retry(lane, vec![w], None);
-            self.note_waiting(t, lane);
-        }
-        self.account(t);
-    }
-
     fn hold(&mut self, record: u64) {
         *self.unaccepted.entry(record).or_default() += 1;
     }
@@ -835,41 +661,6 @@ impl Outbox {
                 self.unaccepted.remove(&record);
             }
         }
-    }
-
-    /// Keeps a batch for reuse while that stays within the budget.
-    fn recycle(&mut self, batch: Batch) {
-        let bytes = batch.capacity();
-        if self.pool.len() < self.settings.reuse && self.pool_bytes + bytes <= self.budget / 2 {
-            self.pool_bytes += bytes;
-            self.pool.push(batch);
-        }
-    }
-
-    /// Bytes of memory the outbox holds: open batches, aggregates, waiting
-    /// entries, and batches kept for reuse.
-    #[cfg(test)]
-    pub fn held_bytes(&self) -> usize {
-        self.held + self.pool_bytes
-    }
-
-    /// The memory the outbox's batches really hold (their capacity), counted
-    /// afresh rather than from its own accounting.
-    #[cfg(test)]
-    fn memory_in_use(&self) -> usize {
-        let open: usize = self
-            .targets
-            .iter()
-            .filter_map(|t| t.open.as_ref())
-            .map(Batch::capacity)
-            .sum();
-        open + self.pool.iter().map(Batch::capacity).sum::<usize>()
-    }
-
-    /// The most bytes the outbox holds before it closes batches early.
-    #[cfg(test)]
-    pub fn budget(&self) -> usize {
-        self.budget
     }
 }
 

@@ -3,21 +3,24 @@
 //! shard, within the GetRecords limits; KPL aggregates are unpacked.
 //! `records` is the same reading for a library caller: the records in a list.
 
+mod flags;
+mod print;
+
+pub use flags::{parse_from, parse_idle_timeout, parse_poll_interval, parse_until};
+pub use print::{Aggregates, Record};
+
+use print::{Printer, Sink};
+
 use crate::aws::retry::Backoff;
 use crate::failure::Failure;
-use crate::kinesis::aggregate::{deaggregate, is_aggregated};
 use crate::kinesis::stream::StreamRef;
 use crate::kinesis::stream_call_failed;
 use crate::kinesis::{Kinesis, KinesisError, ReadRecord, RecordsPage, Shard, StartPosition};
-use crate::pipeline::output::{closed_or_failed, OutputFormat};
+use crate::pipeline::output::OutputFormat;
 use crate::pipeline::progress::StatusLine;
 use crate::pipeline::shard_filter::ShardFilter;
-use crate::pipeline::timespec::{format_time, now_seconds, parse_duration_within, parse_time_now};
+use crate::pipeline::timespec::{format_time, now_seconds};
 use crate::pipeline::Settings;
-use crate::text::count;
-use crate::text::show;
-use base64::Engine;
-use serde_json::{json, Map, Value};
 use std::collections::{HashMap, VecDeque};
 use std::io::Write;
 use std::time::{Duration, Instant};
@@ -31,11 +34,6 @@ const MIN_CALL_INTERVAL: Duration = Duration::from_millis(200);
 /// The pace once a shard has caught up: AWS advises about one call a second
 /// per consumer, as the 5 calls are shared by every consumer of the stream.
 pub const DEFAULT_POLL_INTERVAL: Duration = Duration::from_secs(1);
-/// The range `--poll-interval` takes: faster than 200 ms breaks the 5 calls/s limit.
-const POLL_INTERVAL_RANGE: (Duration, Duration) = (MIN_CALL_INTERVAL, Duration::from_secs(300));
-/// The range `--idle-timeout` takes.
-const IDLE_TIMEOUT_RANGE: (Duration, Duration) =
-    (Duration::from_millis(100), Duration::from_secs(7 * 86_400));
 /// Wait after a throughput refusal or a failed call before asking that shard again.
 const IDLE_POLL: Duration = Duration::from_secs(1);
 /// How long after `--until` a caught-up shard is taken to have passed it: a
@@ -124,55 +122,6 @@ pub struct ReadSummary {
     pub ending: Ending,
 }
 
-/// Parses `--from`: `trim-horizon`, `latest`, a time (RFC 3339 or `-10m`),
-/// or `at:SEQ` / `after:SEQ` in one shard.
-pub fn parse_from(value: &str) -> Result<StartPosition, String> {
-    let sequence = |seq: &str| -> Result<String, String> {
-        // Kinesis sequence numbers: decimal, no leading zero, at most 129 digits.
-        let valid = !seq.is_empty()
-            && seq.len() <= 129
-            && seq.bytes().all(|b| b.is_ascii_digit())
-            && (seq == "0" || !seq.starts_with('0'));
-        if valid {
-            Ok(seq.to_string())
-        } else {
-            Err(format!(
-                "`{value}`: a sequence number is the digits of `sequenceNumber` in read --format json"
-            ))
-        }
-    };
-    match value {
-        "trim-horizon" | "TRIM_HORIZON" => Ok(StartPosition::TrimHorizon),
-        "latest" | "LATEST" => Ok(StartPosition::Latest),
-        _ => {
-            if let Some(seq) = value.strip_prefix("at:") {
-                return sequence(seq).map(StartPosition::AtSequenceNumber);
-            }
-            if let Some(seq) = value.strip_prefix("after:") {
-                return sequence(seq).map(StartPosition::AfterSequenceNumber);
-            }
-            parse_time_now(value)
-                .map(StartPosition::AtTimestamp)
-                .map_err(|e| format!("not trim-horizon, latest, at:SEQ or after:SEQ; {e}"))
-        }
-    }
-}
-
-/// Parses `--until`: an RFC 3339 time or `-10m` (that long before now).
-pub fn parse_until(value: &str) -> Result<f64, String> {
-    parse_time_now(value)
-}
-
-/// Parses `--poll-interval`: 200ms to 5m.
-pub fn parse_poll_interval(value: &str) -> Result<Duration, String> {
-    parse_duration_within(value, POLL_INTERVAL_RANGE.0, POLL_INTERVAL_RANGE.1)
-}
-
-/// Parses `--idle-timeout`: 100ms to 7 days.
-pub fn parse_idle_timeout(value: &str) -> Result<Duration, String> {
-    parse_duration_within(value, IDLE_TIMEOUT_RANGE.0, IDLE_TIMEOUT_RANGE.1)
-}
-
 /// Where one shard's reading stands.
 enum Progress {
     /// Waiting for its parents to be read.
@@ -256,98 +205,6 @@ struct Reader<'a, S: Sink> {
     /// Whether a shard stopped at a record after `--until`.
     passed_until: bool,
     status: StatusLine,
-}
-
-/// Whether KPL aggregates are unpacked into their user records.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Aggregates {
-    /// Each user record of an aggregate is a record of its own (as `read` prints them).
-    Unpack,
-    /// Kinesis records as they are stored, aggregates whole.
-    Keep,
-}
-
-/// A record read from a stream: a Kinesis record, or one user record of a KPL aggregate.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Record {
-    /// The shard it was read from.
-    pub shard: String,
-    /// Its Kinesis sequence number (its aggregate's, for a user record).
-    pub sequence_number: String,
-    /// Its place in its aggregate, for a user record.
-    pub sub_sequence: Option<usize>,
-    /// Its partition key (a user record's own).
-    pub partition_key: String,
-    /// A user record's explicit hash key, if it had one.
-    pub explicit_hash_key: Option<String>,
-    /// When Kinesis received it, epoch seconds.
-    pub arrival: Option<f64>,
-    /// Its bytes.
-    pub data: Vec<u8>,
-}
-
-/// One record as the reader hands it on, borrowed from the page it came in.
-struct Found<'a> {
-    shard: &'a str,
-    /// The Kinesis record it is, or came in.
-    record: &'a ReadRecord,
-    partition_key: &'a str,
-    explicit_hash_key: Option<&'a str>,
-    sub_sequence: Option<usize>,
-    data: &'a [u8],
-}
-
-/// Where read records go: stdout for `read`, a list for `records`.
-trait Sink {
-    /// Takes one record; an error is the output's (stdout closed or failing).
-    fn take(&mut self, found: &Found<'_>) -> std::io::Result<()>;
-    /// Called after every page.
-    fn flush(&mut self) -> std::io::Result<()>;
-}
-
-/// Prints records on stdout, one a line, as text or JSON.
-struct Printer<W: Write> {
-    out: W,
-    format: OutputFormat,
-    line: Vec<u8>,
-}
-
-impl<W: Write> Sink for Printer<W> {
-    fn take(&mut self, found: &Found<'_>) -> std::io::Result<()> {
-        self.line.clear();
-        match self.format {
-            OutputFormat::Text => self.line.extend_from_slice(found.data),
-            OutputFormat::Json => {
-                // Writing JSON into a Vec cannot fail.
-                let _ = serde_json::to_writer(&mut self.line, &json_record(found));
-            }
-        }
-        self.line.push(b'\n');
-        self.out.write_all(&self.line)
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        self.out.flush()
-    }
-}
-
-impl Sink for Vec<Record> {
-    fn take(&mut self, found: &Found<'_>) -> std::io::Result<()> {
-        self.push(Record {
-            shard: found.shard.to_string(),
-            sequence_number: found.record.sequence_number.clone(),
-            sub_sequence: found.sub_sequence,
-            partition_key: found.partition_key.to_string(),
-            explicit_hash_key: found.explicit_hash_key.map(str::to_string),
-            arrival: found.record.arrival,
-            data: found.data.to_vec(),
-        });
-        Ok(())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
 }
 
 /// Runs `read`, writing records to `out`; shows a status line and a summary
@@ -673,31 +530,6 @@ impl<S: Sink> Reader<'_, S> {
         }
     }
 
-    /// Prints a page's records up to `--until` and `--limit`; whether it
-    /// reached a record past `--until`.
-    fn print_page(&mut self, i: usize, records: &[ReadRecord]) -> Result<bool, Failure> {
-        let mut printed = None;
-        let mut past_until = false;
-        for record in records {
-            if self.is_after_until(record) {
-                past_until = true;
-                break;
-            }
-            self.print(i, record)?;
-            printed = Some(record);
-            if self.stop_printing() {
-                break;
-            }
-        }
-        if let Some(last) = printed {
-            self.shards[i].last_sequence = Some(last.sequence_number.clone());
-        }
-        if let Err(e) = self.sink.flush() {
-            self.output_error(e)?;
-        }
-        Ok(past_until)
-    }
-
     /// What shard `i` does after a page of up to `remaining` records: stop,
     /// let its children start, or read on now or after the poll interval.
     fn after_page(
@@ -813,115 +645,6 @@ impl<S: Sink> Reader<'_, S> {
             )),
         }
     }
-
-    /// Redraws the status line: records so far and the lag of the shard furthest behind.
-    fn show_status(&mut self) {
-        if !self.status.due() {
-            return;
-        }
-        let lag = self
-            .shards
-            .iter()
-            .filter(|s| matches!(s.progress, Progress::Reading { .. }))
-            .filter_map(|s| s.behind)
-            .max();
-        let mut text = format!(
-            "{} from {}",
-            count(self.summary.records, "record", "records"),
-            count(self.summary.shards, "shard", "shards")
-        );
-        if let Some(ms) = lag {
-            text.push_str(&format!(
-                ", lag {:.1} s behind the latest",
-                ms as f64 / 1000.0
-            ));
-        }
-        self.status.draw(&text);
-    }
-
-    /// The summary line: what was read and why it ended.
-    fn summary_text(&self) -> String {
-        let s = &self.summary;
-        let why = match s.ending {
-            Ending::EndOfData => String::new(),
-            Ending::Limit => "; reached --limit".into(),
-            Ending::Until => "; reached --until".into(),
-            Ending::Idle => format!(
-                "; no record for {}",
-                show(self.options.idle_timeout.unwrap_or_default())
-            ),
-            Ending::StdoutClosed => "; standard output was closed".into(),
-        };
-        format!(
-            "read {} from {} of {}{why}",
-            count(s.records, "record", "records"),
-            count(s.shards, "shard", "shards"),
-            self.options.stream
-        )
-    }
-
-    /// Hands on one Kinesis record, unpacking a KPL aggregate when asked.
-    fn print(&mut self, i: usize, record: &ReadRecord) -> Result<(), Failure> {
-        if self.aggregates == Aggregates::Unpack && is_aggregated(&record.data) {
-            match deaggregate(&record.data) {
-                Ok(users) => {
-                    for (sub, user) in users.iter().enumerate() {
-                        if self.stop_printing() {
-                            break;
-                        }
-                        let found = Found {
-                            shard: &self.shards[i].shard.shard_id,
-                            record,
-                            partition_key: &user.partition_key,
-                            explicit_hash_key: user.explicit_hash_key.as_deref(),
-                            sub_sequence: Some(sub),
-                            data: &user.data,
-                        };
-                        let taken = self.sink.take(&found);
-                        self.count(taken)?;
-                    }
-                    return Ok(());
-                }
-                Err(e) => {
-                    if !self.warned_bad_aggregate {
-                        self.warned_bad_aggregate = true;
-                        eprintln!(
-                            "destination-kinesis: record {} starts like a KPL aggregate but cannot be unpacked ({e}); printing such records as they are",
-                            record.sequence_number
-                        );
-                    }
-                }
-            }
-        }
-        let found = Found {
-            shard: &self.shards[i].shard.shard_id,
-            record,
-            partition_key: &record.partition_key,
-            explicit_hash_key: None,
-            sub_sequence: None,
-            data: &record.data,
-        };
-        let taken = self.sink.take(&found);
-        self.count(taken)
-    }
-
-    /// Counts a record the sink took.
-    fn count(&mut self, taken: std::io::Result<()>) -> Result<(), Failure> {
-        match taken {
-            Ok(()) => {
-                self.summary.records += 1;
-                Ok(())
-            }
-            Err(e) => self.output_error(e),
-        }
-    }
-
-    /// A closed stdout ends the read quietly; any other write error fails it.
-    fn output_error(&mut self, e: std::io::Error) -> Result<(), Failure> {
-        closed_or_failed(e)?;
-        self.summary.ending = Ending::StdoutClosed;
-        Ok(())
-    }
 }
 
 /// Whether Kinesis refused the start position the user gave: AWS answers a
@@ -949,79 +672,9 @@ fn sleep_until(t: Instant) {
     }
 }
 
-/// The `--format json` object for one record.
-fn json_record(found: &Found<'_>) -> Value {
-    let mut o = Map::new();
-    o.insert("shard".into(), json!(found.shard));
-    o.insert("sequenceNumber".into(), json!(found.record.sequence_number));
-    if let Some(sub) = found.sub_sequence {
-        o.insert("subSequenceNumber".into(), json!(sub));
-    }
-    o.insert("partitionKey".into(), json!(found.partition_key));
-    if let Some(h) = found.explicit_hash_key {
-        o.insert("explicitHashKey".into(), json!(h));
-    }
-    if let Some(t) = found.record.arrival.and_then(format_time) {
-        o.insert("arrivalTime".into(), json!(t));
-    }
-    match std::str::from_utf8(found.data) {
-        Ok(text) => o.insert("data".into(), json!(text)),
-        Err(_) => o.insert(
-            "dataBase64".into(),
-            json!(base64::engine::general_purpose::STANDARD.encode(found.data)),
-        ),
-    };
-    Value::Object(o)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn parses_from() {
-        assert_eq!(parse_from("trim-horizon"), Ok(StartPosition::TrimHorizon));
-        assert_eq!(parse_from("latest"), Ok(StartPosition::Latest));
-        assert_eq!(
-            parse_from("2024-05-01T12:00:00Z"),
-            Ok(StartPosition::AtTimestamp(1_714_564_800.0))
-        );
-        assert_eq!(
-            parse_from("2024-05-01T14:00:00.5+02:00"),
-            Ok(StartPosition::AtTimestamp(1_714_564_800.5))
-        );
-        for bad in ["yesterday", "2024-05-01", "2024-05-01 12:00:00Z", ""] {
-            let e = parse_from(bad).unwrap_err();
-            assert!(e.contains("RFC 3339"), "{bad}: {e}");
-        }
-        assert!(
-            matches!(parse_from("-10m"), Ok(StartPosition::AtTimestamp(t)) if t < now_seconds() - 599.0)
-        );
-        assert_eq!(
-            parse_from("at:49590338271490256608559692538361571095921575989136588898"),
-            Ok(StartPosition::AtSequenceNumber(
-                "49590338271490256608559692538361571095921575989136588898".into()
-            ))
-        );
-        assert_eq!(
-            parse_from("after:0"),
-            Ok(StartPosition::AfterSequenceNumber("0".into()))
-        );
-        for bad in [
-            "at:",
-            "after:12a",
-            "at:0123",
-            "at: 1",
-            &format!("at:{}", "9".repeat(130)),
-        ] {
-            let e = parse_from(bad).unwrap_err();
-            assert!(e.contains("sequence number"), "{bad}: {e}");
-        }
-        assert!(parse_poll_interval("1s").is_ok());
-        assert!(parse_poll_interval("100ms").is_err());
-        assert!(parse_idle_timeout("50ms").is_err());
-        assert!(parse_until("-1h").is_ok());
-    }
 
     fn options(from: StartPosition, until: Option<f64>, shards: ShardFilter) -> ReadOptions {
         ReadOptions {
@@ -1086,47 +739,5 @@ mod tests {
         );
         let later = start + Duration::from_secs(5);
         assert_eq!(calls.next_free(later), later);
-    }
-
-    fn record(data: &[u8]) -> ReadRecord {
-        ReadRecord {
-            data: data.to_vec(),
-            partition_key: "pk".into(),
-            sequence_number: "4960".into(),
-            arrival: Some(1_714_564_800.25),
-        }
-    }
-
-    #[test]
-    fn json_records_carry_metadata() {
-        let r = record(b"hello");
-        let found = Found {
-            shard: "shardId-000000000001",
-            record: &r,
-            partition_key: "pk",
-            explicit_hash_key: None,
-            sub_sequence: None,
-            data: &r.data,
-        };
-        let v = json_record(&found);
-        assert_eq!(
-            v,
-            json!({"shard": "shardId-000000000001", "sequenceNumber": "4960", "partitionKey": "pk",
-                   "arrivalTime": "2024-05-01T12:00:00.25Z", "data": "hello"})
-        );
-        let found = Found {
-            shard: "s",
-            record: &r,
-            partition_key: "user",
-            explicit_hash_key: Some("42"),
-            sub_sequence: Some(3),
-            data: &[0xFF, 0x00],
-        };
-        let v = json_record(&found);
-        assert_eq!(v["dataBase64"], "/wA=");
-        assert!(v.get("data").is_none());
-        assert_eq!(v["subSequenceNumber"], 3);
-        assert_eq!(v["explicitHashKey"], "42");
-        assert_eq!(v["partitionKey"], "user");
     }
 }
