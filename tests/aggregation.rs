@@ -110,7 +110,7 @@ fn fixtures_come_back_exactly_from_aggregates() {
                     })?
             })
             .collect();
-        let name = destination_kinesis::kinesis::stream::java_stream_name(ns, stream);
+        let name = destination_kinesis::airbyte::naming::java_stream_name(ns, stream);
         let landed = kl.read_stored(&name);
         let ranges = hash_ranges(&kl, &name);
         assert!(

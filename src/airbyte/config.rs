@@ -2,6 +2,7 @@
 //! names and defaults, plus this connector's own, each validated with an error
 //! that names the field.
 
+use crate::airbyte::naming::StreamNaming;
 use crate::aws::access::Access;
 use crate::aws::region::normalize_endpoint;
 use crate::aws::role::{self, Role};
@@ -11,7 +12,7 @@ use crate::engine::partition::PartitionKeySource;
 use crate::engine::sending::Sending;
 use crate::failure::{Failure, Kind};
 use crate::json::without_bom;
-use crate::kinesis::stream::{StreamArn, StreamNaming};
+use crate::kinesis::stream::StreamArn;
 use crate::kinesis::{NewStream, StreamMode};
 use serde_json::{Map, Value};
 use std::fmt;

@@ -5,9 +5,10 @@
 
 pub mod catalog;
 pub mod check;
-pub mod checkpoint;
+mod checkpoint;
 pub mod config;
 pub mod envelope;
+pub mod naming;
 pub mod progress_log;
 pub mod protocol;
 pub mod spec;

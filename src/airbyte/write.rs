@@ -6,6 +6,7 @@ use crate::airbyte::catalog::{Catalog, StreamIndex};
 use crate::airbyte::checkpoint::Checkpoints;
 use crate::airbyte::config::{Config, OversizePolicy, RecordFormat};
 use crate::airbyte::envelope::{Envelope, Fields};
+use crate::airbyte::naming::{target_stream, StreamNaming};
 use crate::airbyte::progress_log::{ProgressLog, Tally, Waiting, PROGRESS_PREFIX};
 use crate::airbyte::protocol::{parse_line, Emitter, MalformedMeta, Message, Record, StateScope};
 use crate::engine::batch::TargetId;
@@ -18,7 +19,7 @@ use crate::engine::partition::PartitionKeySource;
 use crate::engine::{self, Adapter, InputLine, Report};
 use crate::failure::{Failure, Kind};
 use crate::kinesis::setup::{ensure_streams, unlisted_shards_note, Creation};
-use crate::kinesis::stream::{target_stream, StreamNaming, StreamRef};
+use crate::kinesis::stream::StreamRef;
 use crate::kinesis::Kinesis;
 use crate::signals;
 use crate::text::count;
@@ -426,7 +427,7 @@ impl Writer<'_> {
             .keys
             .pick(r.data, &catalog_stream.primary_key, &mut self.key_buf)
         {
-            if self.keys.from_data() {
+            if self.keys.reads_the_data() {
                 self.totals.random_keys += 1;
             }
             self.key_buf.push_str(&self.id_buf);

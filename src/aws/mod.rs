@@ -3,14 +3,14 @@
 //! SigV4 over HTTP, the network (proxies, TLS, DNS) they travel, and which
 //! AWS errors a later attempt may cure.
 
-pub mod access;
+pub(crate) mod access;
 pub mod credentials;
-pub mod dns;
-pub mod environment;
+mod dns;
+pub(crate) mod environment;
 pub mod http;
-pub mod network;
-pub mod region;
-pub mod retry;
-pub mod role;
+pub(crate) mod network;
+pub(crate) mod region;
+pub(crate) mod retry;
+pub(crate) mod role;
 pub mod secret;
-pub mod tls;
+mod tls;

@@ -52,11 +52,6 @@ impl Backoff {
         }
     }
 
-    /// The retry deadline.
-    pub fn deadline(&self) -> Instant {
-        self.deadline
-    }
-
     /// Moves the deadline earlier (never later), e.g. on cancellation.
     pub fn shorten_to(&mut self, deadline: Instant) {
         self.deadline = self.deadline.min(deadline);

@@ -247,11 +247,6 @@ impl Dispatcher {
         self.in_flight
     }
 
-    /// Calls allowed in flight now.
-    pub fn allowed(&self) -> usize {
-        self.limit.allowed()
-    }
-
     /// Whether a call could start at `now`: a slot is free and no failed
     /// call holds the endpoint back.
     pub fn may_start(&self, now: Instant) -> bool {

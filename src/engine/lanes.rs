@@ -94,12 +94,6 @@ impl Lane {
         }
     }
 
-    /// Whether the batch numbered `batch` (None: a batch not opened yet)
-    /// may take entries of this lane.
-    pub fn free_for(&self, batch: Option<u64>) -> bool {
-        self.claimed_by.is_none() || self.claimed_by == batch
-    }
-
     /// Whether the retries may go at `now`.
     pub fn retries_due(&self, now: Instant) -> bool {
         !self.retries.is_empty() && self.retry_at.is_none_or(|at| at <= now)
@@ -220,11 +214,6 @@ impl Lanes {
     /// Number of lanes.
     pub fn len(&self) -> usize {
         self.lanes.len()
-    }
-
-    /// Whether there are no lanes (never: a map has at least one shard).
-    pub fn is_empty(&self) -> bool {
-        self.lanes.is_empty()
     }
 
     /// Whether entries are paced at all.
@@ -469,7 +458,7 @@ mod tests {
             "claimed: nothing goes"
         );
         lanes.unclaim(7, 0, [0].into_iter());
-        assert!(lanes.lane(0).free_for(None));
+        assert_eq!(lanes.claimed_by(0), None);
         let back = lanes.remap(two_shards(), now);
         assert_eq!(lanes.generation(), 1);
         assert_eq!(lanes.len(), 2);

@@ -10,15 +10,15 @@
 //! waits for every answer.
 
 pub mod batch;
-pub mod delivery;
-pub mod ids;
+pub(crate) mod delivery;
+pub(crate) mod ids;
 pub mod in_flight;
-pub mod input;
-pub mod lanes;
+pub(crate) mod input;
+mod lanes;
 pub mod outbox;
-pub mod partition;
-pub mod rate;
-pub mod sending;
+pub(crate) mod partition;
+mod rate;
+pub(crate) mod sending;
 
 pub use sending::{Sending, DEFAULT_LINGER};
 

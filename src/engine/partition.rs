@@ -45,7 +45,7 @@ impl KeyPicker {
     }
 
     /// Whether keys come from the data rather than a random UUID.
-    pub fn from_data(&self) -> bool {
+    pub fn reads_the_data(&self) -> bool {
         self.source != PartitionKeySource::Uuid
     }
 

@@ -7,9 +7,9 @@ pub mod aggregate;
 mod api;
 mod failures;
 pub mod put_records;
-pub mod retry;
-pub mod session;
-pub mod setup;
+pub(crate) mod retry;
+pub(crate) mod session;
+pub(crate) mod setup;
 pub mod shards;
 pub mod stream;
 

@@ -6,12 +6,12 @@
 pub mod describe;
 pub mod list;
 pub mod output;
-pub mod progress;
+mod progress;
 pub mod put;
 pub mod put_input;
 pub mod read;
 pub mod shard_filter;
-pub mod timespec;
+mod timespec;
 
 use crate::aws::access::Access;
 use crate::engine::sending::Sending;

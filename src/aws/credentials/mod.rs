@@ -7,7 +7,7 @@ mod assume_role;
 mod container;
 mod imds;
 mod process;
-pub mod profile;
+pub(crate) mod profile;
 mod profile_chain;
 mod provider;
 mod remote;
