@@ -6,8 +6,8 @@ KINESIS_LOCAL_VERSION := 0.6.2
 KL_DIR := .cache/kinesis-local
 KL_MAIN := $(KL_DIR)/node_modules/kinesis-local/main.js
 BIN := target/release/destination-kinesis
-# The static binaries, by Docker's platform names (the Dockerfile's TARGETARCH picks
-# the binary from these paths, and tests/static_binary.rs checks that they agree).
+# The static binaries, by Docker's platform names (`make image-<arch>` puts each in
+# the image of its platform).
 RUST_TARGET_amd64 := x86_64-unknown-linux-musl
 RUST_TARGET_arm64 := aarch64-unknown-linux-musl
 STATIC_BIN_amd64 := target/$(RUST_TARGET_amd64)/release/destination-kinesis
@@ -18,7 +18,8 @@ VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
 # lock rather than fail.
 APT_INSTALL := apt-get -o DPkg::Lock::Timeout=300 install -y -qq --no-install-recommends
 
-.PHONY: build test demo emulator pyairbyte lint kinesis-local static static-amd64 static-arm64 image busybox qemu openssl bench bench-baseline soak
+.PHONY: build test demo emulator pyairbyte lint kinesis-local static static-amd64 static-arm64 image image-amd64 image-arm64 \
+	busybox-amd64 busybox-arm64 buildah dist qemu openssl bench bench-baseline soak
 
 build:
 	cargo build --release
@@ -34,15 +35,15 @@ $(KL_MAIN):
 # image platform. ring compiles C, so each needs a C compiler for its target.
 static: static-amd64 static-arm64
 
-# Fails when the binary is over the size limit (both platforms have the same).
+# Fails when file $(1) is over $(2) bytes.
 check_size = size=$$(stat -c %s $(1)); echo "$(1): $$size bytes"; \
-	test $$size -le $(STATIC_MAX_BYTES) || { echo "$(1): over $(STATIC_MAX_BYTES) bytes"; exit 1; }
+	test $$size -le $(2) || { echo "$(1): over $(2) bytes"; exit 1; }
 
 static-amd64:
 	@rustup target list --installed | grep -qx $(RUST_TARGET_amd64) || rustup target add $(RUST_TARGET_amd64)
 	@command -v musl-gcc >/dev/null || { apt-get update -qq && $(APT_INSTALL) musl-tools; }
 	CC_x86_64_unknown_linux_musl=musl-gcc cargo build --release --target $(RUST_TARGET_amd64)
-	@$(call check_size,$(STATIC_BIN_amd64))
+	@$(call check_size,$(STATIC_BIN_amd64),$(STATIC_MAX_BYTES))
 
 # Debian's aarch64 cross gcc compiles ring's C and assembly and drives the link. Its
 # glibc headers are enough for ring (string.h and the like; only a recommendation of
@@ -55,11 +56,23 @@ static-arm64:
 	CC_aarch64_unknown_linux_musl=aarch64-linux-gnu-gcc AR_aarch64_unknown_linux_musl=aarch64-linux-gnu-ar \
 	  CARGO_TARGET_AARCH64_UNKNOWN_LINUX_MUSL_LINKER=aarch64-linux-gnu-gcc \
 	  cargo build --release --target $(RUST_TARGET_arm64)
-	@$(call check_size,$(STATIC_BIN_arm64))
+	@$(call check_size,$(STATIC_BIN_arm64),$(STATIC_MAX_BYTES))
 
-# The static shell the image carries for Airbyte's launcher (the empty-root test uses it).
-busybox:
-	@test -x /bin/busybox || { apt-get update -qq && $(APT_INSTALL) busybox-static; }
+# The static shell the image of each platform carries for Airbyte's launcher: busybox
+# from Debian's busybox-static package of that architecture, downloaded and unpacked
+# (not installed) with package lists of its own in .cache/busybox/<arch>/, so the
+# machine's apt set-up stays as it is and no emulator runs for arm64.
+BUSYBOX_amd64 := .cache/busybox/amd64/busybox
+BUSYBOX_arm64 := .cache/busybox/arm64/busybox
+busybox-amd64 busybox-arm64: busybox-%: .cache/busybox/%/busybox
+.cache/busybox/%/busybox:
+	@{ command -v apt-get && command -v dpkg-deb; } >/dev/null || { echo "apt-get and dpkg-deb fetch Debian's busybox-static"; exit 1; }
+	@set -euo pipefail; dir=$(abspath $(@D)); rm -rf $$dir; mkdir -p $$dir/lists/partial $$dir/cache; \
+	apt="apt-get -qq -o Dir::State::Lists=$$dir/lists -o Dir::Cache=$$dir/cache -o APT::Sandbox::User=root \
+	  -o APT::Architecture=$* -o APT::Architectures::=$*"; \
+	$$apt update; (cd $$dir && $$apt download busybox-static:$*); \
+	dpkg-deb -x $$dir/busybox-static_*_$*.deb $$dir/unpacked; \
+	cp $$dir/unpacked/bin/busybox $@; rm -rf $$dir/lists $$dir/cache $$dir/unpacked $$dir/*.deb
 
 # tests/network.rs makes self-signed certificates with it.
 openssl:
@@ -70,10 +83,52 @@ openssl:
 qemu:
 	@command -v qemu-aarch64-static >/dev/null || { apt-get update -qq && $(APT_INSTALL) qemu-user-static; }
 
-# The FROM scratch image for Airbyte, for this machine's platform (needs docker with
-# BuildKit, which CI does not have). Its io.airbyte.version label is Cargo.toml's version.
-image: static
-	docker build --build-arg VERSION=$(VERSION) -t airbyte/destination-kinesis:$(VERSION) .
+# The FROM scratch image for Airbyte, one archive per platform that `docker load` and
+# `podman load` take: dist/destination-kinesis-<version>-linux-<arch>.tar, tagged
+# airbyte/destination-kinesis:<version> (its io.airbyte.version label). The Dockerfile
+# builds it from the context staged in .cache/image/<arch>/: the static binary, busybox
+# as /bin/sh, an empty /airbyte. With docker where a daemon answers (BuildKit), else
+# with buildah (rootless-capable, chroot isolation, vfs storage of its own in
+# .cache/buildah; installed from Debian when missing). Nothing is pulled.
+IMAGE := airbyte/destination-kinesis:$(VERSION)
+IMAGE_ARCHIVE_amd64 := dist/destination-kinesis-$(VERSION)-linux-amd64.tar
+IMAGE_ARCHIVE_arm64 := dist/destination-kinesis-$(VERSION)-linux-arm64.tar
+IMAGE_MAX_BYTES := 10000000
+IMAGE_CONTEXT := .cache/image
+BUILDAH := buildah --root $(abspath .cache/buildah)/root --runroot $(abspath .cache/buildah)/run --storage-driver vfs
+
+buildah:
+	@command -v buildah >/dev/null || { apt-get update -qq && $(APT_INSTALL) buildah; }
+
+image: image-amd64 image-arm64
+
+image-amd64 image-arm64: image-%: static-% busybox-%
+	@set -euo pipefail; ctx=$(IMAGE_CONTEXT)/$*; archive=$(IMAGE_ARCHIVE_$*); \
+	rm -rf $$ctx $$archive; mkdir -p $$ctx/airbyte dist; \
+	cp $(STATIC_BIN_$*) $$ctx/destination-kinesis; cp $(BUSYBOX_$*) $$ctx/sh; \
+	if command -v docker >/dev/null && docker info >/dev/null 2>&1; then \
+	  echo "== docker build, linux/$*"; \
+	  docker build -q --platform linux/$* --build-arg VERSION=$(VERSION) -t $(IMAGE) -f Dockerfile $(IMAGE_CONTEXT); \
+	  docker save -o $$archive $(IMAGE); \
+	else \
+	  echo "== buildah build (no docker daemon answers), linux/$*"; \
+	  $(MAKE) -s buildah; \
+	  $(BUILDAH) bud -q --isolation chroot --platform linux/$* --build-arg VERSION=$(VERSION) \
+	    -t docker.io/$(IMAGE) -f Dockerfile $(IMAGE_CONTEXT) >/dev/null; \
+	  $(BUILDAH) push -q docker.io/$(IMAGE) docker-archive:$$archive:$(IMAGE); \
+	  $(BUILDAH) rmi -f docker.io/$(IMAGE) >/dev/null; \
+	fi; \
+	$(call check_size,$$archive,$(IMAGE_MAX_BYTES))
+
+# Both images, and beside them the static binaries as tarballs (with the README,
+# LICENSE and CHANGELOG.md, as Rust projects ship them) and SHA256SUMS of it all.
+dist_tarball = name=destination-kinesis-$(VERSION)-$(RUST_TARGET_$(1)); rm -rf dist/$$name; mkdir -p dist/$$name; \
+	cp $(STATIC_BIN_$(1)) README.md LICENSE CHANGELOG.md dist/$$name/; \
+	tar -czf dist/$$name.tar.gz --owner=0 --group=0 --numeric-owner --sort=name -C dist $$name; rm -rf dist/$$name;
+dist: image
+	@set -euo pipefail; $(foreach arch,amd64 arm64,$(call dist_tarball,$(arch))) \
+	cd dist && sha256sum destination-kinesis-$(VERSION)-*.tar destination-kinesis-$(VERSION)-*.tar.gz > SHA256SUMS; \
+	ls -l; cat SHA256SUMS
 
 # --all-targets also runs the benchmark's smoke run (tests/bench: its sink, feed and
 # checks agree), not the benchmark itself.
@@ -81,7 +136,7 @@ image: static
 # other's build): tests/static_binary.rs runs each in an empty root, arm64 under qemu.
 # Where a platform's Rust target, cross compiler or qemu cannot be installed, its test
 # says so (SKIPPED) and passes; any other failure of `make static` fails it.
-test: $(KL_MAIN) busybox openssl
+test: $(KL_MAIN) openssl
 	@$(MAKE) -s -k static qemu || echo "make static or qemu failed; tests/static_binary.rs reports why"
 	mkdir -p .cache
 	cargo test --all-targets 2>&1 | tee .cache/test.log; test $${PIPESTATUS[0]} -eq 0

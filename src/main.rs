@@ -1,25 +1,34 @@
 //! Command-line entry: parses arguments, runs the command, maps errors to exit codes.
 
 use argh::FromArgs;
-use destination_kinesis::catalog::Catalog;
-use destination_kinesis::config::{Config, Overrides};
-use destination_kinesis::describe::{parse_timeout, DescribeOptions, DEFAULT_WAIT};
+use destination_kinesis::airbyte::catalog::Catalog;
+use destination_kinesis::airbyte::check;
+use destination_kinesis::airbyte::config::{Config, Overrides};
+use destination_kinesis::airbyte::protocol::{connection_status, spec_message, Emitter};
+use destination_kinesis::airbyte::spec;
+use destination_kinesis::airbyte::write;
+use destination_kinesis::args;
+use destination_kinesis::engine::in_flight::InFlight;
 use destination_kinesis::failure::{Failure, EXIT_CONFIG, EXIT_FAILURE};
+use destination_kinesis::kinesis::stream::StreamRef;
 use destination_kinesis::kinesis::StartPosition;
-use destination_kinesis::naming::StreamRef;
-use destination_kinesis::output::{self, parse_format, OutputFormat};
-use destination_kinesis::protocol::{connection_status, spec_message, Emitter};
-use destination_kinesis::put::{KeySource, PutOptions};
-use destination_kinesis::put_input::{
+use destination_kinesis::pipeline::describe;
+use destination_kinesis::pipeline::describe::{parse_timeout, DescribeOptions, DEFAULT_WAIT};
+use destination_kinesis::pipeline::list;
+use destination_kinesis::pipeline::output::{self, parse_format, OutputFormat};
+use destination_kinesis::pipeline::put;
+use destination_kinesis::pipeline::put::{KeySource, PutOptions};
+use destination_kinesis::pipeline::put_input::{
     parse_delimiter, parse_hash_key, parse_input, parse_key_delimiter, HashKey, InputFormat,
     KeyDelimiter,
 };
-use destination_kinesis::read::{
+use destination_kinesis::pipeline::read;
+use destination_kinesis::pipeline::read::{
     parse_from, parse_idle_timeout, parse_poll_interval, parse_until, ReadOptions,
     DEFAULT_POLL_INTERVAL,
 };
-use destination_kinesis::shard_filter::{parse_key, parse_shard_id, ShardFilter};
-use destination_kinesis::{check, describe, list, put, read, spec, write};
+use destination_kinesis::pipeline::shard_filter::{parse_key, parse_shard_id, ShardFilter};
+use destination_kinesis::pipeline::Settings;
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -33,8 +42,9 @@ use std::time::Duration;
                destination-kinesis list --endpoint http://localhost:4566\n\
                destination-kinesis describe --stream events --wait-active --timeout 60s\n\
                destination-kinesis --version",
-    note = "Credentials, region and endpoint come from --config/flags, then the AWS environment variables. \
-            Messages go to stderr; stdout carries only Airbyte messages (spec, check, write) or data (read, list, describe).",
+    note = "Credentials, region and endpoint come from --config/flags, then the AWS environment variables and profile. \
+            Messages go to stderr; stdout carries only Airbyte messages (spec, check, write) or data (read, list, describe). \
+            Every command takes -h for --help, and --flag=value as --flag value.",
     error_code(0, "success"),
     error_code(
         1,
@@ -75,6 +85,9 @@ struct CheckCmd {
     /// path of the JSON config
     #[argh(option)]
     config: PathBuf,
+    /// the AWS profile of ~/.aws/config and ~/.aws/credentials to use (in place of AWS_PROFILE)
+    #[argh(option)]
+    profile: Option<String>,
 }
 
 /// Write Airbyte messages from stdin to Kinesis, echoing STATE messages once safe.
@@ -91,9 +104,12 @@ struct WriteCmd {
     /// path of the configured catalog
     #[argh(option)]
     catalog: PathBuf,
-    /// how many PutRecords calls may be in flight at once (default: the config's maxInFlight, 1)
+    /// how many PutRecords calls may be in flight at once: "auto" (grows while Kinesis keeps up, up to 64) or 1 to 64 (default: the config's maxInFlight, auto)
+    #[argh(option, from_str_fn(in_flight))]
+    max_in_flight: Option<InFlight>,
+    /// the AWS profile of ~/.aws/config and ~/.aws/credentials to use (in place of AWS_PROFILE)
     #[argh(option)]
-    max_in_flight: Option<usize>,
+    profile: Option<String>,
 }
 
 /// Send each stdin line to a Kinesis stream as one record.
@@ -148,7 +164,7 @@ struct PutCmd {
     /// shards of a stream created here (default: the config's shardCount, 5)
     #[argh(option)]
     shards: Option<u32>,
-    /// the Kinesis endpoint URL, e.g. http://localhost:4566 (default: AWS's for the region)
+    /// the Kinesis endpoint URL, e.g. http://localhost:4566 (default: AWS_ENDPOINT_URL_KINESIS, AWS_ENDPOINT_URL, AWS's for the region); --endpoint-url works too
     #[argh(option)]
     endpoint: Option<String>,
     /// AWS region (default: the config's, AWS_REGION, AWS_DEFAULT_REGION, the profile's, a stream ARN's, us-east-1)
@@ -157,9 +173,12 @@ struct PutCmd {
     /// JSON config file, the same as write's; flags override it
     #[argh(option)]
     config: Option<PathBuf>,
-    /// how many PutRecords calls may be in flight at once (default: the config's maxInFlight, 1)
+    /// the AWS profile of ~/.aws/config and ~/.aws/credentials to use (in place of AWS_PROFILE)
     #[argh(option)]
-    max_in_flight: Option<usize>,
+    profile: Option<String>,
+    /// how many PutRecords calls may be in flight at once: "auto" (grows while Kinesis keeps up, up to 64) or 1 to 64 (default: the config's maxInFlight, auto)
+    #[argh(option, from_str_fn(in_flight))]
+    max_in_flight: Option<InFlight>,
     /// send buffered lines at the latest this many ms after the first of them was read (default: the config's lingerMs, 200)
     #[argh(option)]
     linger_ms: Option<u64>,
@@ -182,7 +201,9 @@ struct PutCmd {
                destination-kinesis read --stream arn:aws:kinesis:eu-west-1:222222222222:stream/shared --format json",
     note = "Reads every shard, parents of split or merged shards before their children, oldest first per shard; \
             KPL aggregated records are unpacked. Without --follow it stops at the end of the data. \
-            --format json prints shard, sequenceNumber, partitionKey, arrivalTime and data (or dataBase64 when not UTF-8). \
+            --format json prints shard, sequenceNumber, subSequenceNumber (a record of a KPL aggregate: its place in it, from 0), \
+            partitionKey, explicitHashKey (a record of a KPL aggregate that has one), arrivalTime (when Kinesis took it, \
+            left out when the service gives none) and data (or dataBase64 when not UTF-8). \
             A shard is polled about once a second once it has caught up (--poll-interval), up to 5 times a second while behind. \
             When stderr is a terminal, a status line shows the records read and the lag (MillisBehindLatest of the shard furthest behind).",
     error_code(
@@ -227,7 +248,7 @@ struct ReadCmd {
     /// text (each record's bytes and a newline, the default) or json (one object a record, with metadata; safe for binary data and newlines)
     #[argh(option, from_str_fn(parse_format), default = "OutputFormat::Text")]
     format: OutputFormat,
-    /// the Kinesis endpoint URL, e.g. http://localhost:4566 (default: AWS's for the region)
+    /// the Kinesis endpoint URL, e.g. http://localhost:4566 (default: AWS_ENDPOINT_URL_KINESIS, AWS_ENDPOINT_URL, AWS's for the region); --endpoint-url works too
     #[argh(option)]
     endpoint: Option<String>,
     /// AWS region (default: the config's, AWS_REGION, AWS_DEFAULT_REGION, the profile's, a stream ARN's, us-east-1)
@@ -236,6 +257,9 @@ struct ReadCmd {
     /// JSON config file, the same as write's; flags override it
     #[argh(option)]
     config: Option<PathBuf>,
+    /// the AWS profile of ~/.aws/config and ~/.aws/credentials to use (in place of AWS_PROFILE)
+    #[argh(option)]
+    profile: Option<String>,
 }
 
 /// List the Kinesis streams of the account in the region, with status and capacity mode.
@@ -255,7 +279,7 @@ struct ListCmd {
     /// text (the default) or json (one object a stream)
     #[argh(option, from_str_fn(parse_format), default = "OutputFormat::Text")]
     format: OutputFormat,
-    /// the Kinesis endpoint URL, e.g. http://localhost:4566 (default: AWS's for the region)
+    /// the Kinesis endpoint URL, e.g. http://localhost:4566 (default: AWS_ENDPOINT_URL_KINESIS, AWS_ENDPOINT_URL, AWS's for the region); --endpoint-url works too
     #[argh(option)]
     endpoint: Option<String>,
     /// AWS region (default: the config's, AWS_REGION, AWS_DEFAULT_REGION, the profile's, a stream ARN's, us-east-1)
@@ -264,6 +288,9 @@ struct ListCmd {
     /// JSON config file, the same as write's; flags override it
     #[argh(option)]
     config: Option<PathBuf>,
+    /// the AWS profile of ~/.aws/config and ~/.aws/credentials to use (in place of AWS_PROFILE)
+    #[argh(option)]
+    profile: Option<String>,
 }
 
 /// Describe a Kinesis stream: status, mode, retention, encryption, max record size, shards.
@@ -298,7 +325,7 @@ struct DescribeCmd {
     /// text (the default) or json (one object)
     #[argh(option, from_str_fn(parse_format), default = "OutputFormat::Text")]
     format: OutputFormat,
-    /// the Kinesis endpoint URL, e.g. http://localhost:4566 (default: AWS's for the region)
+    /// the Kinesis endpoint URL, e.g. http://localhost:4566 (default: AWS_ENDPOINT_URL_KINESIS, AWS_ENDPOINT_URL, AWS's for the region); --endpoint-url works too
     #[argh(option)]
     endpoint: Option<String>,
     /// AWS region (default: the config's, AWS_REGION, AWS_DEFAULT_REGION, the profile's, a stream ARN's, us-east-1)
@@ -307,11 +334,18 @@ struct DescribeCmd {
     /// JSON config file, the same as write's; flags override it
     #[argh(option)]
     config: Option<PathBuf>,
+    /// the AWS profile of ~/.aws/config and ~/.aws/credentials to use (in place of AWS_PROFILE)
+    #[argh(option)]
+    profile: Option<String>,
 }
 
 /// A `--stream` value: a name checked against Kinesis's naming rule, or a stream ARN.
 fn stream_ref(value: &str) -> Result<StreamRef, String> {
     StreamRef::parse(value)
+}
+
+fn in_flight(value: &str) -> Result<InFlight, String> {
+    InFlight::parse(value)
 }
 
 fn main() -> ExitCode {
@@ -331,12 +365,10 @@ fn main() -> ExitCode {
         println!("destination-kinesis {}", env!("CARGO_PKG_VERSION"));
         return ExitCode::SUCCESS;
     }
-    let name = args
-        .first()
-        .map(String::as_str)
-        .unwrap_or("destination-kinesis");
-    let rest: Vec<&str> = args.iter().skip(1).map(String::as_str).collect();
-    let cli = match Cli::from_args(&[name], &rest) {
+    let given = args.get(1..).unwrap_or_default();
+    let rest = args::normalize(given);
+    let rest: Vec<&str> = rest.iter().map(String::as_str).collect();
+    let cli = match Cli::from_args(&["destination-kinesis"], &rest) {
         Ok(cli) => cli,
         Err(early) => {
             return if early.status.is_ok() {
@@ -344,7 +376,11 @@ fn main() -> ExitCode {
                 ExitCode::SUCCESS
             } else {
                 eprint!("{}", early.output);
-                eprintln!("Run `destination-kinesis --help` for usage.");
+                let help = match args::command(given) {
+                    Some(command) => format!("destination-kinesis {command} --help"),
+                    None => "destination-kinesis --help".to_string(),
+                };
+                eprintln!("Run `{help}` for usage.");
                 ExitCode::from(EXIT_CONFIG as u8)
             };
         }
@@ -353,8 +389,12 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Spec(_) => out.emit(&spec_message(spec::spec())).map_err(Failure::from),
         Command::Check(c) => {
+            let flags = Overrides {
+                profile: c.profile,
+                ..Overrides::default()
+            };
             // A failed check is an answer, not an error: Airbyte expects exit 0.
-            let line = match check::run(&c.config) {
+            let line = match check::run(&c.config, &flags) {
                 Ok(summary) => connection_status(true, &summary),
                 Err(why) => connection_status(false, &why),
             };
@@ -374,6 +414,7 @@ fn main() -> ExitCode {
 fn run_write(w: &WriteCmd, out: &Emitter) -> Result<(), Failure> {
     let flags = Overrides {
         max_in_flight: w.max_in_flight,
+        profile: w.profile.clone(),
         ..Overrides::default()
     };
     let config = Config::load(Some(&w.config), &flags)?;
@@ -387,6 +428,9 @@ fn exit(result: Result<(), Failure>) -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(f) => {
             eprintln!("destination-kinesis: {}", f.message);
+            if let Some(done) = &f.done {
+                eprintln!("destination-kinesis: {done}");
+            }
             ExitCode::from(if f.exit_code == EXIT_CONFIG {
                 EXIT_CONFIG as u8
             } else {
@@ -401,6 +445,7 @@ fn run_put(p: PutCmd) -> Result<put::PutSummary, Failure> {
     let flags = Overrides {
         endpoint: p.endpoint,
         region: p.region,
+        profile: p.profile,
         max_in_flight: p.max_in_flight,
         shards: p.shards,
         linger_ms: p.linger_ms,
@@ -415,25 +460,37 @@ fn run_put(p: PutCmd) -> Result<put::PutSummary, Failure> {
         create: p.create || (p.config.is_some() && config.create_streams),
         progress: std::io::stderr().is_terminal(),
     };
-    put::run(&config, &options, std::io::stdin())
+    put::run(&pipeline_settings(config), &options, std::io::stdin())
 }
 
-/// The config of a pipeline command from its `--config`, `--endpoint` and `--region`.
+/// The config of a pipeline command from its `--config`, `--endpoint`, `--region` and `--profile`.
 fn pipeline_config(
     file: Option<&std::path::Path>,
     endpoint: Option<String>,
     region: Option<String>,
-) -> Result<Config, Failure> {
+    profile: Option<String>,
+) -> Result<Settings, Failure> {
     let flags = Overrides {
         endpoint,
         region,
+        profile,
         ..Overrides::default()
     };
-    Ok(Config::load(file, &flags)?)
+    Ok(pipeline_settings(Config::load(file, &flags)?))
+}
+
+/// What a pipeline command takes of a config.
+fn pipeline_settings(config: Config) -> Settings {
+    Settings {
+        access: config.access,
+        sending: config.sending,
+        create_streams: config.create_streams,
+        new_streams: config.new_streams,
+    }
 }
 
 fn run_read(r: ReadCmd) -> Result<read::ReadSummary, Failure> {
-    let config = pipeline_config(r.config.as_deref(), r.endpoint, r.region)?;
+    let config = pipeline_config(r.config.as_deref(), r.endpoint, r.region, r.profile)?;
     let options = ReadOptions {
         stream: r.stream,
         from: r.from,
@@ -452,7 +509,7 @@ fn run_read(r: ReadCmd) -> Result<read::ReadSummary, Failure> {
 }
 
 fn run_list(l: ListCmd) -> Result<usize, Failure> {
-    let config = pipeline_config(l.config.as_deref(), l.endpoint, l.region)?;
+    let config = pipeline_config(l.config.as_deref(), l.endpoint, l.region, l.profile)?;
     list::run(&config, l.format, output::stdout()?)
 }
 
@@ -462,7 +519,7 @@ fn run_describe(d: DescribeCmd) -> Result<(), Failure> {
             "--timeout is how long --wait-active waits: give both",
         ));
     }
-    let config = pipeline_config(d.config.as_deref(), d.endpoint, d.region)?;
+    let config = pipeline_config(d.config.as_deref(), d.endpoint, d.region, d.profile)?;
     let options = DescribeOptions {
         stream: d.stream,
         format: d.format,

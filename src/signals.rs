@@ -14,11 +14,13 @@
 //!   nothing unconfirmed has been echoed, so a rerun from the last echoed
 //!   state loses nothing.
 
-use crate::delivery::CANCEL_GRACE;
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
+
+/// How long a cancelled run may still spend sending what it holds.
+pub const CANCEL_GRACE: Duration = Duration::from_secs(10);
 
 /// How long past the grace period the watchdog lets a stopping run go on.
 pub const OVERRUN: Duration = Duration::from_secs(2);
@@ -267,4 +269,34 @@ fn end_as_by_default(signal: usize) -> ! {
         let _ = signal_hook::low_level::emulate_default_handler(signal);
     }
     std::process::exit(128 + signal as i32);
+}
+
+/// Cancellation by SIGTERM, SIGINT or SIGHUP, shared with whoever must stop early.
+#[derive(Debug, Default)]
+pub struct Cancel {
+    signal: Arc<AtomicUsize>,
+    seen_at: Arc<OnceLock<Instant>>,
+}
+
+impl Cancel {
+    /// SIGTERM, SIGINT and SIGHUP ask for a graceful stop from now on (see
+    /// `signals`): SIGHUP (a closed terminal, a supervisor stopping its
+    /// children) too. SIGQUIT keeps its default action (stop at once, with a
+    /// core dump where enabled): it is the signal for debugging, and nothing
+    /// unsent is ever echoed as safe, so no checkpoint is wrong.
+    pub fn install() -> Arc<Cancel> {
+        let (signal, seen_at) = stop_gracefully();
+        Arc::new(Cancel { signal, seen_at })
+    }
+
+    /// The signal's name once one arrived.
+    pub fn signal(&self) -> Option<&'static str> {
+        name(self.signal.load(Ordering::Relaxed))
+    }
+
+    /// When the signal was first noticed, if it arrived.
+    pub fn since(&self) -> Option<Instant> {
+        self.signal()?;
+        Some(*self.seen_at.get_or_init(Instant::now))
+    }
 }

@@ -3,11 +3,11 @@
 
 mod support;
 
-use destination_kinesis::aggregate::{deaggregate, AggregateError, UserRecord, MAGIC};
-use destination_kinesis::config::{DataFormat, RecordFormat};
-use destination_kinesis::envelope::{Envelope, Fields};
-use destination_kinesis::put_records::Limits;
-use destination_kinesis::read::Record;
+use destination_kinesis::airbyte::config::{DataFormat, RecordFormat};
+use destination_kinesis::airbyte::envelope::{Envelope, Fields};
+use destination_kinesis::engine::outbox::AGGREGATE_MAX_BYTES;
+use destination_kinesis::kinesis::aggregate::{deaggregate, AggregateError, UserRecord, MAGIC};
+use destination_kinesis::pipeline::read::Record;
 use md5::{Digest, Md5};
 use serde_json::{json, Value};
 use std::collections::HashMap;
@@ -110,7 +110,7 @@ fn fixtures_come_back_exactly_from_aggregates() {
                     })?
             })
             .collect();
-        let name = destination_kinesis::naming::java_stream_name(ns, stream);
+        let name = destination_kinesis::airbyte::naming::java_stream_name(ns, stream);
         let landed = kl.read_stored(&name);
         let ranges = hash_ranges(&kl, &name);
         assert!(
@@ -216,7 +216,7 @@ fn keys_from_data_are_kept_per_record() {
 }
 
 #[test]
-fn aggregates_stay_within_a_mebibyte_and_a_record_too_big_for_one_goes_alone() {
+fn aggregates_stay_within_51200_bytes_and_a_record_too_big_for_one_goes_alone() {
     let kl = KinesisLocal::start();
     // The envelope of a record of `pad` bytes of padding, plus its 36-byte key.
     let kinesis_size = |pad: usize| {
@@ -246,11 +246,12 @@ fn aggregates_stay_within_a_mebibyte_and_a_record_too_big_for_one_goes_alone() {
         );
         out.len() + 36
     };
-    // Fits as a plain Kinesis record, not inside an aggregate (magic, MD5, key table).
-    let alone = Limits::CLASSIC.record - 4 - kinesis_size(0);
-    assert_eq!(kinesis_size(alone), Limits::CLASSIC.record - 4);
+    // As large as an aggregate may be, less 4 bytes: too large to go inside
+    // one (magic, MD5, key table), so it goes plain.
+    let alone = AGGREGATE_MAX_BYTES - 4 - kinesis_size(0);
+    assert_eq!(kinesis_size(alone), AGGREGATE_MAX_BYTES - 4);
     let pads: Vec<usize> = (0..12)
-        .map(|i| if i == 7 { alone } else { 200_000 })
+        .map(|i| if i == 7 { alone } else { 12_000 })
         .collect();
     let mut input = String::new();
     for (i, pad) in pads.iter().enumerate() {
@@ -274,7 +275,7 @@ fn aggregates_stay_within_a_mebibyte_and_a_record_too_big_for_one_goes_alone() {
     for landed_record in &landed {
         let r = landed_record;
         assert!(
-            r.data.len() + r.partition_key.len() <= Limits::CLASSIC.record,
+            r.data.len() + r.partition_key.len() <= AGGREGATE_MAX_BYTES,
             "{} bytes",
             r.data.len() + r.partition_key.len()
         );
@@ -300,8 +301,8 @@ fn aggregates_stay_within_a_mebibyte_and_a_record_too_big_for_one_goes_alone() {
         (0..12).collect::<Vec<_>>(),
         "all records, in input order"
     );
-    assert_eq!(plain, 1, "only the 1 MiB record goes unaggregated");
-    // Seven records of 200 KB before it: 5 fit in a MiB, then 2; four after it.
+    assert_eq!(plain, 1, "only the largest record goes unaggregated");
+    // Seven records of 12 KB before it: 4 fit in 51,200 bytes, then 3; four after it.
     assert_eq!(
         landed.len(),
         4,

@@ -8,7 +8,7 @@
 mod services;
 mod support;
 
-use destination_kinesis::credentials::REFRESH_WINDOW;
+use destination_kinesis::aws::credentials::REFRESH_WINDOW;
 use serde_json::{json, Value};
 use services::{credentials_document, imds, in_secs, role_arn, Issued, StandIn, Sts, TrustedRole};
 use std::io::Write;

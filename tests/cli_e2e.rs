@@ -6,8 +6,8 @@ mod clirun;
 mod support;
 
 use clirun::{run_cli, Running};
+use destination_kinesis::kinesis::put_records::{read_answer, Body, EntryResult};
 use destination_kinesis::kinesis::NewStream;
-use destination_kinesis::put_records::{read_answer, Body, EntryResult};
 use md5::{Digest, Md5};
 use serde_json::{json, Value};
 use std::collections::{HashMap, HashSet};

@@ -598,7 +598,7 @@ fn a_sync_logs_its_progress_at_the_interval_with_figures_that_add_up() {
     let run = started.watch(&s);
     feeder.join().unwrap();
     assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
-    let prefix = destination_kinesis::progress_log::PROGRESS_PREFIX;
+    let prefix = destination_kinesis::airbyte::progress_log::PROGRESS_PREFIX;
     let lines: Vec<Value> = run
         .logs_at("DEBUG")
         .into_iter()

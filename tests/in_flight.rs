@@ -8,7 +8,7 @@ mod delay_proxy;
 mod support;
 
 use delay_proxy::DelayProxy;
-use destination_kinesis::aggregate::{deaggregate, AggregateError};
+use destination_kinesis::kinesis::aggregate::{deaggregate, AggregateError};
 use serde_json::{json, Value};
 use std::collections::HashSet;
 use std::io::{BufRead, BufReader, Write};
@@ -170,7 +170,8 @@ fn states_wait_for_every_earlier_call_with_four_in_flight() {
 #[test]
 fn aggregated_states_wait_for_the_aggregate_that_carries_their_records() {
     let (records, every) = (300, 25);
-    // 10 KB records: about a hundred to an aggregate, one aggregate to a call.
+    // 10 KB records: five to an aggregate of at most 51,200 bytes, one
+    // aggregate to a call.
     let (states, proxy, kl) = write_checking_each_state(
         records,
         10_000,
@@ -181,8 +182,8 @@ fn aggregated_states_wait_for_the_aggregate_that_carries_their_records() {
     );
     assert_states_in_order(&states, records, every);
     assert!(
-        (4..=6).contains(&proxy.calls()),
-        "1.5 MB a stream in aggregates of at most 1 MiB: {} calls",
+        (60..=66).contains(&proxy.calls()),
+        "3 MB in aggregates of at most 51,200 bytes: {} calls",
         proxy.calls()
     );
     assert!(proxy.most_in_flight() >= 2, "aggregates overlapped");

@@ -83,6 +83,43 @@ fn three_mib_records_land_in_a_stream_allowing_four() {
 }
 
 #[test]
+fn a_call_refused_for_its_size_is_split_and_the_stream_kept_to_smaller_calls() {
+    let s = StandIn::start();
+    // Reports 1 MiB records, so 10 MiB calls are allowed; takes only 5 MiB.
+    s.add_stream_taking_requests_of("_s", 1024, 5 * MIB);
+    s.add_stream("_t", 1);
+    let mut input = String::new();
+    for i in 0..40 {
+        input.push_str(&rec(i, 900_000));
+        if i % 10 == 9 {
+            input.push_str(&state_line(i as u64 / 10));
+        }
+    }
+    let config = json!({"bufferSize": 500, "requestTimeoutSeconds": 60, "lingerMs": 10000});
+    let run = write(&s, config, &input);
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    let mut stored = stored_numbers(&s);
+    stored.sort_unstable();
+    assert_eq!(stored, (0..40).collect::<Vec<_>>(), "every record, once");
+    assert_eq!(run.states().len(), 4, "every state echoed");
+    let puts = s.puts();
+    let refused = puts.iter().filter(|p| p.payload > 5 * MIB).count();
+    assert!(refused >= 1, "a call over 5 MiB was tried and refused");
+    assert_eq!(
+        s.errors("InvalidArgumentException"),
+        refused,
+        "only those were refused"
+    );
+    // Once refused, the stream's calls stay within 5 MiB.
+    let last_refused = puts.iter().rposition(|p| p.payload > 5 * MIB).unwrap_or(0);
+    assert!(
+        puts.len() - last_refused > 5,
+        "the later calls: {:?}",
+        puts.iter().map(|p| p.payload).collect::<Vec<_>>()
+    );
+}
+
+#[test]
 fn a_record_over_the_limit_fails_the_sync_by_default() {
     let s = StandIn::start();
     // Reports no MaxRecordSizeInKiB, as emulators: 1 MiB.
@@ -167,17 +204,20 @@ fn records_over_the_limit_are_skipped_and_counted_under_skip() {
         .iter()
         .map(|st| &st["state"]["destinationStats"])
         .collect();
+    // Without sourceStats, sent plus skipped is every record the destination
+    // read for the state's scope.
     assert_eq!(*stats[0], json!({"recordCount": 1.0}));
     assert_eq!(
         *stats[1],
-        json!({"recordCount": 2.0, "rejectedRecordCount": 1.0}),
-        "stream s: record 2 and the skipped 1"
+        json!({"recordCount": 1.0, "rejectedRecordCount": 1.0}),
+        "stream s: record 2 sent, 1 skipped"
     );
     assert_eq!(*stats[2], json!({"recordCount": 1.0}), "stream t");
-    // The LEGACY state counts every record since the last LEGACY one.
+    // The LEGACY state counts every record since the last LEGACY one: 2, 3
+    // and 4 sent, 1 and 5 skipped.
     assert_eq!(
         *stats[3],
-        json!({"recordCount": 5.0, "rejectedRecordCount": 2.0})
+        json!({"recordCount": 3.0, "rejectedRecordCount": 2.0})
     );
     assert_eq!(*stats[4], json!({"recordCount": 1.0}));
 
@@ -211,6 +251,61 @@ fn records_over_the_limit_are_skipped_and_counted_under_skip() {
     assert_eq!(figures["skippedRecords"], 2);
     assert_eq!(figures["records"], 7, "skipped records were received");
     assert_eq!(figures["accepted"], 5);
+}
+
+/// A STREAM state of stream `name` whose source read `count` records for it.
+fn stream_state_with_source_count(name: &str, count: u64) -> String {
+    format!(
+        "{{\"type\":\"STATE\",\"state\":{{\"type\":\"STREAM\",\"stream\":{{\"stream_descriptor\":{{\"name\":\"{name}\"}},\"stream_state\":{{}}}},\"sourceStats\":{{\"recordCount\":{count}.0}}}}}}\n"
+    )
+}
+
+#[test]
+fn skipped_records_keep_the_platforms_checksum() {
+    // The platform's checksum: recordCount + rejectedRecordCount of each echoed
+    // state equals the source's count for it (sourceStats.recordCount).
+    let s = StandIn::start();
+    s.add_stream_with_max_record_size("_s", 1, 1024);
+    s.add_stream("_t", 1);
+    let input = [
+        rec(0, 10),
+        rec(1, 2 * MIB), // skipped
+        rec(2, 3 * MIB), // skipped
+        rec(3, 10),
+        stream_state_with_source_count("s", 4),
+        stream_state_with_source_count("t", 0),
+        rec(4, 2 * MIB), // skipped
+        stream_state_with_source_count("s", 1),
+        rec(5, 10),
+        stream_state_with_source_count("s", 1),
+    ]
+    .concat();
+    let run = write(&s, json!({"oversizeRecords": "skip"}), &input);
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    let states = run.states();
+    assert_eq!(states.len(), 4, "every state echoed");
+    let count = |v: &Value| v.as_f64().unwrap_or(0.0);
+    for st in &states {
+        let stats = &st["state"]["destinationStats"];
+        let source = count(&st["state"]["sourceStats"]["recordCount"]);
+        assert_eq!(
+            count(&stats["recordCount"]) + count(&stats["rejectedRecordCount"]),
+            source,
+            "recordCount + rejectedRecordCount = sourceStats.recordCount: {st}"
+        );
+    }
+    let sent: Vec<f64> = states
+        .iter()
+        .map(|st| count(&st["state"]["destinationStats"]["recordCount"]))
+        .collect();
+    assert_eq!(
+        sent,
+        [2.0, 0.0, 0.0, 1.0],
+        "recordCount counts records sent only"
+    );
+    let mut stored = stored_numbers(&s);
+    stored.sort();
+    assert_eq!(stored, [0, 3, 5]);
 }
 
 #[test]

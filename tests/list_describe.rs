@@ -7,8 +7,8 @@ mod clirun;
 mod support;
 
 use clirun::{run_cli, Running};
-use destination_kinesis::config::StreamMode;
 use destination_kinesis::kinesis::NewStream;
+use destination_kinesis::kinesis::StreamMode;
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
 use support::standin::{ListPages, StandIn};

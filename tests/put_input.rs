@@ -10,8 +10,8 @@ mod support;
 
 use base64::Engine;
 use clirun::{run_cli, run_on_stream};
-use destination_kinesis::config::StreamMode;
-use destination_kinesis::shards::hash_of;
+use destination_kinesis::kinesis::shards::hash_of;
+use destination_kinesis::kinesis::StreamMode;
 use serde_json::{json, Value};
 use support::*;
 

@@ -4,9 +4,9 @@
 
 mod support;
 
-use destination_kinesis::config::Secret;
-use destination_kinesis::credentials::Credentials;
-use destination_kinesis::http::{sign_request, Scope, Unsigned};
+use destination_kinesis::aws::credentials::Credentials;
+use destination_kinesis::aws::http::{sign_request, Scope, Unsigned};
+use destination_kinesis::aws::secret::Secret;
 use serde_json::json;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use support::http_server::Request;

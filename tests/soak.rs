@@ -437,8 +437,14 @@ fn soak() {
     let last_third = Stretch::of(&samples, duration - third, duration);
     let rss_growth = last_third.peak_rss_kb as f64 / first_third.peak_rss_kb.max(1) as f64 - 1.0;
     let cpu_growth = last_third.cpu_per_1k() / first_third.cpu_per_1k() - 1.0;
-    let progress = logged(&printed, destination_kinesis::progress_log::PROGRESS_PREFIX);
-    let figures = logged(&printed, destination_kinesis::write::FIGURES_PREFIX);
+    let progress = logged(
+        &printed,
+        destination_kinesis::airbyte::progress_log::PROGRESS_PREFIX,
+    );
+    let figures = logged(
+        &printed,
+        destination_kinesis::airbyte::write::FIGURES_PREFIX,
+    );
     let final_figures = figures.last().map_or(Value::Null, |(_, f)| f.clone());
     let shards: Vec<String> = report
         .shards()

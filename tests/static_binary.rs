@@ -2,19 +2,16 @@
 //! root: no libraries, no /etc, no /dev, no certificates on disk. Each prints its spec,
 //! and `check`, `write`, `put` and `read` reach kinesis-local on loopback, first as
 //! root, then as the image's non-root user with its config in /airbyte. The arm64
-//! binary runs under qemu's user-mode emulator, copied into the root beside it. With
-//! the image's static busybox as `/bin/sh`, Airbyte's launcher command
-//! (`sh -c 'eval "$AIRBYTE_ENTRYPOINT ..."'`) works too, as the image's user in its
-//! working directory. Also checks that the Dockerfile agrees with the Makefile.
+//! binary runs under qemu's user-mode emulator, copied into the root beside it.
+//! (tests/image.rs runs them in the image, as Airbyte's launcher does.)
 
 mod support;
 
 use serde_json::json;
-use std::io::Write;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::Mutex;
+use support::make::{make, make_var, on_path, root_dir, skip};
 use support::{run_command, KinesisLocal, TempDir};
 
 /// The size limit of either binary (the Makefile's STATIC_MAX_BYTES).
@@ -49,54 +46,6 @@ const ARM64: Platform = Platform {
     ],
     emulator: Some("qemu-aarch64-static"),
 };
-
-fn root_dir() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-}
-
-/// Says why a test did nothing, past the test harness's capture of `eprintln!`, so
-/// the line shows in `make test`'s output.
-fn skip(why: &str) {
-    let _ = writeln!(std::io::stderr(), "SKIPPED: {why}");
-}
-
-/// One make at a time: the tests run in parallel, and apt-get update fails rather
-/// than wait while another holds its lock (two cargo builds would only wait).
-static MAKE: Mutex<()> = Mutex::new(());
-
-/// Runs `make -s <args>` in the crate.
-fn make(args: &[&str]) -> std::process::Output {
-    let _guard = MAKE.lock().unwrap_or_else(|p| p.into_inner());
-    let mut make = Command::new("make");
-    make.arg("-s")
-        .arg("--no-print-directory")
-        .args(args)
-        .current_dir(root_dir());
-    // The variables cargo sets for tests would look like a changed build
-    // environment to the nested cargo and make it rebuild everything.
-    for (k, _) in std::env::vars() {
-        if (k.starts_with("CARGO") && k != "CARGO_HOME") || k == "LD_LIBRARY_PATH" || k == "OUT_DIR"
-        {
-            make.env_remove(k);
-        }
-    }
-    make.output().expect("run make")
-}
-
-/// The value of a Makefile variable, as make expands it.
-fn make_var(name: &str) -> String {
-    let out = make(&["--eval", "print-%: ; @echo $($*)", &format!("print-{name}")]);
-    assert!(out.status.success(), "{out:?}");
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
-}
-
-/// The full path of a program on PATH.
-fn on_path(program: &str) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .map(|dir| dir.join(program))
-        .find(|p| p.is_file())
-}
 
 fn rust_target_installed(target: &str) -> bool {
     Command::new("rustup")
@@ -323,45 +272,7 @@ fn runs_alone(p: &Platform) -> Option<(TempDir, KinesisLocal)> {
 
 #[test]
 fn amd64_runs_alone_in_an_empty_root() {
-    let Some((root, _local)) = runs_alone(&AMD64) else {
-        return;
-    };
-
-    // As Airbyte's launcher runs it in the image: through `sh -c 'eval ...'` with
-    // the image's AIRBYTE_ENTRYPOINT, the shell being the image's static busybox,
-    // as the image's user in its working directory.
-    let out = make(&["busybox"]);
-    assert!(
-        out.status.success(),
-        "make busybox installs the static shell the image carries: {out:?}"
-    );
-    std::fs::create_dir(root.path.join("bin")).unwrap();
-    std::fs::copy("/bin/busybox", root.path.join("bin/sh")).unwrap();
-    let env = [
-        ("AIRBYTE_ENTRYPOINT", "/destination-kinesis"),
-        ("AWS_EC2_METADATA_DISABLED", "true"),
-    ];
-    let out = run_command(
-        in_root(
-            &root.path,
-            Some(IMAGE_USER),
-            &[
-                "/bin/sh",
-                "-c",
-                r#"cd /airbyte && eval "$AIRBYTE_ENTRYPOINT check --config config.json" 2> stderr"#,
-            ],
-            &env,
-        ),
-        b"",
-    );
-    let (status, message) = out.connection_status();
-    assert_eq!(status, "SUCCEEDED", "{message} {}", out.stderr);
-    // The shell wrote its stderr file in /airbyte as the image's user: it did not
-    // run as root, and the working directory is writable for it.
-    let stderr = std::fs::metadata(root.path.join("airbyte/stderr")).expect("stderr file");
-    if is_root() {
-        assert_eq!((stderr.uid(), stderr.gid()), (IMAGE_USER, IMAGE_USER));
-    }
+    runs_alone(&AMD64);
 }
 
 #[test]
@@ -376,119 +287,17 @@ fn arm64_runs_alone_in_an_empty_root_under_qemu() {
 }
 
 #[test]
-fn dockerfile_builds_each_platform_from_the_makefile_outputs() {
-    let text = std::fs::read_to_string(root_dir().join("Dockerfile")).expect("Dockerfile");
-    let lines: Vec<&str> = text
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty() && !l.starts_with('#'))
-        .collect();
-    // The instructions of each stage, by the stage's name ("" for the last, the image).
-    let mut stages: Vec<(String, Vec<&str>)> = Vec::new();
-    for line in &lines {
-        if let Some(from) = line.strip_prefix("FROM ") {
-            let name = from.split_once(" AS ").map(|(_, n)| n.trim()).unwrap_or("");
-            stages.push((name.to_string(), vec![line]));
-        } else if let Some((_, stage)) = stages.last_mut() {
-            stage.push(line);
-        }
-    }
-    let stage = |name: &str| -> &Vec<&str> {
-        &stages
-            .iter()
-            .find(|(n, _)| n == name)
-            .unwrap_or_else(|| panic!("Dockerfile has no stage {name:?}"))
-            .1
-    };
-
-    // One stage per platform, copying the very file `make static-<arch>` writes, and
-    // TARGETARCH choosing between them.
-    let binary_stages: Vec<&str> = stages
-        .iter()
-        .filter_map(|(n, _)| n.strip_prefix("binary-"))
-        .collect();
-    assert_eq!(binary_stages, [AMD64.arch, ARM64.arch]);
-    let dockerignore =
-        std::fs::read_to_string(root_dir().join(".dockerignore")).expect(".dockerignore");
+fn the_makefile_builds_the_binaries_this_test_runs() {
     for p in [&AMD64, &ARM64] {
-        let path = make_var(&format!("STATIC_BIN_{}", p.arch));
+        assert_eq!(make_var(&format!("RUST_TARGET_{}", p.arch)), p.rust_target);
         assert_eq!(
-            path,
+            make_var(&format!("STATIC_BIN_{}", p.arch)),
             format!("target/{}/release/destination-kinesis", p.rust_target)
         );
-        let name = format!("binary-{}", p.arch);
-        assert_eq!(
-            stage(&name),
-            &[
-                format!("FROM scratch AS {name}").as_str(),
-                format!("COPY {path} /destination-kinesis").as_str(),
-            ]
-        );
-        // The build context holds only what .dockerignore lets through.
-        assert!(
-            dockerignore.lines().any(|l| l == format!("!{path}")),
-            ".dockerignore keeps out {path}"
-        );
     }
-    assert_eq!(stage("binary"), &["FROM binary-${TARGETARCH} AS binary"]);
     assert_eq!(
         make_var("STATIC_MAX_BYTES"),
         STATIC_MAX_BYTES.to_string(),
         "the Makefile's size limit"
-    );
-
-    // The shell is the target platform's busybox-static, unpacked without emulation.
-    let shell = stage("shell");
-    assert_eq!(
-        shell[0],
-        "FROM --platform=$BUILDPLATFORM debian:bookworm-slim AS shell"
-    );
-    assert!(shell.contains(&"ARG TARGETARCH"));
-    assert!(
-        shell
-            .iter()
-            .any(|l| l.contains("\"busybox-static:$TARGETARCH\"")),
-        "the shell stage downloads busybox-static for TARGETARCH"
-    );
-
-    let image = stage("");
-    assert_eq!(image[0], "FROM scratch");
-    let user = format!("{IMAGE_USER}:{IMAGE_USER}");
-    for expected in [
-        "ARG VERSION".to_string(),
-        "COPY --from=shell /rootfs/bin/sh /bin/sh".to_string(),
-        "COPY --from=binary /destination-kinesis /destination-kinesis".to_string(),
-        format!("COPY --from=shell --chown={user} /rootfs/airbyte /airbyte"),
-        "WORKDIR /airbyte".to_string(),
-        format!("USER {user}"),
-        "ENV AIRBYTE_ENTRYPOINT=\"/destination-kinesis\"".to_string(),
-        "ENTRYPOINT [\"/destination-kinesis\"]".to_string(),
-        "LABEL io.airbyte.name=\"airbyte/destination-kinesis\"".to_string(),
-        "LABEL io.airbyte.version=\"${VERSION}\"".to_string(),
-    ] {
-        assert!(
-            image.contains(&expected.as_str()),
-            "Dockerfile's image lacks `{expected}`"
-        );
-    }
-    // Nothing after USER switches back to root.
-    let user_at = image.iter().position(|l| l.starts_with("USER ")).unwrap();
-    assert!(!image[user_at + 1..].iter().any(|l| l.starts_with("USER ")));
-
-    // `make image` passes Cargo.toml's version as the VERSION build argument.
-    assert_eq!(make_var("VERSION"), env!("CARGO_PKG_VERSION"));
-    let out = make(&["-n", "image"]);
-    assert!(out.status.success(), "{out:?}");
-    let recipe = String::from_utf8_lossy(&out.stdout);
-    let docker = recipe
-        .lines()
-        .find(|l| l.starts_with("docker build"))
-        .unwrap_or_else(|| panic!("make image runs no docker build:\n{recipe}"));
-    assert!(
-        docker.contains(&format!(
-            "--build-arg VERSION={}",
-            env!("CARGO_PKG_VERSION")
-        )),
-        "{docker}"
     );
 }

@@ -10,7 +10,7 @@ mod clirun;
 mod support;
 
 use clirun::{run_cli, run_on_stream};
-use destination_kinesis::config::StreamMode;
+use destination_kinesis::kinesis::StreamMode;
 use serde_json::{json, Value};
 use support::standin::{self, StandIn};
 use support::*;

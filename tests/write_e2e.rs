@@ -49,7 +49,7 @@ fn fixtures_round_trip_exactly() {
         (Some("Ventes-Été"), "Café Orders"),
         (None, "events"),
     ] {
-        let kinesis_name = destination_kinesis::naming::java_stream_name(ns, stream);
+        let kinesis_name = destination_kinesis::airbyte::naming::java_stream_name(ns, stream);
         let records = kl.read_back(&kinesis_name);
         let want: Vec<_> = expected
             .iter()

@@ -18,7 +18,7 @@ use crate::feed::{Feed, AT_FIELD, ID_FIELD};
 use crate::shard_sink::{
     hash_of, quantile, shard_id, Limits, PlannedSplit, Report, ShardReport, ShardSink, Tracking,
 };
-use crate::{env_list, env_u64, load, measure, sink_config, verdict, Build, Outcome, Setup};
+use crate::{env_list, env_u64, load, measure_within, sink_config, verdict, Build, Outcome, Setup};
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
 
@@ -30,28 +30,28 @@ const COLD_KEYS: u64 = 100_000;
 
 /// One scenario: the sink's shards, the input, and what is asked of the writer.
 #[derive(Debug, Clone)]
-struct Scenario {
-    name: char,
-    title: String,
-    limits: Limits,
-    feed: Feed,
+pub struct Scenario {
+    pub name: char,
+    pub title: String,
+    pub limits: Limits,
+    pub feed: Feed,
     /// Extra config (e.g. partitionKey).
-    config: Value,
-    split: Option<PlannedSplit>,
+    pub config: Value,
+    pub split: Option<PlannedSplit>,
 }
 
 /// What one run gave.
-struct Figures {
+pub struct Figures {
     /// Accepted records a second from the end of the burst to the last acceptance.
-    accepted_per_s: f64,
+    pub accepted_per_s: f64,
     /// That, as a share of the open shards' rate left to this producer.
-    share: Option<f64>,
-    throttled_per_accepted: f64,
-    calls_per_accepted: f64,
+    pub share: Option<f64>,
+    pub throttled_per_accepted: f64,
+    pub calls_per_accepted: f64,
     /// The slowest shard's p99 delay from write to acceptance.
-    slowest_p99: Option<Duration>,
-    lost: u64,
-    duplicates: u64,
+    pub slowest_p99: Option<Duration>,
+    pub lost: u64,
+    pub duplicates: u64,
 }
 
 /// Records a second `shards` accepted from a second after their first
@@ -88,7 +88,7 @@ fn steady(shards: &[&ShardReport], limits: &Limits) -> (f64, Option<f64>) {
 }
 
 impl Figures {
-    fn of(report: &Report, limits: &Limits, records: u64) -> Figures {
+    pub fn of(report: &Report, limits: &Limits, records: u64) -> Figures {
         let shards: Vec<&ShardReport> = report.shards().collect();
         let (accepted_per_s, share) = steady(&shards, limits);
         let accepted_all = report.accepted.max(1) as f64;
@@ -104,11 +104,11 @@ impl Figures {
     }
 }
 
-fn secs(d: Option<Duration>) -> String {
+pub fn secs(d: Option<Duration>) -> String {
     d.map_or("-".to_string(), |d| format!("{:.2}", d.as_secs_f64()))
 }
 
-fn percent(x: Option<f64>) -> String {
+pub fn percent(x: Option<f64>) -> String {
     x.map_or("-".to_string(), |x| format!("{:.0}%", x * 100.0))
 }
 
@@ -199,9 +199,10 @@ fn scenarios(seconds: u64, size: usize) -> Vec<Scenario> {
 }
 
 /// Runs the scenarios `BENCH_SHARD_SCENARIOS` names (default `abcd`), each
-/// with every `shardRateLimit` of `BENCH_SHARD_LIMITS` (default 0,100);
-/// prints a table per scenario; gives the runs.
-pub fn section() -> Vec<Outcome> {
+/// with every `shardRateLimit` of `BENCH_SHARD_LIMITS` (default 0,100), by
+/// this build and the baseline's; prints a table per scenario; gives this
+/// build's runs.
+pub fn section(baseline: Option<&Build>) -> Vec<Outcome> {
     let seconds = env_u64("BENCH_SHARD_SECONDS", 8).max(2);
     let size = env_u64("BENCH_SHARD_SIZE", 200) as usize;
     let wanted = std::env::var("BENCH_SHARD_SCENARIOS").unwrap_or_else(|_| "abcd".to_string());
@@ -230,18 +231,29 @@ pub fn section() -> Vec<Outcome> {
             "### ({}) {}: {} records at {}/s\n",
             s.name, s.title, s.feed.records, s.feed.rate
         );
-        println!("| shardRateLimit | accepted/s | share of capacity | throttled per accepted | calls per accepted | slowest shard p99 delay s | peak RSS MiB | lost | duplicates | wall s |\n|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+        println!("| build | shardRateLimit | accepted/s | share of capacity | throttled per accepted | calls per accepted | slowest shard p99 delay s | peak RSS MiB | lost | duplicates | wall s |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
         let mut notes = Vec::new();
-        for &limit in &settings {
+        let builds: Vec<Build> = std::iter::once(Build::current())
+            .chain(baseline.cloned())
+            .collect();
+        for (&limit, build) in settings
+            .iter()
+            .flat_map(|l| builds.iter().map(move |b| (l, b)))
+        {
             let mut config = s.config.clone();
             config["shardRateLimit"] = json!(limit);
             if let (Some(c), Some(e)) = (config.as_object_mut(), extra.as_object()) {
                 c.extend(e.clone());
             }
-            let (run, report) = run_scenario(&sink, &s, config, limit);
+            let label = format!(
+                "shards ({}), shardRateLimit {limit}, {}",
+                s.name, build.label
+            );
+            let (run, report) = run_scenario(&sink, &s, config, &label, build, None);
             let f = Figures::of(&report, &s.limits, s.feed.records);
             println!(
-                "| {limit} | {:.0} | {} | {:.3} | {:.4} | {} | {:.1} | {} | {} | {:.1} |{}",
+                "| {} | {limit} | {:.0} | {} | {:.3} | {:.4} | {} | {:.1} | {} | {} | {:.1} |{}",
+                build.label,
                 f.accepted_per_s,
                 percent(f.share),
                 f.throttled_per_accepted,
@@ -258,11 +270,14 @@ pub fn section() -> Vec<Outcome> {
                 }
             );
             notes.push(format!(
-                "- shardRateLimit {limit}: {}",
+                "- {}, shardRateLimit {limit}: {}",
+                build.label,
                 targets(&s, &run, &report, &f).join("; ")
             ));
             notes.push(format!("  shards: {}", shard_lines(&report)));
-            runs.push(run);
+            if build.label == Build::current().label {
+                runs.push(run);
+            }
         }
         println!();
         for n in notes {
@@ -273,9 +288,16 @@ pub fn section() -> Vec<Outcome> {
     runs
 }
 
-/// Runs the current build on scenario `s` with `config`; gives its outcome
-/// and what the sink saw.
-fn run_scenario(sink: &ShardSink, s: &Scenario, config: Value, limit: u64) -> (Outcome, Report) {
+/// Runs `build` on scenario `s` with `config`, killing it after `within`;
+/// gives its outcome and what the sink saw.
+pub fn run_scenario(
+    sink: &ShardSink,
+    s: &Scenario,
+    config: Value,
+    label: &str,
+    build: &Build,
+    within: Option<Duration>,
+) -> (Outcome, Report) {
     let epoch = Instant::now();
     sink.reset(s.limits, epoch);
     sink.track(Some(Tracking {
@@ -290,11 +312,7 @@ fn run_scenario(sink: &ShardSink, s: &Scenario, config: Value, limit: u64) -> (O
         ..s.feed
     };
     let setup = Setup::new(sink_config(&sink.endpoint(), config), &feed);
-    let run = measure(
-        &format!("shards ({}), shardRateLimit {limit}", s.name),
-        setup.command(&Build::current()),
-        feed,
-    );
+    let run = measure_within(label, setup.command(build), feed, within);
     (run, sink.report())
 }
 
@@ -407,7 +425,7 @@ fn targets(s: &Scenario, run: &Outcome, report: &Report, f: &Figures) -> Vec<Str
 
 /// One line per scenario run: each shard's accepted and throttled entries,
 /// share of its capacity while it had work, and p99 delay.
-fn shard_lines(report: &Report) -> String {
+pub fn shard_lines(report: &Report) -> String {
     report
         .shards()
         .map(|x| {
@@ -605,7 +623,14 @@ pub fn smoke() {
             at: Duration::from_millis(500),
         }),
     };
-    let (run, report) = run_scenario(&sink, &scenario, json!({"shardRateLimit": 0}), 0);
+    let (run, report) = run_scenario(
+        &sink,
+        &scenario,
+        json!({"shardRateLimit": 0}),
+        "smoke",
+        &Build::current(),
+        None,
+    );
     assert!(run.ok, "{}", run.note);
     let f = Figures::of(&report, &limits, RECORDS);
     assert_eq!(

@@ -10,20 +10,26 @@
 //! time or on demand (the parent closes, ListShards shows the two children).
 //!
 //! It answers DescribeStreamSummary (any stream name is made on first use),
-//! CreateStream, ListShards (no pagination), ListStreams and PutRecords; it
-//! checks no signatures. With `Tracking`, each accepted record's data is read
+//! CreateStream, ListShards (no pagination; or AccessDeniedException, as for
+//! a producer without that permission), ListStreams and PutRecords; it
+//! checks no signatures. Real networks and services are imitated by a round
+//! trip added to every PutRecords answer, a share of the entries that fit
+//! refused at random whatever the rate, and streams that say they are
+//! ON_DEMAND. With `Tracking`, each accepted record's data is read
 //! for a record number (to count losses and duplicates) and the time it was
 //! written (to measure delays). The clock is real, or moved only by `advance`
 //! so that tests can assert on counts.
 //!
-//! Self-contained (std, serde_json, md-5, base64, memchr): tests include it
-//! with `#[path = "bench/shard_sink.rs"] mod shard_sink;`.
+//! Built on std, serde_json, md-5, base64, memchr and the crate's own
+//! de-aggregation (to track the user records of KPL aggregates): tests
+//! include it with `#[path = "bench/shard_sink.rs"] mod shard_sink;`.
 #![allow(dead_code)]
 
 #[path = "loopback.rs"]
 pub mod loopback;
 
 use base64::Engine;
+use destination_kinesis::kinesis::aggregate::deaggregate;
 use md5::{Digest, Md5};
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -45,6 +51,15 @@ pub struct Limits {
     pub burst: Duration,
     /// Share (0 to 1) of every shard's rate another producer uses all the time.
     pub other_producer: f64,
+    /// Added to every PutRecords answer, as a network and service would.
+    pub round_trip: Duration,
+    /// Share (0 to 1) of the entries that fit their shard refused all the
+    /// same (ProvisionedThroughputExceededException), whatever the rate.
+    pub random_refusals: f64,
+    /// Whether streams say they are ON_DEMAND (else PROVISIONED).
+    pub on_demand: bool,
+    /// Whether ListShards is answered (else AccessDeniedException).
+    pub list_shards: bool,
 }
 
 impl Default for Limits {
@@ -55,6 +70,10 @@ impl Default for Limits {
             bytes_per_s: 1024.0 * 1024.0,
             burst: Duration::from_secs(1),
             other_producer: 0.0,
+            round_trip: Duration::ZERO,
+            random_refusals: 0.0,
+            on_demand: false,
+            list_shards: true,
         }
     }
 }
@@ -486,6 +505,8 @@ struct State {
     planned: Vec<PlannedSplit>,
     streams: BTreeMap<String, Stream>,
     counts: Report,
+    /// xorshift state for the random refusals (the same sequence every run).
+    random: u64,
 }
 
 impl State {
@@ -499,7 +520,19 @@ impl State {
             planned: Vec::new(),
             streams: BTreeMap::new(),
             counts: Report::default(),
+            random: 0x9E37_79B9_7F4A_7C15,
         }
+    }
+
+    /// Whether the next entry that fits is refused at random.
+    fn refuse_at_random(&mut self) -> bool {
+        if self.limits.random_refusals <= 0.0 {
+            return false;
+        }
+        self.random ^= self.random << 13;
+        self.random ^= self.random >> 7;
+        self.random ^= self.random << 17;
+        ((self.random >> 11) as f64 / (1u64 << 53) as f64) < self.limits.random_refusals
     }
 
     fn now(&self) -> Duration {
@@ -575,7 +608,7 @@ fn handle(state: &Mutex<State>, operation: &str, body: &[u8]) -> (u16, String) {
                 "StreamName": name,
                 "StreamARN": format!("arn:aws:kinesis:us-east-1:000000000000:stream/{name}"),
                 "StreamStatus": "ACTIVE",
-                "StreamModeDetails": {"StreamMode": "PROVISIONED"},
+                "StreamModeDetails": {"StreamMode": if s.limits.on_demand { "ON_DEMAND" } else { "PROVISIONED" }},
                 "RetentionPeriodHours": 24,
                 "StreamCreationTimestamp": 1700000000.0,
                 "EnhancedMonitoring": [],
@@ -605,6 +638,13 @@ fn handle(state: &Mutex<State>, operation: &str, body: &[u8]) -> (u16, String) {
         }
         "listshards" => {
             s.counts.list_shards_calls += 1;
+            if !s.limits.list_shards {
+                return refusal(
+                    400,
+                    "AccessDeniedException",
+                    "User: arn:aws:iam::000000000000:user/bench is not authorized to perform: kinesis:ListShards",
+                );
+            }
             // A NextToken is never given out, so a request with one is refused.
             let Some(name) = stream_name(&request) else {
                 return refusal(400, "InvalidArgumentException", "StreamName is missing");
@@ -645,7 +685,8 @@ struct PutRecordsIn {
 struct Entry {
     hash: u128,
     size: usize,
-    id: Option<u64>,
+    /// The record numbers it carries (several in a KPL aggregate), with `Tracking`.
+    ids: Vec<Option<u64>>,
     sent: Option<Duration>,
 }
 
@@ -695,25 +736,49 @@ fn put_records(state: &Mutex<State>, body: &[u8]) -> (u16, String) {
             },
             None => hash_of(&e.partition_key),
         };
-        let number = |field: &str| digits_after(&data, field);
+        // An aggregate's user records are tracked one by one.
+        let users: Vec<Vec<u8>> = match (&tracking, deaggregate(&data)) {
+            (Some(_), Ok(users)) => users.into_iter().map(|u| u.data).collect(),
+            _ => Vec::new(),
+        };
+        let carried: Vec<&[u8]> = if users.is_empty() {
+            vec![&data]
+        } else {
+            users.iter().map(Vec::as_slice).collect()
+        };
+        let number = |data: &[u8], field: &str| digits_after(data, field);
         entries.push(Entry {
             hash,
             size: data.len() + e.partition_key.len(),
-            id: tracking.as_ref().and_then(|t| number(&t.id_field)),
+            ids: match &tracking {
+                Some(t) => carried.iter().map(|d| number(d, &t.id_field)).collect(),
+                None => Vec::new(),
+            },
             sent: tracking
                 .as_ref()
-                .and_then(|t| number(t.sent_field.as_deref()?))
+                .and_then(|t| number(carried[0], t.sent_field.as_deref()?))
                 .map(Duration::from_nanos),
         });
     }
+    let round_trip = lock(state).limits.round_trip;
+    let answer = judge_entries(state, &name, &entries);
+    // The round trip is spent after the entries are judged, as a service's
+    // answer travels back: the shards' clocks see the call when it arrives.
+    std::thread::sleep(round_trip);
+    answer
+}
+
+/// Stores what fits of `entries` in `name`'s shards, refuses the rest; the answer.
+fn judge_entries(state: &Mutex<State>, name: &str, entries: &[Entry]) -> (u16, String) {
     let mut s = lock(state);
     s.split_due();
     let now = s.now();
     let tracked = s.tracking.is_some();
     let mut results = Vec::with_capacity(entries.len());
     let (mut failed, mut accepted_ids) = (0u64, Vec::new());
-    let stream = s.stream(&name);
-    for e in &entries {
+    let random: Vec<bool> = (0..entries.len()).map(|_| s.refuse_at_random()).collect();
+    let stream = s.stream(name);
+    for (e, &unlucky) in entries.iter().zip(&random) {
         let Some(i) = stream.open_shard_for(e.hash) else {
             // The open shards always cover the key space.
             failed += 1;
@@ -723,7 +788,7 @@ fn put_records(state: &Mutex<State>, body: &[u8]) -> (u16, String) {
         let shard = &mut stream.shards[i];
         shard.records.refill(now);
         shard.bytes.refill(now);
-        if shard.records.tokens < 1.0 || shard.bytes.tokens < e.size as f64 {
+        if unlucky || shard.records.tokens < 1.0 || shard.bytes.tokens < e.size as f64 {
             shard.throttled += 1;
             failed += 1;
             results.push(json!({
@@ -738,7 +803,7 @@ fn put_records(state: &Mutex<State>, body: &[u8]) -> (u16, String) {
         shard.accepted_bytes += e.size as u64;
         shard.accepted_at.push(now);
         if tracked {
-            shard.accepted_ids.push(e.id);
+            shard.accepted_ids.push(e.ids.first().copied().flatten());
         }
         if let Some(sent) = e.sent {
             shard.delays.push(now.saturating_sub(sent));
@@ -747,7 +812,7 @@ fn put_records(state: &Mutex<State>, body: &[u8]) -> (u16, String) {
         stream.next_sequence += 1;
         results.push(json!({"SequenceNumber": sequence_text(sequence), "ShardId": shard.id}));
         if tracked {
-            accepted_ids.push(e.id);
+            accepted_ids.extend(e.ids.iter().copied());
         }
     }
     let c = &mut s.counts;

@@ -16,11 +16,12 @@ mod support;
 mod compare;
 mod feed;
 mod many_streams;
+mod real_latency;
 mod shard_scenarios;
 mod shard_sink;
 mod sink;
 
-use destination_kinesis::aggregate::deaggregate;
+use destination_kinesis::kinesis::aggregate::deaggregate;
 use destination_kinesis::kinesis::NewStream;
 use feed::Feed;
 use serde_json::{json, Value};
@@ -177,7 +178,14 @@ impl Build {
 /// The caller resets the sink before and reads it after.
 // wait4 reaps the child (it gives its rusage, which Child::wait does not).
 #[allow(clippy::zombie_processes)]
-fn measure(label: &str, mut cmd: Command, feed: Feed) -> Outcome {
+fn measure(label: &str, cmd: Command, feed: Feed) -> Outcome {
+    measure_within(label, cmd, feed, None)
+}
+
+/// `measure`, killing the writer (SIGKILL) if it runs longer than `limit`:
+/// a build that cannot keep up is reported as such rather than waited for.
+#[allow(clippy::zombie_processes)]
+fn measure_within(label: &str, mut cmd: Command, feed: Feed, limit: Option<Duration>) -> Outcome {
     cmd.stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
@@ -218,11 +226,37 @@ fn measure(label: &str, mut cmd: Command, feed: Feed) -> Outcome {
         let _ = stderr.read_to_string(&mut text);
         text
     });
+    let reaped = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let killed = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let watchdog = limit.map(|limit| {
+        let (reaped, killed) = (
+            std::sync::Arc::clone(&reaped),
+            std::sync::Arc::clone(&killed),
+        );
+        std::thread::spawn(move || {
+            use std::sync::atomic::Ordering::SeqCst;
+            while started.elapsed() < limit {
+                if reaped.load(SeqCst) {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            if !reaped.load(SeqCst) {
+                killed.store(true, SeqCst);
+                // SAFETY: pid is our child, not reaped yet (checked just above).
+                unsafe { libc::kill(pid, libc::SIGKILL) };
+            }
+        })
+    });
     let mut status = 0;
     // SAFETY: rusage is plain data, zeroed is a valid value; pid is our child.
     let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
     let waited = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
     let wall = started.elapsed();
+    reaped.store(true, std::sync::atomic::Ordering::SeqCst);
+    if let Some(w) = watchdog {
+        let _ = w.join();
+    }
     assert_eq!(waited, pid, "wait4 on the writer");
     let input_bytes = feeder.join().unwrap_or(0);
     let (states, last) = reader.join().unwrap_or_default();
@@ -241,11 +275,19 @@ fn measure(label: &str, mut cmd: Command, feed: Feed) -> Outcome {
         seen: Seen::default(),
         states,
         ok,
-        note: format!(
-            "exit status {status}, {states} of {} states echoed; last line: {last}; stderr: {}",
-            feed.states(),
-            stderr_text.trim()
-        ),
+        note: if killed.load(std::sync::atomic::Ordering::SeqCst) {
+            format!(
+                "did not finish within {} s (killed); {states} of {} states echoed",
+                limit.unwrap_or_default().as_secs(),
+                feed.states()
+            )
+        } else {
+            format!(
+                "exit status {status}, {states} of {} states echoed; last line: {last}; stderr: {}",
+                feed.states(),
+                stderr_text.trim()
+            )
+        },
     }
 }
 
@@ -447,7 +489,7 @@ fn main() {
                 old,
                 &[
                     (
-                        format!("{} B records, 1 in flight", small.size),
+                        format!("{} B records, the defaults", small.size),
                         small,
                         0,
                         json!({}),
@@ -495,7 +537,10 @@ fn main() {
         }
     }
     if section("shards") {
-        rows.extend(shard_scenarios::section());
+        rows.extend(shard_scenarios::section(baseline.as_ref()));
+    }
+    if section("latency") {
+        rows.extend(real_latency::section(baseline.as_ref()));
     }
     println!("\n{} at the end", load());
     let failed: Vec<&Outcome> = rows.iter().filter(|r| !r.ok).collect();
@@ -614,7 +659,7 @@ fn main_section(
         &format!("{rtt} ms round trip, maxInFlight 1"),
         sink,
         slow,
-        json!({}),
+        json!({"maxInFlight": 1}),
     );
     println!("{}", one.row());
     let many = ours(
@@ -624,7 +669,20 @@ fn main_section(
         json!({ "maxInFlight": in_flight }),
     );
     println!("{}", many.row());
+    let auto = ours(
+        &format!("{rtt} ms round trip, maxInFlight auto (the default)"),
+        sink,
+        slow,
+        json!({}),
+    );
+    println!("{}", auto.row());
     sink.set_delay(Duration::ZERO);
+    let auto_gain = auto.records_per_s() / one.records_per_s();
+    checks.push((
+        format!(">= 5x records/s with maxInFlight auto over 1 at {rtt} ms: {auto_gain:.1}x"),
+        one.ok && auto.ok && auto_gain >= 5.0,
+    ));
+    rows.push(auto);
     let gain = many.records_per_s() / one.records_per_s();
     checks.push((
         format!(">= 5x records/s with maxInFlight {in_flight} over 1 at {rtt} ms: {gain:.1}x"),

@@ -77,7 +77,7 @@ impl FaultProxy {
 fn name(fault: &Fault) -> &'static str {
     match fault {
         Fault::None => "none",
-        Fault::FailEntries { .. } => "failed entries",
+        Fault::FailEntries { .. } | Fault::FailEntriesWith { .. } => "failed entries",
         Fault::Reject { status, .. } if *status >= 500 => "5xx",
         Fault::Reject { .. } => "error answer",
         Fault::BareStatus(_) => "bare status",
@@ -156,10 +156,12 @@ fn relay(request: &Request, shared: &Shared) -> Reply {
             note(refused, 0);
             Reply::Answer(answer)
         }
+        // Faults only the stand-in itself carries out are passed over.
         Fault::None
         | Fault::DeleteStream
         | Fault::EmptySequenceNumbers { .. }
-        | Fault::FailEntries { .. } => {
+        | Fault::FailEntries { .. }
+        | Fault::FailEntriesWith { .. } => {
             note(0, 0);
             Reply::Answer(shared.upstream.send(request))
         }

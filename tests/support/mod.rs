@@ -1,22 +1,25 @@
 //! Test harness shared by the end-to-end tests: a kinesis-local emulator on a
 //! free loopback port, reading its streams back through `read`'s own code,
 //! inputs and catalogs; running the binary is in `run`, the stand-ins in
-//! `standin` (Kinesis) and `services`, all served by `http_server`.
+//! `standin` (Kinesis) and `services`, all served by `http_server`; running
+//! the Makefile is in `make`.
 #![allow(dead_code)]
 
 pub mod http_server;
 pub mod live;
+pub mod make;
 pub mod run;
 pub mod standin;
 
 pub use run::*;
 
-use destination_kinesis::config::{Secret, StreamMode};
-use destination_kinesis::credentials::Credentials;
-use destination_kinesis::http::{Client, Timeouts};
+use destination_kinesis::aws::credentials::Credentials;
+use destination_kinesis::aws::http::{Client, Timeouts};
+use destination_kinesis::aws::secret::Secret;
+use destination_kinesis::kinesis::stream::StreamRef;
+use destination_kinesis::kinesis::StreamMode;
 use destination_kinesis::kinesis::{Kinesis, ReadRecord, StreamStatus};
-use destination_kinesis::naming::StreamRef;
-use destination_kinesis::read::{Aggregates, Record};
+use destination_kinesis::pipeline::read::{Aggregates, Record};
 use serde_json::Value;
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -280,7 +283,7 @@ pub fn read_stored(k: &Kinesis, stream: &str) -> Vec<Record> {
 
 fn read_with(k: &Kinesis, stream: &str, aggregates: Aggregates) -> Vec<Record> {
     let stream = StreamRef::from(stream);
-    destination_kinesis::read::records(k, &stream, aggregates, Duration::from_secs(30))
+    destination_kinesis::pipeline::read::records(k, &stream, aggregates, Duration::from_secs(30))
         .unwrap_or_else(|e| panic!("reading {stream} back: {}", e.message))
 }
 

@@ -6,10 +6,12 @@
 #![allow(dead_code)]
 
 use base64::Engine;
-use destination_kinesis::batch::{Batch, EntryMeta, TargetId};
-use destination_kinesis::config::{DataFormat, RecordFormat};
-use destination_kinesis::envelope::{Envelope, Fields};
-use destination_kinesis::protocol::{parse_line, state_message, Message, ParseError, StateStats};
+use destination_kinesis::airbyte::config::{DataFormat, RecordFormat};
+use destination_kinesis::airbyte::envelope::{Envelope, Fields};
+use destination_kinesis::airbyte::protocol::{
+    parse_line, state_message, Message, ParseError, StateStats,
+};
+use destination_kinesis::engine::batch::{Batch, EntryMeta, TargetId};
 use serde_json::Value;
 
 /// What one line turned out to be, for counting coverage.

@@ -296,7 +296,7 @@ impl Run {
 
     /// The final LOG's figures (the machine-readable DEBUG line `write` ends with).
     pub fn figures(&self) -> Value {
-        let prefix = destination_kinesis::write::FIGURES_PREFIX;
+        let prefix = destination_kinesis::airbyte::write::FIGURES_PREFIX;
         self.logs()
             .into_iter()
             .rev()

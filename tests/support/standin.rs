@@ -46,6 +46,12 @@ pub enum Fault {
     /// A 200 answer in which about `per_mille`/1000 entries fail with `code`
     /// (PutRecords only); the others are stored.
     FailEntries { code: &'static str, per_mille: u32 },
+    /// A 200 answer in which the entries whose data holds `needle` fail with
+    /// `code` (PutRecords only); the others are stored.
+    FailEntriesWith {
+        code: &'static str,
+        needle: &'static str,
+    },
     /// An error answer; nothing is stored.
     Reject {
         status: u16,
@@ -203,6 +209,10 @@ struct StreamState {
     describes_while_creating: u32,
     /// `MaxRecordSizeInKiB`, when the stream reports one.
     max_record_size_kib: Option<u32>,
+    /// The largest PutRecords payload taken, when not what the reported
+    /// limits say (an endpoint that reports large records but still takes
+    /// 5 MiB calls).
+    max_request: Option<usize>,
 }
 
 impl StreamState {
@@ -212,15 +222,17 @@ impl StreamState {
             shards,
             describes_while_creating: 0,
             max_record_size_kib,
+            max_request: None,
         }
     }
 
     /// Its largest entry and largest PutRecords payload, bytes.
     fn limits(&self) -> (usize, usize) {
-        match self.max_record_size_kib {
+        let (record, request) = match self.max_record_size_kib {
             Some(kib) => (kib as usize * 1024, LARGE_REQUEST_BYTES),
             None => (MAX_RECORD_BYTES, MAX_REQUEST_BYTES),
-        }
+        };
+        (record, self.max_request.unwrap_or(request))
     }
 }
 
@@ -333,6 +345,15 @@ impl StandIn {
             name.to_string(),
             StreamState::new("ACTIVE", shards, Some(kib)),
         );
+    }
+
+    /// Adds an ACTIVE stream that reports `MaxRecordSizeInKiB` `kib` but
+    /// takes PutRecords calls of at most `max_request` bytes, as emulators
+    /// and regions not yet updated may.
+    pub fn add_stream_taking_requests_of(&self, name: &str, kib: u32, max_request: usize) {
+        let mut stream = StreamState::new("ACTIVE", 1, Some(kib));
+        stream.max_request = Some(max_request);
+        lock(&self.inner).streams.insert(name.to_string(), stream);
     }
 
     /// Adds a stream that is CREATING (and stays so while `stays_creating`).
@@ -1168,6 +1189,13 @@ fn put_records(stream: &str, body: &Value, fault: Fault, g: &mut Inner) -> Resul
     let mut results = Vec::with_capacity(decoded.len());
     let mut failed = 0;
     for (index, (key, data)) in decoded.into_iter().enumerate() {
+        if let Fault::FailEntriesWith { code, needle } = &fault {
+            if memchr::memmem::find(&data, needle.as_bytes()).is_some() {
+                failed += 1;
+                results.push(json!({"ErrorCode": code, "ErrorMessage": format!("Rate exceeded for shard shardId-000000000000 in stream {stream} under account {ACCOUNT}.")}));
+                continue;
+            }
+        }
         if let Fault::FailEntries { code, per_mille } = &fault {
             g.rng ^= g.rng << 13;
             g.rng ^= g.rng >> 7;
