@@ -2,7 +2,7 @@
 //! Airbyte messages.
 #![allow(dead_code)]
 
-use super::support::{command, output_with_stdin, run_as, Run, Stdout};
+use super::{command, output_with_stdin, run_as, Run, Stdout};
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc::{channel, Receiver};

@@ -5,7 +5,7 @@
 //! instead of forwarding them.
 #![allow(dead_code)]
 
-use super::support::http_server::{lock, Answer, Forwarder, Reply, Request, Server};
+use super::http_server::{lock, Answer, Forwarder, Reply, Request, Server};
 use base64::Engine;
 use serde_json::Value;
 use std::collections::HashMap;

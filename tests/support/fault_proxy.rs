@@ -9,8 +9,8 @@
 //! longer the one signed: the upstream must not check signatures.
 #![allow(dead_code)]
 
-use super::support::http_server::{lock, Answer, Forwarder, Reply, Request, Server};
-use super::support::standin::{mix, Call, Fault};
+use super::http_server::{lock, Answer, Forwarder, Reply, Request, Server};
+use super::standin::{mix, Call, Fault};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};

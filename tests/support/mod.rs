@@ -1,14 +1,21 @@
 //! Test harness shared by the end-to-end tests: a kinesis-local emulator on a
 //! free loopback port, reading its streams back through `read`'s own code,
-//! inputs and catalogs; running the binary is in `run`, the stand-ins in
-//! `standin` (Kinesis) and `services`, all served by `http_server`; running
-//! the Makefile is in `make`.
+//! inputs and catalogs; running the binary is in `run` (the pipeline commands
+//! in `cli`, a watched `write` in `live`), the stand-ins in `standin` (Kinesis)
+//! and `services`, the proxies in `delay_proxy` and `fault_proxy`, all served
+//! by `http_server`; running the Makefile is in `make`; the property of the
+//! round-trip test and the fuzz target in `roundtrip`.
 #![allow(dead_code)]
 
+pub mod cli;
+pub mod delay_proxy;
+pub mod fault_proxy;
 pub mod http_server;
 pub mod live;
 pub mod make;
+pub mod roundtrip;
 pub mod run;
+pub mod services;
 pub mod standin;
 
 pub use run::*;
@@ -20,10 +27,11 @@ use destination_kinesis::kinesis::{Kinesis, ReadRecord, StreamStatus};
 use destination_kinesis::naming::StreamRef;
 use destination_kinesis::read::{Aggregates, Record};
 use serde_json::Value;
+use std::collections::BTreeMap;
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::Mutex;
+use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 /// The pinned emulator version.
@@ -197,10 +205,20 @@ impl Drop for KinesisLocal {
 }
 
 /// One emulator for a whole test file (each test using its own streams),
-/// started with `env` on first use; later calls get the same one.
+/// started with `env` on the file's first call; its later calls get the same
+/// one. The files share a test binary, but not their emulators: each file's
+/// tests see only the streams they made.
+#[track_caller]
 pub fn shared_kinesis_local(env: &[(&str, &str)]) -> &'static KinesisLocal {
-    static KL: std::sync::OnceLock<KinesisLocal> = std::sync::OnceLock::new();
-    KL.get_or_init(|| {
+    type PerFile = BTreeMap<&'static str, &'static OnceLock<KinesisLocal>>;
+    static STARTED: Mutex<PerFile> = Mutex::new(BTreeMap::new());
+    let file = std::panic::Location::caller().file();
+    let cell: &'static OnceLock<KinesisLocal> = *STARTED
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .entry(file)
+        .or_insert_with(|| Box::leak(Box::default()));
+    cell.get_or_init(|| {
         let kl = KinesisLocal::start_with_env(env);
         // A static is never dropped: remove its (unused) working directory now.
         let _ = std::fs::remove_dir_all(kl.dir());

@@ -4,8 +4,8 @@
 //! access key signed each request on its way to the emulator, and a CONNECT proxy.
 #![allow(dead_code)]
 
-use super::support::http_server::{lock, Answer, Forwarder, Reply, Request, Server};
-use super::support::standin::{self, signer, Key};
+use super::http_server::{lock, Answer, Forwarder, Reply, Request, Server};
+use super::standin::{self, signer, Key};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
