@@ -23,7 +23,6 @@
 //! Built on std, serde_json, md-5, base64, memchr and the crate's own
 //! de-aggregation (to track the user records of KPL aggregates); tests use it
 //! too (`crate::bench::shard_sink`).
-#![allow(dead_code)]
 
 use super::loopback;
 use base64::Engine;

@@ -1,6 +1,5 @@
 //! Running the pipeline commands (`put`, `read`), whose stdout is data, not
 //! Airbyte messages.
-#![allow(dead_code)]
 
 use super::{command, output_with_stdin, run_as, Run, Stdout};
 use std::io::{BufRead, BufReader};

@@ -5,7 +5,6 @@
 //! and `services`, the proxies in `delay_proxy` and `fault_proxy`, all served
 //! by `http_server`; running the Makefile is in `make`; the property of the
 //! round-trip test and the fuzz target in `roundtrip`.
-#![allow(dead_code)]
 
 pub mod cli;
 pub mod delay_proxy;
@@ -213,7 +212,7 @@ pub fn shared_kinesis_local(env: &[(&str, &str)]) -> &'static KinesisLocal {
     type PerFile = BTreeMap<&'static str, &'static OnceLock<KinesisLocal>>;
     static STARTED: Mutex<PerFile> = Mutex::new(BTreeMap::new());
     let file = std::panic::Location::caller().file();
-    let cell: &'static OnceLock<KinesisLocal> = *STARTED
+    let cell: &'static OnceLock<KinesisLocal> = STARTED
         .lock()
         .unwrap_or_else(|p| p.into_inner())
         .entry(file)
