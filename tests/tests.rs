@@ -1,6 +1,6 @@
 //! The integration tests, one crate and one test binary (`cargo test --test
-//! integration`): a module per area, one file each in tests/, and the harness
-//! they share, `support` (tests/support/), compiled once. Each runs the built
+//! integration`): a module per file of tests/, grouped by area below, and the
+//! harness they share, `support` (tests/support/), compiled once. Each runs the built
 //! binary against kinesis-local, the fault-injecting stand-in or the
 //! benchmark's shard sink. `cargo test --test integration faults::` runs one
 //! file's tests. The ignored tests are the long runs: `soak::soak` (`make

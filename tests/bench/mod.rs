@@ -21,7 +21,6 @@ pub mod shard_sink;
 mod sink;
 
 use crate::support;
-
 use destination_kinesis::aggregate::deaggregate;
 use destination_kinesis::kinesis::NewStream;
 use feed::Feed;
