@@ -130,8 +130,8 @@ dist: image
 	cd dist && sha256sum destination-kinesis-$(VERSION)-*.tar destination-kinesis-$(VERSION)-*.tar.gz > SHA256SUMS; \
 	ls -l; cat SHA256SUMS
 
-# --all-targets also runs the benchmark's smoke run (tests/bench: its sink, feed and
-# checks agree), not the benchmark itself.
+# The integration tests are one binary (tests/tests.rs); among them the benchmark's
+# smoke run (bench::smoke: its sink, feed and checks agree), not the benchmark itself.
 # The static binaries are built first (-k: one platform's failure does not stop the
 # other's build): tests/static_binary.rs runs each in an empty root, arm64 under qemu.
 # Where a platform's Rust target, cross compiler or qemu cannot be installed, its test
@@ -225,7 +225,7 @@ SOAK_RATE ?= 1000
 SOAK_OTHER_PRODUCER ?= 25
 export SOAK_SECONDS SOAK_RATE SOAK_OTHER_PRODUCER
 soak:
-	cargo test --release --test soak -- --ignored --nocapture
+	cargo test --release --test integration -- --ignored --exact --nocapture soak::soak
 
 lint:
 	cargo fmt --check
@@ -282,10 +282,12 @@ bench-baseline:
 	rm -rf $$dir/src $$dir/target
 
 # Release binary against the benchmark's loopback Kinesis sink, next to the boto3 peer
-# and the baseline; the output is also kept in .cache/bench.md. BENCH_ONLY=shards (or a
+# and the baseline: the ignored test bench::benchmark (tests/bench/), in a release build
+# of the tests. The output is also kept in .cache/bench.md. BENCH_ONLY=shards (or a
 # comma-separated list of sections, see docs/development.md) runs only those.
 bench: $(KL_MAIN) $(BENCH_BOTO3) bench-baseline
 	mkdir -p .cache
 	BENCH_PYTHON=$(abspath $(BENCH_VENV))/bin/python BENCH_BASELINE_BIN=$(baseline_bin) \
 	  BENCH_BASELINE_REV=$(BENCH_BASELINE) \
-	  cargo bench --bench throughput 2>&1 | tee .cache/bench.md; test $${PIPESTATUS[0]} -eq 0
+	  cargo test --release --test integration -- --ignored --exact --nocapture bench::benchmark 2>&1 \
+	  | tee .cache/bench.md; test $${PIPESTATUS[0]} -eq 0

@@ -1,8 +1,7 @@
 //! KPL aggregation end to end: what lands in kinesis-local is de-aggregated
 //! (MD5 trailer checked on its own too) and compared with the input.
 
-mod support;
-
+use crate::support::*;
 use destination_kinesis::airbyte::config::{DataFormat, RecordFormat};
 use destination_kinesis::airbyte::envelope::{Envelope, Fields};
 use destination_kinesis::engine::outbox::AGGREGATE_MAX_BYTES;
@@ -11,7 +10,6 @@ use destination_kinesis::pipeline::read::Record;
 use md5::{Digest, Md5};
 use serde_json::{json, Value};
 use std::collections::HashMap;
-use support::*;
 
 /// Each shard's hash key range in `stream`.
 fn hash_ranges(kl: &KinesisLocal, stream: &str) -> HashMap<String, (u128, u128)> {

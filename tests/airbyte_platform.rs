@@ -3,14 +3,12 @@
 //! every destination sync mode, the platform's state `id`, and both record
 //! formats read back field by field with every partition-key option.
 
-mod support;
-
+use crate::support::*;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::time::SystemTime;
-use support::*;
 
 fn kl() -> &'static KinesisLocal {
     shared_kinesis_local(&[])

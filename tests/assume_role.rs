@@ -4,22 +4,21 @@
 //! and its trust and external id, and a Kinesis stand-in that accepts only the
 //! keys STS (or the process) issued. No secret may appear in any output.
 
-#[path = "support/services.rs"]
-mod services;
-mod support;
-
-use destination_kinesis::aws::credentials::REFRESH_WINDOW;
-use serde_json::{json, Value};
-use services::{credentials_document, imds, in_secs, role_arn, Issued, StandIn, Sts, TrustedRole};
-use std::io::Write;
-use std::sync::Arc;
-use std::time::Duration;
-use support::http_server::Request;
-use support::standin::{self, StandIn as Kinesis};
-use support::{
+use crate::support;
+use crate::support::http_server::Request;
+use crate::support::services::{
+    self, credentials_document, imds, in_secs, role_arn, Issued, StandIn, Sts, TrustedRole,
+};
+use crate::support::standin::{self, StandIn as Kinesis};
+use crate::support::{
     assert_failed, assert_succeeded, catalog, command, record_line, run_command, state_line, Run,
     TempDir,
 };
+use destination_kinesis::aws::credentials::REFRESH_WINDOW;
+use serde_json::{json, Value};
+use std::io::Write;
+use std::sync::Arc;
+use std::time::Duration;
 
 /// The long-term key of the principal that assumes roles.
 const BASE_KEY: &str = "AKIABASEPRINCIPAL001";

@@ -2,19 +2,20 @@
 //! that names the problem, no panic, every stdout line an AirbyteMessage, and
 //! no secret (secret key, session token) in anything the program prints.
 
-mod support;
-
+use crate::support;
+use crate::support::live::record_number;
+use crate::support::standin::{
+    self, assert_no_secret, with_stream_s as stand_in, Call, Fault, StandIn,
+};
+use crate::support::{
+    catalog_s as cat, command, record_line, record_s as rec, run_command, state_line,
+    write_command, Run, Stdout, TempDir,
+};
 use serde_json::{json, Value};
 use std::io::{Read, Write};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use support::live::record_number;
-use support::standin::{self, assert_no_secret, with_stream_s as stand_in, Call, Fault, StandIn};
-use support::{
-    catalog_s as cat, command, record_line, record_s as rec, run_command, state_line,
-    write_command, Run, Stdout, TempDir,
-};
 
 /// Runs `write` with config and catalog given as text (or missing: None).
 fn write_raw(config: Option<&str>, catalog: Option<&str>, stdin: &[u8]) -> Run {

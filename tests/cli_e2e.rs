@@ -1,11 +1,9 @@
 //! End-to-end: the pipeline commands `put` and `read` against a real
 //! kinesis-local, with what one writes read back by the other.
 
-#[path = "support/cli.rs"]
-mod clirun;
-mod support;
-
-use clirun::{run_cli, Running};
+use crate::support;
+use crate::support::cli::{run_cli, run_on_stream, run_on_terminal, Running};
+use crate::support::*;
 use destination_kinesis::kinesis::put_records::{read_answer, Body, EntryResult};
 use destination_kinesis::kinesis::NewStream;
 use md5::{Digest, Md5};
@@ -13,7 +11,6 @@ use serde_json::{json, Value};
 use std::collections::{HashMap, HashSet};
 use std::io::Write;
 use std::time::{Duration, Instant, SystemTime};
-use support::*;
 
 /// One emulator for the whole file; each test uses its own streams.
 fn kl() -> &'static KinesisLocal {
@@ -21,11 +18,11 @@ fn kl() -> &'static KinesisLocal {
 }
 
 fn put(stream: &str, extra: &[&str], stdin: &[u8]) -> Run {
-    clirun::run_on_stream("put", stream, &kl().endpoint(), extra, stdin)
+    run_on_stream("put", stream, &kl().endpoint(), extra, stdin)
 }
 
 fn read(stream: &str, extra: &[&str]) -> Run {
-    clirun::run_on_stream("read", stream, &kl().endpoint(), extra, b"")
+    run_on_stream("read", stream, &kl().endpoint(), extra, b"")
 }
 
 /// Starts `put --linger-ms <linger>` on a stream that exists, writes `line`
@@ -592,7 +589,7 @@ fn put_shows_progress_on_a_terminal_only() {
         support::binary(),
         kl().endpoint()
     );
-    let (ok, terminal) = clirun::run_on_terminal(&shell);
+    let (ok, terminal) = run_on_terminal(&shell);
     assert!(ok, "{terminal}");
     assert!(
         terminal.contains("1 record sent,") && terminal.contains("records/s"),

@@ -6,18 +6,15 @@
 //! and sizes as people write them, and every field `read --format json` prints
 //! documented.
 
-#[path = "support/cli.rs"]
-mod clirun;
-mod support;
-
-use clirun::{cli, run_cli};
-use serde_json::json;
-use std::collections::BTreeSet;
-use support::standin::StandIn;
-use support::{
+use crate::support;
+use crate::support::cli::{cli, run_cli};
+use crate::support::standin::StandIn;
+use crate::support::{
     catalog, command, record_line, run_as, run_command, shared_kinesis_local, state_line,
     KinesisLocal, Stdout, TempDir,
 };
+use serde_json::json;
+use std::collections::BTreeSet;
 
 fn kl() -> &'static KinesisLocal {
     shared_kinesis_local(&[])

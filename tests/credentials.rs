@@ -2,18 +2,15 @@
 //! through the endpoint overrides the AWS tools honour; the chain's order; and
 //! temporary credentials renewed during a sync.
 
-#[path = "support/services.rs"]
-mod services;
-mod support;
-
+use crate::support;
+use crate::support::http_server::Request;
+use crate::support::services::{credentials_document, imds, in_secs, Relay, StandIn};
+use crate::support::standin::signer;
+use crate::support::{assert_failed, assert_succeeded, command, run_command, Run, TempDir};
 use serde_json::{json, Value};
-use services::{credentials_document, imds, in_secs, Relay, StandIn};
 use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use support::http_server::Request;
-use support::standin::signer;
-use support::{assert_failed, assert_succeeded, command, run_command, Run, TempDir};
 
 /// A Kinesis stand-in that answers ListStreams and records who signed.
 fn fake_kinesis() -> StandIn {

@@ -3,23 +3,20 @@
 //! STATE lines, a quiet source's states, odd stdin (a BOM, blank lines of
 //! any ASCII blanks, closed or empty), and stream names that collide.
 
-#[path = "support/cli.rs"]
-mod clirun;
-mod support;
-
-use clirun::cli;
+use crate::support;
+use crate::support::cli::cli;
+use crate::support::live::{self, check_delivery, record_number, run_live};
+use crate::support::standin::{with_stream_s as stand_in, Call, Fault, StandIn};
+use crate::support::{
+    catalog, catalog_s as cat, exit_within, record_line, record_s as rec, run_write, state_line,
+    through_sh, write_command, Reaped, Run, TempDir,
+};
 use serde_json::{json, Value};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc::{channel, Receiver};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
-use support::live::{self, check_delivery, record_number, run_live};
-use support::standin::{with_stream_s as stand_in, Call, Fault, StandIn};
-use support::{
-    catalog, catalog_s as cat, exit_within, record_line, record_s as rec, run_write, state_line,
-    through_sh, write_command, Reaped, Run, TempDir,
-};
 
 /// `records` records with a LEGACY state after every 100.
 fn many(records: usize) -> Vec<u8> {

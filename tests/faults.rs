@@ -5,14 +5,13 @@
 //! SIGTERM/SIGINT/SIGHUP; the stand-in's records are compared with the input and
 //! with the moment each STATE was echoed.
 
-mod support;
-
+use crate::support;
+use crate::support::live::{check_delivery, input, run_live, start, Started};
+use crate::support::standin::{mix, Call, Fault, StandIn};
+use crate::support::{catalog, record_line, state_line, Run};
 use serde_json::json;
 use std::io::Write;
 use std::time::{Duration, Instant};
-use support::live::{check_delivery, input, run_live, start, Started};
-use support::standin::{mix, Call, Fault, StandIn};
-use support::{catalog, record_line, state_line, Run};
 
 /// The entries in PutRecords requests whose outcome the program cannot know
 /// (no answer, or a 5xx).

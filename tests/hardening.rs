@@ -5,21 +5,18 @@
 //! shape, an `emitted_at` out of range, numeric partition keys), messages
 //! that read as sentences, and the progress lines of a long sync.
 
-#[path = "support/cli.rs"]
-mod clirun;
-#[path = "support/fault_proxy.rs"]
-mod fault_proxy;
-mod support;
-
-use clirun::{cli, run_cli};
-use fault_proxy::FaultProxy;
+use crate::support;
+use crate::support::cli::{cli, run_cli};
+use crate::support::fault_proxy::FaultProxy;
+use crate::support::live;
+use crate::support::standin::{self, with_stream_s as stand_in, Call, Fault, StandIn};
+use crate::support::{
+    catalog_s as cat, record_s as rec, run_write, state_line, through_sh, TempDir,
+};
 use serde_json::{json, Value};
 use std::net::TcpListener;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
-use support::live;
-use support::standin::{self, with_stream_s as stand_in, Call, Fault, StandIn};
-use support::{catalog_s as cat, record_s as rec, run_write, state_line, through_sh, TempDir};
 
 /// A loopback endpoint that takes connections and never answers; it lives as
 /// long as the test process.

@@ -8,15 +8,13 @@
 //! stand-in on loopback. `make dist` writes both platforms' archives and the static
 //! binaries' tarballs, with SHA256SUMS over all of them.
 
-mod support;
-
+use crate::support::make::{make, make_var, on_path, root_dir, shown, skip};
+use crate::support::standin::StandIn;
+use crate::support::{catalog, record_line, run_command, state_line, Run, TempDir};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::{Mutex, MutexGuard};
-use support::make::{make, make_var, on_path, root_dir, shown, skip};
-use support::standin::StandIn;
-use support::{catalog, record_line, run_command, state_line, Run, TempDir};
 
 const VERSION: &str = env!("CARGO_PKG_VERSION");
 

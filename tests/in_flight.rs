@@ -3,18 +3,14 @@
 //! still come out only once every record before it was accepted, whichever
 //! call carried it; checked at the moment each state appears.
 
-#[path = "support/delay_proxy.rs"]
-mod delay_proxy;
-mod support;
-
-use delay_proxy::DelayProxy;
+use crate::support::delay_proxy::DelayProxy;
+use crate::support::*;
 use destination_kinesis::kinesis::aggregate::{deaggregate, AggregateError};
 use serde_json::{json, Value};
 use std::collections::HashSet;
 use std::io::{BufRead, BufReader, Write};
 use std::process::Stdio;
 use std::time::Duration;
-use support::*;
 
 /// The input record numbers inside a Kinesis record (aggregated or not).
 fn record_numbers(data: &[u8]) -> Vec<u64> {

@@ -5,15 +5,11 @@
 //! sync (`oversizeRecords: fail`) or is skipped and counted (`skip`); `put`
 //! follows the same limits; created streams get `maxRecordSizeKiB`.
 
-#[path = "support/cli.rs"]
-mod clirun;
-mod support;
-
-use clirun::cli;
+use crate::support::cli::cli;
+use crate::support::live::record_number;
+use crate::support::standin::{self, StandIn};
+use crate::support::{catalog, record_line, run_as, run_write, state_line, Run, Stdout, TempDir};
 use serde_json::{json, Value};
-use support::live::record_number;
-use support::standin::{self, StandIn};
-use support::{catalog, record_line, run_as, run_write, state_line, Run, Stdout, TempDir};
 
 const MIB: usize = 1024 * 1024;
 

@@ -2,17 +2,13 @@
 //! both capacity modes, resharded shards, a stream still being created), and
 //! `list`'s pagination, with and without NextToken, against the stand-in.
 
-#[path = "support/cli.rs"]
-mod clirun;
-mod support;
-
-use clirun::{run_cli, Running};
+use crate::support::cli::{run_cli, Running};
+use crate::support::standin::{ListPages, StandIn};
+use crate::support::*;
 use destination_kinesis::kinesis::NewStream;
 use destination_kinesis::kinesis::StreamMode;
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
-use support::standin::{ListPages, StandIn};
-use support::*;
 
 /// How long kinesis-local keeps a new stream CREATING here: long enough to
 /// catch it in that state.

@@ -3,19 +3,15 @@
 //! `HTTPS_PROXY` / `HTTP_PROXY` / `NO_PROXY` through a loopback CONNECT proxy or
 //! a dead one; passwords in URLs never printed.
 
-#[path = "support/cli.rs"]
-mod clirun;
-#[path = "support/services.rs"]
-mod services;
-mod support;
-
+use crate::support;
+use crate::support::cli::cli;
+use crate::support::services::ConnectProxy;
+use crate::support::{command, free_port, output_with_stdin, run_command, KinesisLocal, TempDir};
 use base64::Engine;
 use serde_json::{json, Value};
-use services::ConnectProxy;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
-use support::{command, free_port, output_with_stdin, run_command, KinesisLocal, TempDir};
 
 /// The test CA and the emulator serving a certificate it signed for 127.0.0.1 and localhost.
 fn fixture(name: &str) -> PathBuf {
@@ -141,7 +137,7 @@ fn proxies_by_scheme_and_no_proxy() {
 
 /// Runs `put` or `read` (harness credentials) with `env`: (exit code, stdout, stderr).
 fn pipeline(args: &[&str], env: &[(&str, &str)], stdin: &[u8]) -> (i32, String, String) {
-    let mut c = clirun::cli(args);
+    let mut c = cli(args);
     for (k, v) in env {
         c.env(k, v);
     }

@@ -4,16 +4,12 @@
 //! lines stop the run naming the line; bad flag values are usage errors
 //! naming the flag.
 
-#[path = "support/cli.rs"]
-mod clirun;
-mod support;
-
+use crate::support::cli::{cli, run_cli, run_on_stream};
+use crate::support::*;
 use base64::Engine;
-use clirun::{run_cli, run_on_stream};
 use destination_kinesis::kinesis::shards::hash_of;
 use destination_kinesis::kinesis::StreamMode;
 use serde_json::{json, Value};
-use support::*;
 
 /// One emulator for the whole file; each test uses its own streams.
 fn kl() -> &'static KinesisLocal {
@@ -324,7 +320,7 @@ fn an_explicit_hash_key_picks_the_shard() {
 #[test]
 fn a_raw_byte_that_is_not_utf8_is_a_usage_error() {
     use std::os::unix::ffi::OsStrExt;
-    let mut c = clirun::cli(&["put", "--stream", "s", "--delimiter"]);
+    let mut c = cli(&["put", "--stream", "s", "--delimiter"]);
     c.arg(std::ffi::OsStr::from_bytes(b"\xff"));
     let out = output_with_stdin(c, b"x\n");
     let stderr = String::from_utf8_lossy(&out.stderr);

@@ -5,22 +5,17 @@
 //! when a loopback proxy refuses GetRecords calls (throttling, a server error,
 //! an expired iterator).
 
-#[path = "support/cli.rs"]
-mod clirun;
-#[path = "support/delay_proxy.rs"]
-mod delay_proxy;
-mod support;
-
+use crate::support;
+use crate::support::cli::{run_cli, run_on_terminal, Running};
+use crate::support::delay_proxy::DelayProxy;
+use crate::support::*;
 use base64::Engine;
-use clirun::{run_cli, Running};
-use delay_proxy::DelayProxy;
 use destination_kinesis::kinesis::shards::hash_of;
 use destination_kinesis::kinesis::Kinesis;
 use destination_kinesis::kinesis::StreamMode;
 use serde_json::{json, Value};
 use std::collections::{BTreeSet, HashMap};
 use std::time::{Duration, Instant, SystemTime};
-use support::*;
 
 fn kl() -> &'static KinesisLocal {
     shared_kinesis_local(&[])
@@ -428,7 +423,7 @@ fn lag_shows_on_a_terminal_only() {
         support::binary(),
         kl().endpoint()
     );
-    let (ok, terminal) = clirun::run_on_terminal(&shell);
+    let (ok, terminal) = run_on_terminal(&shell);
     assert!(ok, "{terminal}");
     assert!(
         terminal.contains("1 record from 2 shards, lag 0.0 s behind the latest"),

@@ -4,13 +4,10 @@
 //! `batch::Batch`; see `support/roundtrip.rs` for the properties. The
 //! `cargo fuzz` target in `tests/fuzz/` checks the same properties on libFuzzer's input.
 //!
-//! `ROUNDTRIP_SECONDS=600 cargo test --release --test roundtrip_props -- --ignored`
+//! `ROUNDTRIP_SECONDS=600 cargo test --release --test integration roundtrip_props::long_run -- --ignored`
 //! runs the long mode.
 
-#[path = "support/roundtrip.rs"]
-mod roundtrip;
-
-use roundtrip::{check_line, Kind};
+use crate::support::roundtrip::{check_line, Kind};
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 

@@ -2,14 +2,12 @@
 //! stream name templates, createStreams, streamMode, partition keys, data
 //! format, and keepKeyOrder under injected partial failures.
 
-mod support;
-
+use crate::support::http_server::{Answer, Forwarder, Reply, Request, Server};
+use crate::support::*;
 use destination_kinesis::kinesis::NewStream;
 use serde_json::{json, Value};
 use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
-use support::http_server::{Answer, Forwarder, Reply, Request, Server};
-use support::*;
 
 #[test]
 fn one_target_stream_for_all_airbyte_streams_marks_each_record() {

@@ -5,14 +5,12 @@
 //! duplicates, which shard took what. The figures for the scenarios at
 //! full scale are `make bench`'s (BENCHMARKS.md, "Shards with real limits").
 
-#[path = "bench/shard_sink.rs"]
-mod shard_sink;
-mod support;
-
+use crate::bench::shard_sink::{
+    even_ranges, hash_of, Limits, PlannedSplit, Report, ShardSink, Tracking,
+};
+use crate::support::{catalog_s, record_line, run_write, state_line, Run};
 use serde_json::{json, Value};
-use shard_sink::{even_ranges, hash_of, Limits, PlannedSplit, Report, ShardSink, Tracking};
 use std::time::{Duration, Instant};
-use support::{catalog_s, record_line, run_write, state_line, Run};
 
 /// `shards` shards with Kinesis's own limits (1,000 records/s, 1 MiB/s).
 fn limits(shards: usize) -> Limits {

@@ -2,18 +2,16 @@
 //! sha2 0.10) and the program's signer (`http::sign_request`, on aws-sigv4)
 //! against AWS's published test vectors, and against each other.
 
-mod support;
-
+use crate::support::http_server::Request;
+use crate::support::run_check;
+use crate::support::standin::{
+    self, canonical_request, signature, verify, Authorization, Call, Fault, StandIn,
+};
 use destination_kinesis::aws::credentials::Credentials;
 use destination_kinesis::aws::http::{sign_request, Scope, Unsigned};
 use destination_kinesis::aws::secret::Secret;
 use serde_json::json;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
-use support::http_server::Request;
-use support::run_check;
-use support::standin::{
-    self, canonical_request, signature, verify, Authorization, Call, Fault, StandIn,
-};
 
 const VECTOR_KEY: &str = "AKIDEXAMPLE";
 const VECTOR_SECRET: &str = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY";
@@ -21,15 +19,9 @@ const VECTOR_DATE: &str = "20150830T123600Z";
 /// 2015-08-30T12:36:00Z.
 const VECTOR_EPOCH: u64 = 1_440_938_160;
 
-struct Vector {
-    name: &'static str,
-    request: &'static str,
-    token: Option<&'static str>,
-    canonical: &'static str,
-    signature: &'static str,
-}
+mod vectors;
 
-include!("support/sigv4_vectors.rs");
+use vectors::{Vector, VECTORS};
 
 /// The vector's request with the headers the suite's signer adds, and its signed header names.
 fn request_of(v: &Vector) -> (Request, Vec<String>) {

@@ -11,21 +11,16 @@
 //! `SOAK_RATE` (records a second, 1000) size it; `SOAK_OTHER_PRODUCER` (the
 //! other producer's share of each shard in percent, 25) sets the headroom.
 
-#[path = "support/fault_proxy.rs"]
-mod fault_proxy;
-#[path = "bench/shard_sink.rs"]
-mod shard_sink;
-mod support;
-
-use fault_proxy::{FaultProxy, Injected};
+use crate::bench::shard_sink::{quantile, Limits, PlannedSplit, Report, ShardSink, Tracking};
+use crate::support;
+use crate::support::fault_proxy::{FaultProxy, Injected};
+use crate::support::standin::{mix, Call, Fault};
 use serde_json::{json, Value};
-use shard_sink::{quantile, Limits, PlannedSplit, Report, ShardSink, Tracking};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::process::ChildStdin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use support::standin::{mix, Call, Fault};
 
 /// Records between two states.
 const STATE_EVERY: u64 = 500;

@@ -5,14 +5,13 @@
 //! binary runs under qemu's user-mode emulator, copied into the root beside it.
 //! (tests/image.rs runs them in the image, as Airbyte's launcher does.)
 
-mod support;
-
+use crate::support;
+use crate::support::make::{make, make_var, on_path, root_dir, skip};
+use crate::support::{run_command, KinesisLocal, TempDir};
 use serde_json::json;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use support::make::{make, make_var, on_path, root_dir, skip};
-use support::{run_command, KinesisLocal, TempDir};
 
 /// The size limit of either binary (the Makefile's STATIC_MAX_BYTES).
 const STATIC_MAX_BYTES: u64 = 6 * 1024 * 1024;

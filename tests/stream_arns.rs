@@ -5,15 +5,11 @@
 //! other accounts and regions: the region comes from the ARN, a region that
 //! contradicts it is a config error, and no stream named by ARN is created.
 
-#[path = "support/cli.rs"]
-mod clirun;
-mod support;
-
-use clirun::{run_cli, run_on_stream};
+use crate::support::cli::{cli, run_cli, run_on_stream};
+use crate::support::standin::{self, StandIn};
+use crate::support::*;
 use destination_kinesis::kinesis::StreamMode;
 use serde_json::{json, Value};
-use support::standin::{self, StandIn};
-use support::*;
 
 /// One emulator for the whole file; each test uses its own streams.
 fn kl() -> &'static KinesisLocal {
@@ -210,7 +206,7 @@ fn a_region_that_contradicts_the_arn_is_a_config_error() {
             run.stderr
         );
     }
-    let mut from_env = clirun::cli(&["put", "--stream", &stream, "--endpoint", &endpoint]);
+    let mut from_env = cli(&["put", "--stream", &stream, "--endpoint", &endpoint]);
     from_env.env("AWS_REGION", "us-west-2");
     let out = output_with_stdin(from_env, b"x\n");
     let stderr = String::from_utf8_lossy(&out.stderr);

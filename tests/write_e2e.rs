@@ -1,12 +1,10 @@
 //! End-to-end: the built binary writes to a real kinesis-local, and what
 //! landed is read back and compared with the input.
 
-mod support;
-
+use crate::support::*;
 use destination_kinesis::kinesis::NewStream;
 use serde_json::{json, Value};
 use std::collections::HashMap;
-use support::*;
 
 /// The fixture records as (namespace, stream, raw data text, emitted_at).
 fn fixture_records() -> Vec<(Option<String>, String, String, i64)> {

@@ -6,9 +6,9 @@
 //! ignores `recordFormat` (it writes its own format both times): its two rows
 //! differ only by noise, which gives the noise floor of the comparison.
 
-use crate::feed::Feed;
-use crate::sink::Sink;
-use crate::{env_u64, load, run_build, Build, Outcome};
+use super::feed::Feed;
+use super::sink::Sink;
+use super::{env_u64, load, run_build, Build, Outcome};
 use serde_json::Value;
 use std::time::Duration;
 

@@ -2,9 +2,9 @@
 //! with many streams of large records, and CPU with large catalogs, for this
 //! build and the baseline, in the same run.
 
-use crate::feed::Feed;
-use crate::sink::Sink;
-use crate::{env_list, env_u64, load, run_build, verdict, Build, Outcome};
+use super::feed::Feed;
+use super::sink::Sink;
+use super::{env_list, env_u64, load, run_build, verdict, Build, Outcome};
 use serde_json::{json, Value};
 
 /// The memory target for 100 streams of 101 records of 20 KB.

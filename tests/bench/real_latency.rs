@@ -7,10 +7,10 @@
 //! the baseline (`BENCH_BASELINE`) in the same run, with the targets
 //! marked met or not.
 
-use crate::feed::Feed;
-use crate::shard_scenarios::{percent, run_scenario, secs, Figures, Scenario};
-use crate::shard_sink::{Limits, Report, ShardSink};
-use crate::{env_u64, load, verdict, Build, Outcome};
+use super::feed::Feed;
+use super::shard_scenarios::{percent, run_scenario, secs, Figures, Scenario};
+use super::shard_sink::{Limits, Report, ShardSink};
+use super::{env_u64, load, verdict, Build, Outcome};
 use serde_json::{json, Value};
 use std::time::Duration;
 

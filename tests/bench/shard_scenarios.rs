@@ -14,11 +14,11 @@
 //! the delay, counted from the write, does not see them: scenario (b) also
 //! gives the lag behind the input's schedule.
 
-use crate::feed::{Feed, AT_FIELD, ID_FIELD};
-use crate::shard_sink::{
+use super::feed::{Feed, AT_FIELD, ID_FIELD};
+use super::shard_sink::{
     hash_of, quantile, shard_id, Limits, PlannedSplit, Report, ShardReport, ShardSink, Tracking,
 };
-use crate::{env_list, env_u64, load, measure_within, sink_config, verdict, Build, Outcome, Setup};
+use super::{env_list, env_u64, load, measure_within, sink_config, verdict, Build, Outcome, Setup};
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
 

@@ -21,13 +21,10 @@
 //! so that tests can assert on counts.
 //!
 //! Built on std, serde_json, md-5, base64, memchr and the crate's own
-//! de-aggregation (to track the user records of KPL aggregates): tests
-//! include it with `#[path = "bench/shard_sink.rs"] mod shard_sink;`.
-#![allow(dead_code)]
+//! de-aggregation (to track the user records of KPL aggregates); tests use it
+//! too (`crate::bench::shard_sink`).
 
-#[path = "loopback.rs"]
-pub mod loopback;
-
+use super::loopback;
 use base64::Engine;
 use destination_kinesis::kinesis::aggregate::deaggregate;
 use md5::{Digest, Md5};

@@ -4,7 +4,7 @@
 //! counting calls and entries without parsing the JSON beyond counting
 //! `"PartitionKey"`.
 
-use crate::shard_sink::loopback;
+use super::loopback;
 use std::io;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;

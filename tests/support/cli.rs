@@ -1,8 +1,7 @@
 //! Running the pipeline commands (`put`, `read`), whose stdout is data, not
 //! Airbyte messages.
-#![allow(dead_code)]
 
-use super::support::{command, output_with_stdin, run_as, Run, Stdout};
+use super::{command, output_with_stdin, run_as, Run, Stdout};
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc::{channel, Receiver};

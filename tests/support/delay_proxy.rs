@@ -3,9 +3,8 @@
 //! records each answer accepted before the client can see that answer, counts
 //! the calls of every operation, and answers chosen calls with an AWS error
 //! instead of forwarding them.
-#![allow(dead_code)]
 
-use super::support::http_server::{lock, Answer, Forwarder, Reply, Request, Server};
+use super::http_server::{lock, Answer, Forwarder, Reply, Request, Server};
 use base64::Engine;
 use serde_json::Value;
 use std::collections::HashMap;
@@ -37,8 +36,6 @@ struct Refusal {
 
 /// A running proxy; it stops when dropped.
 pub struct DelayProxy {
-    /// Its port.
-    pub port: u16,
     shared: Arc<Shared>,
     server: Server,
 }
@@ -61,11 +58,7 @@ impl DelayProxy {
         });
         let s = Arc::clone(&shared);
         let server = Server::start(move |request| relay(request, &s));
-        DelayProxy {
-            port: server.port,
-            shared,
-            server,
-        }
+        DelayProxy { shared, server }
     }
 
     /// Its endpoint URL.

@@ -3,7 +3,6 @@
 //! (head and body, several a connection), hands it to a handler and carries
 //! out the handler's reply: an answer, now or later, closing without one, or a
 //! CONNECT tunnel. Proxies forward with `Forwarder`. It stops when dropped.
-#![allow(dead_code)]
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};

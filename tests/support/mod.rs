@@ -1,14 +1,20 @@
 //! Test harness shared by the end-to-end tests: a kinesis-local emulator on a
 //! free loopback port, reading its streams back through `read`'s own code,
-//! inputs and catalogs; running the binary is in `run`, the stand-ins in
-//! `standin` (Kinesis) and `services`, all served by `http_server`; running
-//! the Makefile is in `make`.
-#![allow(dead_code)]
+//! inputs and catalogs; running the binary is in `run` (the pipeline commands
+//! in `cli`, a watched `write` in `live`), the stand-ins in `standin` (Kinesis)
+//! and `services`, the proxies in `delay_proxy` and `fault_proxy`, all served
+//! by `http_server`; running the Makefile is in `make`; the property of the
+//! round-trip test and the fuzz target in `roundtrip`.
 
+pub mod cli;
+pub mod delay_proxy;
+pub mod fault_proxy;
 pub mod http_server;
 pub mod live;
 pub mod make;
+pub mod roundtrip;
 pub mod run;
+pub mod services;
 pub mod standin;
 
 pub use run::*;
@@ -21,10 +27,11 @@ use destination_kinesis::kinesis::StreamMode;
 use destination_kinesis::kinesis::{Kinesis, ReadRecord, StreamStatus};
 use destination_kinesis::pipeline::read::{Aggregates, Record};
 use serde_json::Value;
+use std::collections::BTreeMap;
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::Mutex;
+use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 /// The pinned emulator version.
@@ -92,41 +99,76 @@ impl KinesisLocal {
         let cert = server_json
             .map(Path::to_path_buf)
             .unwrap_or_else(|| main.with_file_name("server.json"));
-        let dir = TempDir::new("kinesis-local");
-        let (port, tls_port) = (free_port(), free_port());
-        // The wrapper exits when its stdin closes, so the emulator dies with the test process.
-        let child = Command::new("node")
-            .arg("-e")
-            .arg("process.stdin.on('end',()=>process.exit(0));process.stdin.on('data',()=>{});require(process.argv[1])")
-            .arg(&main)
-            .current_dir(&dir.path)
-            .env("KINESIS_MOCK_PLAIN_PORT", port.to_string())
-            .env("KINESIS_MOCK_TLS_PORT", tls_port.to_string())
-            .env("KINESIS_MOCK_CERT_PATH", cert)
-            .env("CREATE_STREAM_DURATION", "100ms")
-            .env("DELETE_STREAM_DURATION", "100ms")
-            .env("SHOULD_PERSIST_DATA", "false")
-            .env("LOAD_DATA_IF_EXISTS", "false")
-            .env("LOG_LEVEL", "ERROR")
-            .envs(env.iter().copied())
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start node");
+        // A free port can be taken again before the emulator binds it (other
+        // test runs share this machine): then the emulator exits at once, and
+        // the port may even answer for someone else. So the emulator counts as
+        // started only if it is still running once both its ports answer, and
+        // a start that lost its ports is tried again on new ones.
+        let mut failures = Vec::new();
+        for _ in 0..3 {
+            let dir = TempDir::new("kinesis-local");
+            let (port, tls_port) = (free_port(), free_port());
+            let log = dir.path.join("kinesis-local.log");
+            let stderr = std::fs::File::create(&log).expect("create the emulator's log");
+            // The wrapper exits when its stdin closes, so the emulator dies with the test process.
+            let child = Command::new("node")
+                .arg("-e")
+                .arg("process.stdin.on('end',()=>process.exit(0));process.stdin.on('data',()=>{});require(process.argv[1])")
+                .arg(&main)
+                .current_dir(&dir.path)
+                .env("KINESIS_MOCK_PLAIN_PORT", port.to_string())
+                .env("KINESIS_MOCK_TLS_PORT", tls_port.to_string())
+                .env("KINESIS_MOCK_CERT_PATH", &cert)
+                .env("CREATE_STREAM_DURATION", "100ms")
+                .env("DELETE_STREAM_DURATION", "100ms")
+                .env("SHOULD_PERSIST_DATA", "false")
+                .env("LOAD_DATA_IF_EXISTS", "false")
+                .env("LOG_LEVEL", "ERROR")
+                .envs(env.iter().copied())
+                .stdin(Stdio::piped())
+                .stdout(Stdio::null())
+                .stderr(stderr)
+                .spawn()
+                .expect("start node");
+            let mut local = KinesisLocal {
+                child,
+                port,
+                tls_port,
+                _dir: dir,
+            };
+            match local.wait_until_serving() {
+                Ok(()) => return local,
+                Err(why) => {
+                    let log = std::fs::read_to_string(&log).unwrap_or_default();
+                    failures.push(format!("ports {port}/{tls_port}: {why}\n{log}"));
+                }
+            }
+        }
+        panic!("kinesis-local did not start:\n{}", failures.join("\n"));
+    }
+
+    /// Waits until both ports answer and the emulator is still running after.
+    fn wait_until_serving(&mut self) -> Result<(), String> {
         let deadline = Instant::now() + Duration::from_secs(30);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "kinesis-local did not start on port {port}"
-            );
+        let answers = |port: u16| TcpStream::connect(("127.0.0.1", port)).is_ok();
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Err(format!("it exited ({status})"));
+            }
+            if answers(self.port) && answers(self.tls_port) {
+                break;
+            }
+            if Instant::now() > deadline {
+                return Err("its ports did not answer within 30 s".into());
+            }
             std::thread::sleep(Duration::from_millis(25));
         }
-        KinesisLocal {
-            child,
-            port,
-            tls_port,
-            _dir: dir,
+        // An emulator that found its port taken exits within moments of trying.
+        std::thread::sleep(Duration::from_millis(200));
+        match self.child.try_wait() {
+            Ok(None) if answers(self.port) => Ok(()),
+            Ok(Some(status)) => Err(format!("it exited ({status}) after its ports answered")),
+            _ => Err("its port stopped answering".into()),
         }
     }
 
@@ -198,10 +240,20 @@ impl Drop for KinesisLocal {
 }
 
 /// One emulator for a whole test file (each test using its own streams),
-/// started with `env` on first use; later calls get the same one.
+/// started with `env` on the file's first call; its later calls get the same
+/// one. The files share a test binary, but not their emulators: each file's
+/// tests see only the streams they made.
+#[track_caller]
 pub fn shared_kinesis_local(env: &[(&str, &str)]) -> &'static KinesisLocal {
-    static KL: std::sync::OnceLock<KinesisLocal> = std::sync::OnceLock::new();
-    KL.get_or_init(|| {
+    type PerFile = BTreeMap<&'static str, &'static OnceLock<KinesisLocal>>;
+    static STARTED: Mutex<PerFile> = Mutex::new(BTreeMap::new());
+    let file = std::panic::Location::caller().file();
+    let cell: &'static OnceLock<KinesisLocal> = STARTED
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .entry(file)
+        .or_insert_with(|| Box::leak(Box::default()));
+    cell.get_or_init(|| {
         let kl = KinesisLocal::start_with_env(env);
         // A static is never dropped: remove its (unused) working directory now.
         let _ = std::fs::remove_dir_all(kl.dir());

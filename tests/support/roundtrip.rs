@@ -3,7 +3,6 @@
 //! parsing never panics, and a parsed record comes out of the envelope and the
 //! PutRecords body exactly as it went in; a parsed state is echoed with its
 //! fields intact.
-#![allow(dead_code)]
 
 use base64::Engine;
 use destination_kinesis::airbyte::config::{DataFormat, RecordFormat};

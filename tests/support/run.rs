@@ -1,7 +1,6 @@
 //! Running the built binary and what a finished run did: one `Run` for every
 //! command, with helpers for what each kind of test reads (Airbyte messages,
 //! the TRACE error, states, the final figures, stdout as data, stderr lines).
-#![allow(dead_code)]
 
 use super::TempDir;
 use serde_json::Value;

@@ -2,10 +2,9 @@
 //! (credential endpoints, STS, a fake Kinesis), an STS that checks AssumeRole's
 //! signature and trust and issues short-lived keys, a relay that notes which
 //! access key signed each request on its way to the emulator, and a CONNECT proxy.
-#![allow(dead_code)]
 
-use super::support::http_server::{lock, Answer, Forwarder, Reply, Request, Server};
-use super::support::standin::{self, signer, Key};
+use super::http_server::{lock, Answer, Forwarder, Reply, Request, Server};
+use super::standin::{self, signer, Key};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -88,8 +87,6 @@ pub fn imds(document: String) -> StandIn {
 
 /// A proxy to a loopback endpoint that notes the access key of every signed request.
 pub struct Relay {
-    /// Its port.
-    pub port: u16,
     keys: Arc<Mutex<Vec<String>>>,
     server: Server,
 }
@@ -104,11 +101,7 @@ impl Relay {
             lock(&log).extend(signer(request));
             Reply::Answer(upstream.send(request))
         });
-        Relay {
-            port: server.port,
-            keys,
-            server,
-        }
+        Relay { keys, server }
     }
 
     /// `http://127.0.0.1:<port>`.

@@ -3,7 +3,6 @@
 //! its own implementation (hmac 0.12 and sha2 0.10, no code shared with
 //! `src/http.rs`), serves the calls the program makes, keeps every record it
 //! accepts (with a global accept counter) and misbehaves on demand.
-#![allow(dead_code)]
 
 use super::http_server::{lock, Answer, Reply, Request, Server};
 use base64::Engine;
@@ -125,8 +124,6 @@ pub struct Call {
     /// 0-based count of earlier requests of this operation that passed the
     /// signature check.
     pub n: u64,
-    /// Entries in the request (PutRecords).
-    pub entries: usize,
 }
 
 /// Decides the fault for each request.
@@ -141,10 +138,6 @@ pub struct Stored {
     pub partition_key: String,
     /// The record's bytes.
     pub data: Vec<u8>,
-    /// Global accept counter, from 1, in acceptance order.
-    pub seq: u64,
-    /// The PutRecords request (0-based) that stored it.
-    pub request: u64,
     /// Whether the answer of that request was withheld (dropped connection,
     /// slow answer) or did not acknowledge it (an empty sequence number): the
     /// client cannot know it was stored.
@@ -154,8 +147,6 @@ pub struct Stored {
 /// One PutRecords request as it arrived.
 #[derive(Debug, Clone)]
 pub struct Put {
-    /// The stream.
-    pub stream: String,
     /// Entries.
     pub entries: usize,
     /// Data plus partition key bytes.
@@ -173,8 +164,6 @@ pub struct Seen {
     pub status: u16,
     /// The error code answered, if any.
     pub error: Option<String>,
-    /// The request's x-amz-date.
-    pub amz_date: String,
     /// The access key that signed it, if it was signed.
     pub access_key: Option<String>,
     /// The body field that named the stream: `StreamName`, `StreamARN`, or
@@ -523,7 +512,6 @@ fn handle(request: &Request, inner: &Mutex<Inner>) -> Reply {
         .and_then(|t| t.strip_prefix("Kinesis_20131202."))
         .unwrap_or("?")
         .to_string();
-    let amz_date = request.header("x-amz-date").unwrap_or("").to_string();
     let mut g = lock(inner);
     let region = g.region.clone();
     let outcome =
@@ -553,7 +541,6 @@ fn handle(request: &Request, inner: &Mutex<Inner>) -> Reply {
         op,
         status,
         error,
-        amz_date,
         access_key: signer(request),
         stream_field: stream_field(request),
     });
@@ -972,7 +959,6 @@ fn serve(op: &str, n: u64, request: &Request, g: &mut Inner) -> Result<Reply, Aw
     let call = Call {
         op: op.to_string(),
         n,
-        entries,
     };
     let fault = g.script.as_ref().map_or(Fault::None, |s| s(&call));
     if op == "PutRecords" {
@@ -990,7 +976,6 @@ fn serve(op: &str, n: u64, request: &Request, g: &mut Inner) -> Result<Reply, Aw
                 .sum()
         });
         g.puts.push(Put {
-            stream: stream_name.clone(),
             entries,
             payload,
             fault: fault.clone(),
@@ -1167,7 +1152,6 @@ fn put_records(stream: &str, body: &Value, fault: Fault, g: &mut Inner) -> Resul
         payload += data.len() + key.len();
         decoded.push((key, data));
     }
-    let request = g.puts.len() as u64 - 1;
     if decoded.is_empty() || decoded.len() > MAX_ENTRIES {
         return Err(AwsError::new(
             400,
@@ -1229,8 +1213,6 @@ fn put_records(stream: &str, body: &Value, fault: Fault, g: &mut Inner) -> Resul
             stream: stream.to_string(),
             partition_key: key,
             data,
-            seq,
-            request,
             answer_lost: answer_lost || unacknowledged,
         });
     }

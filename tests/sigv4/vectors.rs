@@ -1,8 +1,22 @@
-// AWS's Signature Version 4 test suite cases (as bundled with the aws-sigv4
-// crate, key AKIDEXAMPLE, 20150830T123600Z, us-east-1, service `service`):
-// name, raw request, session token, canonical request, signature.
+//! AWS's Signature Version 4 test suite cases (as bundled with the aws-sigv4
+//! crate, key AKIDEXAMPLE, 20150830T123600Z, us-east-1, service `service`).
 
-const VECTORS: &[Vector] = &[
+/// One case of the suite.
+pub struct Vector {
+    /// The case's name in the suite.
+    pub name: &'static str,
+    /// The raw request.
+    pub request: &'static str,
+    /// The session token signed with, if any.
+    pub token: Option<&'static str>,
+    /// The canonical request the suite gives.
+    pub canonical: &'static str,
+    /// The signature the suite gives.
+    pub signature: &'static str,
+}
+
+/// Every case used.
+pub const VECTORS: &[Vector] = &[
     Vector {
         name: "get-vanilla",
         request: "GET / HTTP/1.1\nHost:example.amazonaws.com\n",

@@ -6,21 +6,21 @@
 //! streams and large catalogs (`many_streams`); shards with real limits
 //! (`shard_scenarios`).
 //!
-//! Sizes come from the environment (see the Makefile's `bench` target);
-//! `BENCH_ONLY` picks sections. Run by `cargo test` (without `--bench`) it
-//! does a small smoke run instead and checks the figures add up.
-
-#[path = "../support/mod.rs"]
-mod support;
+//! The benchmark is the ignored test `bench::benchmark`, which `make bench`
+//! runs in a release build; sizes come from the environment (see the
+//! Makefile's `bench` target), and `BENCH_ONLY` picks sections. `make test`
+//! runs `bench::smoke`, a small run that checks the figures add up.
 
 mod compare;
 mod feed;
+mod loopback;
 mod many_streams;
 mod real_latency;
 mod shard_scenarios;
-mod shard_sink;
+pub mod shard_sink;
 mod sink;
 
+use crate::support;
 use destination_kinesis::kinesis::aggregate::deaggregate;
 use destination_kinesis::kinesis::NewStream;
 use feed::Feed;
@@ -294,14 +294,15 @@ fn measure_within(label: &str, mut cmd: Command, feed: Feed, limit: Option<Durat
 /// The child's peak resident memory (VmHWM), sampled until it exits. Not
 /// `ru_maxrss`: after a fork that counts the parent's memory at the fork, and
 /// the benchmark process is not small. Samples taken before the exec (while
-/// the child still has the parent's name) are left out.
+/// the child still has the name of the thread that started it, the test's)
+/// are left out.
 fn peak_rss_kb(pid: libc::pid_t) -> u64 {
     let field = |text: &str, name: &str| {
         text.lines()
             .find_map(|l| l.strip_prefix(name))
             .map(|v| v.trim().to_string())
     };
-    let own = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let own = std::fs::read_to_string("/proc/thread-self/status").unwrap_or_default();
     let parent_name = field(&own, "Name:");
     let path = format!("/proc/{pid}/status");
     let mut peak = 0;
@@ -434,20 +435,20 @@ fn load() -> String {
     format!("load average {}", figures.join(" "))
 }
 
-fn main() {
+/// `make bench`: the sections `BENCH_ONLY` names (all when unset), with the
+/// sizes of the `BENCH_*` variables; fails when a run failed. With
+/// `BENCH_SERVE` set, only the sink, with that many milliseconds of round
+/// trip, until killed: for profiling the binary by hand (see docs/development.md).
+#[test]
+#[ignore = "the benchmark (minutes, a release build): make bench"]
+fn benchmark() {
     if let Ok(ms) = std::env::var("BENCH_SERVE") {
-        // Only the sink, for profiling the binary by hand (see BENCHMARKS.md).
         let sink = Sink::start().expect("start the loopback sink");
         sink.set_delay(Duration::from_millis(ms.parse().unwrap_or(0)));
         println!("{}", sink.endpoint());
         loop {
             std::thread::sleep(Duration::from_secs(3600));
         }
-    }
-    let bench = std::env::args().any(|a| a == "--bench");
-    if !bench {
-        smoke();
-        return;
     }
     let sink = Sink::start().expect("start the loopback sink");
     println!("# destination-kinesis benchmark\n");
@@ -543,13 +544,12 @@ fn main() {
         rows.extend(real_latency::section(baseline.as_ref()));
     }
     println!("\n{} at the end", load());
-    let failed: Vec<&Outcome> = rows.iter().filter(|r| !r.ok).collect();
-    for r in &failed {
-        eprintln!("run `{}` failed: {}", r.label, r.note);
-    }
-    if !failed.is_empty() {
-        std::process::exit(1);
-    }
+    let failed: Vec<String> = rows
+        .iter()
+        .filter(|r| !r.ok)
+        .map(|r| format!("run `{}` failed: {}", r.label, r.note))
+        .collect();
+    assert!(failed.is_empty(), "{}", failed.join("\n"));
 }
 
 /// The first table: the binary against the sink and the boto3 peer, large
@@ -909,7 +909,8 @@ fn first_line(feed: Feed) -> Value {
     serde_json::from_slice(&sample).expect("a RECORD line")
 }
 
-/// The small run `cargo test` makes: the benchmark's parts work and agree.
+/// The small run `make test` makes: the benchmark's parts work and agree.
+#[test]
 fn smoke() {
     let sink = Sink::start().expect("start the loopback sink");
     let feed = Feed {
