@@ -33,7 +33,7 @@ fn record_numbers(data: &[u8]) -> Vec<u64> {
 /// Writes `records` records alternating over streams `a` and `b`, a LEGACY
 /// state carrying the count so far after every `state_every`, through a proxy
 /// that delays the answer of every call `delay` picks; `flags` follow write's
-/// own. Returns the run's states.
+/// own; the input stops for `pause` after each state. Returns the run's states.
 fn write_checking_each_state(
     records: u64,
     pad: usize,
@@ -41,23 +41,26 @@ fn write_checking_each_state(
     config: Value,
     flags: &[&str],
     delay: impl Fn(usize) -> Duration + Send + Sync + 'static,
+    pause: Duration,
 ) -> (Vec<Value>, DelayProxy, KinesisLocal) {
     let kl = KinesisLocal::start();
     let proxy = DelayProxy::start(&kl.endpoint(), delay);
     let mut config = kl.config(config);
     config["endpoint"] = json!(proxy.endpoint());
-    let mut input = String::new();
+    let mut input = vec![String::new()];
     for i in 0..records {
         let stream = if i % 2 == 0 { "a" } else { "b" };
         let data = format!("{{\"i\":{i},\"pad\":\"{}\"}}", "p".repeat(pad));
-        input.push_str(&record_line(
+        let chunk = input.last_mut().expect("a chunk");
+        chunk.push_str(&record_line(
             None,
             stream,
             &data,
             1_700_000_000_000 + i as i64,
         ));
         if (i + 1) % state_every == 0 {
-            input.push_str(&state_line(i + 1));
+            chunk.push_str(&state_line(i + 1));
+            input.push(String::new());
         }
     }
 
@@ -83,7 +86,10 @@ fn write_checking_each_state(
         .expect("start the binary");
     let mut stdin = child.stdin.take().unwrap();
     let feeder = std::thread::spawn(move || {
-        let _ = stdin.write_all(input.as_bytes());
+        for chunk in input {
+            let _ = stdin.write_all(chunk.as_bytes());
+            std::thread::sleep(pause);
+        }
     });
     let mut states = Vec::new();
     for line in BufReader::new(child.stdout.take().unwrap()).lines() {
@@ -152,6 +158,7 @@ fn states_wait_for_every_earlier_call_with_four_in_flight() {
         json!({"maxInFlight": 1, "bufferSize": 10}),
         &["--max-in-flight", "4"],
         |n| Duration::from_millis(if n % 3 == 0 { 150 } else { 0 }),
+        Duration::ZERO,
     );
     assert_states_in_order(&states, records, every);
     assert_eq!(proxy.calls(), 40, "ten records a call");
@@ -159,6 +166,33 @@ fn states_wait_for_every_earlier_call_with_four_in_flight() {
     assert!(
         (2..=4).contains(&most),
         "calls overlapped, never more than four: {most}"
+    );
+    assert_eq!(landed(&kl), (0..records).collect::<Vec<_>>());
+}
+
+#[test]
+fn calls_in_flight_keep_their_connections_open_between_calls() {
+    let (records, every) = (1600, 160);
+    // The input comes in bursts of 16 calls' worth, each answer taking 100
+    // ms, with a pause after each burst in which every connection is idle.
+    let (states, proxy, kl) = write_checking_each_state(
+        records,
+        20,
+        every,
+        json!({"bufferSize": 10}),
+        &["--max-in-flight", "16"],
+        |_| Duration::from_millis(100),
+        Duration::from_millis(500),
+    );
+    assert_states_in_order(&states, records, every);
+    let (calls, most) = (proxy.calls(), proxy.most_in_flight());
+    assert!(most >= 8, "calls overlapped: {most}");
+    // A pool of 3 idle connections would close all but 3 after each burst
+    // and open new ones for the next.
+    assert!(
+        proxy.connections() <= most + 8,
+        "{} connections for {calls} calls, at most {most} at once",
+        proxy.connections()
     );
     assert_eq!(landed(&kl), (0..records).collect::<Vec<_>>());
 }
@@ -175,6 +209,7 @@ fn aggregated_states_wait_for_the_aggregate_that_carries_their_records() {
         json!({"maxInFlight": 4, "bufferSize": 1, "aggregation": true}),
         &[],
         |n| Duration::from_millis(if n == 0 { 300 } else { 0 }),
+        Duration::ZERO,
     );
     assert_states_in_order(&states, records, every);
     assert!(

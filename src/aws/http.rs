@@ -511,6 +511,21 @@ pub fn parse_http_date(value: &str) -> Option<SystemTime> {
 mod tests {
     use super::*;
 
+    /// A Kinesis client signing with `creds` for an address nothing answers on.
+    fn client(creds: &Credentials) -> Client {
+        let timeouts = Timeouts {
+            connect: Duration::from_secs(1),
+            request: Duration::from_secs(1),
+        };
+        Client::new(
+            "http://127.0.0.1:9",
+            "us-east-1",
+            "kinesis",
+            creds,
+            timeouts,
+        )
+    }
+
     #[test]
     fn parses_http_dates() {
         let t = parse_http_date("Wed, 25 Nov 2026 21:54:12 GMT").unwrap();
@@ -527,17 +542,7 @@ mod tests {
             session_token: None,
             source: "test",
         };
-        let timeouts = Timeouts {
-            connect: Duration::from_secs(1),
-            request: Duration::from_secs(1),
-        };
-        let c = Client::new(
-            "http://127.0.0.1:9",
-            "us-east-1",
-            "kinesis",
-            &creds,
-            timeouts,
-        );
+        let c = client(&creds);
         let offset = c
             .correct_clock(SystemTime::now() + Duration::from_secs(3600))
             .expect("a new offset");
@@ -565,17 +570,7 @@ mod tests {
             session_token: Some(crate::aws::secret::Secret::new("TOKEN")),
             source: "test",
         };
-        let timeouts = Timeouts {
-            connect: Duration::from_secs(1),
-            request: Duration::from_secs(1),
-        };
-        let c = Client::new(
-            "http://127.0.0.1:9",
-            "us-east-1",
-            "kinesis",
-            &creds,
-            timeouts,
-        );
+        let c = client(&creds);
         let headers = c
             .sign(
                 "http://127.0.0.1:9/",

@@ -11,6 +11,10 @@ use std::fmt;
 use std::time::Duration;
 use ureq::tls::PemItem;
 
+/// The connections an agent keeps open to one host between calls: as many as
+/// calls may be in flight at once (the engine's ceiling is this number).
+pub const MAX_CONNECTIONS: usize = 64;
+
 /// The environment cannot be used to make connections (bad CA bundle or proxy URL).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NetworkError(pub String);
@@ -183,6 +187,11 @@ impl Network {
             .timeout_global(Some(request))
             .user_agent(concat!("destination-kinesis/", env!("CARGO_PKG_VERSION")))
             .max_redirects(0)
+            // ureq keeps 3 idle connections a host by default: with more calls
+            // in flight, every answer past the third would close its connection
+            // and the next call open (and on HTTPS, handshake) a new one.
+            .max_idle_connections(MAX_CONNECTIONS)
+            .max_idle_connections_per_host(MAX_CONNECTIONS)
             .proxy(self.proxy_for(url).cloned())
             .build();
         ureq::Agent::with_parts(config, self.trust.connector(), CachingResolver::default())

@@ -9,11 +9,13 @@
 //! throughput, holds back the next call to the endpoint for a backoff, so
 //! that a struggling endpoint is not hammered by every slot.
 
+use crate::aws::network::MAX_CONNECTIONS;
 use crate::aws::retry::backoff_delay;
 use std::time::{Duration, Instant};
 
-/// The most calls `auto` lets be in flight (also the largest number taken).
-pub const CEILING: usize = 64;
+/// The most calls `auto` lets be in flight (also the largest number taken):
+/// as many as an agent keeps connections open for.
+pub const CEILING: usize = MAX_CONNECTIONS;
 
 /// What `maxInFlight` asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

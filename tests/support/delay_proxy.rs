@@ -92,6 +92,11 @@ impl DelayProxy {
         });
     }
 
+    /// The connections clients opened to it so far.
+    pub fn connections(&self) -> usize {
+        self.server.connections()
+    }
+
     /// The most PutRecords calls that were open at the same time.
     pub fn most_in_flight(&self) -> usize {
         self.shared.most_in_flight.load(Ordering::SeqCst)

@@ -173,6 +173,7 @@ impl Server {
                     return;
                 }
                 let Ok(conn) = conn else { continue };
+                // Kept even when closed: their number is the connections accepted.
                 if let Ok(clone) = conn.try_clone() {
                     lock(&open).push(clone);
                 }
@@ -190,6 +191,11 @@ impl Server {
     /// `http://127.0.0.1:<port>`.
     pub fn url(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// The connections it has accepted so far.
+    pub fn connections(&self) -> usize {
+        lock(&self.connections).len()
     }
 }
 
