@@ -292,8 +292,14 @@ fn five_mib_and_500_entry_limits_hold_with_big_records() {
         &streams,
         |i| if i % 40 == 0 { 900_000 } else { 300 },
     );
-    // Generous: the stand-in decodes 5 MiB bodies in a debug build.
-    let config = s.config(json!({"bufferSize": 500, "requestTimeoutSeconds": 30}));
+    // Generous: the stand-in decodes 5 MiB bodies in a debug build. A long
+    // linger closes batches by their limits alone, not by how soon a call
+    // was free to take them.
+    let config = s.config(json!({
+        "bufferSize": 500,
+        "requestTimeoutSeconds": 30,
+        "lingerMs": 10000
+    }));
     let live = run_live(&s, &config, &catalog(&streams), input.bytes.clone());
     assert_eq!(live.code, 0, "{}\n{}", live.stdout, live.stderr);
     let d = check_delivery(&s, &input, &live, true);
