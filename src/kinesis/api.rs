@@ -799,7 +799,7 @@ pub fn aws_error(reply: &Reply) -> AwsError {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     fn reply(status: u16, body: &str) -> Reply {
@@ -810,7 +810,8 @@ mod tests {
         }
     }
 
-    fn err(status: u16, code: &str, message: &str) -> KinesisError {
+    /// A PutRecords call on stream `s` that AWS answered with `code`.
+    pub(crate) fn err(status: u16, code: &str, message: &str) -> KinesisError {
         KinesisError {
             op: "PutRecords",
             stream: Some("s".into()),

@@ -90,18 +90,10 @@ pub fn missing_stream(stream: &StreamRef, detail: &str) -> Failure {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::kinesis::AwsError;
+    use crate::kinesis::api::tests::err;
 
     fn aws(code: &str, status: u16) -> KinesisError {
-        KinesisError {
-            op: "PutRecords",
-            stream: Some("s".into()),
-            cause: Cause::Aws(AwsError {
-                status,
-                code: code.into(),
-                message: String::new(),
-            }),
-        }
+        err(status, code, "")
     }
 
     #[test]
